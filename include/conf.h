@@ -1,0 +1,72 @@
+/*
+ * conf: the configuration file (libconfuse) and its validation.
+ *
+ * Turns a file into a plain struct conf.  cfg_t never leaves conf.c.  Every
+ * error names the file, the line, the option and what is allowed; nothing
+ * here exits or logs: errors go into the caller's buffer.
+ */
+#ifndef ECHOD_CONF_H
+#define ECHOD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONF_DEFAULT_PATH "/etc/echod/echod.conf"
+#define CONF_LISTEN_MAX 16
+
+#define CONF_WORKERS_MAX 256
+#define CONF_MAX_CONNECTIONS_MAX 1000000
+#define CONF_BACKLOG_MAX 65535
+#define CONF_TIMEOUT_MAX 86400
+#define CONF_SHUTDOWN_TIMEOUT_MAX 3600
+
+/* Built-in defaults, used where the file says nothing. */
+#define CONF_DEFAULT_LISTEN "*:7007"
+#define CONF_DEFAULT_WORKERS 0 /* 0 means "auto": one per online CPU */
+#define CONF_DEFAULT_MAX_CONNECTIONS 8192
+#define CONF_DEFAULT_BACKLOG 1024
+#define CONF_DEFAULT_IDLE_TIMEOUT 300
+#define CONF_DEFAULT_SHUTDOWN_TIMEOUT 10
+#define CONF_DEFAULT_LOG_LEVEL "info"
+
+struct conf {
+	char path[4096];     /* the file read, "" for built-in defaults */
+	char *listen[CONF_LISTEN_MAX];
+	size_t nlisten;
+	int workers;         /* resolved: never 0 after conf_load */
+	bool workers_auto;   /* the file said "auto" (or nothing) */
+	int max_connections; /* per worker */
+	int backlog;
+	int idle_timeout;     /* seconds, 0 = never */
+	int shutdown_timeout; /* seconds */
+	int log_level;        /* LOG_LVL_* */
+};
+
+/* Fill c with the built-in defaults (workers resolved to online CPUs). */
+void conf_defaults(struct conf *c);
+
+/*
+ * Read and validate path into c.  Returns 0, or -1 with a one-line message
+ * in err ("FILE:LINE: option: what is wrong; allowed: ...").  c must hold a
+ * valid conf already (conf_defaults, an earlier conf_load, or all zeros):
+ * it is freed and replaced only on success, so a failed reload keeps it.
+ * Not reentrant (neither is libconfuse).
+ */
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Command-line overrides, validated as in the file: -1 with a message in
+ * err ("workers: 'x' is not a number; allowed: 1..256 or auto") and c
+ * unchanged on a bad value.  conf_set_listen replaces the whole list.
+ */
+int conf_set_workers(struct conf *c, const char *value, char *err,
+    size_t errlen);
+int conf_set_listen(struct conf *c, char *const *specs, size_t n, char *err,
+    size_t errlen);
+
+/* A one-line summary for -t and the start-up log. */
+void conf_summary(const struct conf *c, char *buf, size_t len);
+
+void conf_free(struct conf *c);
+
+#endif

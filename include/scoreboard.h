@@ -1,0 +1,65 @@
+/*
+ * scoreboard: shared memory with one entry per worker slot.
+ *
+ * Created by the master before the first fork (MAP_SHARED|MAP_ANONYMOUS),
+ * so every worker sees the same pages.  A worker writes only its own entry,
+ * the master only reads entries (and resets one before it forks into its
+ * slot).  Fields are naturally aligned 64-bit values written with relaxed
+ * atomics: a reader may see a slightly old value, never a torn one.
+ */
+#ifndef ECHOD_SCOREBOARD_H
+#define ECHOD_SCOREBOARD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum sb_state {
+	SB_EMPTY = 0,    /* no process in this slot */
+	SB_STARTING = 1, /* forked, setting up */
+	SB_READY = 2,    /* accepting */
+	SB_DRAINING = 3, /* stopped accepting, finishing its connections */
+};
+
+struct sb_slot {
+	int64_t pid;
+	uint64_t generation;
+	uint64_t state;
+	uint64_t started_ms;   /* monotonic ms at fork */
+	uint64_t heartbeat_ms; /* monotonic ms of the last loop turn */
+	uint64_t conns_open;
+	uint64_t conns_served; /* accepted since this process started */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t restarts; /* processes this slot has had, minus one */
+	uint64_t pad[6];   /* one entry per 128 bytes: no false sharing */
+};
+
+struct scoreboard {
+	unsigned nslots;
+	struct sb_slot *slots;
+};
+
+int scoreboard_create(struct scoreboard *sb, unsigned nslots);
+void scoreboard_destroy(struct scoreboard *sb);
+
+static inline void
+sb_store(uint64_t *field, uint64_t v)
+{
+	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t
+sb_load(const uint64_t *field)
+{
+	return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
+
+/* Totals over every slot, for the STATUS= line and the log. */
+struct sb_totals {
+	unsigned alive, ready;
+	uint64_t conns_open, conns_served, restarts;
+};
+
+void scoreboard_totals(const struct scoreboard *sb, struct sb_totals *t);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * worker: one process of the pool: an epoll loop over the inherited
+ * listeners and up to max_conns client connections.
+ */
+#ifndef ECHOD_WORKER_H
+#define ECHOD_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "scoreboard.h"
+
+/* What a worker writes to the master's status pipe (atomic: < PIPE_BUF). */
+enum worker_msg_kind {
+	WORKER_MSG_READY = 1,
+};
+
+struct worker_msg {
+	uint32_t slot;
+	uint32_t kind;
+	int64_t pid;
+};
+
+struct worker_args {
+	unsigned slot;
+	uint64_t generation;
+	const struct conf *conf;
+	const int *lfds;
+	size_t nlfds;
+	struct scoreboard *sb;
+	int status_fd; /* write end of the master's status pipe */
+	pid_t master_pid;
+	int max_conns; /* max_connections, lowered to fit RLIMIT_NOFILE */
+};
+
+/* Run a worker in a freshly forked child.  Never returns. */
+void worker_main(const struct worker_args *a) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,1010 @@
+/*
+ * conf: the configuration file (libconfuse) and its validation.
+ *
+ * Turns a file into a plain struct conf; cfg_t never leaves this file.
+ * Every refusal is one line in the caller's buffer, "FILE:LINE: option:
+ * what is wrong; allowed: ...".  Nothing here exits, logs or touches the
+ * caller's conf unless the whole file was good.
+ *
+ * What libconfuse 3.3 does that shaped this file:
+ * - Its integer parsing is strtol(base 0), so "010" would be 8 and "0x10"
+ *   16, and it tests a stale errno for overflow.  Every value therefore
+ *   goes through a parse callback of ours (decimal only, range-checked on
+ *   the spot, so the error carries the value's own line).
+ * - A repeated option silently replaces the earlier one.  We refuse it
+ *   ("given twice"); "listen += ..." still appends on purpose.
+ * - "listen = {}" runs no callback at all, so that error has no line.
+ * - A list option takes a bare string too: listen = "*:7007".
+ * - Its include() leaks an include-stack slot, a FILE and a string on every
+ *   error inside an included file; after ten such errors every include()
+ *   fails with "includes nested too deeply" (a reload loop would hit it).
+ *   It also opens relative names from the working directory.  So include()
+ *   is ours: it parses the file with a nested cfg_parse_fp(), which pushes
+ *   and pops its own scanner buffer, and resolves relative names against
+ *   the including file's directory.
+ * - Its scanner calls exit(2) ("input in flex scanner failed") when asked
+ *   to read a directory, so every file is read here first (a regular file,
+ *   at most FILE_SIZE_MAX, no NUL byte, which would cut values short) and
+ *   handed over from memory.
+ * - It counts every comment line two or three times, so every later error
+ *   would name the wrong line, and a comment after a list element is a
+ *   syntax error.  Comments are blanked out before it sees the text.
+ * - "${VAR}" and "${VAR:-default}" are replaced from the environment, in
+ *   bare and double-quoted values (not in single-quoted ones).
+ * - A trailing comma in a list is accepted: { "a", }.
+ * - A double-quoted string or a C comment left open runs silently to the
+ *   end of the file; the comment pass refuses both.
+ * - A malformed function call leaks the arguments read so far, so calls
+ *   are checked before it parses: include("FILE") is the only form.
+ * - Lexer and parser state are global, so parsing is not reentrant; the
+ *   one static parse context below adds nothing to that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <confuse.h>
+
+#include "conf.h"
+#include "listener.h"
+#include "log.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+#define INCLUDE_DEPTH 8
+#define FILE_SIZE_MAX (1024 * 1024)
+#define MSG_MAX 1024
+
+enum opt_id {
+	OPT_LISTEN,
+	OPT_WORKERS,
+	OPT_MAX_CONNECTIONS,
+	OPT_BACKLOG,
+	OPT_IDLE_TIMEOUT,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_LOG_LEVEL,
+	OPT_COUNT
+};
+
+struct opt_spec;
+typedef int parse_fn(const struct opt_spec *, const char *, long *, char *,
+    size_t);
+
+struct opt_spec {
+	const char *name;
+	long min, max;
+	const char *allowed;
+	parse_fn *parse;
+};
+
+static parse_fn parse_range, parse_workers, parse_level;
+
+static const struct opt_spec specs[OPT_COUNT] = {
+	[OPT_LISTEN] = { "listen", 1, CONF_LISTEN_MAX,
+	    "1.." XSTR(CONF_LISTEN_MAX) " addresses, each once", NULL },
+	[OPT_WORKERS] = { "workers", 1, CONF_WORKERS_MAX,
+	    "1.." XSTR(CONF_WORKERS_MAX) " or auto", parse_workers },
+	[OPT_MAX_CONNECTIONS] = { "max_connections", 1,
+	    CONF_MAX_CONNECTIONS_MAX, "1.." XSTR(CONF_MAX_CONNECTIONS_MAX),
+	    parse_range },
+	[OPT_BACKLOG] = { "backlog", 1, CONF_BACKLOG_MAX,
+	    "1.." XSTR(CONF_BACKLOG_MAX), parse_range },
+	[OPT_IDLE_TIMEOUT] = { "idle_timeout", 0, CONF_TIMEOUT_MAX,
+	    "0.." XSTR(CONF_TIMEOUT_MAX) " seconds, 0 = never", parse_range },
+	[OPT_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", 0,
+	    CONF_SHUTDOWN_TIMEOUT_MAX,
+	    "0.." XSTR(CONF_SHUTDOWN_TIMEOUT_MAX) " seconds", parse_range },
+	[OPT_LOG_LEVEL] = { "log_level", 0, 0,
+	    "debug, info, notice, warning, err", parse_level },
+};
+
+#define OPTION_NAMES                                                       \
+	"listen, workers, max_connections, backlog, idle_timeout, "        \
+	"shutdown_timeout, log_level, include(\"FILE\")"
+
+/* The one conf_load in progress: libconfuse callbacks carry no user data. */
+struct parse_ctx {
+	char *err;
+	size_t errlen;
+	bool failed;
+	bool noted; /* "included from" was added */
+	int depth;
+	struct {
+		int line;
+		char file[256];
+	} seen[OPT_COUNT];
+};
+
+static struct parse_ctx *ctx;
+
+static int listen_cb(cfg_t *, cfg_opt_t *, const char *, void *);
+static int value_cb(cfg_t *, cfg_opt_t *, const char *, void *);
+static int include_cb(cfg_t *, cfg_opt_t *, int, const char **);
+
+/*
+ * Nothing has a libconfuse default: "not in the file" must stay visible,
+ * and the defaults live in one place, conf_defaults().
+ */
+static cfg_opt_t conf_opts[] = {
+	/* CFG_STR_LIST has no callback variant; this is what it expands to. */
+	__CFG_STR_LIST("listen", 0, CFGF_NODEFAULT, 0, listen_cb),
+	CFG_INT_CB("workers", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("max_connections", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("backlog", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("idle_timeout", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("shutdown_timeout", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("log_level", 0, CFGF_NODEFAULT, value_cb),
+	CFG_FUNC("include", include_cb),
+	CFG_END()
+};
+
+/* Values come straight from the file: keep the message one printable line. */
+static void
+sanitize(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+static void ctx_printf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Record the first error of this parse; later ones are consequences. */
+static void
+ctx_printf(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx == NULL || ctx->failed)
+		return;
+	ctx->failed = true;
+	if (ctx->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+	va_end(ap);
+	sanitize(ctx->err);
+}
+
+/* Prefix msg with where the parser is: "FILE:LINE: " or "FILE: ". */
+static void
+ctx_report(cfg_t *cfg, const char *msg)
+{
+	const char *file = cfg->filename != NULL ? cfg->filename : "?";
+
+	if (cfg->line > 0)
+		ctx_printf("%s:%d: %s", file, cfg->line, msg);
+	else
+		ctx_printf("%s: %s", file, msg);
+}
+
+static void conf_fail(cfg_t *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+conf_fail(cfg_t *cfg, const char *fmt, ...)
+{
+	char msg[MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx_report(cfg, msg);
+}
+
+static void on_cfg_error(cfg_t *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
+/* libconfuse's own messages: unknown options and syntax errors. */
+static void
+on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	bool unknown = strcmp(fmt, "no such option '%s'") == 0;
+	char msg[MSG_MAX];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (unknown)
+		conf_fail(cfg, "%s; allowed: %s", msg, OPTION_NAMES);
+	else if (strncmp(msg, "syntax error", 12) == 0)
+		conf_fail(cfg, "%s", msg);
+	else
+		conf_fail(cfg, "syntax error: %s", msg);
+}
+
+/* After an error inside an included file, say which line included it. */
+static void
+ctx_note_included(const char *file, int line)
+{
+	size_t n;
+
+	if (ctx->errlen == 0 || ctx->noted)
+		return;
+	ctx->noted = true;
+	n = strlen(ctx->err);
+	if (n + 1 < ctx->errlen)
+		snprintf(ctx->err + n, ctx->errlen - n,
+		    " (included from %s:%d)", file, line);
+	sanitize(ctx->err);
+}
+
+static int
+parse_range(const struct opt_spec *sp, const char *s, long *out, char *why,
+    size_t len)
+{
+	const char *p = s[0] == '-' ? s + 1 : s;
+	char *end;
+	long v;
+
+	if (*p < '0' || *p > '9')
+		goto nan;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end != '\0')
+		goto nan;
+	if (errno == ERANGE || v < sp->min || v > sp->max) {
+		snprintf(why, len, "%.64s is out of range", s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+nan:
+	snprintf(why, len, "'%.64s' is not a number", s);
+	return -1;
+}
+
+/* "auto" is stored as 0, as CONF_DEFAULT_WORKERS. */
+static int
+parse_workers(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	if (strcmp(s, "auto") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return parse_range(sp, s, out, why, len);
+}
+
+static int
+parse_level(const struct opt_spec *sp, const char *s, long *out, char *why,
+    size_t len)
+{
+	int level;
+
+	(void)sp;
+	if ((level = log_level_parse(s)) == -1) {
+		snprintf(why, len, "'%.64s' is not a level", s);
+		return -1;
+	}
+	*out = level;
+	return 0;
+}
+
+static enum opt_id
+opt_lookup(const char *name)
+{
+	int i;
+
+	for (i = 0; i < OPT_COUNT; i++)
+		if (strcmp(specs[i].name, name) == 0)
+			return (enum opt_id)i;
+	abort(); /* conf_opts and specs disagree: a bug, not a bad file */
+}
+
+/* Refuse the second assignment of an option, wherever the first was. */
+static int
+check_once(cfg_t *cfg, enum opt_id id)
+{
+	if (ctx->seen[id].line != 0) {
+		conf_fail(cfg, "%s: given twice (first at %s:%d); allowed: once",
+		    specs[id].name, ctx->seen[id].file, ctx->seen[id].line);
+		return -1;
+	}
+	ctx->seen[id].line = cfg->line > 0 ? cfg->line : 1;
+	snprintf(ctx->seen[id].file, sizeof(ctx->seen[id].file), "%s",
+	    cfg->filename != NULL ? cfg->filename : "?");
+	return 0;
+}
+
+static int
+value_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const struct opt_spec *sp;
+	enum opt_id id;
+	char why[256];
+
+	id = opt_lookup(cfg_opt_name(opt));
+	sp = &specs[id];
+	if (check_once(cfg, id) == -1)
+		return -1;
+	if (sp->parse(sp, value != NULL ? value : "", result, why,
+	    sizeof(why)) == -1) {
+		conf_fail(cfg, "%s: %s; allowed: %s", sp->name, why,
+		    sp->allowed);
+		return -1;
+	}
+	return 0;
+}
+
+/* A spec's identity: the parsed address, so "1.2.3.4:07" == "1.2.3.4:7". */
+static int
+addr_key(const char *spec, char *key, size_t keylen, char *why, size_t len)
+{
+	struct listen_addr la;
+	char a[128];
+
+	if (listener_parse(spec, &la, why, len) == -1)
+		return -1;
+	listener_format((const struct sockaddr *)&la.ss, a, sizeof(a));
+	snprintf(key, keylen, "%s%s", la.any ? "*" : "", a);
+	return 0;
+}
+
+/* Validate spec against the n specs before it (the same list). */
+static int
+check_addr(const char *spec, char *const *prev, size_t n, char *why,
+    size_t len)
+{
+	char key[160], pkey[160], junk[8];
+	size_t i;
+
+	if (addr_key(spec, key, sizeof(key), why, len) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (addr_key(prev[i], pkey, sizeof(pkey), junk,
+		    sizeof(junk)) == -1 || strcmp(key, pkey) != 0)
+			continue;
+		if (strcmp(spec, prev[i]) == 0)
+			snprintf(why, len, "'%.64s' is given twice", spec);
+		else
+			snprintf(why, len, "'%.64s' is the same address as "
+			    "'%.64s'", spec, prev[i]);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Called once per list element, after libconfuse has added the slot for
+ * it: n counts this element, and n == 1 starts a new "listen =".
+ */
+static int
+listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	char *prev[CONF_LISTEN_MAX];
+	unsigned int i, n = cfg_opt_size(opt);
+	char why[512];
+
+	if (value == NULL)
+		value = "";
+	if (n == 1 && check_once(cfg, OPT_LISTEN) == -1)
+		return -1;
+	if (n > CONF_LISTEN_MAX) {
+		conf_fail(cfg, "listen: more than %d addresses; allowed: %s",
+		    CONF_LISTEN_MAX, specs[OPT_LISTEN].allowed);
+		return -1;
+	}
+	for (i = 0; i + 1 < n; i++)
+		prev[i] = cfg_opt_getnstr(opt, i);
+	if (check_addr(value, prev, n - 1, why, sizeof(why)) == -1) {
+		conf_fail(cfg, "listen: %s", why);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* A file in memory, blanked of comments, and a stream the scanner reads. */
+struct src {
+	char *buf;
+	size_t len;
+	FILE *fp;
+};
+
+/* Only a regular file of sane size: the scanner exits on a directory. */
+static int
+check_fd(int fd, size_t *size, char *why, size_t len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		snprintf(why, len, "cannot read: %s", strerror(errno));
+	else if (S_ISDIR(st.st_mode))
+		snprintf(why, len, "cannot read: %s", strerror(EISDIR));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(why, len, "cannot read: not a regular file");
+	else if (st.st_size > FILE_SIZE_MAX)
+		snprintf(why, len, "%lld bytes is too large; allowed: up to %d",
+		    (long long)st.st_size, FILE_SIZE_MAX);
+	else {
+		*size = (size_t)st.st_size;
+		return 0;
+	}
+	return -1;
+}
+
+static ssize_t
+read_all(int fd, char *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = read(fd, buf + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
+/*
+ * Blank out comments (#, // and C style), keeping newlines and quoted
+ * strings.  libconfuse 3.3 counts each comment line two or three times,
+ * which would put every later error on the wrong line, and it refuses a
+ * comment between list elements.  Returns where a string or comment that
+ * is never closed begins (the scanner would silently eat the rest of the
+ * file), or n.
+ */
+static size_t
+strip_comments(char *s, size_t n)
+{
+	enum { CODE, DQUOTE, SQUOTE, LINE, BLOCK } st = CODE;
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		char next = i + 1 < n ? s[i + 1] : '\0';
+
+		if (st == CODE) {
+			start = i;
+			if (s[i] == '"' || s[i] == '\'')
+				st = s[i] == '"' ? DQUOTE : SQUOTE;
+			else if (s[i] == '#' || (s[i] == '/' && next == '/'))
+				st = LINE;
+			else if (s[i] == '/' && next == '*') {
+				st = BLOCK;
+				s[i++] = ' '; /* the '/'; the '*' below */
+			}
+		} else if (st == DQUOTE || st == SQUOTE) {
+			if (s[i] == '\\')
+				i++; /* an escaped quote does not end it */
+			else if (s[i] == (st == DQUOTE ? '"' : '\''))
+				st = CODE;
+			continue;
+		} else if (st == LINE && s[i] == '\n')
+			st = CODE;
+		else if (st == BLOCK && s[i] == '*' && next == '/') {
+			s[i++] = ' ';
+			s[i] = ' ';
+			st = CODE;
+			continue;
+		}
+		if ((st == LINE || st == BLOCK) && s[i] != '\n')
+			s[i] = ' ';
+	}
+	return st == CODE || st == LINE ? n : start;
+}
+
+static int
+count_lines(const char *s, const char *end)
+{
+	int n = 1;
+
+	for (; s < end; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Read path whole into sr->buf (two spare bytes), refusing non-files. */
+static int
+src_read(struct src *sr, const char *path, char *why, size_t len)
+{
+	size_t size;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		snprintf(why, len, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (check_fd(fd, &size, why, len) == -1)
+		n = -1;
+	else if ((sr->buf = malloc(size + 2)) == NULL) {
+		snprintf(why, len, "out of memory");
+		n = -1;
+	} else if ((n = read_all(fd, sr->buf, size)) == -1)
+		snprintf(why, len, "cannot read: %s", strerror(errno));
+	close(fd);
+	if (n == -1) {
+		free(sr->buf);
+		sr->buf = NULL;
+		return -1;
+	}
+	sr->len = (size_t)n;
+	return 0;
+}
+
+static void
+src_close(struct src *sr)
+{
+	if (sr->fp != NULL)
+		fclose(sr->fp);
+	free(sr->buf);
+	memset(sr, 0, sizeof(*sr));
+}
+
+/* s is at an opening quote; returns what follows the closing one. */
+static const char *
+skip_string(const char *s)
+{
+	char quote = *s++;
+
+	while (*s != '\0' && *s != quote)
+		s += s[0] == '\\' && s[1] != '\0' ? 2 : 1;
+	return *s == quote ? s + 1 : s;
+}
+
+#define SPACE " \t\r\n"
+#define NOT_WORD SPACE "#\"'={}()+,*"
+
+/* s follows a '(': one quoted string or bare word, then ')'. */
+static bool
+call_ok(const char *s)
+{
+	s += strspn(s, SPACE);
+	if (*s == '"' || *s == '\'')
+		s = skip_string(s);
+	else if (strcspn(s, NOT_WORD) > 0)
+		s += strcspn(s, NOT_WORD);
+	else
+		return false;
+	s += strspn(s, SPACE);
+	return *s == ')';
+}
+
+/*
+ * The first '(' outside strings that does not open a well-formed call, or
+ * NULL.  libconfuse 3.3 leaks the arguments it has read of a malformed
+ * call (truncated, a missing comma, a stray token), so it never sees one.
+ */
+static const char *
+bad_call(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\'')
+			s = skip_string(s) - 1;
+		else if (*s == '(' && !call_ok(s + 1))
+			return s;
+	}
+	return NULL;
+}
+
+/* Refuse NUL bytes, unclosed strings and comments, malformed calls. */
+static int
+check_text(struct src *sr, char *why, size_t len, int *line)
+{
+	const char *p;
+	size_t open;
+
+	if ((p = memchr(sr->buf, '\0', sr->len)) != NULL) {
+		*line = count_lines(sr->buf, p);
+		snprintf(why, len, "NUL byte (a binary file?); allowed: text");
+		return -1;
+	}
+	if ((open = strip_comments(sr->buf, sr->len)) < sr->len) {
+		*line = count_lines(sr->buf, sr->buf + open);
+		snprintf(why, len, "syntax error: %s never closed",
+		    sr->buf[open] == ' ' ? "comment" : "string"); /* blanked */
+		return -1;
+	}
+	sr->buf[sr->len] = '\0';
+	if ((p = bad_call(sr->buf)) != NULL) {
+		*line = count_lines(sr->buf, p);
+		snprintf(why, len, "syntax error: malformed call; allowed: "
+		    "include(\"FILE\")");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open path for the scanner.  On failure why says what is wrong and *line
+ * is where in the file, or 0 when the file as a whole is the problem.
+ */
+static int
+src_open(struct src *sr, const char *path, char *why, size_t len, int *line)
+{
+	memset(sr, 0, sizeof(*sr));
+	*line = 0;
+	if (src_read(sr, path, why, len) == -1)
+		return -1;
+	if (check_text(sr, why, len, line) == -1) {
+		src_close(sr);
+		return -1;
+	}
+	if (sr->len == 0) /* fmemopen() may refuse a size of 0 */
+		sr->buf[sr->len++] = '\n';
+	if ((sr->fp = fmemopen(sr->buf, sr->len, "r")) == NULL) {
+		snprintf(why, len, "cannot read: %s", strerror(errno));
+		src_close(sr);
+		return -1;
+	}
+	return 0;
+}
+
+/* A relative include names a file beside the including one. */
+static int
+include_path(const char *parent, const char *name, char *buf, size_t len)
+{
+	const char *slash = strrchr(parent, '/');
+	int n;
+
+	if (name[0] == '/' || slash == NULL)
+		n = snprintf(buf, len, "%s", name);
+	else
+		n = snprintf(buf, len, "%.*s/%s", (int)(slash - parent), parent,
+		    name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Parse fp in place of the include() call, then carry on after it. */
+static int
+parse_included(cfg_t *cfg, FILE *fp, const char *path)
+{
+	char *parent = cfg->filename;
+	int line = cfg->line, rc;
+
+	if ((cfg->filename = strdup(path)) == NULL) {
+		cfg->filename = parent;
+		conf_fail(cfg, "include: out of memory");
+		return -1;
+	}
+	ctx->depth++;
+	rc = cfg_parse_fp(cfg, fp);
+	ctx->depth--;
+	free(cfg->filename);
+	cfg->filename = parent;
+	cfg->line = line;
+	if (rc == CFG_SUCCESS)
+		return 0;
+	if (ctx->failed)
+		ctx_note_included(parent, line);
+	else
+		conf_fail(cfg, "include: '%s': cannot parse", path);
+	return -1;
+}
+
+static int
+include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
+{
+	char path[PATH_MAX], why[256];
+	struct src sr;
+	int line, rc;
+
+	(void)opt;
+	if (argc != 1) {
+		conf_fail(cfg, "include: %d arguments; allowed: one, "
+		    "include(\"FILE\")", argc);
+		return -1;
+	}
+	if (ctx->depth >= INCLUDE_DEPTH) {
+		conf_fail(cfg, "include: '%s': nested too deeply (a loop?); "
+		    "allowed: %d levels", argv[0], INCLUDE_DEPTH);
+		return -1;
+	}
+	if (include_path(cfg->filename != NULL ? cfg->filename : "",
+	    argv[0], path, sizeof(path)) == -1) {
+		conf_fail(cfg, "include: '%.64s...': name too long", argv[0]);
+		return -1;
+	}
+	if (src_open(&sr, path, why, sizeof(why), &line) == -1) {
+		if (line > 0) {
+			ctx_printf("%s:%d: %s", path, line, why);
+			ctx_note_included(cfg->filename, cfg->line);
+		} else
+			conf_fail(cfg, "include: '%s': %s", path, why);
+		return -1;
+	}
+	rc = parse_included(cfg, sr.fp, path);
+	src_close(&sr);
+	return rc;
+}
+
+static int
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n;
+}
+
+/* 0 is "auto": one worker per online CPU. */
+static void
+set_workers(struct conf *c, long n)
+{
+	c->workers_auto = n == 0;
+	c->workers = n == 0 ? online_cpus() : (int)n;
+}
+
+static void
+set_value(struct conf *c, enum opt_id id, long v)
+{
+	switch (id) {
+	case OPT_WORKERS:
+		set_workers(c, v);
+		break;
+	case OPT_MAX_CONNECTIONS:
+		c->max_connections = (int)v;
+		break;
+	case OPT_BACKLOG:
+		c->backlog = (int)v;
+		break;
+	case OPT_IDLE_TIMEOUT:
+		c->idle_timeout = (int)v;
+		break;
+	case OPT_SHUTDOWN_TIMEOUT:
+		c->shutdown_timeout = (int)v;
+		break;
+	case OPT_LOG_LEVEL:
+		c->log_level = (int)v;
+		break;
+	default:
+		abort(); /* listen is not a number: a bug in the caller */
+	}
+}
+
+/* Copy n specs into c, replacing its list; -1 (c untouched) on ENOMEM. */
+static int
+listen_install(struct conf *c, char *const *v, size_t n)
+{
+	char *copy[CONF_LISTEN_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((copy[i] = strdup(v[i])) == NULL) {
+			while (i > 0)
+				free(copy[--i]);
+			return -1;
+		}
+	}
+	for (i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	memcpy(c->listen, copy, n * sizeof(copy[0]));
+	c->nlisten = n;
+	return 0;
+}
+
+static int
+extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
+{
+	char *v[CONF_LISTEN_MAX];
+	cfg_opt_t *opt = cfg_getopt(cfg, "listen");
+	unsigned int i, n = cfg_opt_size(opt);
+
+	if (n == 0 && (opt->flags & CFGF_MODIFIED) != 0) {
+		snprintf(err, errlen, "%s: listen: the list is empty; allowed: "
+		    "%s", cfg->filename, specs[OPT_LISTEN].allowed);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = cfg_opt_getnstr(opt, i);
+	if (n > 0 && listen_install(c, v, n) == -1) {
+		snprintf(err, errlen, "%s: out of memory", cfg->filename);
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything was validated while parsing: this only copies. */
+static int
+extract(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
+{
+	int i;
+
+	if (extract_listen(cfg, c, err, errlen) == -1)
+		return -1;
+	for (i = OPT_LISTEN + 1; i < OPT_COUNT; i++)
+		if (cfg_size(cfg, specs[i].name) > 0)
+			set_value(c, (enum opt_id)i,
+			    cfg_getint(cfg, specs[i].name));
+	return 0;
+}
+
+static cfg_t *
+parse_fp(FILE *fp, const char *path, char *err, size_t errlen)
+{
+	struct parse_ctx pc;
+	cfg_t *cfg;
+	int rc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.err = err;
+	pc.errlen = errlen;
+	if ((cfg = cfg_init(conf_opts, CFGF_NONE)) == NULL ||
+	    (cfg->filename = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		if (cfg != NULL)
+			cfg_free(cfg);
+		return NULL;
+	}
+	cfg_set_error_function(cfg, on_cfg_error);
+	ctx = &pc;
+	rc = cfg_parse_fp(cfg, fp);
+	ctx = NULL;
+	if (rc == CFG_SUCCESS)
+		return cfg;
+	if (!pc.failed)
+		snprintf(err, errlen, "%s: cannot parse (out of memory?)", path);
+	cfg_free(cfg);
+	return NULL;
+}
+
+/* Open, check and parse path; NULL with a message in err. */
+static cfg_t *
+parse_file(const char *path, char *err, size_t errlen)
+{
+	char why[256];
+	struct src sr;
+	cfg_t *cfg;
+	int line;
+
+	if (src_open(&sr, path, why, sizeof(why), &line) == -1) {
+		if (line > 0)
+			snprintf(err, errlen, "%s:%d: %s", path, line, why);
+		else
+			snprintf(err, errlen, "%s: %s", path, why);
+		return NULL;
+	}
+	cfg = parse_fp(sr.fp, path, err, errlen);
+	src_close(&sr);
+	return cfg;
+}
+
+void
+conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	if ((c->listen[0] = strdup(CONF_DEFAULT_LISTEN)) != NULL)
+		c->nlisten = 1;
+	set_workers(c, CONF_DEFAULT_WORKERS);
+	c->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
+	c->backlog = CONF_DEFAULT_BACKLOG;
+	c->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
+	c->shutdown_timeout = CONF_DEFAULT_SHUTDOWN_TIMEOUT;
+	c->log_level = log_level_parse(CONF_DEFAULT_LOG_LEVEL);
+}
+
+int
+conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	struct conf nc;
+	cfg_t *cfg;
+	int rc = -1;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	conf_defaults(&nc);
+	if (nc.nlisten == 0)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else if (strlen(path) >= sizeof(nc.path))
+		snprintf(err, errlen, "%.64s...: file name too long; allowed: "
+		    "%zu bytes", path, sizeof(nc.path) - 1);
+	else if ((cfg = parse_file(path, err, errlen)) != NULL) {
+		rc = extract(cfg, &nc, err, errlen);
+		cfg_free(cfg);
+	}
+	if (rc == 0) {
+		snprintf(nc.path, sizeof(nc.path), "%s", path);
+		conf_free(c);
+		*c = nc;
+	} else
+		conf_free(&nc);
+	return rc;
+}
+
+int
+conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
+{
+	const struct opt_spec *sp = &specs[OPT_WORKERS];
+	char why[256];
+	long n;
+
+	if (sp->parse(sp, value != NULL ? value : "", &n, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s; allowed: %s", sp->name, why,
+		    sp->allowed);
+		return -1;
+	}
+	set_workers(c, n);
+	return 0;
+}
+
+int
+conf_set_listen(struct conf *c, char *const *v, size_t n, char *err,
+    size_t errlen)
+{
+	char why[512];
+	size_t i;
+
+	if (n < 1 || n > CONF_LISTEN_MAX) {
+		snprintf(err, errlen, "listen: %zu addresses; allowed: %s", n,
+		    specs[OPT_LISTEN].allowed);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (check_addr(v[i], v, i, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "listen: %s", why);
+			return -1;
+		}
+	}
+	if (listen_install(c, v, n) == -1) {
+		snprintf(err, errlen, "listen: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void summary_add(char *, size_t, size_t *, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+summary_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n;
+}
+
+void
+conf_summary(const struct conf *c, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	summary_add(buf, len, &off, "%d worker%s%s x %d connections, listen",
+	    c->workers, c->workers == 1 ? "" : "s",
+	    c->workers_auto ? " (auto)" : "", c->max_connections);
+	for (i = 0; i < c->nlisten; i++)
+		summary_add(buf, len, &off, " %s", c->listen[i]);
+	summary_add(buf, len, &off, ", backlog %d, idle_timeout %d s%s, "
+	    "shutdown_timeout %d s, log_level %s", c->backlog,
+	    c->idle_timeout, c->idle_timeout == 0 ? " (never)" : "",
+	    c->shutdown_timeout, log_level_name(c->log_level));
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlisten && i < CONF_LISTEN_MAX; i++) {
+		free(c->listen[i]);
+		c->listen[i] = NULL;
+	}
+	c->nlisten = 0;
+}

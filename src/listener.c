@@ -1,0 +1,177 @@
+/*
+ * listener: parse listening addresses and open listening sockets.
+ *
+ * Addresses are numeric only: echod never asks DNS, forward or reverse,
+ * so it starts the same with or without a resolver.  Reports errors in the
+ * caller's buffer and never exits: the master decides what a failure means.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "listener.h"
+
+#define EXPECTED "expected HOST:PORT, [IPV6]:PORT or *:PORT"
+
+static int
+parse_port(const char *s, in_port_t *port)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0 || v > 65535)
+		return -1;
+	*port = htons((in_port_t)v);
+	return 0;
+}
+
+/* Split spec into host and port strings; the host loses its brackets. */
+static int
+split_spec(const char *spec, char *host, size_t hostlen, const char **port)
+{
+	const char *colon, *close;
+	size_t n;
+
+	if (spec[0] == '[') {
+		close = strchr(spec, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		n = (size_t)(close - spec - 1);
+		spec++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL || memchr(spec, ':', (size_t)(colon - spec)))
+			return -1;
+		n = (size_t)(colon - spec);
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+int
+listener_parse(const char *spec, struct listen_addr *out, char *err,
+    size_t errlen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port;
+	in_port_t p;
+
+	memset(out, 0, sizeof(*out));
+	if (split_spec(spec, host, sizeof(host), &port) == -1) {
+		snprintf(err, errlen, "'%s': %s", spec, EXPECTED);
+		return -1;
+	}
+	if (parse_port(port, &p) == -1) {
+		snprintf(err, errlen, "'%s': port '%s' is not a number in 0..65535",
+		    spec, port);
+		return -1;
+	}
+	if (spec[0] != '[' && strcmp(host, "*") == 0) {
+		out->any = true;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		sin6->sin6_port = p;
+		out->sslen = sizeof(*sin6);
+	} else if (spec[0] == '[' && inet_pton(AF_INET6, host,
+	    &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = p;
+		out->sslen = sizeof(*sin6);
+	} else if (spec[0] != '[' && inet_pton(AF_INET, host,
+	    &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = p;
+		out->sslen = sizeof(*sin);
+	} else {
+		snprintf(err, errlen, "'%s': '%s' is not a numeric %s address "
+		    "(echod does not resolve names); %s", spec, host,
+		    spec[0] == '[' ? "IPv6" : "IPv4", EXPECTED);
+		return -1;
+	}
+	return 0;
+}
+
+void
+listener_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+	char a[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(sin6->sin6_port));
+	} else
+		snprintf(buf, len, "(family %d)", sa->sa_family);
+}
+
+static int
+open_one(const struct sockaddr *sa, socklen_t salen, int v6only, int backlog)
+{
+	int fd, on = 1, saved;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		goto fail;
+	if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &v6only, sizeof(v6only)) == -1)
+		goto fail;
+	if (bind(fd, sa, salen) == -1 || listen(fd, backlog) == -1)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+listener_open(const struct listen_addr *la, int backlog, char *err,
+    size_t errlen)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&la->ss;
+	struct sockaddr_in sin;
+	char name[INET6_ADDRSTRLEN + 8];
+	int fd;
+
+	fd = open_one(sa, la->sslen, la->any ? 0 : 1, backlog);
+	if (fd == -1 && la->any && (errno == EAFNOSUPPORT ||
+	    errno == EADDRNOTAVAIL)) {
+		/* No IPv6 on this host: "*" means every IPv4 address. */
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_ANY);
+		sin.sin_port = ((const struct sockaddr_in6 *)sa)->sin6_port;
+		sa = (const struct sockaddr *)&sin;
+		fd = open_one(sa, sizeof(sin), 0, backlog);
+	}
+	if (fd == -1) {
+		listener_format(sa, name, sizeof(name));
+		snprintf(err, errlen, "cannot listen on %s: %s", name,
+		    strerror(errno));
+	}
+	return fd;
+}

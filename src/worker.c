@@ -1,0 +1,542 @@
+/*
+ * worker: the event loop of one pool process.
+ *
+ * One epoll instance watches the listeners (shared with the other workers
+ * through EPOLLEXCLUSIVE, so a new connection wakes one worker, not all),
+ * the worker's own signalfd, and its connections.  Connections live in a
+ * table allocated once; an idle one costs a struct conn and nothing else.
+ * Idle connections sit in a list ordered by last activity, so the nearest
+ * idle deadline is always the head and expiring costs nothing per event.
+ *
+ * A worker never exits because of a client: a misbehaving peer is a
+ * closed socket.  It exits when told to (after draining), when the master
+ * is gone, or with ECHOD_EXIT_WORKER_FATAL when it cannot set itself up.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "exitcodes.h"
+#include "listener.h"
+#include "log.h"
+#include "proctitle.h"
+#include "worker.h"
+
+#define NIL UINT32_MAX
+#define TAG_CONN 0ULL
+#define TAG_LISTENER 1ULL
+#define TAG_SIGNAL 2ULL
+#define EV_TAG(u) ((u) >> 32)
+#define EV_INDEX(u) ((uint32_t)(u))
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+#define HEARTBEAT_MS 1000
+#define ACCEPT_PAUSE_MS 100
+#define WARN_INTERVAL_MS 10000
+
+struct worker {
+	const struct worker_args *a;
+	struct sb_slot *sb;
+	int epfd;
+	int sigfd;
+	int watching;  /* listeners are in the epoll set */
+	int listening; /* listeners still open (not draining) */
+	int draining;
+	uint64_t drain_deadline;
+	uint64_t accept_resume; /* accepting paused until (0 = not paused) */
+	uint64_t last_warn;
+	uint64_t now;
+	uint64_t idle_ms; /* 0 = no idle timeout */
+	struct conn *conns;
+	uint32_t max;      /* table size */
+	uint32_t used_hw;  /* entries ever used: the table is touched lazily */
+	uint32_t free_head;
+	uint32_t idle_head, idle_tail;
+	uint32_t nopen;
+	uint64_t served, bytes_in, bytes_out;
+	unsigned char *buf;
+	struct bufpool bp;
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- the idle list: least recently active first ---- */
+
+static void
+idle_unlink(struct worker *w, uint32_t i)
+{
+	struct conn *c = &w->conns[i];
+
+	if (c->prev != NIL)
+		w->conns[c->prev].next = c->next;
+	else
+		w->idle_head = c->next;
+	if (c->next != NIL)
+		w->conns[c->next].prev = c->prev;
+	else
+		w->idle_tail = c->prev;
+}
+
+static void
+idle_append(struct worker *w, uint32_t i)
+{
+	struct conn *c = &w->conns[i];
+
+	c->prev = w->idle_tail;
+	c->next = NIL;
+	if (w->idle_tail != NIL)
+		w->conns[w->idle_tail].next = i;
+	else
+		w->idle_head = i;
+	w->idle_tail = i;
+}
+
+static void
+idle_touch(struct worker *w, uint32_t i)
+{
+	w->conns[i].last_ms = w->now;
+	if (w->idle_tail != i) {
+		idle_unlink(w, i);
+		idle_append(w, i);
+	}
+}
+
+/* ---- listeners ---- */
+
+static void
+watch_listeners(struct worker *w, int on)
+{
+	struct epoll_event ev;
+	size_t i;
+
+	if (!w->listening || w->watching == on)
+		return;
+	for (i = 0; i < w->a->nlfds; i++) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.u64 = TAG_LISTENER << 32 | i;
+		if (epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+		    w->a->lfds[i], &ev) == -1)
+			log_warn("epoll_ctl listener %zu", i);
+	}
+	w->watching = on;
+}
+
+/* Accepting is worth watching for: not full, not paused, not draining. */
+static void
+update_watch(struct worker *w)
+{
+	watch_listeners(w, w->nopen < w->max && w->accept_resume == 0);
+}
+
+static void
+close_listeners(struct worker *w)
+{
+	size_t i;
+
+	watch_listeners(w, 0);
+	for (i = 0; i < w->a->nlfds; i++)
+		close(w->a->lfds[i]);
+	w->listening = 0;
+}
+
+/* ---- connections ---- */
+
+static uint32_t
+conn_alloc(struct worker *w)
+{
+	uint32_t i;
+
+	if (w->free_head != NIL) {
+		i = w->free_head;
+		w->free_head = w->conns[i].next;
+		return i;
+	}
+	return w->used_hw < w->max ? w->used_hw++ : NIL;
+}
+
+static void
+log_conn_end(struct worker *w, struct conn *c, const char *how)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char peer[64] = "(unknown peer)";
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+		listener_format((struct sockaddr *)&ss, peer, sizeof(peer));
+	log_msg(LOG_LVL_DEBUG, "%s closed: %s%s%s, %llu bytes in, %llu out, "
+	    "%.3f s", peer, how, c->err ? ": " : "",
+	    c->err ? strerror(c->err) : "", (unsigned long long)c->bytes_in,
+	    (unsigned long long)c->bytes_out,
+	    (double)(w->now - c->start_ms) / 1000.0);
+}
+
+static void
+close_conn(struct worker *w, uint32_t i, const char *how)
+{
+	struct conn *c = &w->conns[i];
+
+	if (log_get_level() >= LOG_LVL_DEBUG)
+		log_conn_end(w, c, how);
+	w->bytes_in += c->bytes_in;
+	w->bytes_out += c->bytes_out;
+	idle_unlink(w, i);
+	conn_close(c, &w->bp); /* close() also removes it from epoll */
+	c->next = w->free_head;
+	w->free_head = i;
+	w->nopen--;
+}
+
+static void
+accept_failed(struct worker *w, int err)
+{
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		/*
+		 * Out of descriptors or memory: stop watching the listener
+		 * for a moment instead of spinning on it; the connections
+		 * wait in the accept queue meanwhile.
+		 */
+		w->accept_resume = w->now + ACCEPT_PAUSE_MS;
+		if (w->now - w->last_warn >= WARN_INTERVAL_MS || !w->last_warn) {
+			log_warnx("accept: %s; pausing accepts for %d ms "
+			    "(logged once per %d s)", strerror(err),
+			    ACCEPT_PAUSE_MS, WARN_INTERVAL_MS / 1000);
+			w->last_warn = w->now;
+		}
+	} else
+		log_warnx("accept: %s", strerror(err));
+}
+
+static int
+add_conn(struct worker *w, int fd)
+{
+	struct epoll_event ev;
+	uint32_t i;
+	int one = 1;
+
+	if ((i = conn_alloc(w)) == NIL)
+		return -1; /* cannot happen: we stop accepting when full */
+	/* Replies are small and interactive: do not wait for Nagle. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	conn_init(&w->conns[i], fd, w->now);
+	ev.events = EPOLLIN;
+	ev.data.u64 = TAG_CONN << 32 | i;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		log_warn("epoll_ctl add connection");
+		w->conns[i].next = w->free_head;
+		w->free_head = i;
+		return -1;
+	}
+	idle_append(w, i);
+	w->nopen++;
+	w->served++;
+	return 0;
+}
+
+static void
+accept_some(struct worker *w, int lfd)
+{
+	int fd, n;
+
+	for (n = 0; n < ACCEPT_BATCH && w->nopen < w->max; n++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR || errno == ECONNABORTED ||
+			    errno == EPROTO || errno == EPERM)
+				continue;
+			accept_failed(w, errno);
+			break;
+		}
+		if (add_conn(w, fd) == -1)
+			close(fd);
+	}
+	update_watch(w);
+}
+
+static void
+set_interest(struct worker *w, uint32_t i, uint32_t events)
+{
+	struct epoll_event ev;
+
+	ev.events = events;
+	ev.data.u64 = TAG_CONN << 32 | i;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->conns[i].fd, &ev) == -1)
+		log_warn("epoll_ctl mod connection");
+}
+
+static void
+conn_event(struct worker *w, uint32_t i, uint32_t events)
+{
+	struct conn *c = &w->conns[i];
+	int was_writing = c->writing;
+	enum conn_status st;
+
+	if (c->writing)
+		st = conn_on_writable(c, &w->bp);
+	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		st = conn_on_readable(c, w->buf, CONN_BUFSIZE, &w->bp);
+	else
+		return;
+	switch (st) {
+	case CONN_DONE:
+		close_conn(w, i, "client closed");
+		return;
+	case CONN_FAILED:
+		close_conn(w, i, "failed");
+		return;
+	case CONN_READING:
+		if (was_writing)
+			set_interest(w, i, EPOLLIN);
+		break;
+	case CONN_WRITING:
+		if (!was_writing)
+			set_interest(w, i, EPOLLOUT);
+		break;
+	}
+	idle_touch(w, i);
+}
+
+/* ---- timers ---- */
+
+static void
+expire_idle(struct worker *w)
+{
+	uint32_t i;
+
+	if (w->idle_ms == 0)
+		return;
+	while ((i = w->idle_head) != NIL &&
+	    w->conns[i].last_ms + w->idle_ms <= w->now)
+		close_conn(w, i, "idle timeout");
+}
+
+static int
+next_timeout(const struct worker *w)
+{
+	uint64_t t = w->now + HEARTBEAT_MS;
+
+	if (w->idle_ms && w->idle_head != NIL &&
+	    w->conns[w->idle_head].last_ms + w->idle_ms < t)
+		t = w->conns[w->idle_head].last_ms + w->idle_ms;
+	if (w->draining && w->drain_deadline < t)
+		t = w->drain_deadline;
+	if (w->accept_resume && w->accept_resume < t)
+		t = w->accept_resume;
+	/* The coarse clock ticks every few ms: never ask for less than 1. */
+	return t > w->now ? (int)(t - w->now) : 1;
+}
+
+/* ---- drain ---- */
+
+static void
+begin_drain(struct worker *w, const char *why)
+{
+	size_t i;
+
+	if (w->draining)
+		return;
+	/* Serve those already in the queue: they completed a handshake. */
+	for (i = 0; i < w->a->nlfds && w->listening; i++)
+		accept_some(w, w->a->lfds[i]);
+	close_listeners(w);
+	w->draining = 1;
+	w->drain_deadline = w->now + (uint64_t)w->a->conf->shutdown_timeout *
+	    1000;
+	sb_store(&w->sb->state, SB_DRAINING);
+	log_info("%s: draining %u connection(s), at most %d s", why, w->nopen,
+	    w->a->conf->shutdown_timeout);
+}
+
+static void
+read_signals(struct worker *w)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+		begin_drain(w, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void
+publish(struct worker *w)
+{
+	uint64_t in = w->bytes_in, out = w->bytes_out;
+
+	sb_store(&w->sb->heartbeat_ms, w->now);
+	sb_store(&w->sb->conns_open, w->nopen);
+	sb_store(&w->sb->conns_served, w->served);
+	sb_store(&w->sb->bytes_in, in);
+	sb_store(&w->sb->bytes_out, out);
+}
+
+static void
+dispatch(struct worker *w, const struct epoll_event *ev)
+{
+	uint64_t u = ev->data.u64;
+
+	switch (EV_TAG(u)) {
+	case TAG_LISTENER:
+		if (w->listening)
+			accept_some(w, w->a->lfds[EV_INDEX(u)]);
+		break;
+	case TAG_SIGNAL:
+		read_signals(w);
+		break;
+	default:
+		if (w->conns[EV_INDEX(u)].fd != -1)
+			conn_event(w, EV_INDEX(u), ev->events);
+		break;
+	}
+}
+
+static void
+loop_turn(struct worker *w)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	int i, n;
+
+	n = epoll_wait(w->epfd, evs, MAX_EVENTS, next_timeout(w));
+	if (n == -1 && errno != EINTR)
+		fatal(ECHOD_EXIT_FAILURE, "epoll_wait");
+	w->now = now_ms();
+	for (i = 0; i < n; i++)
+		dispatch(w, &evs[i]);
+	expire_idle(w);
+	if (w->accept_resume && w->now >= w->accept_resume)
+		w->accept_resume = 0;
+	if (w->listening)
+		update_watch(w);
+	if (n <= 0 && !w->draining && getppid() != w->a->master_pid)
+		begin_drain(w, "master gone");
+	publish(w);
+}
+
+static void
+run(struct worker *w)
+{
+	uint32_t i;
+
+	for (;;) {
+		loop_turn(w);
+		if (w->draining && (w->nopen == 0 || w->now >= w->drain_deadline))
+			break;
+	}
+	while ((i = w->idle_head) != NIL)
+		close_conn(w, i, "shutdown");
+	publish(w);
+}
+
+/* ---- set-up ---- */
+
+static void
+setup_process(const struct worker_args *a)
+{
+	struct sigaction sa;
+	sigset_t set;
+	int sig;
+
+	/* Before anything else: the master's signal set-up is not ours. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	(void)sigaction(SIGTTIN, &sa, NULL);
+	(void)sigaction(SIGTTOU, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+
+	/* No worker outlives the master. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != a->master_pid)
+		_exit(ECHOD_EXIT_OK);
+	log_set_tag("worker %u", a->slot);
+	proctitle_set("echod: worker %u", a->slot);
+}
+
+static int
+setup_loop(struct worker *w, const struct worker_args *a)
+{
+	struct epoll_event ev;
+	sigset_t set;
+
+	memset(w, 0, sizeof(*w));
+	w->a = a;
+	w->sb = &a->sb->slots[a->slot];
+	w->max = (uint32_t)a->max_conns;
+	w->free_head = w->idle_head = w->idle_tail = NIL;
+	w->idle_ms = (uint64_t)a->conf->idle_timeout * 1000;
+	w->listening = 1;
+	w->now = now_ms();
+	/* calloc'ed pages are touched only as connections first use them. */
+	if ((w->conns = calloc(w->max, sizeof(*w->conns))) == NULL ||
+	    (w->buf = malloc(CONN_BUFSIZE)) == NULL)
+		return -1;
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		return -1;
+	ev.events = EPOLLIN;
+	ev.data.u64 = TAG_SIGNAL << 32;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) == -1)
+		return -1;
+	watch_listeners(w, 1);
+	return w->watching ? 0 : -1;
+}
+
+static void
+report_ready(const struct worker *w)
+{
+	struct worker_msg m = { .slot = w->a->slot, .kind = WORKER_MSG_READY,
+		.pid = getpid() };
+
+	sb_store(&w->sb->state, SB_READY);
+	if (write(w->a->status_fd, &m, sizeof(m)) != sizeof(m))
+		log_warn("cannot tell the master we are ready");
+}
+
+void
+worker_main(const struct worker_args *a)
+{
+	struct worker w;
+
+	setup_process(a);
+	if (setup_loop(&w, a) == -1)
+		fatal(ECHOD_EXIT_WORKER_FATAL, "cannot set up the event loop");
+	log_debug("ready: up to %d connections", a->max_conns);
+	publish(&w);
+	report_ready(&w);
+	run(&w);
+	log_debug("exiting: served %llu connections",
+	    (unsigned long long)w.served);
+	bufpool_drain(&w.bp);
+	free(w.conns);
+	free(w.buf);
+	exit(ECHOD_EXIT_OK);
+}
