@@ -169,9 +169,12 @@ listener_open(const struct listen_addr *la, int backlog, char *err,
 		fd = open_one(sa, sizeof(sin), 0, backlog);
 	}
 	if (fd == -1) {
+		int saved = errno;
+
 		listener_format(sa, name, sizeof(name));
 		snprintf(err, errlen, "cannot listen on %s: %s", name,
-		    strerror(errno));
+		    strerror(saved));
+		errno = saved;
 	}
 	return fd;
 }

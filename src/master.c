@@ -312,6 +312,9 @@ reap(struct master *m)
 static void
 on_signal(struct master *m, int sig)
 {
+	char name[16];
+
+	snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(sig));
 	switch (sig) {
 	case SIGCHLD:
 		reap(m);
@@ -319,14 +322,13 @@ on_signal(struct master *m, int sig)
 	case SIGTERM:
 	case SIGINT:
 	case SIGQUIT:
-		begin_stop(m, ECHOD_EXIT_OK, strsignal(sig));
+		begin_stop(m, ECHOD_EXIT_OK, name);
 		break;
 	case SIGUSR1:
 		dump_scoreboard(m);
 		break;
 	default:
-		log_notice("%s ignored: not supported by this version",
-		    strsignal(sig));
+		log_notice("%s ignored: not supported by this version", name);
 		break;
 	}
 }
@@ -452,9 +454,15 @@ add_fd(int epfd, int fd, uint32_t tag)
 static void
 setup(struct master *m)
 {
+	struct sigaction sa;
 	sigset_t set;
 	int p[2];
 	size_t i;
+
+	/* A log reader that went away must not take the master with it. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
 
 	sigemptyset(&set);
 	for (i = 0; i < sizeof(master_signals) / sizeof(master_signals[0]); i++)

@@ -1,0 +1,695 @@
+/*
+ * check_conf: the configuration file and its error messages.
+ *
+ * Each case writes its files into a fresh mkdtemp() directory under /tmp,
+ * loads, and removes them again before asserting anything, so a failing
+ * case leaves nothing behind.  Invalid files must be refused with one
+ * printable line that starts with "FILE:LINE: ".
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "suites.h"
+
+#define MAIN "echod.conf"
+#define INC "inc.conf"
+#define ALLOWED_OPTS                                                       \
+	"allowed: listen, workers, max_connections, backlog, idle_timeout, " \
+	"shutdown_timeout, log_level, include(\"FILE\")"
+
+struct tmpconf {
+	char dir[64];
+	char path[128];
+};
+
+static void
+write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void
+remove_files(const struct tmpconf *t)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", t->dir, INC);
+	unlink(path);
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+/*
+ * Write MAIN (len bytes, or a string when len is 0) and optionally INC
+ * into a new directory, load MAIN into c, remove both.
+ */
+static int
+load_text(struct tmpconf *t, const char *text, size_t len, const char *inc,
+    struct conf *c, char *err, size_t errlen)
+{
+	int rc;
+
+	snprintf(t->dir, sizeof(t->dir), "/tmp/echod-conf-XXXXXX");
+	ck_assert_msg(mkdtemp(t->dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, MAIN);
+	write_file(t->dir, MAIN, text, len > 0 ? len : strlen(text));
+	if (inc != NULL)
+		write_file(t->dir, INC, inc, strlen(inc));
+	rc = conf_load(c, t->path, err, errlen);
+	remove_files(t);
+	return rc;
+}
+
+/* One line of printable text: what a journal line or a terminal wants. */
+static void
+assert_one_line(const char *err)
+{
+	const unsigned char *p;
+
+	ck_assert_msg(err[0] != '\0', "empty error message");
+	for (p = (const unsigned char *)err; *p != '\0'; p++)
+		ck_assert_msg(*p >= 0x20 && *p < 0x7f,
+		    "unprintable byte 0x%02x in '%s'", *p, err);
+}
+
+/* --- invalid files ---------------------------------------------------- */
+
+/* An ELF header's first bytes after a good line: NUL, 0xff, controls. */
+#define GARBAGE "workers = 2\n\x7f" "ELF\x02\x01\x01\x00\x00\xff\xfe\n"
+
+struct bad_case {
+	const char *text;
+	size_t len;       /* 0: text is a string */
+	const char *inc;  /* INC's content, or NULL */
+	const char *file; /* the file named in the message */
+	int line;         /* 0: the message names no line */
+	const char *want; /* a substring of the message */
+};
+
+static const struct bad_case bad_cases[] = {
+	/* workers */
+	{ "workers = 0\n", 0, NULL, MAIN, 1,
+	    "workers: 0 is out of range; allowed: 1..256 or auto" },
+	{ "\nworkers = -1\n", 0, NULL, MAIN, 2, "workers: -1 is out of range" },
+	{ "workers = 257\n", 0, NULL, MAIN, 1, "workers: 257 is out of range" },
+	{ "workers = many\n", 0, NULL, MAIN, 1,
+	    "workers: 'many' is not a number; allowed: 1..256 or auto" },
+	{ "workers = \"many\"\n", 0, NULL, MAIN, 1,
+	    "workers: 'many' is not a number" },
+	{ "workers = 1.5\n", 0, NULL, MAIN, 1, "workers: '1.5' is not a number" },
+	{ "workers = \"\"\n", 0, NULL, MAIN, 1, "workers: '' is not a number" },
+	{ "workers = 0x10\n", 0, NULL, MAIN, 1, "workers: '0x10' is not a number" },
+	{ "workers = \" 4\"\n", 0, NULL, MAIN, 1, "workers: ' 4' is not a number" },
+	{ "workers = 99999999999999999999\n", 0, NULL, MAIN, 1,
+	    "workers: 99999999999999999999 is out of range" },
+	{ "workers = -99999999999999999999\n", 0, NULL, MAIN, 1,
+	    "workers: -99999999999999999999 is out of range" },
+	{ "workers = AUTO\n", 0, NULL, MAIN, 1, "workers: 'AUTO' is not a number" },
+	/* max_connections */
+	{ "max_connections = 0\n", 0, NULL, MAIN, 1,
+	    "max_connections: 0 is out of range; allowed: 1..1000000" },
+	{ "max_connections = 1000001\n", 0, NULL, MAIN, 1,
+	    "max_connections: 1000001 is out of range" },
+	{ "max_connections = lots\n", 0, NULL, MAIN, 1,
+	    "max_connections: 'lots' is not a number" },
+	/* backlog */
+	{ "backlog = 0\n", 0, NULL, MAIN, 1,
+	    "backlog: 0 is out of range; allowed: 1..65535" },
+	{ "backlog = 65536\n", 0, NULL, MAIN, 1, "backlog: 65536 is out of range" },
+	{ "backlog = 1.5\n", 0, NULL, MAIN, 1, "backlog: '1.5' is not a number" },
+	{ "backlog = 99999999999999999999\n", 0, NULL, MAIN, 1,
+	    "backlog: 99999999999999999999 is out of range" },
+	/* idle_timeout */
+	{ "idle_timeout = -1\n", 0, NULL, MAIN, 1,
+	    "idle_timeout: -1 is out of range; allowed: 0..86400 seconds" },
+	{ "idle_timeout = 86401\n", 0, NULL, MAIN, 1,
+	    "idle_timeout: 86401 is out of range" },
+	{ "idle_timeout = yes\n", 0, NULL, MAIN, 1,
+	    "idle_timeout: 'yes' is not a number" },
+	{ "idle_timeout = 5s\n", 0, NULL, MAIN, 1,
+	    "idle_timeout: '5s' is not a number" },
+	/* shutdown_timeout */
+	{ "shutdown_timeout = -1\n", 0, NULL, MAIN, 1,
+	    "shutdown_timeout: -1 is out of range; allowed: 0..3600 seconds" },
+	{ "shutdown_timeout = 3601\n", 0, NULL, MAIN, 1,
+	    "shutdown_timeout: 3601 is out of range" },
+	{ "shutdown_timeout = 1e3\n", 0, NULL, MAIN, 1,
+	    "shutdown_timeout: '1e3' is not a number" },
+	/* log_level */
+	{ "log_level = verbose\n", 0, NULL, MAIN, 1,
+	    "log_level: 'verbose' is not a level; allowed: debug, info, "
+	    "notice, warning, err" },
+	{ "log_level = 7\n", 0, NULL, MAIN, 1, "log_level: '7' is not a level" },
+	{ "log_level = \"\"\n", 0, NULL, MAIN, 1, "log_level: '' is not a level" },
+	/* listen */
+	{ "# c\nlisten = \"1.2.3.4:99999\"\n", 0, NULL, MAIN, 2,
+	    "listen: '1.2.3.4:99999': port '99999'" },
+	{ "listen = {\n\"127.0.0.1:1\",\n\"localhost:7007\" }\n", 0, NULL, MAIN,
+	    3, "listen: 'localhost:7007': 'localhost' is not a numeric" },
+	{ "listen = \"7007\"\n", 0, NULL, MAIN, 1, "listen: '7007': expected" },
+	{ "listen = \"\"\n", 0, NULL, MAIN, 1, "listen: '': expected" },
+	{ "listen = {\"1.1.1.1:1\", \"1.1.1.1:1\"}\n", 0, NULL, MAIN, 1,
+	    "listen: '1.1.1.1:1' is given twice" },
+	{ "listen = {\"[::1]:7\",\n\"[0::1]:07\"}\n", 0, NULL, MAIN, 2,
+	    "listen: '[0::1]:07' is the same address as '[::1]:7'" },
+	{ "listen = {\"1.1.1.1:1\",\"1.1.1.1:2\",\"1.1.1.1:3\",\"1.1.1.1:4\","
+	  "\"1.1.1.1:5\",\"1.1.1.1:6\",\"1.1.1.1:7\",\"1.1.1.1:8\","
+	  "\"1.1.1.1:9\",\"1.1.1.1:10\",\"1.1.1.1:11\",\"1.1.1.1:12\","
+	  "\"1.1.1.1:13\",\"1.1.1.1:14\",\"1.1.1.1:15\",\"1.1.1.1:16\","
+	  "\"1.1.1.1:17\"}\n", 0, NULL, MAIN, 1,
+	    "listen: more than 16 addresses; allowed: 1..16" },
+	/* "listen = {}" reaches no callback, so there is no line to give. */
+	{ "workers = 2\nlisten = {}\n", 0, NULL, MAIN, 0,
+	    "listen: the list is empty; allowed: 1..16 addresses" },
+	{ "listen = \"*:1\"\n\nlisten = \"*:2\"\n", 0, NULL, MAIN, 3,
+	    "listen: given twice (first at " },
+	/* repeated, unknown, misspelt */
+	{ "workers = 2\nworkers = 2\n", 0, NULL, MAIN, 2,
+	    "workers: given twice (first at " },
+	{ "# x\n\nwrkers = 3\n", 0, NULL, MAIN, 3,
+	    "no such option 'wrkers'; " ALLOWED_OPTS },
+	{ "Workers = 3\n", 0, NULL, MAIN, 1, "no such option 'Workers'" },
+	/* syntax */
+	{ "workers 4\n", 0, NULL, MAIN, 1,
+	    "syntax error: missing equal sign after option 'workers'" },
+	{ "workers = 4\n}\n", 0, NULL, MAIN, 2,
+	    "syntax error: unexpected closing brace" },
+	{ "listen = { \"1.1.1.1:1\" \"1.1.1.1:2\" }\n", 0, NULL, MAIN, 1,
+	    "syntax error: unexpected token '1.1.1.1:2'" },
+	{ "backlog += 5\n", 0, NULL, MAIN, 1,
+	    "syntax error: attempt to append to non-list option 'backlog'" },
+	{ "=\n", 0, NULL, MAIN, 1, "syntax error: unexpected token '='" },
+	/* truncated */
+	{ "listen = { \"1.2.3.4:1\"", 0, NULL, MAIN, 1,
+	    "syntax error: premature end of file" },
+	{ "workers = 2\nbacklog =", 0, NULL, MAIN, 2,
+	    "syntax error: premature end of file" },
+	{ "workers = 2\ninclude(\"inc.conf\"", 0, NULL, MAIN, 2,
+	    "syntax error: malformed call; allowed: include(\"FILE\")" },
+	/* binary garbage: NUL bytes are refused before the scanner sees them */
+	{ GARBAGE, sizeof(GARBAGE) - 1, NULL, MAIN, 2,
+	    "NUL byte (a binary file?); allowed: text" },
+	{ "\xff\xfe\x01\x80junk = 1\n", 0, NULL, MAIN, 1,
+	    "no such option '????junk'" },
+	/* comments: right line numbers after them, none inside quotes */
+	{ "# a\n// b\n/* c\n d */\n#\n\n  # e\nworkers = 0\n", 0, NULL, MAIN, 8,
+	    "workers: 0 is out of range" },
+	{ "workers = 2 /* x */ # y\n// z\nbacklog = 0\n", 0, NULL, MAIN, 3,
+	    "backlog: 0 is out of range" },
+	{ "listen = {\n\"1.1.1.1:1\", # one\n\"1.1.1.1:1\" # again\n}\n", 0,
+	    NULL, MAIN, 3, "listen: '1.1.1.1:1' is given twice" },
+	{ "listen = \"1.2.3.4:5 # no comment\"\n", 0, NULL, MAIN, 1,
+	    "listen: '1.2.3.4:5 # no comment': port" },
+	{ "listen = '1.2.3.4:5 // /* no comment'\n", 0, NULL, MAIN, 1,
+	    "listen: '1.2.3.4:5 // /* no comment': port" },
+	{ "listen = \"1.2.3.4:\\\"#5\"\n", 0, NULL, MAIN, 1,
+	    "listen: '1.2.3.4:\"#5': port" },
+	{ "workers = 2\n\nlog_level = \"info\n", 0, NULL, MAIN, 3,
+	    "syntax error: string never closed" },
+	{ "workers = 2\n'\n", 0, NULL, MAIN, 2,
+	    "syntax error: string never closed" },
+	{ "workers = 2 /* to be\ncontinued\n", 0, NULL, MAIN, 1,
+	    "syntax error: comment never closed" },
+	/* include() */
+	{ "\ninclude(\"nope.conf\")\n", 0, NULL, MAIN, 2,
+	    "/nope.conf': cannot open: No such file or directory" },
+	{ "include(\".\")\n", 0, NULL, MAIN, 1,
+	    "cannot read: Is a directory" },
+	{ "include(\"inc.conf\", \"x\")\n", 0, "", MAIN, 1,
+	    "syntax error: malformed call" },
+	{ "\ninclude(\"inc.conf\" \"x\")\n", 0, "", MAIN, 2,
+	    "syntax error: malformed call" },
+	{ "include(inc.conf x)\n", 0, "", MAIN, 1,
+	    "syntax error: malformed call" },
+	{ "include()\n", 0, NULL, MAIN, 1, "syntax error: malformed call" },
+	{ "include(\n", 0, NULL, MAIN, 1, "syntax error: malformed call" },
+	{ "include \"inc.conf\"\n", 0, "", MAIN, 1,
+	    "syntax error: missing parenthesis for function 'include'" },
+	{ "workers = (\n", 0, NULL, MAIN, 1, "syntax error: malformed call" },
+	{ "listen = \"(\"\n", 0, NULL, MAIN, 1, "listen: '(': expected" },
+	{ "include(\"echod.conf\")\n", 0, NULL, MAIN, 1,
+	    "nested too deeply (a loop?); allowed: 8 levels" },
+	{ "workers = 2\ninclude(\"inc.conf\")\n", 0, "# inc\nbogus = 1\n", INC,
+	    2, "no such option 'bogus'" },
+	{ "workers = 2\ninclude(\"inc.conf\")\n", 0, "workers = 3\n", INC, 1,
+	    "workers: given twice (first at " },
+	{ "include(\"inc.conf\")\nworkers = 2\n", 0, "listen = {", INC, 1,
+	    "syntax error: premature end of file" },
+	{ "include(\"inc.conf\")\n", 0, "# x\nlog_level = \"info\n", INC, 2,
+	    "syntax error: string never closed" },
+	{ "include(\"inc.conf\")\n", 0, "\n/* never closed", INC, 2,
+	    "syntax error: comment never closed" },
+};
+
+START_TEST(test_bad_file)
+{
+	const struct bad_case *bc = &bad_cases[_i];
+	struct tmpconf t;
+	struct conf c;
+	char err[1024], prefix[256];
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(load_text(&t, bc->text, bc->len, bc->inc, &c, err,
+	    sizeof(err)), -1);
+	assert_one_line(err);
+	if (bc->line > 0)
+		snprintf(prefix, sizeof(prefix), "%s/%s:%d: ", t.dir, bc->file,
+		    bc->line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s/%s: ", t.dir, bc->file);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+	    "case %d: '%s' does not start with '%s'", _i, err, prefix);
+	ck_assert_msg(strstr(err, bc->want) != NULL,
+	    "case %d: '%s' does not contain '%s'", _i, err, bc->want);
+	if (strcmp(bc->file, INC) == 0)
+		ck_assert_msg(strstr(err, "(included from ") != NULL,
+		    "case %d: '%s' does not name the includer", _i, err);
+	ck_assert_uint_eq(c.nlisten, 0); /* c untouched */
+}
+END_TEST
+
+/* --- valid files ------------------------------------------------------ */
+
+#define AUTO (-1)
+
+struct good_case {
+	const char *text;
+	const char *inc;
+	const char *listen0, *listen1; /* NULL: no such entry */
+	size_t nlisten;
+	int workers; /* AUTO: one per online CPU */
+	int max_connections, backlog, idle_timeout, shutdown_timeout;
+	int log_level;
+};
+
+#define DEFAULTS_AFTER_WORKERS                                             \
+	CONF_DEFAULT_MAX_CONNECTIONS, CONF_DEFAULT_BACKLOG,                \
+	    CONF_DEFAULT_IDLE_TIMEOUT, CONF_DEFAULT_SHUTDOWN_TIMEOUT,      \
+	    LOG_LVL_INFO
+
+static const struct good_case good_cases[] = {
+	{ "", NULL, "*:7007", NULL, 1, AUTO, DEFAULTS_AFTER_WORKERS },
+	{ "# only comments\n// and these\n/* and\n this */\n", NULL, "*:7007",
+	    NULL, 1, AUTO, DEFAULTS_AFTER_WORKERS },
+	{ "listen = { \"127.0.0.1:7007\", \"[::1]:7007\" }  # two\n"
+	  "workers = 4\nmax_connections = 100\nbacklog = 5\n"
+	  "idle_timeout = 0\nshutdown_timeout = 0\nlog_level = debug\n",
+	    NULL, "127.0.0.1:7007", "[::1]:7007", 2, 4, 100, 5, 0, 0,
+	    LOG_LVL_DEBUG },
+	{ "listen = \"*:8000\"\nworkers = auto\n", NULL, "*:8000", NULL, 1,
+	    AUTO, DEFAULTS_AFTER_WORKERS },
+	{ "listen = {\n  \"0.0.0.0:1\"\n}\nworkers = \"auto\"\n", NULL,
+	    "0.0.0.0:1", NULL, 1, AUTO, DEFAULTS_AFTER_WORKERS },
+	{ "workers = 1\nmax_connections = 1\nbacklog = 1\n", NULL, "*:7007",
+	    NULL, 1, 1, 1, 1, CONF_DEFAULT_IDLE_TIMEOUT,
+	    CONF_DEFAULT_SHUTDOWN_TIMEOUT, LOG_LVL_INFO },
+	{ "workers = 256\nmax_connections = 1000000\nbacklog = 65535\n"
+	  "idle_timeout = 86400\nshutdown_timeout = 3600\nlog_level = err\n",
+	    NULL, "*:7007", NULL, 1, 256, 1000000, 65535, 86400, 3600,
+	    LOG_LVL_ERR },
+	/* quoted numbers are numbers; a leading zero is not octal */
+	{ "workers = \"3\"\nbacklog = 010\nlog_level = \"warning\"\n", NULL,
+	    "*:7007", NULL, 1, 3, CONF_DEFAULT_MAX_CONNECTIONS, 10,
+	    CONF_DEFAULT_IDLE_TIMEOUT, CONF_DEFAULT_SHUTDOWN_TIMEOUT,
+	    LOG_LVL_WARNING },
+	{ "workers = 2\r\nlog_level = notice\r\n", NULL, "*:7007", NULL, 1, 2,
+	    CONF_DEFAULT_MAX_CONNECTIONS, CONF_DEFAULT_BACKLOG,
+	    CONF_DEFAULT_IDLE_TIMEOUT, CONF_DEFAULT_SHUTDOWN_TIMEOUT,
+	    LOG_LVL_NOTICE },
+	/* "+=" appends to what the file said, not to the default */
+	{ "listen = \"[::]:1\"\nlisten += { \"10.0.0.1:2\" }\n", NULL,
+	    "[::]:1", "10.0.0.1:2", 2, AUTO, DEFAULTS_AFTER_WORKERS },
+	/* include(): relative to the including file, values merge */
+	{ "workers = 6\ninclude(\"inc.conf\")\nlog_level = info\n",
+	    "backlog = 7\nlisten = \"127.0.0.1:9\"\n", "127.0.0.1:9", NULL, 1, 6,
+	    CONF_DEFAULT_MAX_CONNECTIONS, 7, CONF_DEFAULT_IDLE_TIMEOUT,
+	    CONF_DEFAULT_SHUTDOWN_TIMEOUT, LOG_LVL_INFO },
+	{ "include(\"inc.conf\")\n", "", "*:7007", NULL, 1, AUTO,
+	    DEFAULTS_AFTER_WORKERS },
+	{ "include(\n  inc.conf  # a bare word\n)\nworkers = 2\n", "backlog = 3\n",
+	    "*:7007", NULL, 1, 2, CONF_DEFAULT_MAX_CONNECTIONS, 3,
+	    CONF_DEFAULT_IDLE_TIMEOUT, CONF_DEFAULT_SHUTDOWN_TIMEOUT,
+	    LOG_LVL_INFO },
+	/* comments between list elements, quotes holding comment marks */
+	{ "listen = { # the list\n  \"127.0.0.1:1\", // first\n"
+	  "  /* second: */ \"127.0.0.1:2\" # last\n}\n"
+	  "log_level = \"err\" # \"quoted\" /* not closed\n", NULL,
+	    "127.0.0.1:1", "127.0.0.1:2", 2, AUTO, CONF_DEFAULT_MAX_CONNECTIONS,
+	    CONF_DEFAULT_BACKLOG, CONF_DEFAULT_IDLE_TIMEOUT,
+	    CONF_DEFAULT_SHUTDOWN_TIMEOUT, LOG_LVL_ERR },
+	{ "workers=3#no space\nbacklog=4//none\nidle_timeout=5/**/\n", NULL,
+	    "*:7007", NULL, 1, 3, CONF_DEFAULT_MAX_CONNECTIONS, 4, 5,
+	    CONF_DEFAULT_SHUTDOWN_TIMEOUT, LOG_LVL_INFO },
+};
+
+static int
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n;
+}
+
+static void
+assert_listen(const struct conf *c, const char *l0, const char *l1, size_t n)
+{
+	ck_assert_uint_eq(c->nlisten, n);
+	if (l0 != NULL)
+		ck_assert_str_eq(c->listen[0], l0);
+	if (l1 != NULL)
+		ck_assert_str_eq(c->listen[1], l1);
+}
+
+START_TEST(test_good_file)
+{
+	const struct good_case *gc = &good_cases[_i];
+	struct tmpconf t;
+	struct conf c;
+	char err[1024];
+
+	conf_defaults(&c);
+	ck_assert_msg(load_text(&t, gc->text, 0, gc->inc, &c, err,
+	    sizeof(err)) == 0, "case %d: %s", _i, err);
+	ck_assert_str_eq(c.path, t.path);
+	assert_listen(&c, gc->listen0, gc->listen1, gc->nlisten);
+	ck_assert_int_eq(c.workers_auto, gc->workers == AUTO);
+	ck_assert_int_eq(c.workers,
+	    gc->workers == AUTO ? online_cpus() : gc->workers);
+	ck_assert_int_eq(c.max_connections, gc->max_connections);
+	ck_assert_int_eq(c.backlog, gc->backlog);
+	ck_assert_int_eq(c.idle_timeout, gc->idle_timeout);
+	ck_assert_int_eq(c.shutdown_timeout, gc->shutdown_timeout);
+	ck_assert_int_eq(c.log_level, gc->log_level);
+	conf_free(&c);
+}
+END_TEST
+
+/* --- files that cannot be read ---------------------------------------- */
+
+START_TEST(test_missing_file)
+{
+	struct conf c;
+	char err[512];
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(conf_load(&c, "/nonexistent/echod.conf", err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "/nonexistent/echod.conf: cannot open: "
+	    "No such file or directory");
+}
+END_TEST
+
+START_TEST(test_directory)
+{
+	struct conf c;
+	char err[512];
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(conf_load(&c, "/tmp", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/tmp: cannot read: Is a directory");
+	ck_assert_int_eq(conf_load(&c, "/dev/null", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "/dev/null: cannot read: not a regular file");
+}
+END_TEST
+
+/* Root reads a mode 000 file anyway; the case only means something as a
+ * user, so as root it checks that the load succeeds instead. */
+START_TEST(test_unreadable)
+{
+	char path[] = "/tmp/echod-conf-XXXXXX", err[512];
+	struct conf c;
+	int fd, rc;
+
+	conf_defaults(&c);
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, "workers = 2\n", 12), 12);
+	close(fd);
+	chmod(path, 0);
+	rc = conf_load(&c, path, err, sizeof(err));
+	unlink(path);
+	if (geteuid() == 0) {
+		ck_assert_msg(rc == 0, "%s", err);
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_ptr_nonnull(strstr(err, ": cannot open: Permission "
+		    "denied"));
+	}
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+	char path[] = "/tmp/echod-conf-XXXXXX", err[512], want[256];
+	struct conf c;
+	int fd, rc;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(ftruncate(fd, 1024 * 1024 + 1), 0);
+	close(fd);
+	rc = conf_load(&c, path, err, sizeof(err));
+	unlink(path);
+	ck_assert_int_eq(rc, -1);
+	snprintf(want, sizeof(want), "%s: 1048577 bytes is too large; "
+	    "allowed: up to 1048576", path);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* --- the API around the file ------------------------------------------ */
+
+START_TEST(test_defaults)
+{
+	struct conf c;
+
+	conf_defaults(&c);
+	ck_assert_str_eq(c.path, "");
+	assert_listen(&c, CONF_DEFAULT_LISTEN, NULL, 1);
+	ck_assert(c.workers_auto);
+	ck_assert_int_eq(c.workers, online_cpus());
+	ck_assert_int_eq(c.max_connections, CONF_DEFAULT_MAX_CONNECTIONS);
+	ck_assert_int_eq(c.backlog, CONF_DEFAULT_BACKLOG);
+	ck_assert_int_eq(c.idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
+	ck_assert_int_eq(c.shutdown_timeout, CONF_DEFAULT_SHUTDOWN_TIMEOUT);
+	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	conf_free(&c);
+	conf_free(&c);
+	ck_assert_uint_eq(c.nlisten, 0);
+}
+END_TEST
+
+/* A failed reload keeps the conf that was loaded before. */
+START_TEST(test_failed_reload_keeps_old)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[512];
+
+	conf_defaults(&c);
+	ck_assert_int_eq(load_text(&t, "workers = 3\nlisten = \"*:1\"\n", 0,
+	    NULL, &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(load_text(&t, "workers = 0\n", 0, NULL, &c, err,
+	    sizeof(err)), -1);
+	ck_assert_int_eq(c.workers, 3);
+	assert_listen(&c, "*:1", NULL, 1);
+	ck_assert_int_eq(load_text(&t, "backlog = 9\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(c.backlog, 9);
+	ck_assert(c.workers_auto); /* a new file starts from the defaults */
+	assert_listen(&c, CONF_DEFAULT_LISTEN, NULL, 1);
+	conf_free(&c);
+}
+END_TEST
+
+/*
+ * libconfuse's own include() loses a slot of its include stack on each
+ * error inside an included file, and fails every include() after ten.
+ */
+START_TEST(test_include_errors_do_not_accumulate)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[512];
+	int i;
+
+	conf_defaults(&c);
+	for (i = 0; i < 12; i++)
+		ck_assert_int_eq(load_text(&t, "include(\"inc.conf\")\n", 0,
+		    "bogus = 1\n", &c, err, sizeof(err)), -1);
+	ck_assert_msg(load_text(&t, "include(\"inc.conf\")\n", 0,
+	    "workers = 5\n", &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(c.workers, 5);
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_small_err_buffer)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[16];
+
+	memset(&c, 0, sizeof(c));
+	memset(err, 'x', sizeof(err));
+	ck_assert_int_eq(load_text(&t, "workers = 0\n", 0, NULL, &c, err,
+	    sizeof(err)), -1);
+	ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
+	ck_assert_int_eq(load_text(&t, "include(\"inc.conf\")\n", 0,
+	    "bogus = 1\n", &c, NULL, 0), -1);
+	ck_assert_int_eq(conf_load(&c, "/nonexistent", NULL, 0), -1);
+}
+END_TEST
+
+struct workers_case {
+	const char *value;
+	int rc, workers; /* workers: AUTO, or the number */
+	const char *err;
+};
+
+static const struct workers_case workers_cases[] = {
+	{ "4", 0, 4, NULL },
+	{ "1", 0, 1, NULL },
+	{ "256", 0, 256, NULL },
+	{ "auto", 0, AUTO, NULL },
+	{ "x", -1, 0,
+	    "workers: 'x' is not a number; allowed: 1..256 or auto" },
+	{ "0", -1, 0, "workers: 0 is out of range; allowed: 1..256 or auto" },
+	{ "257", -1, 0, "workers: 257 is out of range; allowed: 1..256 or auto" },
+	{ "-3", -1, 0, "workers: -3 is out of range; allowed: 1..256 or auto" },
+	{ "", -1, 0, "workers: '' is not a number; allowed: 1..256 or auto" },
+	{ "4 ", -1, 0, "workers: '4 ' is not a number; allowed: 1..256 or auto" },
+};
+
+START_TEST(test_set_workers)
+{
+	const struct workers_case *wc = &workers_cases[_i];
+	struct conf c;
+	char err[256] = "";
+
+	conf_defaults(&c);
+	c.workers = 77;
+	c.workers_auto = false;
+	ck_assert_int_eq(conf_set_workers(&c, wc->value, err, sizeof(err)),
+	    wc->rc);
+	if (wc->rc == -1) {
+		ck_assert_str_eq(err, wc->err);
+		ck_assert_int_eq(c.workers, 77);
+	} else {
+		ck_assert_int_eq(c.workers_auto, wc->workers == AUTO);
+		ck_assert_int_eq(c.workers,
+		    wc->workers == AUTO ? online_cpus() : wc->workers);
+	}
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_set_listen)
+{
+	char *two[] = { "127.0.0.1:1", "[::1]:2" };
+	char *bad[] = { "127.0.0.1:1", "nowhere:2" };
+	char *dup[] = { "127.0.0.1:1", "127.0.0.1:01" };
+	char *many[CONF_LISTEN_MAX + 1];
+	struct conf c;
+	char err[512];
+	size_t i;
+
+	conf_defaults(&c);
+	ck_assert_int_eq(conf_set_listen(&c, two, 2, err, sizeof(err)), 0);
+	assert_listen(&c, "127.0.0.1:1", "[::1]:2", 2);
+	ck_assert_int_eq(conf_set_listen(&c, bad, 2, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: 'nowhere:2': 'nowhere' is not a numeric "
+	    "IPv4 address (echod does not resolve names); expected HOST:PORT, "
+	    "[IPV6]:PORT or *:PORT");
+	ck_assert_int_eq(conf_set_listen(&c, dup, 2, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: '127.0.0.1:01' is the same address as "
+	    "'127.0.0.1:1'");
+	ck_assert_int_eq(conf_set_listen(&c, two, 0, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: 0 addresses; allowed: 1..16 addresses, "
+	    "each once");
+	for (i = 0; i < CONF_LISTEN_MAX + 1; i++)
+		many[i] = "*:7";
+	ck_assert_int_eq(conf_set_listen(&c, many, CONF_LISTEN_MAX + 1, err,
+	    sizeof(err)), -1);
+	assert_listen(&c, "127.0.0.1:1", "[::1]:2", 2); /* unchanged */
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_summary)
+{
+	char *two[] = { "127.0.0.1:7007", "[::1]:7007" };
+	struct conf c;
+	char buf[512], err[256], small[12];
+
+	conf_defaults(&c);
+	ck_assert_int_eq(conf_set_workers(&c, "2", err, sizeof(err)), 0);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2 workers x 8192 connections, listen *:7007, "
+	    "backlog 1024, idle_timeout 300 s, shutdown_timeout 10 s, "
+	    "log_level info");
+	ck_assert_int_eq(conf_set_workers(&c, "1", err, sizeof(err)), 0);
+	ck_assert_int_eq(conf_set_listen(&c, two, 2, err, sizeof(err)), 0);
+	c.idle_timeout = 0;
+	c.log_level = LOG_LVL_DEBUG;
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1 worker x 8192 connections, listen "
+	    "127.0.0.1:7007 [::1]:7007, backlog 1024, idle_timeout 0 s "
+	    "(never), shutdown_timeout 10 s, log_level debug");
+	ck_assert_int_eq(conf_set_workers(&c, "auto", err, sizeof(err)), 0);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, " (auto) x 8192 connections"));
+	conf_summary(&c, small, sizeof(small));
+	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+	conf_free(&c);
+}
+END_TEST
+
+Suite *
+conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc;
+
+	tc = tcase_create("bad_files");
+	tcase_add_loop_test(tc, test_bad_file, 0,
+	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_directory);
+	tcase_add_test(tc, test_unreadable);
+	tcase_add_test(tc, test_too_large);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("good_files");
+	tcase_add_loop_test(tc, test_good_file, 0,
+	    (int)(sizeof(good_cases) / sizeof(good_cases[0])));
+	tcase_add_test(tc, test_failed_reload_keeps_old);
+	tcase_add_test(tc, test_include_errors_do_not_accumulate);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("api");
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_small_err_buffer);
+	tcase_add_loop_test(tc, test_set_workers, 0,
+	    (int)(sizeof(workers_cases) / sizeof(workers_cases[0])));
+	tcase_add_test(tc, test_set_listen);
+	tcase_add_test(tc, test_summary);
+	suite_add_tcase(s, tc);
+	return s;
+}

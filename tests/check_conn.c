@@ -1,0 +1,626 @@
+/*
+ * check_conn: the connection state machine over a non-blocking AF_UNIX
+ * socketpair.  The server end goes to conn_init(); the test plays the
+ * client on the other end, so it decides exactly when bytes are sent and
+ * read.  Small socket buffers make the kernel take less than the server
+ * read, which is how partial writes and backpressure are reached.
+ *
+ * Every loop is bounded in count; nothing sleeps.  Every fd and buffer is
+ * released, so CK_FORK=no under valgrind stays clean.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "suites.h"
+
+#define MAX_TURNS 100000 /* bound on every pump loop */
+#define SMALL_BUF 4096   /* the kernel doubles it */
+
+struct fixture {
+	int peer;
+	struct conn c;
+	struct bufpool bp;
+	unsigned char buf[CONN_BUFSIZE]; /* the worker's shared buffer */
+};
+
+static struct fixture *
+fixture_new(int small)
+{
+	struct fixture *f;
+	int sv[2], sz = SMALL_BUF;
+
+	f = calloc(1, sizeof(*f));
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sv), 0);
+	if (small) {
+		ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz,
+		    sizeof(sz)), 0);
+		ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz,
+		    sizeof(sz)), 0);
+	}
+	conn_init(&f->c, sv[0], 1000);
+	f->peer = sv[1];
+	return f;
+}
+
+/* Close what is still open, check the pool is balanced, free it all. */
+static void
+fixture_free(struct fixture *f)
+{
+	conn_close(&f->c, &f->bp);
+	ck_assert_uint_eq(f->bp.in_use, 0);
+	bufpool_drain(&f->bp);
+	ck_assert_uint_eq(f->bp.nfree, 0);
+	if (f->peer != -1)
+		ck_assert_int_eq(close(f->peer), 0);
+	free(f);
+}
+
+static void
+fill_random(unsigned char *p, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed ^= seed << 13;
+		seed ^= seed >> 17;
+		seed ^= seed << 5;
+		p[i] = (unsigned char)seed;
+	}
+}
+
+static unsigned char
+ref_upper(unsigned char c)
+{
+	return c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
+}
+
+/* Send from the peer until done or the kernel is full; bytes sent. */
+static size_t
+peer_send(struct fixture *f, const unsigned char *p, size_t len)
+{
+	size_t sent = 0;
+	ssize_t w;
+	int turns;
+
+	for (turns = 0; turns < MAX_TURNS && sent < len; turns++) {
+		w = send(f->peer, p + sent, len - sent, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		ck_assert_msg(w > 0, "peer send: %s", strerror(errno));
+		sent += (size_t)w;
+	}
+	return sent;
+}
+
+/*
+ * Read what the peer has (up to cap), checking each byte against the
+ * uppercased input as it arrives.  Returns bytes read; *eof set on EOF.
+ */
+static size_t
+peer_recv(struct fixture *f, const unsigned char *in, size_t done,
+    size_t cap, int *eof)
+{
+	unsigned char tmp[8192];
+	size_t got = 0, i, want;
+	ssize_t n;
+	int turns;
+
+	*eof = 0;
+	for (turns = 0; turns < MAX_TURNS && got < cap; turns++) {
+		want = cap - got < sizeof(tmp) ? cap - got : sizeof(tmp);
+		n = recv(f->peer, tmp, want, MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		ck_assert_msg(n != -1, "peer recv: %s", strerror(errno));
+		if (n == 0) {
+			*eof = 1;
+			break;
+		}
+		for (i = 0; i < (size_t)n; i++)
+			if (tmp[i] != ref_upper(in[done + got + i]))
+				ck_abort_msg("byte %zu: got 0x%02x, want 0x%02x",
+				    done + got + i, tmp[i],
+				    ref_upper(in[done + got + i]));
+		got += (size_t)n;
+	}
+	return got;
+}
+
+static int
+unread(int fd)
+{
+	int n = -1;
+
+	ck_assert_int_eq(ioctl(fd, FIONREAD, &n), 0);
+	return n;
+}
+
+/* The peer sends without reading until the server has bytes pending. */
+static size_t
+send_until_writing(struct fixture *f, const unsigned char *in, size_t len)
+{
+	enum conn_status st = CONN_READING;
+	unsigned long in_use = f->bp.in_use;
+	size_t sent = 0;
+	int turns;
+
+	for (turns = 0; turns < 1000 && st == CONN_READING; turns++) {
+		sent += peer_send(f, in + sent, len - sent);
+		st = conn_on_readable(&f->c, f->buf, sizeof(f->buf), &f->bp);
+	}
+	ck_assert_msg(st == CONN_WRITING, "no partial write after %zu bytes, "
+	    "status %d", sent, st);
+	ck_assert_uint_eq(f->c.writing, 1);
+	ck_assert_ptr_nonnull(f->c.pend);
+	ck_assert_uint_gt(f->c.pend_len, 0);
+	ck_assert_uint_le(f->c.pend_off + f->c.pend_len, CONN_BUFSIZE);
+	ck_assert_uint_eq(f->bp.in_use, in_use + 1);
+	ck_assert_uint_eq(f->c.bytes_in, f->c.bytes_out + f->c.pend_len);
+	return sent;
+}
+
+START_TEST(init_state)
+{
+	struct conn c;
+
+	memset(&c, 0xa5, sizeof(c));
+	conn_init(&c, 42, 777);
+	ck_assert_int_eq(c.fd, 42);
+	ck_assert_int_eq(c.err, 0);
+	ck_assert_uint_eq(c.eof, 0);
+	ck_assert_uint_eq(c.writing, 0);
+	ck_assert_uint_eq(c.pend_len, 0);
+	ck_assert_ptr_null(c.pend);
+	ck_assert_uint_eq(c.start_ms, 777);
+	ck_assert_uint_eq(c.last_ms, 777);
+	ck_assert_uint_eq(c.bytes_in, 0);
+	ck_assert_uint_eq(c.bytes_out, 0);
+}
+END_TEST
+
+START_TEST(echo_small_message)
+{
+	static const unsigned char msg[] = "Hello, wOrld!\r\n\0h\xc3\xa9 \xff~z{";
+	static const unsigned char want[] = "HELLO, WORLD!\r\n\0H\xc3\xa9 \xff~Z{";
+	struct fixture *f = fixture_new(0);
+	unsigned char got[sizeof(msg) + 16];
+
+	/* Nothing to read yet: still reading, nothing happened. */
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+	    &f->bp), CONN_READING);
+	ck_assert_uint_eq(f->c.bytes_in, 0);
+	/* Nothing pending: writable is a no-op. */
+	ck_assert_int_eq(conn_on_writable(&f->c, &f->bp), CONN_READING);
+
+	ck_assert_int_eq(send(f->peer, msg, sizeof(msg), MSG_NOSIGNAL),
+	    (ssize_t)sizeof(msg));
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+	    &f->bp), CONN_READING);
+	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT),
+	    (ssize_t)sizeof(msg));
+	ck_assert_mem_eq(got, want, sizeof(want));
+	/* Exactly those bytes: nothing more follows. */
+	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_uint_eq(f->c.bytes_in, sizeof(msg));
+	ck_assert_uint_eq(f->c.bytes_out, sizeof(msg));
+	ck_assert_uint_eq(f->bp.in_use, 0);
+	ck_assert_ptr_null(f->c.pend);
+	ck_assert_int_eq(f->c.err, 0);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(eof_with_nothing_pending)
+{
+	struct fixture *f = fixture_new(0);
+	unsigned char got[16];
+
+	ck_assert_int_eq(shutdown(f->peer, SHUT_WR), 0);
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+	    &f->bp), CONN_DONE);
+	ck_assert_uint_eq(f->c.eof, 1);
+	ck_assert_int_eq(f->c.err, 0);
+	ck_assert_uint_eq(f->c.bytes_in, 0);
+	ck_assert_uint_eq(f->c.bytes_out, 0);
+	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(data_then_eof)
+{
+	struct fixture *f = fixture_new(0);
+	unsigned char got[16];
+	enum conn_status st;
+	int turns;
+
+	ck_assert_int_eq(send(f->peer, "abc", 3, MSG_NOSIGNAL), 3);
+	ck_assert_int_eq(shutdown(f->peer, SHUT_WR), 0);
+	st = CONN_READING;
+	for (turns = 0; turns < 10 && st == CONN_READING; turns++)
+		st = conn_on_readable(&f->c, f->buf, sizeof(f->buf), &f->bp);
+	ck_assert_int_eq(st, CONN_DONE);
+	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 3);
+	ck_assert_mem_eq(got, "ABC", 3);
+	ck_assert_uint_eq(f->c.bytes_in, 3);
+	ck_assert_uint_eq(f->c.bytes_out, 3);
+	fixture_free(f);
+	/* (that the peer then sees EOF: half_close_delivers_everything) */
+}
+END_TEST
+
+/* At most CONN_READS_PER_EVENT reads per call, so one client cannot hog. */
+START_TEST(reads_per_event_bounded)
+{
+	struct fixture *f = fixture_new(0);
+	unsigned char in[100];
+	size_t bufsz = 16, done = 0;
+	int eof;
+
+	fill_random(in, sizeof(in), 7);
+	ck_assert_uint_eq(peer_send(f, in, sizeof(in)), sizeof(in));
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, bufsz, &f->bp),
+	    CONN_READING);
+	ck_assert_uint_eq(f->c.bytes_in, CONN_READS_PER_EVENT * bufsz);
+	ck_assert_uint_eq(f->c.bytes_out, CONN_READS_PER_EVENT * bufsz);
+	ck_assert_int_eq(unread(f->c.fd),
+	    (int)(sizeof(in) - CONN_READS_PER_EVENT * bufsz));
+	done += peer_recv(f, in, done, sizeof(in), &eof);
+	ck_assert_uint_eq(done, CONN_READS_PER_EVENT * bufsz);
+	/* The rest on the next event; a short read ends the batch. */
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, bufsz, &f->bp),
+	    CONN_READING);
+	ck_assert_uint_eq(f->c.bytes_in, sizeof(in));
+	done += peer_recv(f, in, done, sizeof(in), &eof);
+	ck_assert_uint_eq(done, sizeof(in));
+	fixture_free(f);
+}
+END_TEST
+
+/* A shared buffer larger than CONN_BUFSIZE is used only up to it. */
+START_TEST(read_size_clamped)
+{
+	const size_t len = CONN_BUFSIZE + CONN_BUFSIZE / 2;
+	struct fixture *f = fixture_new(0);
+	unsigned char *big, *in;
+	size_t i, done = 0;
+	int sz = 1024 * 1024, eof, turns;
+	enum conn_status st;
+
+	big = malloc(2 * CONN_BUFSIZE);
+	in = malloc(len);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(in);
+	memset(big, 0x5a, 2 * CONN_BUFSIZE);
+	fill_random(in, len, 99);
+	ck_assert_int_eq(setsockopt(f->peer, SOL_SOCKET, SO_SNDBUF, &sz,
+	    sizeof(sz)), 0);
+	ck_assert_uint_eq(peer_send(f, in, len), len);
+	ck_assert_int_gt(unread(f->c.fd), CONN_BUFSIZE);
+	st = conn_on_readable(&f->c, big, 2 * CONN_BUFSIZE, &f->bp);
+	for (i = CONN_BUFSIZE; i < 2 * CONN_BUFSIZE; i++)
+		if (big[i] != 0x5a)
+			ck_abort_msg("byte %zu past CONN_BUFSIZE written", i);
+	for (turns = 0; turns < MAX_TURNS && done < len; turns++) {
+		done += peer_recv(f, in, done, len - done, &eof);
+		if (st == CONN_WRITING)
+			st = conn_on_writable(&f->c, &f->bp);
+		else
+			st = conn_on_readable(&f->c, big, 2 * CONN_BUFSIZE,
+			    &f->bp);
+		ck_assert(st == CONN_READING || st == CONN_WRITING);
+	}
+	ck_assert_uint_eq(done, len);
+	free(big);
+	free(in);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The peer sends a large block without reading: the server reads, the
+ * kernel takes only part of the echo, the rest is pending.  From then on
+ * the server must not read (backpressure) and holds one buffer; once the
+ * peer reads, the pending bytes go out, and in the end every byte comes
+ * back uppercased and in order.
+ */
+START_TEST(partial_writes_and_backpressure)
+{
+	const size_t len = 4 * 1024 * 1024 + 7;
+	struct fixture *f = fixture_new(1);
+	size_t sent, done = 0, i;
+	uint64_t in_before, out_before;
+	enum conn_status st;
+	int q, eof, turns, writing_turns = 0;
+	unsigned char *in;
+
+	in = malloc(len);
+	ck_assert_ptr_nonnull(in);
+	fill_random(in, len, 0x9e3779b9);
+	sent = send_until_writing(f, in, len);
+
+	/* Fill the server's receive side too; then it must not be read. */
+	sent += peer_send(f, in + sent, len - sent);
+	q = unread(f->c.fd);
+	ck_assert_int_gt(q, 0);
+	in_before = f->c.bytes_in;
+	out_before = f->c.bytes_out;
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(conn_on_readable(&f->c, f->buf,
+		    sizeof(f->buf), &f->bp), CONN_WRITING);
+		ck_assert_uint_eq(f->c.bytes_in, in_before);
+		ck_assert_int_eq(unread(f->c.fd), q);
+		ck_assert_uint_eq(f->bp.in_use, 1);
+	}
+	/* The peer still does not read: nothing can go out. */
+	ck_assert_int_eq(conn_on_writable(&f->c, &f->bp), CONN_WRITING);
+	ck_assert_uint_eq(f->c.bytes_out, out_before);
+
+	/* The peer reads some; the server flushes what is pending. */
+	st = CONN_WRITING;
+	for (turns = 0; turns < MAX_TURNS && st == CONN_WRITING; turns++) {
+		done += peer_recv(f, in, done, len - done, &eof);
+		ck_assert_int_eq(eof, 0);
+		st = conn_on_writable(&f->c, &f->bp);
+	}
+	ck_assert_int_eq(st, CONN_READING);
+	ck_assert_uint_eq(f->c.writing, 0);
+	ck_assert_ptr_null(f->c.pend);
+	ck_assert_uint_eq(f->bp.in_use, 0);
+	ck_assert_uint_eq(f->bp.nfree, 1); /* kept for the next one */
+	ck_assert_uint_eq(f->c.bytes_out, in_before);
+
+	/* Now everything, both directions at once. */
+	for (turns = 0; turns < MAX_TURNS && done < len; turns++) {
+		sent += peer_send(f, in + sent, len - sent);
+		if (st == CONN_WRITING) {
+			writing_turns++;
+			st = conn_on_writable(&f->c, &f->bp);
+		} else
+			st = conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+			    &f->bp);
+		ck_assert_msg(st == CONN_READING || st == CONN_WRITING,
+		    "status %d err %s", st, strerror(f->c.err));
+		ck_assert_uint_le(f->bp.in_use, 1);
+		ck_assert_uint_le(f->c.pend_off + f->c.pend_len, CONN_BUFSIZE);
+		done += peer_recv(f, in, done, len - done, &eof);
+		ck_assert_int_eq(eof, 0);
+	}
+	ck_assert_uint_eq(sent, len);
+	ck_assert_uint_eq(done, len);
+	ck_assert_int_gt(writing_turns, 1); /* partial writes kept happening */
+	ck_assert_uint_eq(f->c.bytes_in, len);
+	ck_assert_uint_eq(f->c.bytes_out, len);
+
+	ck_assert_int_eq(shutdown(f->peer, SHUT_WR), 0);
+	if (st == CONN_WRITING)
+		st = conn_on_writable(&f->c, &f->bp);
+	ck_assert_int_eq(st, CONN_READING);
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+	    &f->bp), CONN_DONE);
+	free(in);
+	fixture_free(f);
+}
+END_TEST
+
+/* EOF behind pending and unread bytes: all are echoed before DONE. */
+START_TEST(half_close_delivers_everything)
+{
+	const size_t len = 4 * 1024 * 1024;
+	struct fixture *f = fixture_new(1);
+	enum conn_status st = CONN_WRITING;
+	size_t sent, done = 0;
+	int eof = 0, turns;
+	unsigned char *in;
+
+	in = malloc(len);
+	ck_assert_ptr_nonnull(in);
+	fill_random(in, len, 4242);
+	sent = send_until_writing(f, in, len);
+	sent += peer_send(f, in + sent, len - sent);
+	ck_assert_uint_lt(sent, len);
+	ck_assert_int_eq(shutdown(f->peer, SHUT_WR), 0);
+	ck_assert_int_gt(unread(f->c.fd), 0);
+
+	for (turns = 0; turns < MAX_TURNS; turns++) {
+		done += peer_recv(f, in, done, sent - done, &eof);
+		ck_assert_int_eq(eof, 0);
+		if (st == CONN_WRITING)
+			st = conn_on_writable(&f->c, &f->bp);
+		else
+			st = conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+			    &f->bp);
+		if (st == CONN_DONE)
+			break;
+		ck_assert_msg(st == CONN_READING || st == CONN_WRITING,
+		    "status %d err %s", st, strerror(f->c.err));
+	}
+	ck_assert_int_eq(st, CONN_DONE);
+	ck_assert_uint_eq(f->c.eof, 1);
+	/* DONE only once every byte was handed to the kernel. */
+	ck_assert_uint_eq(f->c.bytes_in, sent);
+	ck_assert_uint_eq(f->c.bytes_out, sent);
+	ck_assert_uint_eq(f->bp.in_use, 0);
+	done += peer_recv(f, in, done, sent - done, &eof);
+	ck_assert_uint_eq(done, sent);
+	conn_close(&f->c, &f->bp);
+	/* Then the peer sees the end of the stream. */
+	done += peer_recv(f, in, done, 1, &eof);
+	ck_assert_int_eq(eof, 1);
+	ck_assert_uint_eq(done, sent);
+	free(in);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The peer goes away while the server has bytes pending: the write fails
+ * (without SIGPIPE killing the process) and err says why.  _i picks how.
+ */
+START_TEST(peer_gone_while_pending)
+{
+	const size_t len = 1024 * 1024;
+	struct fixture *f = fixture_new(1);
+	enum conn_status st;
+	unsigned char *in;
+	int turns;
+
+	in = malloc(len);
+	ck_assert_ptr_nonnull(in);
+	fill_random(in, len, 1);
+	(void)send_until_writing(f, in, len);
+	if (_i == 0) {
+		ck_assert_int_eq(close(f->peer), 0);
+		f->peer = -1;
+	} else
+		ck_assert_int_eq(shutdown(f->peer, SHUT_RD), 0);
+	st = CONN_WRITING;
+	for (turns = 0; turns < 10 && st == CONN_WRITING; turns++)
+		st = conn_on_writable(&f->c, &f->bp);
+	ck_assert_int_eq(st, CONN_FAILED);
+	ck_assert_msg(f->c.err == EPIPE || f->c.err == ECONNRESET,
+	    "err %d (%s)", f->c.err, strerror(f->c.err));
+	ck_assert_uint_eq(f->bp.in_use, 1); /* until conn_close */
+	free(in);
+	fixture_free(f);
+}
+END_TEST
+
+/* The peer resets while the server is reading: FAILED, ECONNRESET. */
+START_TEST(peer_reset_while_reading)
+{
+	struct fixture *f = fixture_new(0);
+
+	ck_assert_int_eq(send(f->peer, "hi", 2, MSG_NOSIGNAL), 2);
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+	    &f->bp), CONN_READING);
+	/* Closing with the echo unread resets the connection. */
+	ck_assert_int_eq(close(f->peer), 0);
+	f->peer = -1;
+	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
+	    &f->bp), CONN_FAILED);
+	ck_assert_int_eq(f->c.err, ECONNRESET);
+	fixture_free(f);
+}
+END_TEST
+
+/* conn_close gives the buffer back and closes the fd; a reuse recycles. */
+START_TEST(close_releases)
+{
+	const size_t len = 1024 * 1024;
+	struct fixture *f = fixture_new(1), *g;
+	unsigned char *in, *pend;
+	int fd;
+
+	in = malloc(len);
+	ck_assert_ptr_nonnull(in);
+	fill_random(in, len, 5);
+	(void)send_until_writing(f, in, len);
+	pend = f->c.pend;
+	fd = f->c.fd;
+	conn_close(&f->c, &f->bp);
+	ck_assert_uint_eq(f->bp.in_use, 0);
+	ck_assert_uint_eq(f->bp.nfree, 1);
+	ck_assert_ptr_null(f->c.pend);
+	ck_assert_int_eq(f->c.fd, -1);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+	conn_close(&f->c, &f->bp); /* twice is harmless */
+	ck_assert_uint_eq(f->bp.in_use, 0);
+	ck_assert_uint_eq(f->bp.nfree, 1);
+
+	/* The next connection that needs a buffer gets the same one back. */
+	g = fixture_new(1);
+	g->bp = f->bp;
+	memset(&f->bp, 0, sizeof(f->bp));
+	(void)send_until_writing(g, in, len);
+	ck_assert_ptr_eq(g->c.pend, pend);
+	ck_assert_uint_eq(g->bp.nfree, 0);
+	ck_assert_uint_eq(g->bp.in_use, 1);
+
+	free(in);
+	fixture_free(g);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * More connections with bytes pending than the pool keeps: each holds one
+ * buffer; after they close the pool keeps BUFPOOL_KEEP and frees the rest,
+ * and bufpool_drain frees those it kept (valgrind checks nothing leaks).
+ */
+START_TEST(bufpool_keeps_a_bounded_number)
+{
+	enum { N = BUFPOOL_KEEP + 3 };
+	const size_t len = 256 * 1024;
+	struct fixture *f[N];
+	struct bufpool bp;
+	unsigned char *in;
+	unsigned i;
+
+	in = malloc(len);
+	ck_assert_ptr_nonnull(in);
+	fill_random(in, len, 77);
+	memset(&bp, 0, sizeof(bp));
+	for (i = 0; i < N; i++) {
+		f[i] = fixture_new(1);
+		f[i]->bp = bp;
+		(void)send_until_writing(f[i], in, len);
+		bp = f[i]->bp;
+		memset(&f[i]->bp, 0, sizeof(f[i]->bp));
+		ck_assert_uint_eq(bp.in_use, i + 1);
+	}
+	for (i = 0; i < N; i++) {
+		conn_close(&f[i]->c, &bp);
+		ck_assert_uint_eq(bp.in_use, N - i - 1);
+		ck_assert_uint_eq(bp.nfree, i + 1 < BUFPOOL_KEEP ? i + 1 :
+		    BUFPOOL_KEEP);
+		fixture_free(f[i]);
+	}
+	bufpool_drain(&bp);
+	ck_assert_uint_eq(bp.nfree, 0);
+	ck_assert_uint_eq(bp.in_use, 0);
+	bufpool_drain(&bp); /* twice is harmless */
+	free(in);
+}
+END_TEST
+
+Suite *
+conn_suite(void)
+{
+	Suite *s = suite_create("conn");
+	TCase *tc;
+
+	tc = tcase_create("echo");
+	tcase_add_test(tc, init_state);
+	tcase_add_test(tc, echo_small_message);
+	tcase_add_test(tc, eof_with_nothing_pending);
+	tcase_add_test(tc, data_then_eof);
+	tcase_add_test(tc, reads_per_event_bounded);
+	tcase_add_test(tc, read_size_clamped);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pending");
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, partial_writes_and_backpressure);
+	tcase_add_test(tc, half_close_delivers_everything);
+	tcase_add_loop_test(tc, peer_gone_while_pending, 0, 2);
+	tcase_add_test(tc, peer_reset_while_reading);
+	tcase_add_test(tc, close_releases);
+	tcase_add_test(tc, bufpool_keeps_a_bounded_number);
+	suite_add_tcase(s, tc);
+	return s;
+}
