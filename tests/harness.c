@@ -1,0 +1,528 @@
+/*
+ * harness: start the real echod for integration tests (see harness.h).
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAX_ARGS 32
+
+long long
+h_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+h_poll_pause(void)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+const char *
+h_echod_bin(void)
+{
+	const char *b = getenv("ECHOD_BIN");
+
+	return b != NULL && *b ? b : "build/echod";
+}
+
+static int
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static int
+open_notify(struct echod_proc *p)
+{
+	struct sockaddr_un sun;
+
+	snprintf(p->notify_path, sizeof(p->notify_path), "%s/notify", p->dir);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p->notify_path);
+	p->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (p->notify_fd == -1)
+		return -1;
+	return bind(p->notify_fd, (struct sockaddr *)&sun, sizeof(sun));
+}
+
+static void
+exec_echod(struct echod_proc *p, const char *conf_text,
+    const char *const *args)
+{
+	const char *argv[MAX_ARGS + 4];
+	int i = 0, fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	setenv("NOTIFY_SOCKET", p->notify_path, 1);
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("JOURNAL_STREAM");
+	if ((fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+	argv[i++] = h_echod_bin();
+	if (conf_text != NULL) {
+		argv[i++] = "-c";
+		argv[i++] = p->conf_path;
+	}
+	while (args != NULL && *args != NULL && i < MAX_ARGS + 2)
+		argv[i++] = *args++;
+	argv[i] = NULL;
+	execv(argv[0], (char *const *)(uintptr_t)argv);
+	_exit(127);
+}
+
+int
+h_spawn(struct echod_proc *p, const char *conf_text,
+    const char *const *args)
+{
+	memset(p, 0, sizeof(*p));
+	p->pid = -1;
+	p->notify_fd = -1;
+	snprintf(p->dir, sizeof(p->dir), "/tmp/echod-test.XXXXXX");
+	if (mkdtemp(p->dir) == NULL)
+		return -1;
+	snprintf(p->conf_path, sizeof(p->conf_path), "%s/echod.conf", p->dir);
+	snprintf(p->log_path, sizeof(p->log_path), "%s/echod.log", p->dir);
+	if ((conf_text != NULL && write_file(p->conf_path, conf_text) == -1) ||
+	    open_notify(p) == -1)
+		return -1;
+	if ((p->pid = fork()) == -1)
+		return -1;
+	if (p->pid == 0)
+		exec_echod(p, conf_text, args);
+	return 0;
+}
+
+int
+h_wait_notify(struct echod_proc *p, const char *needle, int timeout_ms,
+    char *out, size_t outlen)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = p->notify_fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	while (h_now_ms() < deadline) {
+		if (poll(&pfd, 1, 50) <= 0) {
+			/* A daemon that died will never send it. */
+			if (!h_alive(p->pid))
+				return -1;
+			continue;
+		}
+		if ((n = recv(p->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+			continue;
+		buf[n] = '\0';
+		if (needle != NULL && strstr(buf, needle) == NULL)
+			continue;
+		if (out != NULL)
+			snprintf(out, outlen, "%s", buf);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+parse_port(const char *ready)
+{
+	const char *s = strstr(ready, "listening on ");
+	const char *colon;
+
+	if (s == NULL)
+		return -1;
+	s += strlen("listening on ");
+	if (*s == '[') {
+		if ((s = strchr(s, ']')) == NULL)
+			return -1;
+		colon = s + 1;
+	} else
+		colon = strchr(s, ':');
+	return colon != NULL && *colon == ':' ? atoi(colon + 1) : -1;
+}
+
+int
+h_start(struct echod_proc *p, const char *conf_text,
+    const char *const *args, int timeout_ms)
+{
+	if (h_spawn(p, conf_text, args) == -1)
+		return -1;
+	if (h_wait_notify(p, "READY=1", timeout_ms, p->ready,
+	    sizeof(p->ready)) == -1)
+		return -1;
+	p->port = parse_port(p->ready);
+	return p->port > 0 ? 0 : -1;
+}
+
+int
+h_wait_exit(struct echod_proc *p, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	int st;
+	pid_t r;
+
+	if (p->pid <= 0)
+		return -1;
+	do {
+		r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid) {
+			p->pid = -1;
+			return st;
+		}
+		if (r == -1 && errno != EINTR)
+			return -1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return -1;
+}
+
+int
+h_stop(struct echod_proc *p, int timeout_ms)
+{
+	int st;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	if ((st = h_wait_exit(p, timeout_ms)) != -1)
+		return st;
+	kill(p->pid, SIGKILL);
+	h_wait_exit(p, 5000);
+	return -1;
+}
+
+void
+h_cleanup(struct echod_proc *p)
+{
+	char cmd[160];
+
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		h_wait_exit(p, 5000);
+	}
+	if (p->notify_fd != -1)
+		close(p->notify_fd);
+	p->notify_fd = -1;
+	if (p->dir[0] != '\0') {
+		unlink(p->conf_path);
+		unlink(p->log_path);
+		unlink(p->notify_path);
+		if (rmdir(p->dir) == -1) {
+			/* A test left more files in it: remove them too. */
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);
+			if (system(cmd) != 0)
+				fprintf(stderr, "cannot remove %s\n", p->dir);
+		}
+		p->dir[0] = '\0';
+	}
+}
+
+/* ---- processes ---- */
+
+static int
+read_small(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* State letter and parent pid of pid, from /proc/PID/stat. */
+static int
+proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[512], *rp;
+	int pp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) == -1 ||
+	    (rp = strrchr(buf, ')')) == NULL ||
+	    sscanf(rp + 1, " %c %d", state, &pp) != 2)
+		return -1;
+	*ppid = pp;
+	return 0;
+}
+
+int
+h_alive(pid_t pid)
+{
+	pid_t pp;
+	char st;
+
+	return pid > 0 && proc_stat(pid, &st, &pp) == 0 && st != 'Z' &&
+	    st != 'X';
+}
+
+int
+h_children(pid_t master, pid_t *pids, int max)
+{
+	struct dirent *de;
+	DIR *d;
+	pid_t pid, pp;
+	char st;
+	int n = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max) {
+		if ((pid = atoi(de->d_name)) <= 0)
+			continue;
+		if (proc_stat(pid, &st, &pp) == 0 && pp == master &&
+		    st != 'Z' && st != 'X')
+			pids[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+pid_t
+h_worker_pid(pid_t master, unsigned slot)
+{
+	pid_t pids[512];
+	char path[64], title[128], want[64];
+	int i, n;
+
+	n = h_children(master, pids, 512);
+	snprintf(want, sizeof(want), "echod: worker %u", slot);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
+		if (read_small(path, title, sizeof(title)) > 0 &&
+		    strcmp(title, want) == 0)
+			return pids[i];
+	}
+	return -1;
+}
+
+pid_t
+h_wait_worker(pid_t master, unsigned slot, pid_t old, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	pid_t pid;
+
+	do {
+		pid = h_worker_pid(master, slot);
+		if (pid > 0 && pid != old)
+			return pid;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return -1;
+}
+
+/* ---- the log ---- */
+
+size_t
+h_log_read(struct echod_proc *p, char *buf, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	buf[0] = '\0';
+	if ((fd = open(p->log_path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	while (n + 1 < len && (r = read(fd, buf + n, len - n - 1)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	return n;
+}
+
+int
+h_log_wait(struct echod_proc *p, const char *needle, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	static char buf[1 << 20];
+
+	do {
+		h_log_read(p, buf, sizeof(buf));
+		if (strstr(buf, needle) != NULL)
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
+/* ---- TCP ---- */
+
+int
+h_connect(int port, int v6)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct timeval tv = { 10, 0 };
+	socklen_t sl;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (v6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&ss, sl) == -1) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int
+h_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (len > 0) {
+		w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+size_t
+h_read_exact(int fd, void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+	long long left;
+
+	while (got < len && (left = deadline - h_now_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+int
+h_expect_eof(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	return recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/* ---- running commands ---- */
+
+int
+h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms)
+{
+	const char *av[MAX_ARGS + 1];
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pollfd pfd;
+	size_t n = 0;
+	ssize_t r;
+	int p[2], st, i, fd;
+	pid_t pid;
+
+	for (i = 0; argv[i] != NULL && i < MAX_ARGS; i++)
+		av[i] = i == 0 && strcmp(argv[0], "echod") == 0 ?
+		    h_echod_bin() : argv[i];
+	av[i] = NULL;
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(p[1], STDOUT_FILENO);
+		dup2(p[1], STDERR_FILENO);
+		if ((fd = open("/dev/null", O_RDONLY)) != -1)
+			dup2(fd, STDIN_FILENO);
+		unsetenv("NOTIFY_SOCKET");
+		execvp(av[0], (char *const *)(uintptr_t)av);
+		_exit(127);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	while (h_now_ms() < deadline) {
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		r = read(p[0], out + n, n + 1 < outlen ? outlen - n - 1 : 0);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	out[n < outlen ? n : outlen - 1] = '\0';
+	close(p[0]);
+	while (h_now_ms() < deadline) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		h_poll_pause();
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
