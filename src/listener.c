@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "listener.h"
 
 #define EXPECTED "expected HOST:PORT, [IPV6]:PORT or *:PORT"
@@ -177,4 +179,83 @@ listener_open(const struct listen_addr *la, int backlog, char *err,
 		errno = saved;
 	}
 	return fd;
+}
+
+void
+listener_name(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1)
+		snprintf(l->name, sizeof(l->name), "(fd %d)", l->fd);
+	else
+		listener_format((struct sockaddr *)&ss, l->name,
+		    sizeof(l->name));
+}
+
+void
+listener_fdname(const char *spec, char *buf, size_t len)
+{
+	char *p;
+
+	snprintf(buf, len, "listen-%s", spec);
+	for (p = buf; *p != '\0'; p++)
+		if (*p == ':')
+			*p = '_';
+}
+
+static int
+adopt_fd(int fd, char *err, size_t errlen)
+{
+	int fl;
+
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		snprintf(err, errlen, "fd %d passed by systemd is not a "
+		    "listening stream socket", fd);
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		snprintf(err, errlen, "fd %d passed by systemd: %s", fd,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
+    char *err, size_t errlen)
+{
+	char **nm = NULL;
+	int i, n, rc;
+
+	if ((n = sd_listen_fds_with_names(1, &nm)) < 0) {
+		snprintf(err, errlen, "LISTEN_FDS: %s", strerror(-n));
+		return -1;
+	}
+	rc = n;
+	if (n > max) {
+		snprintf(err, errlen, "systemd passed %d sockets; at most %d",
+		    n, max);
+		rc = -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (rc != -1 && adopt_fd(SD_LISTEN_FDS_START + i, err,
+		    errlen) == -1)
+			rc = -1;
+		if (rc != -1) {
+			fds[i] = SD_LISTEN_FDS_START + i;
+			snprintf(names[i], LISTENER_NAME_MAX, "%s",
+			    nm != NULL && nm[i] != NULL ? nm[i] : "unknown");
+		}
+	}
+	if (nm != NULL) {
+		for (i = 0; nm[i] != NULL; i++)
+			free(nm[i]);
+		free(nm);
+	}
+	return rc;
 }
