@@ -47,6 +47,10 @@ struct conn {
 	uint64_t start_ms;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
+	/* The peer, kept from accept(): after a reset getpeername() fails. */
+	uint8_t peer_addr[16];
+	uint16_t peer_port; /* network order */
+	uint8_t peer_family;
 };
 
 void conn_init(struct conn *c, int fd, uint64_t now_ms);

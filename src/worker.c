@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -174,14 +175,49 @@ conn_alloc(struct worker *w)
 }
 
 static void
-log_conn_end(struct worker *w, struct conn *c, const char *how)
+keep_peer(struct conn *c, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	c->peer_family = (uint8_t)ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		memcpy(c->peer_addr, &sin->sin_addr, 4);
+		c->peer_port = sin->sin_port;
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(c->peer_addr, &sin6->sin6_addr, 16);
+		c->peer_port = sin6->sin6_port;
+	}
+}
+
+static void
+format_peer(const struct conn *c, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char peer[64] = "(unknown peer)";
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
-		listener_format((struct sockaddr *)&ss, peer, sizeof(peer));
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = c->peer_family;
+	if (c->peer_family == AF_INET) {
+		memcpy(&sin->sin_addr, c->peer_addr, 4);
+		sin->sin_port = c->peer_port;
+	} else if (c->peer_family == AF_INET6) {
+		memcpy(&sin6->sin6_addr, c->peer_addr, 16);
+		sin6->sin6_port = c->peer_port;
+	} else {
+		snprintf(buf, len, "(unknown peer)");
+		return;
+	}
+	listener_format((struct sockaddr *)&ss, buf, len);
+}
+
+static void
+log_conn_end(struct worker *w, struct conn *c, const char *how)
+{
+	char peer[64];
+
+	format_peer(c, peer, sizeof(peer));
 	log_msg(LOG_LVL_DEBUG, "%s closed: %s%s%s, %llu bytes in, %llu out, "
 	    "%.3f s", peer, how, c->err ? ": " : "",
 	    c->err ? strerror(c->err) : "", (unsigned long long)c->bytes_in,
@@ -226,7 +262,7 @@ accept_failed(struct worker *w, int err)
 }
 
 static int
-add_conn(struct worker *w, int fd)
+add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 {
 	struct epoll_event ev;
 	uint32_t i;
@@ -237,6 +273,7 @@ add_conn(struct worker *w, int fd)
 	/* Replies are small and interactive: do not wait for Nagle. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn_init(&w->conns[i], fd, w->now);
+	keep_peer(&w->conns[i], ss);
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN << 32 | i;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
@@ -254,10 +291,14 @@ add_conn(struct worker *w, int fd)
 static void
 accept_some(struct worker *w, int lfd)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	int fd, n;
 
 	for (n = 0; n < ACCEPT_BATCH && w->nopen < w->max; n++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
@@ -267,7 +308,7 @@ accept_some(struct worker *w, int lfd)
 			accept_failed(w, errno);
 			break;
 		}
-		if (add_conn(w, fd) == -1)
+		if (add_conn(w, fd, &ss) == -1)
 			close(fd);
 	}
 	update_watch(w);
