@@ -35,6 +35,7 @@ int listener_open(const struct listen_addr *la, int backlog, char *err,
 
 /* A listening socket the master holds. */
 #define LISTENER_NAME_MAX 80
+#define LISTENER_MAX 16
 struct listener {
 	int fd;
 	char spec[64];                /* the listen entry; "" if systemd's */
@@ -60,5 +61,14 @@ void listener_fdname(const char *spec, char *buf, size_t len);
  */
 int listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
     char *err, size_t errlen);
+
+/*
+ * Every listener echod starts with: the sockets systemd passed (socket
+ * activation: specs are then not used, and said so in the log), else one
+ * per spec, taken back from systemd's fd store where an earlier echod
+ * left it, opened otherwise.  0, or -1 with err and nothing left open.
+ */
+int listener_acquire(char *const *specs, size_t nspecs, int backlog,
+    struct listener *ls, size_t *nls, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "listener.h"
+#include "log.h"
+#include "notify.h"
 
 #define EXPECTED "expected HOST:PORT, [IPV6]:PORT or *:PORT"
 
@@ -259,3 +261,99 @@ listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
 	}
 	return rc;
 }
+
+static int
+from_store(const char *spec, int *fds, char (*names)[LISTENER_NAME_MAX],
+    int n)
+{
+	char want[LISTENER_NAME_MAX];
+	int i, fd;
+
+	listener_fdname(spec, want, sizeof(want));
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1 && strcmp(names[i], want) == 0) {
+			fd = fds[i];
+			fds[i] = -1;
+			return fd;
+		}
+	return -1;
+}
+
+/* On failure nothing is left open: close what was opened or adopted. */
+static void
+release(struct listener *ls, size_t nls, int *fds, int n)
+{
+	size_t k;
+	int i;
+
+	for (k = 0; k < nls; k++)
+		close(ls[k].fd);
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+}
+
+/*
+ * The listeners: systemd's sockets if it passed some (socket activation),
+ * else the configured addresses, taken back from systemd's fd store where
+ * an earlier echod left them, opened otherwise.
+ */
+int
+listener_acquire(char *const *specs, size_t nspecs, int backlog,
+    struct listener *ls, size_t *nls, char *err, size_t errlen)
+{
+	char names[LISTENER_MAX][LISTENER_NAME_MAX];
+	int fds[LISTENER_MAX], n, i, stored = 0;
+	struct listen_addr la;
+	size_t k;
+
+	if ((n = listener_inherit(fds, names, LISTENER_MAX, err,
+	    errlen)) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		stored += strncmp(names[i], "listen-", 7) == 0;
+	if (n > 0 && stored < n) {
+		for (i = 0, k = 0; i < n; i++) {
+			if (strncmp(names[i], "listen-", 7) == 0) {
+				/* Our own, from the store: the socket unit's win. */
+				notify_fdstore_remove(names[i]);
+				close(fds[i]);
+				continue;
+			}
+			memset(&ls[k], 0, sizeof(ls[k]));
+			ls[k].fd = fds[i];
+			ls[k].from_systemd = 1;
+			listener_name(&ls[k]);
+			log_notice("socket activation: adopted %s (\"%s\") from "
+			    "systemd; the configuration's listen is not used",
+			    ls[k].name, names[i]);
+			k++;
+		}
+		*nls = k;
+		return 0;
+	}
+	for (k = 0; k < nspecs; k++) {
+		memset(&ls[k], 0, sizeof(ls[k]));
+		snprintf(ls[k].spec, sizeof(ls[k].spec), "%s", specs[k]);
+		if ((ls[k].fd = from_store(specs[k], fds, names, n)) != -1)
+			ls[k].from_store = 1;
+		else if (listener_parse(specs[k], &la, err, errlen) == -1 ||
+		    (ls[k].fd = listener_open(&la, backlog, err,
+		    errlen)) == -1) {
+			release(ls, k, fds, n);
+			return -1;
+		}
+		listener_name(&ls[k]);
+		log_info("listening on %s%s", ls[k].name, ls[k].from_store ?
+		    " (kept by systemd's fd store across the restart)" : "");
+	}
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1) {
+			/* Stored by an echod whose listen was different. */
+			notify_fdstore_remove(names[i]);
+			close(fds[i]);
+		}
+	*nls = nspecs;
+	return 0;
+}
+

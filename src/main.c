@@ -168,83 +168,6 @@ load_conf(const struct options *o, struct conf *c)
 		usage_error("%s", err);
 }
 
-static int
-from_store(const char *spec, int *fds, char (*names)[LISTENER_NAME_MAX],
-    int n)
-{
-	char want[LISTENER_NAME_MAX];
-	int i, fd;
-
-	listener_fdname(spec, want, sizeof(want));
-	for (i = 0; i < n; i++)
-		if (fds[i] != -1 && strcmp(names[i], want) == 0) {
-			fd = fds[i];
-			fds[i] = -1;
-			return fd;
-		}
-	return -1;
-}
-
-/*
- * The listeners: systemd's sockets if it passed some (socket activation),
- * else the configured addresses, taken back from systemd's fd store where
- * an earlier echod left them, opened otherwise.  Exits on failure, with
- * nothing left listening.
- */
-static size_t
-get_listeners(const struct conf *c, struct listener *ls)
-{
-	char names[CONF_LISTEN_MAX][LISTENER_NAME_MAX], err[512];
-	int fds[CONF_LISTEN_MAX], n, i, stored = 0;
-	struct listen_addr la;
-	size_t k;
-
-	if ((n = listener_inherit(fds, names, CONF_LISTEN_MAX, err,
-	    sizeof(err))) == -1)
-		fatalx(ECHOD_EXIT_OSERR, "%s", err);
-	for (i = 0; i < n; i++)
-		stored += strncmp(names[i], "listen-", 7) == 0;
-	if (n > 0 && stored < n) {
-		for (i = 0, k = 0; i < n; i++) {
-			if (strncmp(names[i], "listen-", 7) == 0) {
-				/* Our own, from the store: the socket unit's win. */
-				notify_fdstore_remove(names[i]);
-				close(fds[i]);
-				continue;
-			}
-			memset(&ls[k], 0, sizeof(ls[k]));
-			ls[k].fd = fds[i];
-			ls[k].from_systemd = 1;
-			listener_name(&ls[k]);
-			log_notice("socket activation: adopted %s (\"%s\") from "
-			    "systemd; the configuration's listen is not used",
-			    ls[k].name, names[i]);
-			k++;
-		}
-		return k;
-	}
-	for (k = 0; k < c->nlisten; k++) {
-		memset(&ls[k], 0, sizeof(ls[k]));
-		snprintf(ls[k].spec, sizeof(ls[k].spec), "%s", c->listen[k]);
-		if ((ls[k].fd = from_store(c->listen[k], fds, names, n)) != -1)
-			ls[k].from_store = 1;
-		else if (listener_parse(c->listen[k], &la, err,
-		    sizeof(err)) == -1 || (ls[k].fd = listener_open(&la,
-		    c->backlog, err, sizeof(err))) == -1)
-			fatalx(ECHOD_EXIT_OSERR, "%s", err);
-		listener_name(&ls[k]);
-		log_info("listening on %s%s", ls[k].name, ls[k].from_store ?
-		    " (kept by systemd's fd store across the restart)" : "");
-	}
-	for (i = 0; i < n; i++)
-		if (fds[i] != -1) {
-			/* Stored by an echod whose listen was different. */
-			notify_fdstore_remove(names[i]);
-			close(fds[i]);
-		}
-	return c->nlisten;
-}
-
 /* -d: detach, write the pidfile; returns the fd to say "ready" on. */
 static int
 become_daemon(const struct conf *c, int *pidfd)
@@ -293,7 +216,9 @@ main(int argc, char **argv)
 	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
 	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
 	log_info("%s", summary);
-	n = get_listeners(&c, ls);
+	if (listener_acquire(c.listen, c.nlisten, c.backlog, ls, &n, err,
+	    sizeof(err)) == -1)
+		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	if (o.daemon)
 		mo.ready_fd = become_daemon(&c, &mo.pidfile_fd);
 	if (daemon_drop_privileges(&c, what, sizeof(what), err,
