@@ -15,7 +15,8 @@
  *   cfg_bool_t.
  * - A repeated option silently replaces the earlier one.  We refuse it
  *   ("given twice"); "listen += ..." still appends on purpose.
- * - "listen = {}" runs no callback at all, so that error has no line.
+ * - "listen = {}" runs no callback at all, so the text pass below looks
+ *   for it, to give that error a line too.
  * - A list option takes a bare string too: listen = "*:7007".
  * - Its include() leaks an include-stack slot, a FILE and a string on every
  *   error inside an included file; after ten such errors every include()
@@ -915,6 +916,39 @@ nul_escape(const char *s, int *len)
 	return NULL;
 }
 
+static const char *
+skip_space(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	return s;
+}
+
+/*
+ * "listen = {}": libconfuse runs no callback for an empty list, so the
+ * error would have no line.  Find it in the (comment-free) text instead.
+ */
+static const char *
+empty_listen(const char *s)
+{
+	const char *p, *q;
+
+	for (p = s; (p = strstr(p, "listen")) != NULL; p += 6) {
+		if (p > s && p[-1] != ' ' && p[-1] != '\t' && p[-1] != '\n' &&
+		    p[-1] != '\r')
+			continue;
+		q = skip_space(p + 6);
+		if (*q == '+')
+			q++;
+		if (*q != '=')
+			continue;
+		q = skip_space(q + 1);
+		if (*q == '{' && *skip_space(q + 1) == '}')
+			return p;
+	}
+	return NULL;
+}
+
 /* Refuse NUL bytes, unclosed strings and comments, malformed calls. */
 static int
 check_text(struct src *sr, char *why, size_t len, int *line)
@@ -945,6 +979,12 @@ check_text(struct src *sr, char *why, size_t len, int *line)
 		*line = count_lines(sr->buf, p);
 		snprintf(why, len, "syntax error: malformed call; allowed: "
 		    "include(\"FILE\")");
+		return -1;
+	}
+	if ((p = empty_listen(sr->buf)) != NULL) {
+		*line = count_lines(sr->buf, p);
+		snprintf(why, len, "listen: the list is empty; allowed: %s",
+		    specs[OPT_LISTEN].allowed);
 		return -1;
 	}
 	return 0;

@@ -289,8 +289,10 @@ static const struct bad_case bad_cases[] = {
 	  "\"1.1.1.1:13\",\"1.1.1.1:14\",\"1.1.1.1:15\",\"1.1.1.1:16\","
 	  "\"1.1.1.1:17\"}\n", 0, NULL, MAIN, 1,
 	    "listen: more than 16 addresses; allowed: 1..16" },
-	/* "listen = {}" reaches no callback, so there is no line to give. */
-	{ "workers = 2\nlisten = {}\n", 0, NULL, MAIN, 0,
+	/* "listen = {}" reaches no callback: the text pass finds its line. */
+	{ "workers = 2\nlisten = {}\n", 0, NULL, MAIN, 2,
+	    "listen: the list is empty; allowed: 1..16 addresses" },
+	{ "# a comment\nlisten = {\n\t\n}\n", 0, NULL, MAIN, 2,
 	    "listen: the list is empty; allowed: 1..16 addresses" },
 	{ "listen = \"*:1\"\n\nlisten = \"*:2\"\n", 0, NULL, MAIN, 3,
 	    "listen: given twice (first at " },

@@ -180,31 +180,68 @@ h_spawn_ex(struct echod_proc *p, const char *conf_text,
 	return 0;
 }
 
+static void
+queue_msg(struct echod_proc *p, const char *msg)
+{
+	if (p->nqueued == 32) {
+		memmove(p->queued[0], p->queued[1], sizeof(p->queued[0]) * 31);
+		p->nqueued--;
+	}
+	snprintf(p->queued[p->nqueued++], sizeof(p->queued[0]), "%.511s", msg);
+}
+
+void
+h_drain_notify(struct echod_proc *p)
+{
+	char buf[4096];
+	ssize_t n;
+
+	if (p->notify_fd == -1)
+		return;
+	while ((n = recv(p->notify_fd, buf, sizeof(buf) - 1,
+	    MSG_DONTWAIT)) > 0) {
+		buf[n] = '\0';
+		queue_msg(p, buf);
+	}
+}
+
+/* The first queued message matching needle, dropping those before it. */
+static int
+take_queued(struct echod_proc *p, const char *needle, char *out,
+    size_t outlen)
+{
+	int i;
+
+	for (i = 0; i < p->nqueued; i++)
+		if (needle == NULL || strstr(p->queued[i], needle) != NULL)
+			break;
+	if (i == p->nqueued) {
+		p->nqueued = 0;
+		return -1;
+	}
+	if (out != NULL)
+		snprintf(out, outlen, "%s", p->queued[i]);
+	memmove(p->queued[0], p->queued[i + 1],
+	    sizeof(p->queued[0]) * (size_t)(p->nqueued - i - 1));
+	p->nqueued -= i + 1;
+	return 0;
+}
+
 int
 h_wait_notify(struct echod_proc *p, const char *needle, int timeout_ms,
     char *out, size_t outlen)
 {
 	long long deadline = h_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = p->notify_fd, .events = POLLIN };
-	char buf[4096];
-	ssize_t n;
 
-	while (h_now_ms() < deadline) {
-		if (poll(&pfd, 1, 50) <= 0) {
-			/* A daemon that died will never send it. */
-			if (!h_alive(p->pid))
-				return -1;
-			continue;
-		}
-		if ((n = recv(p->notify_fd, buf, sizeof(buf) - 1, 0)) <= 0)
-			continue;
-		buf[n] = '\0';
-		if (needle != NULL && strstr(buf, needle) == NULL)
-			continue;
-		if (out != NULL)
-			snprintf(out, outlen, "%s", buf);
-		return 0;
-	}
+	do {
+		h_drain_notify(p);
+		if (take_queued(p, needle, out, outlen) == 0)
+			return 0;
+		/* A daemon that died will never send it. */
+		if (poll(&pfd, 1, 50) <= 0 && !h_alive(p->pid))
+			return -1;
+	} while (h_now_ms() < deadline);
 	return -1;
 }
 
@@ -249,6 +286,7 @@ h_wait_exit(struct echod_proc *p, int timeout_ms)
 	if (p->pid <= 0)
 		return -1;
 	do {
+		h_drain_notify(p);
 		r = waitpid(p->pid, &st, WNOHANG);
 		if (r == p->pid) {
 			p->pid = -1;
@@ -427,6 +465,7 @@ h_log_wait(struct echod_proc *p, const char *needle, int timeout_ms)
 	static char buf[1 << 20];
 
 	do {
+		h_drain_notify(p);
 		h_log_read(p, buf, sizeof(buf));
 		if (strstr(buf, needle) != NULL)
 			return 1;
@@ -537,9 +576,12 @@ h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms)
 	int p[2], st, i, fd;
 	pid_t pid;
 
-	for (i = 0; argv[i] != NULL && i < MAX_ARGS; i++)
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i == MAX_ARGS)
+			return -1; /* never run a truncated command line */
 		av[i] = i == 0 && strcmp(argv[0], "echod") == 0 ?
 		    h_echod_bin() : argv[i];
+	}
 	av[i] = NULL;
 	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
 		return -1;

@@ -24,7 +24,17 @@ struct echod_proc {
 	char notify_path[100]; /* fits sun_path */
 	int port;        /* first listener's port, from READY's STATUS */
 	char ready[512]; /* the READY=1 datagram */
+	/*
+	 * Datagrams read while waiting for something else: a datagram
+	 * socket queues only a few (net.unix.max_dgram_qlen, 10 here) and a
+	 * full queue would block the daemon's sd_notify().  Oldest first.
+	 */
+	char queued[32][512];
+	int nqueued;
 };
+
+/* Read every notify datagram waiting now into p->queued. */
+void h_drain_notify(struct echod_proc *p);
 
 /* The binary under test: $ECHOD_BIN or build/echod. */
 const char *h_echod_bin(void);
@@ -51,8 +61,9 @@ int h_spawn_ex(struct echod_proc *p, const char *conf_text,
     int nfds);
 
 /*
- * Wait for the next notify datagram containing needle (NULL: any); copy it
- * to out.  Returns 0, or -1 on timeout.
+ * Wait for the next notify datagram containing needle (NULL: any), looking
+ * at the queued ones first (and dropping those before it); copy it to
+ * out.  Returns 0, or -1 on timeout.
  */
 int h_wait_notify(struct echod_proc *p, const char *needle, int timeout_ms,
     char *out, size_t outlen);
@@ -95,8 +106,8 @@ void h_poll_pause(void);
 
 /*
  * Run argv (argv[0] may be "echod": replaced by h_echod_bin()) with no
- * stdin, capture stdout+stderr into out; returns the wait status or -1 on
- * timeout (the process is killed).
+ * stdin, capture stdout+stderr into out; returns the wait status, or -1 on
+ * timeout (the process is killed) or with more than 32 arguments.
  */
 int h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms);
 

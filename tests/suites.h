@@ -1,0 +1,23 @@
+/*
+ * suites: every Check suite the runner runs, one per module or scenario.
+ * Each tests/check_<name>.c exports Suite *<name>_suite(void).
+ */
+#ifndef ECHOD_TEST_SUITES_H
+#define ECHOD_TEST_SUITES_H
+
+#include <check.h>
+
+#define ECHOD_SUITES(X)                                                    \
+	X(echo)                                                            \
+	X(conf)                                                            \
+	X(listener)                                                        \
+	X(pool)                                                            \
+	X(conn)                                                            \
+	X(service)                                                         \
+	X(supervision)                                                     \
+	X(cli)
+
+#define ECHOD_DECLARE_SUITE(name) Suite *name##_suite(void);
+ECHOD_SUITES(ECHOD_DECLARE_SUITE)
+
+#endif
