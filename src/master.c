@@ -43,7 +43,7 @@
 #include "worker.h"
 
 #define MAX_SLOTS (2 * CONF_WORKERS_MAX) /* two generations side by side */
-#define STATUS_INTERVAL_MS 2000
+#define STATUS_INTERVAL_MS 1000
 #define HANG_CHECK_MS 500
 #define ABORT_GRACE_MS 2000 /* SIGABRT, then SIGKILL this much later */
 #define KILL_GRACE_MS 1000  /* after shutdown_timeout, before SIGKILL */
@@ -121,10 +121,16 @@ count_current(const struct master *m, int ready_only)
 
 /* ---- status ---- */
 
+/*
+ * STATUS= at most once per STATUS_INTERVAL_MS, and only when it changed:
+ * sd_notify() is a blocking send, and a crash loop must not turn into a
+ * flood of datagrams that a busy manager's queue cannot take.
+ */
 static void
 refresh_status(struct master *m)
 {
 	struct sb_totals t;
+	uint64_t now = now_ms();
 	char s[1400];
 
 	scoreboard_totals(&m->sb, &t);
@@ -133,10 +139,14 @@ refresh_status(struct master *m)
 	    count_current(m, 1), m->target, (unsigned long long)t.conns_open,
 	    (unsigned long long)(t.conns_served + m->served_by_dead),
 	    (unsigned long long)t.restarts, m->addrs);
-	if (strcmp(s, m->last_status) != 0 && m->ready_sent && !m->stopping)
+	if (now < m->next_status)
+		return; /* the timer comes back for it */
+	m->next_status = now + STATUS_INTERVAL_MS;
+	if (strcmp(s, m->last_status) == 0)
+		return;
+	if (m->ready_sent && !m->stopping)
 		notify_status(s);
 	snprintf(m->last_status, sizeof(m->last_status), "%s", s);
-	m->next_status = now_ms() + STATUS_INTERVAL_MS;
 }
 
 static const char *
