@@ -12,7 +12,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 B := build
 
-PKGS := libconfuse libsystemd
+PKGS := libconfuse libsystemd libseccomp
 TEST_PKGS := check
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -3,7 +3,7 @@
 # Runs apt-get as root, or through sudo; otherwise says what to install.
 set -eu
 
-PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev netcat-openbsd"
+PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd"
 
 missing=""
 for p in $PKGS; do

@@ -33,6 +33,9 @@
 #define CONF_DEFAULT_USER "nobody" /* only used when started as root */
 #define CONF_DEFAULT_PIDFILE "/run/echod.pid"
 #define CONF_NAME_MAX 64
+#define CONF_DEFAULT_MAX_CONNECTION_TIME 0
+#define CONF_PER_IP_MAX 1000000
+#define CONF_CONNECTION_TIME_MAX 604800 /* a week */
 
 struct conf {
 	char path[4096];     /* the file read, "" for built-in defaults */
@@ -50,6 +53,11 @@ struct conf {
 	char group[CONF_NAME_MAX]; /* "" = the user's primary group */
 	bool allow_root;           /* user may be root (uid 0) */
 	char pidfile[4096];        /* written with -d */
+	int max_connection_time;   /* seconds a connection may last; 0 = no limit */
+	int max_connections_per_ip;     /* across the pool; 0 = no limit */
+	int max_connection_rate_per_ip; /* new connections a second; 0 = none */
+	bool limits_exempt_loopback;    /* per-IP limits spare 127/8 and ::1 */
+	bool sandbox;                   /* seccomp filter in workers */
 };
 
 /* Fill c with the built-in defaults (workers resolved to online CPUs). */

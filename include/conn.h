@@ -39,7 +39,10 @@ struct conn {
 	uint32_t next;
 	uint8_t eof;      /* the client half-closed */
 	uint8_t writing;  /* pending bytes wait for EPOLLOUT */
-	uint16_t pad;
+	uint8_t counted;  /* counted in the per-client limits */
+	uint8_t pad;
+	uint32_t aprev;   /* worker's age list, oldest first (indices) */
+	uint32_t anext;
 	uint32_t pend_off;
 	uint32_t pend_len;
 	unsigned char *pend;
@@ -54,6 +57,12 @@ struct conn {
 };
 
 void conn_init(struct conn *c, int fd, uint64_t now_ms);
+
+/* The peer's address, kept compactly from accept(). */
+struct sockaddr_storage;
+void conn_set_peer(struct conn *c, const struct sockaddr_storage *ss);
+/* Back as a sockaddr; ss_family AF_UNSPEC when unknown. */
+void conn_peer(const struct conn *c, struct sockaddr_storage *ss);
 
 /* Read what the client sent and echo it (buf is the shared buffer). */
 enum conn_status conn_on_readable(struct conn *c, unsigned char *buf,

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "climit.h"
 #include "scoreboard.h"
 
 /* What a worker writes to the master's status pipe (atomic: < PIPE_BUF). */
@@ -30,6 +31,7 @@ struct worker_args {
 	const int *lfds;
 	size_t nlfds;
 	struct scoreboard *sb;
+	struct climit *limits; /* per-client tables shared by the pool */
 	int status_fd; /* write end of the master's status pipe */
 	pid_t master_pid;
 	int max_conns; /* max_connections, lowered to fit RLIMIT_NOFILE */

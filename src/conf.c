@@ -94,6 +94,11 @@ enum opt_id {
 	OPT_GROUP,
 	OPT_ALLOW_ROOT,
 	OPT_PIDFILE,
+	OPT_MAX_CONNECTION_TIME,
+	OPT_MAX_CONNECTIONS_PER_IP,
+	OPT_MAX_CONNECTION_RATE_PER_IP,
+	OPT_LIMITS_EXEMPT_LOOPBACK,
+	OPT_SANDBOX,
 	OPT_COUNT
 };
 
@@ -146,12 +151,28 @@ static const struct opt_spec specs[OPT_COUNT] = {
 	[OPT_PIDFILE] = { "pidfile", 1, FIELD_MAX(pidfile),
 	    "an absolute file name such as " CONF_DEFAULT_PIDFILE,
 	    parse_pidfile },
+	[OPT_MAX_CONNECTION_TIME] = { "max_connection_time", 0,
+	    CONF_CONNECTION_TIME_MAX,
+	    "0.." XSTR(CONF_CONNECTION_TIME_MAX) " seconds, 0 = no limit",
+	    parse_range },
+	[OPT_MAX_CONNECTIONS_PER_IP] = { "max_connections_per_ip", 0,
+	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX) ", 0 = no limit",
+	    parse_range },
+	[OPT_MAX_CONNECTION_RATE_PER_IP] = { "max_connection_rate_per_ip", 0,
+	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX)
+	    " new connections a second, 0 = no limit", parse_range },
+	[OPT_LIMITS_EXEMPT_LOOPBACK] = { "limits_exempt_loopback", 0, 1,
+	    "true, false, yes, no, on, off", parse_bool },
+	[OPT_SANDBOX] = { "sandbox", 0, 1, "true, false, yes, no, on, off",
+	    parse_bool },
 };
 
 #define OPTION_NAMES                                                       \
 	"listen, workers, max_connections, backlog, idle_timeout, "        \
 	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
-	"allow_root, pidfile, include(\"FILE\")"
+	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
+	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
+	"include(\"FILE\")"
 
 /* The one conf_load in progress: libconfuse callbacks carry no user data. */
 struct parse_ctx {
@@ -193,6 +214,12 @@ static cfg_opt_t conf_opts[] = {
 	CFG_STR_CB("group", 0, CFGF_NODEFAULT, value_cb),
 	CFG_BOOL_CB("allow_root", cfg_false, CFGF_NODEFAULT, value_cb),
 	CFG_STR_CB("pidfile", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("max_connection_time", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("max_connections_per_ip", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("max_connection_rate_per_ip", 0, CFGF_NODEFAULT, value_cb),
+	CFG_BOOL_CB("limits_exempt_loopback", cfg_false, CFGF_NODEFAULT,
+	    value_cb),
+	CFG_BOOL_CB("sandbox", cfg_true, CFGF_NODEFAULT, value_cb),
 	CFG_FUNC("include", include_cb),
 	CFG_END()
 };
@@ -1144,6 +1171,21 @@ set_value(struct conf *c, enum opt_id id, long v)
 	case OPT_ALLOW_ROOT:
 		c->allow_root = v != 0;
 		break;
+	case OPT_MAX_CONNECTION_TIME:
+		c->max_connection_time = (int)v;
+		break;
+	case OPT_MAX_CONNECTIONS_PER_IP:
+		c->max_connections_per_ip = (int)v;
+		break;
+	case OPT_MAX_CONNECTION_RATE_PER_IP:
+		c->max_connection_rate_per_ip = (int)v;
+		break;
+	case OPT_LIMITS_EXEMPT_LOOPBACK:
+		c->limits_exempt_loopback = v != 0;
+		break;
+	case OPT_SANDBOX:
+		c->sandbox = v != 0;
+		break;
 	default:
 		abort(); /* not a number: a bug in the caller */
 	}
@@ -1300,6 +1342,8 @@ conf_defaults(struct conf *c)
 	c->shutdown_timeout = CONF_DEFAULT_SHUTDOWN_TIMEOUT;
 	c->log_level = log_level_parse(CONF_DEFAULT_LOG_LEVEL);
 	c->worker_timeout = CONF_DEFAULT_WORKER_TIMEOUT;
+	c->max_connection_time = CONF_DEFAULT_MAX_CONNECTION_TIME;
+	c->sandbox = true;
 	snprintf(c->user, sizeof(c->user), "%s", CONF_DEFAULT_USER);
 	c->group[0] = '\0'; /* the user's primary group */
 	c->allow_root = false;
@@ -1416,6 +1460,15 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	    c->worker_timeout == 0 ? " (never)" : "", c->user,
 	    c->group[0] != '\0' ? ":" : "", c->group,
 	    c->allow_root ? " (allow_root)" : "", c->pidfile);
+	summary_add(buf, len, &off, ", max_connection_time %d s%s, per IP %d "
+	    "connections and %d a second%s%s, sandbox %s",
+	    c->max_connection_time,
+	    c->max_connection_time == 0 ? " (no limit)" : "",
+	    c->max_connections_per_ip, c->max_connection_rate_per_ip,
+	    c->max_connections_per_ip == 0 &&
+	    c->max_connection_rate_per_ip == 0 ? " (no limits)" : "",
+	    c->limits_exempt_loopback ? " (loopback exempt)" : "",
+	    c->sandbox ? "on" : "off");
 }
 
 void

@@ -9,6 +9,7 @@
  * control slows the client down.  Never exits or logs: the worker does.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,6 +54,41 @@ conn_init(struct conn *c, int fd, uint64_t now_ms)
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->last_ms = c->start_ms = now_ms;
+}
+
+void
+conn_set_peer(struct conn *c, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	c->peer_family = AF_UNSPEC;
+	if (ss->ss_family == AF_INET) {
+		memcpy(c->peer_addr, &sin->sin_addr, 4);
+		c->peer_port = sin->sin_port;
+		c->peer_family = AF_INET;
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(c->peer_addr, &sin6->sin6_addr, 16);
+		c->peer_port = sin6->sin6_port;
+		c->peer_family = AF_INET6;
+	}
+}
+
+void
+conn_peer(const struct conn *c, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = c->peer_family;
+	if (c->peer_family == AF_INET) {
+		memcpy(&sin->sin_addr, c->peer_addr, 4);
+		sin->sin_port = c->peer_port;
+	} else if (c->peer_family == AF_INET6) {
+		memcpy(&sin6->sin6_addr, c->peer_addr, 16);
+		sin6->sin6_port = c->peer_port;
+	}
 }
 
 static ssize_t

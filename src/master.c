@@ -34,6 +34,7 @@
 
 #include "daemon.h"
 #include "exitcodes.h"
+#include "climit.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -61,6 +62,7 @@ struct master {
 	char addrs[1024];
 	struct pool pool;
 	struct scoreboard sb;
+	struct climit limits;
 	struct worker_args wa;
 	int epfd, sigfd, status_rd, status_wr;
 	int ready_fd; /* -d: the parent waits on it until we are ready */
@@ -211,6 +213,7 @@ spawn(struct master *m, unsigned i)
 	pid_t pid;
 
 	memset(s, 0, offsetof(struct sb_slot, restarts));
+	climit_reset_slot(&m->limits, i);
 	sb_store(&s->generation, m->generation);
 	sb_store(&s->state, SB_STARTING);
 	sb_store(&s->started_ms, now_ms());
@@ -1007,6 +1010,11 @@ setup(struct master *m)
 	if (scoreboard_create(&m->sb, MAX_SLOTS) == -1 ||
 	    pool_init(&m->pool, MAX_SLOTS) == -1)
 		fatal(ECHOD_EXIT_OSERR, "scoreboard");
+	/* Room for every client of a full worker, twice over. */
+	if (climit_create(&m->limits, MAX_SLOTS,
+	    (unsigned)m->conf->max_connections * 2 > 65536 ? 65536 :
+	    (unsigned)m->conf->max_connections * 2) == -1)
+		fatal(ECHOD_EXIT_OSERR, "per-client tables");
 	srandom((unsigned)(getpid() ^ now_ms()));
 	probe_init(&m->probe);
 	if ((m->wd_interval = notify_watchdog_ms() / 2) > 0)
@@ -1028,7 +1036,7 @@ master_run(struct conf *c, struct listener *ls, size_t nls,
 	memcpy(m.ls, ls, nls * sizeof(*ls));
 	m.nls = nls;
 	setup(&m);
-	m.wa = (struct worker_args){ .conf = c, .sb = &m.sb,
+	m.wa = (struct worker_args){ .conf = c, .sb = &m.sb, .limits = &m.limits,
 		.status_fd = m.status_wr, .master_pid = getpid(),
 		.max_conns = fit_nofile(c, nls) };
 	describe_listeners(&m);
@@ -1044,5 +1052,6 @@ master_run(struct conf *c, struct listener *ls, size_t nls,
 	probe_cancel(&m.probe);
 	pool_free(&m.pool);
 	scoreboard_destroy(&m.sb);
+	climit_destroy(&m.limits);
 	return m.exit_code;
 }

@@ -32,6 +32,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proctitle.h"
+#include "sandbox.h"
 #include "worker.h"
 
 #define NIL UINT32_MAX
@@ -65,6 +66,11 @@ struct worker {
 	uint32_t used_hw;  /* entries ever used: the table is touched lazily */
 	uint32_t free_head;
 	uint32_t idle_head, idle_tail;
+	uint32_t age_head, age_tail; /* by accept time, for max_connection_time */
+	uint64_t life_ms;            /* max_connection_time; 0 = none */
+	int limited;                 /* per-client limits are on */
+	uint64_t next_sweep;
+	uint64_t refused, last_refusal_log;
 	uint32_t nopen;
 	uint64_t served, bytes_in, bytes_out;
 	unsigned char *buf;
@@ -121,6 +127,113 @@ idle_touch(struct worker *w, uint32_t i)
 	}
 }
 
+static void
+format_peer(const struct conn *c, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+
+	conn_peer(c, &ss);
+	if (ss.ss_family == AF_UNSPEC)
+		snprintf(buf, len, "(unknown peer)");
+	else
+		listener_format((struct sockaddr *)&ss, buf, len);
+}
+
+/* ---- the age list: oldest connection first ---- */
+
+static void
+age_unlink(struct worker *w, uint32_t i)
+{
+	struct conn *c = &w->conns[i];
+
+	if (c->aprev != NIL)
+		w->conns[c->aprev].anext = c->anext;
+	else
+		w->age_head = c->anext;
+	if (c->anext != NIL)
+		w->conns[c->anext].aprev = c->aprev;
+	else
+		w->age_tail = c->aprev;
+}
+
+static void
+age_append(struct worker *w, uint32_t i)
+{
+	struct conn *c = &w->conns[i];
+
+	c->aprev = w->age_tail;
+	c->anext = NIL;
+	if (w->age_tail != NIL)
+		w->conns[w->age_tail].anext = i;
+	else
+		w->age_head = i;
+	w->age_tail = i;
+}
+
+/* ---- per-client limits ---- */
+
+static uint64_t
+peer_key(const struct conn *c, int *loopback)
+{
+	struct sockaddr_storage ss;
+
+	conn_peer(c, &ss);
+	return climit_key((struct sockaddr *)&ss, loopback);
+}
+
+static void
+log_refusal(struct worker *w, const struct conn *c, enum climit_verdict v)
+{
+	char peer[64];
+
+	w->refused++;
+	/* A flood must not flood the log: one line a second at most. */
+	if (w->now - w->last_refusal_log < 1000 && w->last_refusal_log != 0)
+		return;
+	format_peer(c, peer, sizeof(peer));
+	log_warnx("refused %s: %s (%llu refused since the last such line)",
+	    peer, v == CLIMIT_TOO_MANY ?
+	    "max_connections_per_ip reached" :
+	    "max_connection_rate_per_ip reached",
+	    (unsigned long long)w->refused);
+	w->refused = 0;
+	w->last_refusal_log = w->now;
+}
+
+/* Count the new connection c against its client; 0, or -1: refuse it. */
+static int
+admit(struct worker *w, struct conn *c)
+{
+	const struct conf *cf = w->a->conf;
+	enum climit_verdict v;
+	uint64_t key;
+	int lo;
+
+	if (!w->limited || (key = peer_key(c, &lo)) == 0 ||
+	    (lo && cf->limits_exempt_loopback))
+		return 0;
+	v = climit_admit(w->a->limits, w->a->slot, key, w->now / 1000,
+	    (uint32_t)cf->max_connections_per_ip,
+	    (uint32_t)cf->max_connection_rate_per_ip);
+	if (v != CLIMIT_OK) {
+		log_refusal(w, c, v);
+		return -1;
+	}
+	c->counted = 1;
+	return 0;
+}
+
+static void
+unadmit(struct worker *w, struct conn *c)
+{
+	int lo;
+
+	if (c->counted)
+		climit_release(w->a->limits, w->a->slot, peer_key(c, &lo),
+		    w->now / 1000);
+	c->counted = 0;
+}
+
 /* ---- listeners ---- */
 
 static void
@@ -175,44 +288,6 @@ conn_alloc(struct worker *w)
 }
 
 static void
-keep_peer(struct conn *c, const struct sockaddr_storage *ss)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-	c->peer_family = (uint8_t)ss->ss_family;
-	if (ss->ss_family == AF_INET) {
-		memcpy(c->peer_addr, &sin->sin_addr, 4);
-		c->peer_port = sin->sin_port;
-	} else if (ss->ss_family == AF_INET6) {
-		memcpy(c->peer_addr, &sin6->sin6_addr, 16);
-		c->peer_port = sin6->sin6_port;
-	}
-}
-
-static void
-format_peer(const struct conn *c, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_family = c->peer_family;
-	if (c->peer_family == AF_INET) {
-		memcpy(&sin->sin_addr, c->peer_addr, 4);
-		sin->sin_port = c->peer_port;
-	} else if (c->peer_family == AF_INET6) {
-		memcpy(&sin6->sin6_addr, c->peer_addr, 16);
-		sin6->sin6_port = c->peer_port;
-	} else {
-		snprintf(buf, len, "(unknown peer)");
-		return;
-	}
-	listener_format((struct sockaddr *)&ss, buf, len);
-}
-
-static void
 log_conn_end(struct worker *w, struct conn *c, const char *how)
 {
 	char peer[64];
@@ -235,6 +310,8 @@ close_conn(struct worker *w, uint32_t i, const char *how)
 	w->bytes_in += c->bytes_in;
 	w->bytes_out += c->bytes_out;
 	idle_unlink(w, i);
+	age_unlink(w, i);
+	unadmit(w, c);
 	conn_close(c, &w->bp); /* close() also removes it from epoll */
 	c->next = w->free_head;
 	w->free_head = i;
@@ -270,22 +347,29 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 
 	if ((i = conn_alloc(w)) == NIL)
 		return -1; /* cannot happen: we stop accepting when full */
+	conn_init(&w->conns[i], fd, w->now);
+	conn_set_peer(&w->conns[i], ss);
+	if (admit(w, &w->conns[i]) == -1)
+		goto refuse; /* closed at once: the client is over its limit */
 	/* Replies are small and interactive: do not wait for Nagle. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_init(&w->conns[i], fd, w->now);
-	keep_peer(&w->conns[i], ss);
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN << 32 | i;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		log_warn("epoll_ctl add connection");
-		w->conns[i].next = w->free_head;
-		w->free_head = i;
-		return -1;
+		unadmit(w, &w->conns[i]);
+		goto refuse;
 	}
 	idle_append(w, i);
+	age_append(w, i);
 	w->nopen++;
 	w->served++;
 	return 0;
+refuse:
+	w->conns[i].fd = -1;
+	w->conns[i].next = w->free_head;
+	w->free_head = i;
+	return -1;
 }
 
 static void
@@ -360,6 +444,18 @@ conn_event(struct worker *w, uint32_t i, uint32_t events)
 /* ---- timers ---- */
 
 static void
+expire_old(struct worker *w)
+{
+	uint32_t i;
+
+	if (w->life_ms == 0)
+		return;
+	while ((i = w->age_head) != NIL &&
+	    w->conns[i].start_ms + w->life_ms <= w->now)
+		close_conn(w, i, "max_connection_time");
+}
+
+static void
 expire_idle(struct worker *w)
 {
 	uint32_t i;
@@ -379,6 +475,9 @@ next_timeout(const struct worker *w)
 	if (w->idle_ms && w->idle_head != NIL &&
 	    w->conns[w->idle_head].last_ms + w->idle_ms < t)
 		t = w->conns[w->idle_head].last_ms + w->idle_ms;
+	if (w->life_ms && w->age_head != NIL &&
+	    w->conns[w->age_head].start_ms + w->life_ms < t)
+		t = w->conns[w->age_head].start_ms + w->life_ms;
 	if (w->draining && w->drain_deadline < t)
 		t = w->drain_deadline;
 	if (w->accept_resume && w->accept_resume < t)
@@ -462,6 +561,11 @@ loop_turn(struct worker *w)
 	for (i = 0; i < n; i++)
 		dispatch(w, &evs[i]);
 	expire_idle(w);
+	expire_old(w);
+	if (w->limited && w->now >= w->next_sweep) {
+		climit_sweep(w->a->limits, w->a->slot, w->now / 1000);
+		w->next_sweep = w->now + 1000;
+	}
 	if (w->accept_resume && w->now >= w->accept_resume)
 		w->accept_resume = 0;
 	if (w->listening)
@@ -530,7 +634,12 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	w->sb = &a->sb->slots[a->slot];
 	w->max = (uint32_t)a->max_conns;
 	w->free_head = w->idle_head = w->idle_tail = NIL;
+	w->age_head = w->age_tail = NIL;
 	w->idle_ms = (uint64_t)a->conf->idle_timeout * 1000;
+	w->life_ms = (uint64_t)a->conf->max_connection_time * 1000;
+	w->limited = a->limits != NULL && a->limits->hdr != NULL &&
+	    (a->conf->max_connections_per_ip > 0 ||
+	    a->conf->max_connection_rate_per_ip > 0);
 	/* Beat often enough that worker_timeout never catches a healthy idle
 	 * worker: at least four beats per timeout. */
 	w->heartbeat_ms = HEARTBEAT_MS;
@@ -569,6 +678,21 @@ report_ready(const struct worker *w)
 		log_warn("cannot tell the master we are ready");
 }
 
+static void
+enter_sandbox(const struct worker_args *a)
+{
+	char err[256];
+	int rc;
+
+	if (!a->conf->sandbox)
+		return;
+	if ((rc = sandbox_enter(err, sizeof(err))) == 1)
+		log_debug("sandbox off: %s", err);
+	else if (rc == -1)
+		/* An older kernel: serve without it rather than not at all. */
+		log_warnx("sandbox not available: %s; running without it", err);
+}
+
 void
 worker_main(const struct worker_args *a)
 {
@@ -577,6 +701,7 @@ worker_main(const struct worker_args *a)
 	setup_process(a);
 	if (setup_loop(&w, a) == -1)
 		fatal(ECHOD_EXIT_WORKER_FATAL, "cannot set up the event loop");
+	enter_sandbox(a);
 	log_debug("ready: up to %d connections", a->max_conns);
 	publish(&w);
 	report_ready(&w);
