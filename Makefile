@@ -138,3 +138,9 @@ uninstall:
 	    echo "kept $(INSTALLED_CONF) (your configuration):" \
 	        "remove it by hand if you no longer want it"; \
 	fi
+
+# The long runs (minutes): chaos with workers killed under load, thousands
+# of idle clients, a client that never reads, a 512 MiB stream.
+.PHONY: check-stress
+check-stress: $(B)/echod $(B)/check_echod
+	CK_RUN_SUITE=stress ECHOD_STRESS=1 ECHOD_BIN=$(B)/echod $(B)/check_echod

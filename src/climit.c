@@ -162,9 +162,10 @@ static void
 remove_entry(struct climit *l, unsigned slot, struct climit_entry *e)
 {
 	struct climit_entry *t = table(l, slot);
-	unsigned mask = l->cap - 1, i = (unsigned)(e - t), j = i, h;
+	unsigned mask = l->cap - 1, i = (unsigned)(e - t), j = i, h, n;
 
-	for (;;) {
+	/* A full table has no empty entry to stop at: look at each once. */
+	for (n = 1; n < l->cap; n++) {
 		j = (j + 1) & mask;
 		if (t[j].key == 0)
 			break;

@@ -456,6 +456,9 @@ reaped(struct master *m, pid_t pid, int st)
 	m->served_by_dead += e.served;
 	sb_store(&s->state, SB_EMPTY);
 	s->pid = 0;
+	/* Its clients' connections died with it: they count no more, even
+	 * if the slot stays empty (retired, or left empty on purpose). */
+	climit_reset_slot(&m->limits, (unsigned)i);
 	describe_exit(st, how, sizeof(how));
 	snprintf(what, sizeof(what), "worker %d (pid %d) %s after %.1f s, "
 	    "%llu connection(s) served", i, (int)pid, how,

@@ -23,7 +23,9 @@
 #define ALLOWED_OPTS                                                       \
 	"allowed: listen, workers, max_connections, backlog, idle_timeout, " \
 	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
-	"allow_root, pidfile, include(\"FILE\")"
+	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
+	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
+	"include(\"FILE\")"
 
 /*
  * Names every Linux system has: root (uid 0, gid 0) and nobody.  The
@@ -38,6 +40,7 @@
 #define GROUP_ALLOWED                                                      \
 	"allowed: an existing group name, or \"\" for the user's primary group"
 #define PIDFILE_ALLOWED "allowed: an absolute file name such as /run/echod.pid"
+#define BOOL_ALLOWED "allowed: true, false, yes, no, on, off"
 
 struct tmpconf {
 	char dir[64];
@@ -272,6 +275,57 @@ static const struct bad_case bad_cases[] = {
 	    "'\\x00' in a string is a NUL byte" },
 	{ "include(\"inc.conf\")\n", 0, "\nuser = \"nobody\\0\"\n", INC, 2,
 	    "'\\0' in a string is a NUL byte" },
+	/* max_connection_time */
+	{ "max_connection_time = -1\n", 0, NULL, MAIN, 1,
+	    "max_connection_time: -1 is out of range; allowed: 0..604800 "
+	    "seconds, 0 = no limit" },
+	{ "\nmax_connection_time = 604801\n", 0, NULL, MAIN, 2,
+	    "max_connection_time: 604801 is out of range" },
+	{ "max_connection_time = 1h\n", 0, NULL, MAIN, 1,
+	    "max_connection_time: '1h' is not a number; allowed: 0..604800" },
+	{ "max_connection_time = 1.5\n", 0, NULL, MAIN, 1,
+	    "max_connection_time: '1.5' is not a number" },
+	{ "max_connection_time = 99999999999999999999\n", 0, NULL, MAIN, 1,
+	    "max_connection_time: 99999999999999999999 is out of range" },
+	{ "max_connection_time = 5\nmax_connection_time = 5\n", 0, NULL,
+	    MAIN, 2, "max_connection_time: given twice (first at " },
+	/* max_connections_per_ip */
+	{ "max_connections_per_ip = -1\n", 0, NULL, MAIN, 1,
+	    "max_connections_per_ip: -1 is out of range; allowed: "
+	    "0..1000000, 0 = no limit" },
+	{ "max_connections_per_ip = 1000001\n", 0, NULL, MAIN, 1,
+	    "max_connections_per_ip: 1000001 is out of range" },
+	{ "max_connections_per_ip = many\n", 0, NULL, MAIN, 1,
+	    "max_connections_per_ip: 'many' is not a number" },
+	{ "max_connections_per_ip = \"\"\n", 0, NULL, MAIN, 1,
+	    "max_connections_per_ip: '' is not a number" },
+	/* max_connection_rate_per_ip */
+	{ "max_connection_rate_per_ip = -5\n", 0, NULL, MAIN, 1,
+	    "max_connection_rate_per_ip: -5 is out of range; allowed: "
+	    "0..1000000 new connections a second, 0 = no limit" },
+	{ "max_connection_rate_per_ip = 1000001\n", 0, NULL, MAIN, 1,
+	    "max_connection_rate_per_ip: 1000001 is out of range" },
+	{ "max_connection_rate_per_ip = 10/s\n", 0, NULL, MAIN, 1,
+	    "max_connection_rate_per_ip: '10/s' is not a number" },
+	{ "workers = 2\ninclude(\"inc.conf\")\n", 0,
+	    "\nmax_connection_rate_per_ip = 0x10\n", INC, 2,
+	    "max_connection_rate_per_ip: '0x10' is not a number" },
+	/* limits_exempt_loopback, sandbox */
+	{ "limits_exempt_loopback = maybe\n", 0, NULL, MAIN, 1,
+	    "limits_exempt_loopback: 'maybe' is not a boolean; " BOOL_ALLOWED },
+	{ "limits_exempt_loopback = 1\n", 0, NULL, MAIN, 1,
+	    "limits_exempt_loopback: '1' is not a boolean" },
+	{ "limits_exempt_loopback = no\nlimits_exempt_loopback = no\n", 0,
+	    NULL, MAIN, 2, "limits_exempt_loopback: given twice (first at " },
+	{ "sandbox = strict\n", 0, NULL, MAIN, 1,
+	    "sandbox: 'strict' is not a boolean; " BOOL_ALLOWED },
+	{ "sandbox = 0\n", 0, NULL, MAIN, 1, "sandbox: '0' is not a boolean" },
+	{ "sandbox = \"\"\n", 0, NULL, MAIN, 1,
+	    "sandbox: '' is not a boolean" },
+	{ "sandbox = on\n\nsandbox = off\n", 0, NULL, MAIN, 3,
+	    "sandbox: given twice (first at " },
+	{ "sandbox = { on }\n", 0, NULL, MAIN, 1,
+	    "syntax error: unexpected token '{'" },
 	/* listen */
 	{ "# c\nlisten = \"1.2.3.4:99999\"\n", 0, NULL, MAIN, 2,
 	    "listen: '1.2.3.4:99999': port '99999'" },
@@ -606,6 +660,95 @@ START_TEST(test_run_file)
 }
 END_TEST
 
+/* --- valid files: limits and protection ------------------------------ */
+
+struct limit_case {
+	const char *text;
+	const char *inc;
+	int max_connection_time, per_ip, rate_per_ip;
+	bool exempt, sandbox;
+};
+
+static const struct limit_case limit_cases[] = {
+	/* the defaults: no limits, the sandbox on */
+	{ "", NULL, 0, 0, 0, false, true },
+	{ "workers = 2\n", NULL, 0, 0, 0, false, true },
+	{ "max_connection_time = 0\nmax_connections_per_ip = 0\n"
+	  "max_connection_rate_per_ip = 0\nlimits_exempt_loopback = false\n"
+	  "sandbox = true\n", NULL, 0, 0, 0, false, true },
+	/* the smallest and the largest limits */
+	{ "max_connection_time = 1\nmax_connections_per_ip = 1\n"
+	  "max_connection_rate_per_ip = 1\n", NULL, 1, 1, 1, false, true },
+	{ "max_connection_time = 604800\nmax_connections_per_ip = 1000000\n"
+	  "max_connection_rate_per_ip = 1000000\n", NULL, 604800, 1000000,
+	    1000000, false, true },
+	/* quoted numbers, a leading zero (not octal), libconfuse's booleans */
+	{ "max_connection_time = \"60\"\nmax_connections_per_ip = 010\n"
+	  "limits_exempt_loopback = Yes\nsandbox = off\n", NULL, 60, 10, 0,
+	    true, false },
+	{ "limits_exempt_loopback = on\nsandbox = no\n", NULL, 0, 0, 0, true,
+	    false },
+	{ "limits_exempt_loopback = \"true\"\nsandbox = \"on\"\n", NULL, 0,
+	    0, 0, true, true },
+	/* from an included file, merged with the including one */
+	{ "max_connections_per_ip = 3\ninclude(\"inc.conf\")\n",
+	  "max_connection_rate_per_ip = 5\nsandbox = false\n", 0, 3, 5,
+	    false, false },
+};
+
+START_TEST(test_limits_file)
+{
+	const struct limit_case *lc = &limit_cases[_i];
+	struct tmpconf t;
+	struct conf c;
+	char err[1024];
+
+	conf_defaults(&c);
+	ck_assert_msg(load_text(&t, lc->text, 0, lc->inc, &c, err,
+	    sizeof(err)) == 0, "case %d: %s", _i, err);
+	ck_assert_int_eq(c.max_connection_time, lc->max_connection_time);
+	ck_assert_int_eq(c.max_connections_per_ip, lc->per_ip);
+	ck_assert_int_eq(c.max_connection_rate_per_ip, lc->rate_per_ip);
+	ck_assert_int_eq(c.limits_exempt_loopback, lc->exempt);
+	ck_assert_int_eq(c.sandbox, lc->sandbox);
+	ck_assert_int_eq(c.backlog, CONF_DEFAULT_BACKLOG); /* untouched */
+	conf_free(&c);
+}
+END_TEST
+
+/* A reload that fails keeps the limits; one that succeeds resets them. */
+START_TEST(test_limits_reload)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[512];
+
+	conf_defaults(&c);
+	ck_assert_int_eq(load_text(&t, "max_connection_time = 9\n"
+	    "max_connections_per_ip = 8\nmax_connection_rate_per_ip = 7\n"
+	    "limits_exempt_loopback = yes\nsandbox = off\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(load_text(&t, "max_connection_time = 1\n"
+	    "sandbox = on\nmax_connections_per_ip = -1\n", 0, NULL, &c, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":3: max_connections_per_ip: -1 "
+	    "is out of range"));
+	ck_assert_int_eq(c.max_connection_time, 9);
+	ck_assert_int_eq(c.max_connections_per_ip, 8);
+	ck_assert_int_eq(c.max_connection_rate_per_ip, 7);
+	ck_assert(c.limits_exempt_loopback);
+	ck_assert(!c.sandbox);
+	ck_assert_int_eq(load_text(&t, "workers = 1\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(c.max_connection_time, 0);
+	ck_assert_int_eq(c.max_connections_per_ip, 0);
+	ck_assert_int_eq(c.max_connection_rate_per_ip, 0);
+	ck_assert(!c.limits_exempt_loopback);
+	ck_assert(c.sandbox);
+	conf_free(&c);
+}
+END_TEST
+
 /* --- files that cannot be read ---------------------------------------- */
 
 START_TEST(test_missing_file)
@@ -729,6 +872,12 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.shutdown_timeout, CONF_DEFAULT_SHUTDOWN_TIMEOUT);
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	assert_run_defaults(&c);
+	ck_assert_int_eq(c.max_connection_time,
+	    CONF_DEFAULT_MAX_CONNECTION_TIME);
+	ck_assert_int_eq(c.max_connections_per_ip, 0);
+	ck_assert_int_eq(c.max_connection_rate_per_ip, 0);
+	ck_assert(!c.limits_exempt_loopback);
+	ck_assert(c.sandbox);
 	conf_free(&c);
 	conf_free(&c);
 	ck_assert_uint_eq(c.nlisten, 0);
@@ -892,7 +1041,7 @@ START_TEST(test_summary)
 {
 	char *two[] = { "127.0.0.1:7007", "[::1]:7007" };
 	struct conf c;
-	char buf[512], err[256], small[12];
+	char buf[1024], err[256], small[12];
 
 	conf_defaults(&c);
 	ck_assert_int_eq(conf_set_workers(&c, "2", err, sizeof(err)), 0);
@@ -900,7 +1049,8 @@ START_TEST(test_summary)
 	ck_assert_str_eq(buf, "2 workers x 8192 connections, listen *:7007, "
 	    "backlog 1024, idle_timeout 300 s, shutdown_timeout 10 s, "
 	    "log_level info, worker_timeout 30 s, user nobody, "
-	    "pidfile /run/echod.pid");
+	    "pidfile /run/echod.pid, max_connection_time 0 s (no limit), "
+	    "per IP 0 connections and 0 a second (no limits), sandbox on");
 	ck_assert_int_eq(conf_set_workers(&c, "1", err, sizeof(err)), 0);
 	ck_assert_int_eq(conf_set_listen(&c, two, 2, err, sizeof(err)), 0);
 	c.idle_timeout = 0;
@@ -914,7 +1064,17 @@ START_TEST(test_summary)
 	ck_assert_str_eq(buf, "1 worker x 8192 connections, listen "
 	    "127.0.0.1:7007 [::1]:7007, backlog 1024, idle_timeout 0 s "
 	    "(never), shutdown_timeout 10 s, log_level debug, worker_timeout "
-	    "0 s (never), user root:adm (allow_root), pidfile /tmp/e.pid");
+	    "0 s (never), user root:adm (allow_root), pidfile /tmp/e.pid, "
+	    "max_connection_time 0 s (no limit), per IP 0 connections and 0 "
+	    "a second (no limits), sandbox on");
+	c.max_connection_time = 3600;
+	c.max_connections_per_ip = 10;
+	c.max_connection_rate_per_ip = 0;
+	c.limits_exempt_loopback = true;
+	c.sandbox = false;
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, ", max_connection_time 3600 s, per "
+	    "IP 10 connections and 0 a second (loopback exempt), sandbox off"));
 	ck_assert_int_eq(conf_set_workers(&c, "auto", err, sizeof(err)), 0);
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, " (auto) x 8192 connections"));
@@ -944,6 +1104,9 @@ conf_suite(void)
 	    (int)(sizeof(good_cases) / sizeof(good_cases[0])));
 	tcase_add_loop_test(tc, test_run_file, 0,
 	    (int)(sizeof(run_cases) / sizeof(run_cases[0])));
+	tcase_add_loop_test(tc, test_limits_file, 0,
+	    (int)(sizeof(limit_cases) / sizeof(limit_cases[0])));
+	tcase_add_test(tc, test_limits_reload);
 	tcase_add_test(tc, test_long_pidfile);
 	tcase_add_test(tc, test_failed_reload_keeps_old);
 	tcase_add_test(tc, test_include_errors_do_not_accumulate);

@@ -10,14 +10,23 @@
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
 	X(conf)                                                            \
+	X(climit)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
 	X(conn)                                                            \
 	X(service)                                                         \
 	X(supervision)                                                     \
-	X(cli)
+	X(cli)                                                             \
+	X(attack)
+
+/*
+ * Suites that take minutes: added by the runner only when ECHOD_STRESS is
+ * set (make check-stress), so that make check stays fast.
+ */
+#define ECHOD_STRESS_SUITES(X) X(stress)
 
 #define ECHOD_DECLARE_SUITE(name) Suite *name##_suite(void);
 ECHOD_SUITES(ECHOD_DECLARE_SUITE)
+ECHOD_STRESS_SUITES(ECHOD_DECLARE_SUITE)
 
 #endif
