@@ -16,7 +16,8 @@
 	X(service)                                                         \
 	X(supervision)                                                     \
 	X(cli)                                                             \
-	X(systemd)
+	X(systemd)                                                         \
+	X(live)
 
 #define ECHOD_DECLARE_SUITE(name) Suite *name##_suite(void);
 ECHOD_SUITES(ECHOD_DECLARE_SUITE)
