@@ -76,3 +76,65 @@ format:
 
 clean:
 	rm -rf $(B)
+
+# Installation (root, or DESTDIR for a staging tree / package):
+#
+#   make install   [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] [SYSCONFDIR=]
+#                  [MANDIR=] [SYSTEMDUNITDIR=]
+#   make uninstall (same variables)
+#
+# SYSCONFDIR is /etc whatever PREFIX is: /etc/echod/echod.conf is the file
+# echod reads when started without -c.  SYSTEMDUNITDIR is systemd's own
+# unit directory (pkg-config), else $(PREFIX)/lib/systemd/system.  The
+# units are installed with their echod and configuration paths rewritten
+# for SBINDIR and SYSCONFDIR.  An existing configuration file is never
+# overwritten, and uninstall leaves it in place.
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMD_PC_UNITDIR = $(shell $(PKG_CONFIG) \
+	--variable=systemdsystemunitdir systemd 2>/dev/null)
+SYSTEMDUNITDIR ?= $(or $(strip $(SYSTEMD_PC_UNITDIR)),$(PREFIX)/lib/systemd/system)
+INSTALL ?= install
+
+# The checked-in units name the default paths; this rewrites them.
+UNIT_SED := sed -e 's|/usr/local/sbin/echod|$(SBINDIR)/echod|g' \
+	-e 's|/etc/echod/|$(SYSCONFDIR)/echod/|g'
+INSTALLED_CONF := $(DESTDIR)$(SYSCONFDIR)/echod/echod.conf
+
+.PHONY: install uninstall
+
+install: $(B)/echod
+	$(INSTALL) -d "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(SYSTEMDUNITDIR)" \
+	    "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(MANDIR)/man5" \
+	    "$(DESTDIR)$(SYSCONFDIR)/echod"
+	$(INSTALL) -m 0755 $(B)/echod "$(DESTDIR)$(SBINDIR)/echod"
+	for u in echod.service echod.socket; do \
+	    $(UNIT_SED) conf/$$u >"$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" && \
+	    chmod 0644 "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" && \
+	    mv -f "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" \
+	        "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u" || exit 1; \
+	done
+	$(INSTALL) -m 0644 man/echod.8 "$(DESTDIR)$(MANDIR)/man8/echod.8"
+	$(INSTALL) -m 0644 man/echod.conf.5 \
+	    "$(DESTDIR)$(MANDIR)/man5/echod.conf.5"
+	@if [ -e "$(INSTALLED_CONF)" ]; then \
+	    echo "keeping the existing $(INSTALLED_CONF);" \
+	        "the example is conf/echod.conf"; \
+	else \
+	    echo "$(INSTALL) -m 0644 conf/echod.conf $(INSTALLED_CONF)"; \
+	    $(INSTALL) -m 0644 conf/echod.conf "$(INSTALLED_CONF)"; \
+	fi
+
+uninstall:
+	rm -f "$(DESTDIR)$(SBINDIR)/echod" \
+	    "$(DESTDIR)$(SYSTEMDUNITDIR)/echod.service" \
+	    "$(DESTDIR)$(SYSTEMDUNITDIR)/echod.socket" \
+	    "$(DESTDIR)$(MANDIR)/man8/echod.8" \
+	    "$(DESTDIR)$(MANDIR)/man5/echod.conf.5"
+	@if [ -e "$(INSTALLED_CONF)" ]; then \
+	    echo "kept $(INSTALLED_CONF) (your configuration):" \
+	        "remove it by hand if you no longer want it"; \
+	fi

@@ -19,6 +19,7 @@
 #define CONF_BACKLOG_MAX 65535
 #define CONF_TIMEOUT_MAX 86400
 #define CONF_SHUTDOWN_TIMEOUT_MAX 3600
+#define CONF_WORKER_TIMEOUT_MAX 3600
 
 /* Built-in defaults, used where the file says nothing. */
 #define CONF_DEFAULT_LISTEN "*:7007"
@@ -28,6 +29,10 @@
 #define CONF_DEFAULT_IDLE_TIMEOUT 300
 #define CONF_DEFAULT_SHUTDOWN_TIMEOUT 10
 #define CONF_DEFAULT_LOG_LEVEL "info"
+#define CONF_DEFAULT_WORKER_TIMEOUT 30
+#define CONF_DEFAULT_USER "nobody" /* only used when started as root */
+#define CONF_DEFAULT_PIDFILE "/run/echod.pid"
+#define CONF_NAME_MAX 64
 
 struct conf {
 	char path[4096];     /* the file read, "" for built-in defaults */
@@ -40,6 +45,11 @@ struct conf {
 	int idle_timeout;     /* seconds, 0 = never */
 	int shutdown_timeout; /* seconds */
 	int log_level;        /* LOG_LVL_* */
+	int worker_timeout;   /* seconds without a heartbeat; 0 = never */
+	char user[CONF_NAME_MAX];  /* started as root: run as this user */
+	char group[CONF_NAME_MAX]; /* "" = the user's primary group */
+	bool allow_root;           /* user may be root (uid 0) */
+	char pidfile[4096];        /* written with -d */
 };
 
 /* Fill c with the built-in defaults (workers resolved to online CPUs). */

@@ -33,4 +33,45 @@ void listener_format(const struct sockaddr *sa, char *buf, size_t len);
 int listener_open(const struct listen_addr *la, int backlog, char *err,
     size_t errlen);
 
+/* A listening socket the master holds. */
+#define LISTENER_NAME_MAX 80
+#define LISTENER_MAX 16
+struct listener {
+	int fd;
+	char spec[64];                /* the listen entry; "" if systemd's */
+	char name[LISTENER_NAME_MAX]; /* the address it is bound to */
+	int from_systemd;             /* socket activation: never ours to close */
+	int from_store;               /* came back from systemd's fd store */
+};
+
+/*
+ * Fill l->name from the socket's address ("127.0.0.1:7007"), with the
+ * spec after it for a wildcard ("[::]:7007 (*:7007)").
+ */
+void listener_name(struct listener *l);
+
+/*
+ * The name under which the listener for spec is kept in systemd's fd
+ * store: "listen-" and spec with ':' (not allowed in names) as '_'.
+ */
+void listener_fdname(const char *spec, char *buf, size_t len);
+
+/*
+ * The listening sockets systemd passed (LISTEN_FDS, LISTEN_FDNAMES), made
+ * non-blocking and close-on-exec, with their names; the variables are
+ * removed from the environment so workers never see them.  Returns how
+ * many (0 without socket activation), or -1 with a message in err.
+ */
+int listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
+    char *err, size_t errlen);
+
+/*
+ * Every listener echod starts with: the sockets systemd passed (socket
+ * activation: specs are then not used, and said so in the log), else one
+ * per spec, taken back from systemd's fd store where an earlier echod
+ * left it, opened otherwise.  0, or -1 with err and nothing left open.
+ */
+int listener_acquire(char *const *specs, size_t nspecs, int backlog,
+    struct listener *ls, size_t *nls, char *err, size_t errlen);
+
 #endif

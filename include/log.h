@@ -21,6 +21,8 @@ enum log_level {
 void log_init(const char *tag, int level);
 void log_set_tag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_set_level(int level);
+/* Detached: send every line to syslog (facility daemon) from now on. */
+void log_to_syslog(void);
 int log_get_level(void);
 int log_level_parse(const char *name);
 const char *log_level_name(int level);

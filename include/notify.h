@@ -11,5 +11,15 @@ void notify_ready(const char *status);
 void notify_status(const char *status);
 void notify_stopping(const char *status);
 void notify_failure(int err, const char *status);
+void notify_reloading(void);
+void notify_watchdog(void);
+/*
+ * The watchdog interval systemd expects pings within (WATCHDOG_USEC), in
+ * ms, or 0 when there is no watchdog for us.
+ */
+unsigned long long notify_watchdog_ms(void);
+/* Hand fd to systemd's fd store under name, or take it back out. */
+void notify_fdstore(int fd, const char *name);
+void notify_fdstore_remove(const char *name);
 
 #endif

@@ -63,11 +63,14 @@ enum pool_slot_state {
 struct pool_slot {
 	enum pool_slot_state state;
 	pid_t pid;
+	uint64_t generation; /* of the configuration it was started with */
 	uint64_t started_ms;
 	uint64_t respawn_at_ms;
 	uint64_t backoff_ms;
 	uint64_t restarts;
-	int ready; /* the worker said it is accepting */
+	uint64_t term_at_ms;  /* told to drain (0 = not): no respawn */
+	uint64_t abort_at_ms; /* sent SIGABRT as hung (0 = not) */
+	int ready;            /* the worker said it is accepting */
 };
 
 struct pool {
@@ -79,6 +82,8 @@ struct pool {
 
 int pool_init(struct pool *p, unsigned nslots);
 void pool_free(struct pool *p);
+/* A slot with no process and no respawn due, or -1. */
+int pool_free_slot(const struct pool *p);
 /* The slot index running pid, or -1. */
 int pool_find(const struct pool *p, pid_t pid);
 /* How many slots have a live process. */

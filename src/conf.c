@@ -10,7 +10,9 @@
  * - Its integer parsing is strtol(base 0), so "010" would be 8 and "0x10"
  *   16, and it tests a stale errno for overflow.  Every value therefore
  *   goes through a parse callback of ours (decimal only, range-checked on
- *   the spot, so the error carries the value's own line).
+ *   the spot, so the error carries the value's own line).  Strings and
+ *   booleans too; a boolean's callback is handed an int to fill, not a
+ *   cfg_bool_t.
  * - A repeated option silently replaces the earlier one.  We refuse it
  *   ("given twice"); "listen += ..." still appends on purpose.
  * - "listen = {}" runs no callback at all, so the text pass below looks
@@ -35,14 +37,26 @@
  * - A trailing comma in a list is accepted: { "a", }.
  * - A double-quoted string or a C comment left open runs silently to the
  *   end of the file; the comment pass refuses both.
+ * - In a double-quoted string "\0", "\00", "\000", "\x0" and "\x00" make
+ *   a NUL byte that silently ends the value ("/run/a\0b" is "/run/a"), so
+ *   the text pass refuses them as it refuses a raw NUL.
  * - A malformed function call leaks the arguments read so far, so calls
  *   are checked before it parses: include("FILE") is the only form.
  * - Lexer and parser state are global, so parsing is not reentrant; the
  *   one static parse context below adds nothing to that.
+ *
+ * Not libconfuse's doing: a user with uid 0 needs allow_root = true
+ * anywhere in the file, before or after, so that check waits for the end
+ * of the parse.  user and group are looked up here, at load time, so a
+ * typo fails -t and a reload; the default user is not (it only matters
+ * when echod starts as root, and the master says so then).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +76,10 @@
 #define INCLUDE_DEPTH 8
 #define FILE_SIZE_MAX (1024 * 1024)
 #define MSG_MAX 1024
+#define LOOKUP_BUF_MAX (1024 * 1024) /* getpwnam_r/getgrnam_r buffer */
+
+/* The longest string a char array member of struct conf holds. */
+#define FIELD_MAX(f) ((long)sizeof(((struct conf *)0)->f) - 1)
 
 enum opt_id {
 	OPT_LISTEN,
@@ -71,6 +89,11 @@ enum opt_id {
 	OPT_IDLE_TIMEOUT,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_LOG_LEVEL,
+	OPT_WORKER_TIMEOUT,
+	OPT_USER,
+	OPT_GROUP,
+	OPT_ALLOW_ROOT,
+	OPT_PIDFILE,
 	OPT_COUNT
 };
 
@@ -78,6 +101,11 @@ struct opt_spec;
 typedef int parse_fn(const struct opt_spec *, const char *, long *, char *,
     size_t);
 
+/*
+ * parse checks a value and turns it into a long: the number, the level,
+ * 0 or 1 for a boolean, the uid for user.  For a string, max is its
+ * longest length.
+ */
 struct opt_spec {
 	const char *name;
 	long min, max;
@@ -85,7 +113,8 @@ struct opt_spec {
 	parse_fn *parse;
 };
 
-static parse_fn parse_range, parse_workers, parse_level;
+static parse_fn parse_range, parse_workers, parse_level, parse_bool;
+static parse_fn parse_user, parse_group, parse_pidfile;
 
 static const struct opt_spec specs[OPT_COUNT] = {
 	[OPT_LISTEN] = { "listen", 1, CONF_LISTEN_MAX,
@@ -104,11 +133,25 @@ static const struct opt_spec specs[OPT_COUNT] = {
 	    "0.." XSTR(CONF_SHUTDOWN_TIMEOUT_MAX) " seconds", parse_range },
 	[OPT_LOG_LEVEL] = { "log_level", 0, 0,
 	    "debug, info, notice, warning, err", parse_level },
+	[OPT_WORKER_TIMEOUT] = { "worker_timeout", 0, CONF_WORKER_TIMEOUT_MAX,
+	    "0.." XSTR(CONF_WORKER_TIMEOUT_MAX) " seconds, 0 = never",
+	    parse_range },
+	[OPT_USER] = { "user", 1, FIELD_MAX(user), "an existing user name",
+	    parse_user },
+	[OPT_GROUP] = { "group", 0, FIELD_MAX(group),
+	    "an existing group name, or \"\" for the user's primary group",
+	    parse_group },
+	[OPT_ALLOW_ROOT] = { "allow_root", 0, 1,
+	    "true, false, yes, no, on, off", parse_bool },
+	[OPT_PIDFILE] = { "pidfile", 1, FIELD_MAX(pidfile),
+	    "an absolute file name such as " CONF_DEFAULT_PIDFILE,
+	    parse_pidfile },
 };
 
 #define OPTION_NAMES                                                       \
 	"listen, workers, max_connections, backlog, idle_timeout, "        \
-	"shutdown_timeout, log_level, include(\"FILE\")"
+	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
+	"allow_root, pidfile, include(\"FILE\")"
 
 /* The one conf_load in progress: libconfuse callbacks carry no user data. */
 struct parse_ctx {
@@ -117,6 +160,9 @@ struct parse_ctx {
 	bool failed;
 	bool noted; /* "included from" was added */
 	int depth;
+	const char *includer; /* depth > 0: the file that included this one */
+	int includer_line;
+	char root_msg[MSG_MAX]; /* user is uid 0: the error, if not allowed */
 	struct {
 		int line;
 		char file[256];
@@ -142,6 +188,11 @@ static cfg_opt_t conf_opts[] = {
 	CFG_INT_CB("idle_timeout", 0, CFGF_NODEFAULT, value_cb),
 	CFG_INT_CB("shutdown_timeout", 0, CFGF_NODEFAULT, value_cb),
 	CFG_INT_CB("log_level", 0, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("worker_timeout", 0, CFGF_NODEFAULT, value_cb),
+	CFG_STR_CB("user", 0, CFGF_NODEFAULT, value_cb),
+	CFG_STR_CB("group", 0, CFGF_NODEFAULT, value_cb),
+	CFG_BOOL_CB("allow_root", cfg_false, CFGF_NODEFAULT, value_cb),
+	CFG_STR_CB("pidfile", 0, CFGF_NODEFAULT, value_cb),
 	CFG_FUNC("include", include_cb),
 	CFG_END()
 };
@@ -289,6 +340,173 @@ parse_level(const struct opt_spec *sp, const char *s, long *out, char *why,
 	return 0;
 }
 
+/* libconfuse's words, in any case: true, yes, on; false, no, off. */
+static int
+parse_bool(const struct opt_spec *sp, const char *s, long *out, char *why,
+    size_t len)
+{
+	int b;
+
+	(void)sp;
+	if ((b = cfg_parse_boolean(s)) == -1) {
+		snprintf(why, len, "'%.64s' is not a boolean", s);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
+/* For printf's "'%.*s%s'": a string's head, and "..." if there is more. */
+#define SHOW(s) 64, (s), strlen(s) > 64 ? "..." : ""
+
+/* A string must fit its fixed-size field in struct conf. */
+static int
+check_length(const struct opt_spec *sp, const char *s, char *why, size_t len)
+{
+	size_t n = strlen(s);
+
+	if (n <= (size_t)sp->max)
+		return 0;
+	snprintf(why, len, "'%.*s%s' is too long (%zu bytes, at most %ld)",
+	    SHOW(s), n, sp->max);
+	return -1;
+}
+
+/* getpwnam_r(3) lists these as "not found"; anything else is a failure. */
+static int
+lookup_result(int e, bool found)
+{
+	if (found)
+		return 0;
+	if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
+		return 1;
+	errno = e;
+	return -1;
+}
+
+/*
+ * 0 and the uid, 1 when there is no such user, -1 with errno when the
+ * lookup itself failed.  The buffer grows on ERANGE: its size is a guess.
+ */
+static int
+lookup_user(const char *name, uid_t *uid)
+{
+	struct passwd pw, *res = NULL;
+	char *buf = NULL, *nbuf;
+	size_t size = 512;
+	int e;
+
+	do {
+		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
+			e = ENOMEM;
+			break;
+		}
+		buf = nbuf;
+		e = getpwnam_r(name, &pw, buf, size, &res);
+	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
+	if (res != NULL)
+		*uid = pw.pw_uid;
+	free(buf);
+	return lookup_result(e, res != NULL);
+}
+
+/* As lookup_user, for a group (a group's member list can be long). */
+static int
+lookup_group(const char *name)
+{
+	struct group gr, *res = NULL;
+	char *buf = NULL, *nbuf;
+	size_t size = 512;
+	int e;
+
+	do {
+		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
+			e = ENOMEM;
+			break;
+		}
+		buf = nbuf;
+		e = getgrnam_r(name, &gr, buf, size, &res);
+	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
+	free(buf);
+	return lookup_result(e, res != NULL);
+}
+
+/* An existing user: *out is its uid, so that uid 0 can be checked later. */
+static int
+parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
+    size_t len)
+{
+	uid_t uid = 0;
+	int rc;
+
+	if (s[0] == '\0') {
+		snprintf(why, len, "the name is empty");
+		return -1;
+	}
+	if (check_length(sp, s, why, len) == -1)
+		return -1;
+	if ((rc = lookup_user(s, &uid)) == 1)
+		snprintf(why, len, "'%s' does not exist", s);
+	else if (rc == -1)
+		snprintf(why, len, "cannot look up '%s': %s", s,
+		    strerror(errno));
+	else
+		*out = (long)uid;
+	return rc == 0 ? 0 : -1;
+}
+
+/* An existing group, or "" for the user's primary group. */
+static int
+parse_group(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	int rc;
+
+	*out = 0;
+	if (s[0] == '\0')
+		return 0;
+	if (check_length(sp, s, why, len) == -1)
+		return -1;
+	if ((rc = lookup_group(s)) == 1)
+		snprintf(why, len, "'%s' does not exist", s);
+	else if (rc == -1)
+		snprintf(why, len, "cannot look up '%s': %s", s,
+		    strerror(errno));
+	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * An absolute file name.  A control character would break the one-line
+ * summary and log lines that name the file; it is never meant.
+ */
+static int
+parse_pidfile(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	const unsigned char *p;
+
+	*out = 0;
+	if (s[0] == '\0') {
+		snprintf(why, len, "the name is empty");
+		return -1;
+	}
+	if (check_length(sp, s, why, len) == -1)
+		return -1;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			break;
+	if (s[0] != '/')
+		snprintf(why, len, "'%.*s%s' is not an absolute path", SHOW(s));
+	else if (s[strlen(s) - 1] == '/')
+		snprintf(why, len, "'%.*s%s' names a directory", SHOW(s));
+	else if (*p != '\0')
+		snprintf(why, len, "'%.*s%s' has a control character",
+		    SHOW(s));
+	else
+		return 0;
+	return -1;
+}
+
 static enum opt_id
 opt_lookup(const char *name)
 {
@@ -315,23 +533,70 @@ check_once(cfg_t *cfg, enum opt_id id)
 	return 0;
 }
 
+/*
+ * A user with uid 0 is refused unless allow_root = true is in the file,
+ * before or after it: keep the message, on the user's own line, until
+ * the whole file has been read (check_root).
+ */
+static void
+defer_root(cfg_t *cfg, const char *user)
+{
+	size_t n;
+
+	snprintf(ctx->root_msg, sizeof(ctx->root_msg), "%s:%d: user: '%s' is "
+	    "uid 0; allowed: an unprivileged user, or allow_root = true",
+	    cfg->filename != NULL ? cfg->filename : "?", cfg->line, user);
+	n = strlen(ctx->root_msg);
+	if (ctx->depth > 0 && ctx->includer != NULL)
+		snprintf(ctx->root_msg + n, sizeof(ctx->root_msg) - n,
+		    " (included from %s:%d)", ctx->includer,
+		    ctx->includer_line);
+}
+
+static int
+check_root(cfg_t *cfg)
+{
+	if (ctx->root_msg[0] == '\0' || (cfg_size(cfg, "allow_root") > 0 &&
+	    cfg_getbool(cfg, "allow_root") == cfg_true))
+		return 0;
+	ctx_printf("%s", ctx->root_msg);
+	return -1;
+}
+
+/* Hand libconfuse the value in the type it expects for opt. */
+static void
+store(const cfg_opt_t *opt, const char *value, long v, void *result)
+{
+	if (opt->type == CFGT_STR)
+		*(const char **)result = value; /* libconfuse copies it */
+	else if (opt->type == CFGT_BOOL)
+		*(int *)result = (int)v;
+	else
+		*(long *)result = v;
+}
+
 static int
 value_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	const struct opt_spec *sp;
 	enum opt_id id;
 	char why[256];
+	long v = 0;
 
 	id = opt_lookup(cfg_opt_name(opt));
 	sp = &specs[id];
+	if (value == NULL)
+		value = "";
 	if (check_once(cfg, id) == -1)
 		return -1;
-	if (sp->parse(sp, value != NULL ? value : "", result, why,
-	    sizeof(why)) == -1) {
+	if (sp->parse(sp, value, &v, why, sizeof(why)) == -1) {
 		conf_fail(cfg, "%s: %s; allowed: %s", sp->name, why,
 		    sp->allowed);
 		return -1;
 	}
+	if (id == OPT_USER && v == 0)
+		defer_root(cfg, value);
+	store(opt, value, v, result);
 	return 0;
 }
 
@@ -592,6 +857,65 @@ bad_call(const char *s)
 	return NULL;
 }
 
+static bool
+is_octal(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/*
+ * p follows a backslash: the length of the escape if it makes a NUL byte,
+ * else 0.  libconfuse reads one or two hex digits after "\x", one to
+ * three octal digits after "\".
+ */
+static size_t
+nul_escape_len(const char *p)
+{
+	size_t n;
+
+	if (p[0] == 'x') {
+		if (p[1] != '0')
+			return 0;
+		if (!isxdigit((unsigned char)p[2]))
+			return 2;
+		return p[2] == '0' ? 3 : 0;
+	}
+	for (n = 0; n < 3 && is_octal(p[n]); n++)
+		if (p[n] != '0')
+			return 0;
+	return n;
+}
+
+/*
+ * The first escape in a double-quoted string that makes a NUL byte, or
+ * NULL; *len is its length.  libconfuse would end the value there without
+ * a word.  It takes "${VAR:-default}" literally, up to the first '}'.
+ */
+static const char *
+nul_escape(const char *s, int *len)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			s = skip_string(s) - 1;
+		if (*s != '"')
+			continue;
+		for (s++; *s != '\0' && *s != '"'; s++) {
+			if (s[0] == '$' && s[1] == '{' &&
+			    strchr(s, '}') != NULL)
+				s = strchr(s, '}');
+			else if (s[0] == '\\' &&
+			    (*len = (int)nul_escape_len(s + 1)) > 0) {
+				(*len)++;
+				return s;
+			} else if (s[0] == '\\' && s[1] != '\0')
+				s++;
+		}
+		if (*s == '\0')
+			break;
+	}
+	return NULL;
+}
+
 static const char *
 skip_space(const char *s)
 {
@@ -631,6 +955,7 @@ check_text(struct src *sr, char *why, size_t len, int *line)
 {
 	const char *p;
 	size_t open;
+	int n;
 
 	if ((p = memchr(sr->buf, '\0', sr->len)) != NULL) {
 		*line = count_lines(sr->buf, p);
@@ -644,6 +969,12 @@ check_text(struct src *sr, char *why, size_t len, int *line)
 		return -1;
 	}
 	sr->buf[sr->len] = '\0';
+	if ((p = nul_escape(sr->buf, &n)) != NULL) {
+		*line = count_lines(sr->buf, p);
+		snprintf(why, len, "'%.*s' in a string is a NUL byte; allowed: "
+		    "text", n, p);
+		return -1;
+	}
 	if ((p = bad_call(sr->buf)) != NULL) {
 		*line = count_lines(sr->buf, p);
 		snprintf(why, len, "syntax error: malformed call; allowed: "
@@ -703,8 +1034,9 @@ include_path(const char *parent, const char *name, char *buf, size_t len)
 static int
 parse_included(cfg_t *cfg, FILE *fp, const char *path)
 {
+	const char *outer = ctx->includer;
 	char *parent = cfg->filename;
-	int line = cfg->line, rc;
+	int line = cfg->line, outer_line = ctx->includer_line, rc;
 
 	if ((cfg->filename = strdup(path)) == NULL) {
 		cfg->filename = parent;
@@ -712,7 +1044,11 @@ parse_included(cfg_t *cfg, FILE *fp, const char *path)
 		return -1;
 	}
 	ctx->depth++;
+	ctx->includer = parent;
+	ctx->includer_line = line;
 	rc = cfg_parse_fp(cfg, fp);
+	ctx->includer = outer;
+	ctx->includer_line = outer_line;
 	ctx->depth--;
 	free(cfg->filename);
 	cfg->filename = parent;
@@ -802,8 +1138,33 @@ set_value(struct conf *c, enum opt_id id, long v)
 	case OPT_LOG_LEVEL:
 		c->log_level = (int)v;
 		break;
+	case OPT_WORKER_TIMEOUT:
+		c->worker_timeout = (int)v;
+		break;
+	case OPT_ALLOW_ROOT:
+		c->allow_root = v != 0;
+		break;
 	default:
-		abort(); /* listen is not a number: a bug in the caller */
+		abort(); /* not a number: a bug in the caller */
+	}
+}
+
+/* The parse callback checked the length: nothing is cut short here. */
+static void
+set_string(struct conf *c, enum opt_id id, const char *s)
+{
+	switch (id) {
+	case OPT_USER:
+		snprintf(c->user, sizeof(c->user), "%s", s);
+		break;
+	case OPT_GROUP:
+		snprintf(c->group, sizeof(c->group), "%s", s);
+		break;
+	case OPT_PIDFILE:
+		snprintf(c->pidfile, sizeof(c->pidfile), "%s", s);
+		break;
+	default:
+		abort(); /* not a string: a bug in the caller */
 	}
 }
 
@@ -853,14 +1214,24 @@ extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 static int
 extract(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 {
+	cfg_opt_t *opt;
+	const char *str;
 	int i;
 
 	if (extract_listen(cfg, c, err, errlen) == -1)
 		return -1;
-	for (i = OPT_LISTEN + 1; i < OPT_COUNT; i++)
-		if (cfg_size(cfg, specs[i].name) > 0)
-			set_value(c, (enum opt_id)i,
-			    cfg_getint(cfg, specs[i].name));
+	for (i = OPT_LISTEN + 1; i < OPT_COUNT; i++) {
+		opt = cfg_getopt(cfg, specs[i].name);
+		if (cfg_opt_size(opt) == 0)
+			continue;
+		if (opt->type == CFGT_STR) {
+			str = cfg_opt_getnstr(opt, 0);
+			set_string(c, (enum opt_id)i, str != NULL ? str : "");
+		} else if (opt->type == CFGT_BOOL)
+			set_value(c, (enum opt_id)i, cfg_opt_getnbool(opt, 0));
+		else
+			set_value(c, (enum opt_id)i, cfg_opt_getnint(opt, 0));
+	}
 	return 0;
 }
 
@@ -884,6 +1255,8 @@ parse_fp(FILE *fp, const char *path, char *err, size_t errlen)
 	cfg_set_error_function(cfg, on_cfg_error);
 	ctx = &pc;
 	rc = cfg_parse_fp(cfg, fp);
+	if (rc == CFG_SUCCESS && check_root(cfg) == -1)
+		rc = CFG_PARSE_ERROR;
 	ctx = NULL;
 	if (rc == CFG_SUCCESS)
 		return cfg;
@@ -926,6 +1299,11 @@ conf_defaults(struct conf *c)
 	c->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
 	c->shutdown_timeout = CONF_DEFAULT_SHUTDOWN_TIMEOUT;
 	c->log_level = log_level_parse(CONF_DEFAULT_LOG_LEVEL);
+	c->worker_timeout = CONF_DEFAULT_WORKER_TIMEOUT;
+	snprintf(c->user, sizeof(c->user), "%s", CONF_DEFAULT_USER);
+	c->group[0] = '\0'; /* the user's primary group */
+	c->allow_root = false;
+	snprintf(c->pidfile, sizeof(c->pidfile), "%s", CONF_DEFAULT_PIDFILE);
 }
 
 int
@@ -1033,6 +1411,11 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	    "shutdown_timeout %d s, log_level %s", c->backlog,
 	    c->idle_timeout, c->idle_timeout == 0 ? " (never)" : "",
 	    c->shutdown_timeout, log_level_name(c->log_level));
+	summary_add(buf, len, &off, ", worker_timeout %d s%s, user %s%s%s%s, "
+	    "pidfile %s", c->worker_timeout,
+	    c->worker_timeout == 0 ? " (never)" : "", c->user,
+	    c->group[0] != '\0' ? ":" : "", c->group,
+	    c->allow_root ? " (allow_root)" : "", c->pidfile);
 }
 
 void

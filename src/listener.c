@@ -14,7 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "listener.h"
+#include "log.h"
+#include "notify.h"
 
 #define EXPECTED "expected HOST:PORT, [IPV6]:PORT or *:PORT"
 
@@ -178,3 +182,184 @@ listener_open(const struct listen_addr *la, int backlog, char *err,
 	}
 	return fd;
 }
+
+void
+listener_name(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	size_t n;
+
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1)
+		snprintf(l->name, sizeof(l->name), "(fd %d)", l->fd);
+	else
+		listener_format((struct sockaddr *)&ss, l->name,
+		    sizeof(l->name));
+	/* Say which addresses "*" became: "[::]:7007 (*:7007)". */
+	n = strlen(l->name);
+	if (l->spec[0] == '*' && n < sizeof(l->name))
+		snprintf(l->name + n, sizeof(l->name) - n, " (%s)", l->spec);
+}
+
+void
+listener_fdname(const char *spec, char *buf, size_t len)
+{
+	char *p;
+
+	snprintf(buf, len, "listen-%s", spec);
+	for (p = buf; *p != '\0'; p++)
+		if (*p == ':')
+			*p = '_';
+}
+
+static int
+adopt_fd(int fd, char *err, size_t errlen)
+{
+	int fl;
+
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		snprintf(err, errlen, "fd %d passed by systemd is not a "
+		    "listening stream socket", fd);
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		snprintf(err, errlen, "fd %d passed by systemd: %s", fd,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
+    char *err, size_t errlen)
+{
+	char **nm = NULL;
+	int i, n, rc;
+
+	if ((n = sd_listen_fds_with_names(1, &nm)) < 0) {
+		snprintf(err, errlen, "LISTEN_FDS: %s", strerror(-n));
+		return -1;
+	}
+	rc = n;
+	if (n > max) {
+		snprintf(err, errlen, "systemd passed %d sockets; at most %d",
+		    n, max);
+		rc = -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (rc != -1 && adopt_fd(SD_LISTEN_FDS_START + i, err,
+		    errlen) == -1)
+			rc = -1;
+		if (rc != -1) {
+			fds[i] = SD_LISTEN_FDS_START + i;
+			snprintf(names[i], LISTENER_NAME_MAX, "%s",
+			    nm != NULL && nm[i] != NULL ? nm[i] : "unknown");
+		}
+	}
+	if (nm != NULL) {
+		for (i = 0; nm[i] != NULL; i++)
+			free(nm[i]);
+		free(nm);
+	}
+	return rc;
+}
+
+static int
+from_store(const char *spec, int *fds, char (*names)[LISTENER_NAME_MAX],
+    int n)
+{
+	char want[LISTENER_NAME_MAX];
+	int i, fd;
+
+	listener_fdname(spec, want, sizeof(want));
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1 && strcmp(names[i], want) == 0) {
+			fd = fds[i];
+			fds[i] = -1;
+			return fd;
+		}
+	return -1;
+}
+
+/* On failure nothing is left open: close what was opened or adopted. */
+static void
+release(struct listener *ls, size_t nls, int *fds, int n)
+{
+	size_t k;
+	int i;
+
+	for (k = 0; k < nls; k++)
+		close(ls[k].fd);
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+}
+
+/*
+ * The listeners: systemd's sockets if it passed some (socket activation),
+ * else the configured addresses, taken back from systemd's fd store where
+ * an earlier echod left them, opened otherwise.
+ */
+int
+listener_acquire(char *const *specs, size_t nspecs, int backlog,
+    struct listener *ls, size_t *nls, char *err, size_t errlen)
+{
+	char names[LISTENER_MAX][LISTENER_NAME_MAX];
+	int fds[LISTENER_MAX], n, i, stored = 0;
+	struct listen_addr la;
+	size_t k;
+
+	if ((n = listener_inherit(fds, names, LISTENER_MAX, err,
+	    errlen)) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		stored += strncmp(names[i], "listen-", 7) == 0;
+	if (n > 0 && stored < n) {
+		for (i = 0, k = 0; i < n; i++) {
+			if (strncmp(names[i], "listen-", 7) == 0) {
+				/* Our own, from the store: the socket unit's win. */
+				notify_fdstore_remove(names[i]);
+				close(fds[i]);
+				continue;
+			}
+			memset(&ls[k], 0, sizeof(ls[k]));
+			ls[k].fd = fds[i];
+			ls[k].from_systemd = 1;
+			listener_name(&ls[k]);
+			log_notice("socket activation: adopted %s (\"%s\") from "
+			    "systemd; the configuration's listen is not used",
+			    ls[k].name, names[i]);
+			k++;
+		}
+		*nls = k;
+		return 0;
+	}
+	for (k = 0; k < nspecs; k++) {
+		memset(&ls[k], 0, sizeof(ls[k]));
+		snprintf(ls[k].spec, sizeof(ls[k].spec), "%s", specs[k]);
+		if ((ls[k].fd = from_store(specs[k], fds, names, n)) != -1)
+			ls[k].from_store = 1;
+		else if (listener_parse(specs[k], &la, err, errlen) == -1 ||
+		    (ls[k].fd = listener_open(&la, backlog, err,
+		    errlen)) == -1) {
+			release(ls, k, fds, n);
+			return -1;
+		}
+		listener_name(&ls[k]);
+		log_info("listening on %s%s", ls[k].name, ls[k].from_store ?
+		    " (kept by systemd's fd store across the restart)" : "");
+	}
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1) {
+			/* Stored by an echod whose listen was different. */
+			notify_fdstore_remove(names[i]);
+			close(fds[i]);
+		}
+	*nls = nspecs;
+	return 0;
+}
+

@@ -3,7 +3,8 @@
  *
  * Under journald (JOURNAL_STREAM matches our stderr) lines carry a "<N>"
  * priority prefix for the journal and no time stamp; elsewhere a local time
- * stamp.  Each line names the process ("master", "worker 2") and its pid.
+ * stamp; once detached (-d), lines go to syslog.  Each line names the
+ * process ("master", "worker 2") and its pid.
  * Must never allocate or change errno: it runs on error paths.
  */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 static char log_tag[32] = "echod";
 static int log_level = LOG_LVL_INFO;
 static int log_journal; /* stderr is connected to the journal */
+static int log_syslog;  /* detached (-d): stderr is /dev/null */
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERR] = "err",
@@ -64,6 +67,13 @@ log_set_tag(const char *fmt, ...)
 }
 
 void
+log_to_syslog(void)
+{
+	openlog("echod", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_syslog = 1;
+}
+
+void
 log_set_level(int level)
 {
 	log_level = level;
@@ -105,6 +115,15 @@ log_vmsg(int level, const char *fmt, va_list ap)
 
 	if (level > log_level)
 		return;
+	if (log_syslog) {
+		n = snprintf(line, sizeof(line), "%s: ", log_tag);
+		if (n < 0 || (size_t)n >= sizeof(line))
+			n = 0;
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		syslog(level, "%s", line);
+		errno = saved_errno;
+		return;
+	}
 	if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>%s: ", level, log_tag);
 	else {

@@ -6,16 +6,19 @@
  */
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "exitcodes.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 #include "proctitle.h"
 #include "version.h"
 
@@ -26,19 +29,21 @@ struct options {
 	const char *workers;
 	int test;
 	int verbose;
+	int daemon;
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: echod [-tvVh] [-c file] [-l addr]... [-w n|auto]\n"
+	    "usage: echod [-dtvVh] [-c file] [-l addr]... [-w n|auto]\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
 	    "  -l, --listen ADDR   listen on ADDR (HOST:PORT, [IPV6]:PORT or "
 	    "*:PORT);\n"
 	    "                      repeatable, replaces the file's listen\n"
 	    "  -w, --workers N     worker processes (1..%d or auto)\n"
 	    "  -t, --test          check the configuration and exit\n"
+	    "  -d, --daemon        detach once ready; log to syslog; pidfile\n"
 	    "  -v, --verbose       log at debug level\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
@@ -62,6 +67,27 @@ usage_error(const char *fmt, ...)
 	exit(ECHOD_EXIT_USAGE);
 }
 
+/* Kept for reloads: argv's own strings are overwritten by titles. */
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		fatal(ECHOD_EXIT_OSERR, "strdup");
+	return d;
+}
+
+static void
+free_options(struct options *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nlisten; i++)
+		free(o->listen[i]);
+	free((char *)(uintptr_t)o->workers);
+}
+
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
@@ -70,6 +96,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "test", no_argument, NULL, 't' },
+		{ "daemon", no_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -78,7 +105,7 @@ parse_options(int argc, char **argv, struct options *o)
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:l:w:tvVh", longopts,
+	while ((ch = getopt_long(argc, argv, ":c:l:w:tdvVh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -87,13 +114,16 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'l':
 			if (o->nlisten == CONF_LISTEN_MAX)
 				usage_error("too many -l (at most %d)", CONF_LISTEN_MAX);
-			o->listen[o->nlisten++] = optarg;
+			o->listen[o->nlisten++] = xstrdup(optarg);
 			break;
 		case 'w':
-			o->workers = optarg;
+			o->workers = xstrdup(optarg);
 			break;
 		case 't':
 			o->test = 1;
+			break;
+		case 'd':
+			o->daemon = 1;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -138,46 +168,37 @@ load_conf(const struct options *o, struct conf *c)
 		usage_error("%s", err);
 }
 
-/* Open every listener, or exit: nothing is left listening on failure. */
-static size_t
-open_listeners(const struct conf *c, int *fds, char *addrs, size_t alen)
+/* -d: detach, write the pidfile; returns the fd to say "ready" on. */
+static int
+become_daemon(const struct conf *c, int *pidfd)
 {
-	struct sockaddr_storage ss;
-	struct listen_addr la;
-	socklen_t sl;
-	char err[512], name[80];
-	size_t i;
+	char err[512];
+	int fd;
 
-	addrs[0] = '\0';
-	for (i = 0; i < c->nlisten; i++) {
-		if (listener_parse(c->listen[i], &la, err, sizeof(err)) == -1 ||
-		    (fds[i] = listener_open(&la, c->backlog, err,
-		    sizeof(err))) == -1)
-			fatalx(ECHOD_EXIT_OSERR, "%s", err);
-		sl = sizeof(ss);
-		getsockname(fds[i], (struct sockaddr *)&ss, &sl);
-		listener_format((struct sockaddr *)&ss, name, sizeof(name));
-		if (la.any)
-			snprintf(name + strlen(name), sizeof(name) - strlen(name),
-			    " (%s)", c->listen[i]);
-		log_info("listening on %s", name);
-		snprintf(addrs + strlen(addrs), alen - strlen(addrs), "%s%s",
-		    i ? ", " : "", name);
-	}
-	return i;
+	/* Locked before detaching, so "already running" reaches the terminal. */
+	if ((*pidfd = daemon_pidfile_open(c->pidfile, err, sizeof(err))) == -1)
+		fatalx(ECHOD_EXIT_OSERR, "%s", err);
+	if ((fd = daemon_detach(err, sizeof(err))) == -1)
+		fatalx(ECHOD_EXIT_OSERR, "%s", err);
+	log_to_syslog();
+	if (daemon_pidfile_write(*pidfd) == -1)
+		fatal(ECHOD_EXIT_OSERR, "pidfile %s", c->pidfile);
+	return fd;
 }
 
 int
 main(int argc, char **argv)
 {
+	struct listener ls[CONF_LISTEN_MAX];
+	struct master_opts mo;
 	struct options o;
 	struct conf c;
-	int fds[CONF_LISTEN_MAX], rc;
-	char summary[512], addrs[1024];
+	char summary[512], what[256], err[512];
 	size_t n;
+	int rc;
 
 	memset(&o, 0, sizeof(o));
-	log_init("echod", LOG_LVL_INFO);
+	log_init("master", LOG_LVL_INFO);
 	parse_options(argc, argv, &o);
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
@@ -185,19 +206,37 @@ main(int argc, char **argv)
 		printf("echod: %s: configuration OK: %s\n",
 		    c.path[0] ? c.path : "built-in defaults", summary);
 		conf_free(&c);
+		free_options(&o);
 		return ECHOD_EXIT_OK;
 	}
 	log_set_level(o.verbose ? LOG_LVL_DEBUG : c.log_level);
+	memset(&mo, 0, sizeof(mo));
+	mo.config_path = c.path[0] ? strdup(c.path) : NULL;
+	mo.cli_listen = o.listen;
+	mo.ncli_listen = o.nlisten;
+	mo.cli_workers = o.workers;
+	mo.ready_fd = mo.pidfile_fd = -1;
+	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
+	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
+	log_info("%s", summary);
+	if (listener_acquire(c.listen, c.nlisten, c.backlog, ls, &n, err,
+	    sizeof(err)) == -1)
+		fatalx(ECHOD_EXIT_OSERR, "%s", err);
+	if (o.daemon)
+		mo.ready_fd = become_daemon(&c, &mo.pidfile_fd);
+	if (daemon_drop_privileges(&c, what, sizeof(what), err,
+	    sizeof(err)) == -1)
+		fatalx(ECHOD_EXIT_OSERR, "%s", err);
+	log_info("%s", what);
 	/* From here on argv's strings may be overwritten by titles. */
 	proctitle_init(argc, argv);
 	proctitle_set("echod: master");
 	log_set_tag("master");
-	log_notice("echod %s starting: %s%s", ECHOD_VERSION,
-	    c.path[0] ? c.path : "no " CONF_DEFAULT_PATH
-	    ", running on built-in defaults", "");
-	log_info("%s", summary);
-	n = open_listeners(&c, fds, addrs, sizeof(addrs));
-	rc = master_run(&c, fds, n, addrs);
+	rc = master_run(&c, ls, n, &mo);
+	if (o.daemon)
+		daemon_pidfile_remove(c.pidfile, mo.pidfile_fd);
 	conf_free(&c);
+	free((char *)(uintptr_t)mo.config_path);
+	free_options(&o);
 	return rc;
 }

@@ -104,6 +104,18 @@ pool_free(struct pool *p)
 }
 
 int
+pool_free_slot(const struct pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nslots; i++)
+		if (p->slots[i].state == POOL_SLOT_UNUSED ||
+		    p->slots[i].state == POOL_SLOT_EMPTY)
+			return (int)i;
+	return -1;
+}
+
+int
 pool_find(const struct pool *p, pid_t pid)
 {
 	unsigned i;

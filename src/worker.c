@@ -59,6 +59,7 @@ struct worker {
 	uint64_t last_warn;
 	uint64_t now;
 	uint64_t idle_ms; /* 0 = no idle timeout */
+	uint64_t heartbeat_ms; /* the longest wait between loop turns */
 	struct conn *conns;
 	uint32_t max;      /* table size */
 	uint32_t used_hw;  /* entries ever used: the table is touched lazily */
@@ -373,7 +374,7 @@ expire_idle(struct worker *w)
 static int
 next_timeout(const struct worker *w)
 {
-	uint64_t t = w->now + HEARTBEAT_MS;
+	uint64_t t = w->now + w->heartbeat_ms;
 
 	if (w->idle_ms && w->idle_head != NIL &&
 	    w->conns[w->idle_head].last_ms + w->idle_ms < t)
@@ -530,6 +531,12 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	w->max = (uint32_t)a->max_conns;
 	w->free_head = w->idle_head = w->idle_tail = NIL;
 	w->idle_ms = (uint64_t)a->conf->idle_timeout * 1000;
+	/* Beat often enough that worker_timeout never catches a healthy idle
+	 * worker: at least four beats per timeout. */
+	w->heartbeat_ms = HEARTBEAT_MS;
+	if (a->conf->worker_timeout > 0 &&
+	    (uint64_t)a->conf->worker_timeout * 250 < w->heartbeat_ms)
+		w->heartbeat_ms = (uint64_t)a->conf->worker_timeout * 250;
 	w->listening = 1;
 	w->now = now_ms();
 	/* calloc'ed pages are touched only as connections first use them. */

@@ -22,7 +22,22 @@
 #define INC "inc.conf"
 #define ALLOWED_OPTS                                                       \
 	"allowed: listen, workers, max_connections, backlog, idle_timeout, " \
-	"shutdown_timeout, log_level, include(\"FILE\")"
+	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
+	"allow_root, pidfile, include(\"FILE\")"
+
+/*
+ * Names every Linux system has: root (uid 0, gid 0) and nobody.  The
+ * others must not exist.
+ */
+#define NO_USER "echod-no-such-user"
+#define NO_GROUP "echod-no-such-group"
+#define NAME63                                                             \
+	"u23456789012345678901234567890123456789012345678901234567890123"
+#define NAME64 NAME63 "4"
+#define ROOT_ALLOWED "allowed: an unprivileged user, or allow_root = true"
+#define GROUP_ALLOWED                                                      \
+	"allowed: an existing group name, or \"\" for the user's primary group"
+#define PIDFILE_ALLOWED "allowed: an absolute file name such as /run/echod.pid"
 
 struct tmpconf {
 	char dir[64];
@@ -155,6 +170,108 @@ static const struct bad_case bad_cases[] = {
 	    "notice, warning, err" },
 	{ "log_level = 7\n", 0, NULL, MAIN, 1, "log_level: '7' is not a level" },
 	{ "log_level = \"\"\n", 0, NULL, MAIN, 1, "log_level: '' is not a level" },
+	/* worker_timeout */
+	{ "worker_timeout = -1\n", 0, NULL, MAIN, 1,
+	    "worker_timeout: -1 is out of range; allowed: 0..3600 seconds, "
+	    "0 = never" },
+	{ "\nworker_timeout = 3601\n", 0, NULL, MAIN, 2,
+	    "worker_timeout: 3601 is out of range" },
+	{ "worker_timeout = never\n", 0, NULL, MAIN, 1,
+	    "worker_timeout: 'never' is not a number; allowed: 0..3600" },
+	{ "worker_timeout = 30s\n", 0, NULL, MAIN, 1,
+	    "worker_timeout: '30s' is not a number" },
+	{ "worker_timeout = \"\"\n", 0, NULL, MAIN, 1,
+	    "worker_timeout: '' is not a number" },
+	{ "worker_timeout = 0x10\n", 0, NULL, MAIN, 1,
+	    "worker_timeout: '0x10' is not a number" },
+	{ "worker_timeout = 5\nworker_timeout = 5\n", 0, NULL, MAIN, 2,
+	    "worker_timeout: given twice (first at " },
+	/* user */
+	{ "\nuser = " NO_USER "\n", 0, NULL, MAIN, 2,
+	    "user: '" NO_USER "' does not exist; allowed: an existing user "
+	    "name" },
+	{ "user = \"\"\n", 0, NULL, MAIN, 1,
+	    "user: the name is empty; allowed: an existing user name" },
+	{ "user = 0\n", 0, NULL, MAIN, 1, "user: '0' does not exist" },
+	{ "user = Root\n", 0, NULL, MAIN, 1, "user: 'Root' does not exist" },
+	{ "user = \" root\"\n", 0, NULL, MAIN, 1,
+	    "user: ' root' does not exist" },
+	{ "user = " NAME63 "\n", 0, NULL, MAIN, 1,
+	    "user: '" NAME63 "' does not exist" },
+	{ "user = " NAME64 "\n", 0, NULL, MAIN, 1,
+	    "user: '" NAME64 "' is too long (64 bytes, at most 63); allowed: "
+	    "an existing user name" },
+	{ "user = { nobody }\n", 0, NULL, MAIN, 1,
+	    "syntax error: unexpected token '{'" },
+	{ "user += nobody\n", 0, NULL, MAIN, 1,
+	    "syntax error: attempt to append to non-list option 'user'" },
+	{ "user = nobody\n\nuser = nobody\n", 0, NULL, MAIN, 3,
+	    "user: given twice (first at " },
+	/* user: uid 0 needs allow_root = true, wherever it is */
+	{ "user = root\n", 0, NULL, MAIN, 1,
+	    "user: 'root' is uid 0; " ROOT_ALLOWED },
+	{ "user = root\nallow_root = false\n", 0, NULL, MAIN, 1,
+	    "user: 'root' is uid 0; " ROOT_ALLOWED },
+	{ "allow_root = no\n\nuser = \"root\"\nworkers = 2\n", 0, NULL, MAIN,
+	    3, "user: 'root' is uid 0; " ROOT_ALLOWED },
+	{ "workers = 2\ninclude(\"inc.conf\")\n", 0, "# x\nuser = root\n", INC,
+	    2, "user: 'root' is uid 0; " ROOT_ALLOWED " (included from " },
+	{ "user = root\nallow_root = maybe\n", 0, NULL, MAIN, 2,
+	    "allow_root: 'maybe' is not a boolean" },
+	/* group */
+	{ "group = " NO_GROUP "\n", 0, NULL, MAIN, 1,
+	    "group: '" NO_GROUP "' does not exist; " GROUP_ALLOWED },
+	{ "group = " NAME64 "\n", 0, NULL, MAIN, 1,
+	    "group: '" NAME64 "' is too long (64 bytes, at most 63); "
+	    GROUP_ALLOWED },
+	{ "group = " NAME63 "\n", 0, NULL, MAIN, 1,
+	    "group: '" NAME63 "' does not exist" },
+	{ "group = root\ngroup = \"\"\n", 0, NULL, MAIN, 2,
+	    "group: given twice (first at " },
+	{ "group = { root }\n", 0, NULL, MAIN, 1,
+	    "syntax error: unexpected token '{'" },
+	/* allow_root */
+	{ "allow_root = maybe\n", 0, NULL, MAIN, 1,
+	    "allow_root: 'maybe' is not a boolean; allowed: true, false, yes, "
+	    "no, on, off" },
+	{ "allow_root = 1\n", 0, NULL, MAIN, 1,
+	    "allow_root: '1' is not a boolean" },
+	{ "allow_root = \"\"\n", 0, NULL, MAIN, 1,
+	    "allow_root: '' is not a boolean" },
+	{ "allow_root = yes\nallow_root = yes\n", 0, NULL, MAIN, 2,
+	    "allow_root: given twice (first at " },
+	/* pidfile */
+	{ "pidfile = \"\"\n", 0, NULL, MAIN, 1,
+	    "pidfile: the name is empty; " PIDFILE_ALLOWED },
+	{ "pidfile = echod.pid\n", 0, NULL, MAIN, 1,
+	    "pidfile: 'echod.pid' is not an absolute path; " PIDFILE_ALLOWED },
+	{ "pidfile = \"./echod.pid\"\n", 0, NULL, MAIN, 1,
+	    "pidfile: './echod.pid' is not an absolute path" },
+	{ "pidfile = 7\n", 0, NULL, MAIN, 1,
+	    "pidfile: '7' is not an absolute path" },
+	{ "pidfile = \"/run/\"\n", 0, NULL, MAIN, 1,
+	    "pidfile: '/run/' names a directory; " PIDFILE_ALLOWED },
+	{ "pidfile = \"/run/a\\tb.pid\"\n", 0, NULL, MAIN, 1,
+	    "pidfile: '/run/a?b.pid' has a control character" },
+	{ "pidfile = \"/run/\\01\\x0a\\x0b.pid\"\n", 0, NULL, MAIN, 1,
+	    "pidfile: '/run/???.pid' has a control character" },
+	{ "pidfile = { \"/run/a.pid\" }\n", 0, NULL, MAIN, 1,
+	    "syntax error: unexpected token '{'" },
+	{ "pidfile = /a.pid\npidfile = /b.pid\n", 0, NULL, MAIN, 2,
+	    "pidfile: given twice (first at " },
+	/* a NUL escape would cut a string short without a word */
+	{ "workers = 2\npidfile = \"/run/echod\\0.pid\"\n", 0, NULL, MAIN, 2,
+	    "'\\0' in a string is a NUL byte; allowed: text" },
+	{ "pidfile = \"/run/echod\\000\"\n", 0, NULL, MAIN, 1,
+	    "'\\000' in a string is a NUL byte" },
+	{ "pidfile = \"/run/echod\\x00.pid\"\n", 0, NULL, MAIN, 1,
+	    "'\\x00' in a string is a NUL byte" },
+	{ "pidfile = \"/run/echod\\x0\"\n", 0, NULL, MAIN, 1,
+	    "'\\x0' in a string is a NUL byte" },
+	{ "listen = {\n\"127.0.0.1:7\\x00junk\" }\n", 0, NULL, MAIN, 2,
+	    "'\\x00' in a string is a NUL byte" },
+	{ "include(\"inc.conf\")\n", 0, "\nuser = \"nobody\\0\"\n", INC, 2,
+	    "'\\0' in a string is a NUL byte" },
 	/* listen */
 	{ "# c\nlisten = \"1.2.3.4:99999\"\n", 0, NULL, MAIN, 2,
 	    "listen: '1.2.3.4:99999': port '99999'" },
@@ -378,6 +495,16 @@ assert_listen(const struct conf *c, const char *l0, const char *l1, size_t n)
 		ck_assert_str_eq(c->listen[1], l1);
 }
 
+static void
+assert_run_defaults(const struct conf *c)
+{
+	ck_assert_int_eq(c->worker_timeout, CONF_DEFAULT_WORKER_TIMEOUT);
+	ck_assert_str_eq(c->user, CONF_DEFAULT_USER);
+	ck_assert_str_eq(c->group, "");
+	ck_assert(!c->allow_root);
+	ck_assert_str_eq(c->pidfile, CONF_DEFAULT_PIDFILE);
+}
+
 START_TEST(test_good_file)
 {
 	const struct good_case *gc = &good_cases[_i];
@@ -398,6 +525,83 @@ START_TEST(test_good_file)
 	ck_assert_int_eq(c.idle_timeout, gc->idle_timeout);
 	ck_assert_int_eq(c.shutdown_timeout, gc->shutdown_timeout);
 	ck_assert_int_eq(c.log_level, gc->log_level);
+	assert_run_defaults(&c);
+	conf_free(&c);
+}
+END_TEST
+
+/* --- valid files: how echod runs --------------------------------------- */
+
+struct run_case {
+	const char *text;
+	const char *inc;
+	int worker_timeout;
+	const char *user, *group;
+	bool allow_root;
+	const char *pidfile;
+};
+
+#define DEF_USER_GROUP CONF_DEFAULT_USER, ""
+
+static const struct run_case run_cases[] = {
+	{ "", NULL, CONF_DEFAULT_WORKER_TIMEOUT, DEF_USER_GROUP, false,
+	    CONF_DEFAULT_PIDFILE },
+	{ "worker_timeout = 0\n", NULL, 0, DEF_USER_GROUP, false,
+	    CONF_DEFAULT_PIDFILE },
+	{ "worker_timeout = 3600\nuser = nobody\ngroup = root\n"
+	  "pidfile = /var/run/echod/e.pid\n", NULL, 3600, "nobody", "root",
+	    false, "/var/run/echod/e.pid" },
+	{ "worker_timeout = \"1\"\ngroup = \"\"\npidfile = \"/e.pid\"\n", NULL,
+	    1, DEF_USER_GROUP, false, "/e.pid" },
+	{ "worker_timeout = 010\n", NULL, 10, DEF_USER_GROUP, false,
+	    CONF_DEFAULT_PIDFILE },
+	/* root with allow_root, in either order, in libconfuse's words */
+	{ "user = root\nallow_root = true\n", NULL, CONF_DEFAULT_WORKER_TIMEOUT,
+	    "root", "", true, CONF_DEFAULT_PIDFILE },
+	{ "allow_root = On\n\nuser = \"root\"\ngroup = root\n", NULL,
+	    CONF_DEFAULT_WORKER_TIMEOUT, "root", "root", true,
+	    CONF_DEFAULT_PIDFILE },
+	{ "allow_root = yes\n", NULL, CONF_DEFAULT_WORKER_TIMEOUT,
+	    DEF_USER_GROUP, true, CONF_DEFAULT_PIDFILE },
+	{ "allow_root = off\nuser = nobody\n", NULL,
+	    CONF_DEFAULT_WORKER_TIMEOUT, "nobody", "", false,
+	    CONF_DEFAULT_PIDFILE },
+	{ "allow_root = \"FALSE\"\n", NULL, CONF_DEFAULT_WORKER_TIMEOUT,
+	    DEF_USER_GROUP, false, CONF_DEFAULT_PIDFILE },
+	/* the user in an included file, allow_root after the include */
+	{ "include(\"inc.conf\")\nallow_root = true\n", "user = root\n",
+	    CONF_DEFAULT_WORKER_TIMEOUT, "root", "", true,
+	    CONF_DEFAULT_PIDFILE },
+	/* escapes that make no NUL; "${VAR:-...}" is taken literally */
+	{ "pidfile = \"/run/a\\\\0.pid\"\n", NULL,
+	    CONF_DEFAULT_WORKER_TIMEOUT, DEF_USER_GROUP, false,
+	    "/run/a\\0.pid" },
+	{ "pidfile = '/run/b\\0'\n", NULL, CONF_DEFAULT_WORKER_TIMEOUT,
+	    DEF_USER_GROUP, false, "/run/b\\0" },
+	{ "pidfile = \"/run/e\\x41\\101.pid\" # \"\\0\"\n", NULL,
+	    CONF_DEFAULT_WORKER_TIMEOUT, DEF_USER_GROUP, false,
+	    "/run/eAA.pid" },
+	{ "pidfile = \"${ECHOD_NO_SUCH_VAR:-/run/x\\0y}.pid\"\n", NULL,
+	    CONF_DEFAULT_WORKER_TIMEOUT, DEF_USER_GROUP, false,
+	    "/run/x\\0y.pid" },
+};
+
+START_TEST(test_run_file)
+{
+	const struct run_case *rc = &run_cases[_i];
+	struct tmpconf t;
+	struct conf c;
+	char err[1024];
+
+	conf_defaults(&c);
+	ck_assert_msg(load_text(&t, rc->text, 0, rc->inc, &c, err,
+	    sizeof(err)) == 0, "case %d: %s", _i, err);
+	ck_assert_int_eq(c.worker_timeout, rc->worker_timeout);
+	ck_assert_str_eq(c.user, rc->user);
+	ck_assert_str_eq(c.group, rc->group);
+	ck_assert_int_eq(c.allow_root, rc->allow_root);
+	ck_assert_str_eq(c.pidfile, rc->pidfile);
+	ck_assert_int_eq(c.backlog, CONF_DEFAULT_BACKLOG); /* untouched */
 	conf_free(&c);
 }
 END_TEST
@@ -475,6 +679,39 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/*
+ * pidfile fills a 4096-byte field: 4095 bytes load, 4096 are refused on
+ * their own line, and the message stays short.
+ */
+START_TEST(test_long_pidfile)
+{
+	static char text[8192], name[4097];
+	struct tmpconf t;
+	struct conf c;
+	char err[1024], want[512];
+
+	conf_defaults(&c);
+	name[0] = '/';
+	memset(name + 1, 'p', sizeof(name) - 2);
+	name[4095] = '\0';
+	snprintf(text, sizeof(text), "workers = 2\npidfile = \"%s\"\n", name);
+	ck_assert_msg(load_text(&t, text, 0, NULL, &c, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_str_eq(c.pidfile, name);
+	name[4095] = 'p';
+	snprintf(text, sizeof(text), "workers = 3\npidfile = \"%s\"\n", name);
+	ck_assert_int_eq(load_text(&t, text, 0, NULL, &c, err, sizeof(err)),
+	    -1);
+	snprintf(want, sizeof(want), "%s:2: pidfile: '%.64s...' is too long "
+	    "(4096 bytes, at most 4095); " PIDFILE_ALLOWED, t.path, name);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(c.workers, 2); /* kept */
+	name[4095] = '\0';
+	ck_assert_str_eq(c.pidfile, name);
+	conf_free(&c);
+}
+END_TEST
+
 /* --- the API around the file ------------------------------------------ */
 
 START_TEST(test_defaults)
@@ -491,6 +728,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
 	ck_assert_int_eq(c.shutdown_timeout, CONF_DEFAULT_SHUTDOWN_TIMEOUT);
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	assert_run_defaults(&c);
 	conf_free(&c);
 	conf_free(&c);
 	ck_assert_uint_eq(c.nlisten, 0);
@@ -516,6 +754,22 @@ START_TEST(test_failed_reload_keeps_old)
 	ck_assert_int_eq(c.backlog, 9);
 	ck_assert(c.workers_auto); /* a new file starts from the defaults */
 	assert_listen(&c, CONF_DEFAULT_LISTEN, NULL, 1);
+	/* the strings and the late root check keep the old conf too */
+	ck_assert_int_eq(load_text(&t, "user = root\nallow_root = yes\n"
+	    "group = root\npidfile = /tmp/a.pid\nworker_timeout = 5\n", 0, NULL,
+	    &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(load_text(&t, "pidfile = /tmp/b.pid\ngroup = \"\"\n"
+	    "user = root\nworker_timeout = 6\n", 0, NULL, &c, err, sizeof(err)),
+	    -1);
+	ck_assert_ptr_nonnull(strstr(err, ":3: user: 'root' is uid 0"));
+	ck_assert_str_eq(c.user, "root");
+	ck_assert_str_eq(c.group, "root");
+	ck_assert(c.allow_root);
+	ck_assert_str_eq(c.pidfile, "/tmp/a.pid");
+	ck_assert_int_eq(c.worker_timeout, 5);
+	ck_assert_int_eq(load_text(&t, "workers = 2\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	assert_run_defaults(&c);
 	conf_free(&c);
 }
 END_TEST
@@ -645,15 +899,22 @@ START_TEST(test_summary)
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2 workers x 8192 connections, listen *:7007, "
 	    "backlog 1024, idle_timeout 300 s, shutdown_timeout 10 s, "
-	    "log_level info");
+	    "log_level info, worker_timeout 30 s, user nobody, "
+	    "pidfile /run/echod.pid");
 	ck_assert_int_eq(conf_set_workers(&c, "1", err, sizeof(err)), 0);
 	ck_assert_int_eq(conf_set_listen(&c, two, 2, err, sizeof(err)), 0);
 	c.idle_timeout = 0;
 	c.log_level = LOG_LVL_DEBUG;
+	c.worker_timeout = 0;
+	snprintf(c.user, sizeof(c.user), "root");
+	snprintf(c.group, sizeof(c.group), "adm");
+	c.allow_root = true;
+	snprintf(c.pidfile, sizeof(c.pidfile), "/tmp/e.pid");
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "1 worker x 8192 connections, listen "
 	    "127.0.0.1:7007 [::1]:7007, backlog 1024, idle_timeout 0 s "
-	    "(never), shutdown_timeout 10 s, log_level debug");
+	    "(never), shutdown_timeout 10 s, log_level debug, worker_timeout "
+	    "0 s (never), user root:adm (allow_root), pidfile /tmp/e.pid");
 	ck_assert_int_eq(conf_set_workers(&c, "auto", err, sizeof(err)), 0);
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, " (auto) x 8192 connections"));
@@ -681,6 +942,9 @@ conf_suite(void)
 	tc = tcase_create("good_files");
 	tcase_add_loop_test(tc, test_good_file, 0,
 	    (int)(sizeof(good_cases) / sizeof(good_cases[0])));
+	tcase_add_loop_test(tc, test_run_file, 0,
+	    (int)(sizeof(run_cases) / sizeof(run_cases[0])));
+	tcase_add_test(tc, test_long_pidfile);
 	tcase_add_test(tc, test_failed_reload_keeps_old);
 	tcase_add_test(tc, test_include_errors_do_not_accumulate);
 	suite_add_tcase(s, tc);

@@ -76,9 +76,40 @@ open_notify(struct echod_proc *p)
 	return bind(p->notify_fd, (struct sockaddr *)&sun, sizeof(sun));
 }
 
+/* Move fds to 3, 4, ... (they may already sit in that range). */
+static void
+pass_fds(const int *fds, int nfds)
+{
+	int tmp[16], i;
+
+	for (i = 0; i < nfds && i < 16; i++)
+		tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
+	for (i = 0; i < nfds && i < 16; i++) {
+		dup2(tmp[i], 3 + i); /* dup2 clears close-on-exec */
+		close(tmp[i]);
+	}
+}
+
+static void
+set_envs(const char *const *envs)
+{
+	char name[64], pid[16];
+	const char *eq;
+
+	for (; envs != NULL && *envs != NULL; envs++) {
+		if ((eq = strchr(*envs, '=')) == NULL ||
+		    (size_t)(eq - *envs) >= sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - *envs), *envs);
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv(name, strcmp(eq + 1, "self") == 0 ? pid : eq + 1, 1);
+	}
+}
+
 static void
 exec_echod(struct echod_proc *p, const char *conf_text,
-    const char *const *args)
+    const char *const *args, const char *const *envs, const int *fds,
+    int nfds)
 {
 	const char *argv[MAX_ARGS + 4];
 	int i = 0, fd;
@@ -87,7 +118,12 @@ exec_echod(struct echod_proc *p, const char *conf_text,
 	setenv("NOTIFY_SOCKET", p->notify_path, 1);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
 	unsetenv("JOURNAL_STREAM");
+	set_envs(envs);
+	pass_fds(fds, nfds);
 	if ((fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
@@ -113,6 +149,14 @@ int
 h_spawn(struct echod_proc *p, const char *conf_text,
     const char *const *args)
 {
+	return h_spawn_ex(p, conf_text, args, NULL, NULL, 0);
+}
+
+int
+h_spawn_ex(struct echod_proc *p, const char *conf_text,
+    const char *const *args, const char *const *envs, const int *fds,
+    int nfds)
+{
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
 	p->notify_fd = -1;
@@ -121,13 +165,18 @@ h_spawn(struct echod_proc *p, const char *conf_text,
 		return -1;
 	snprintf(p->conf_path, sizeof(p->conf_path), "%s/echod.conf", p->dir);
 	snprintf(p->log_path, sizeof(p->log_path), "%s/echod.log", p->dir);
-	if ((conf_text != NULL && write_file(p->conf_path, conf_text) == -1) ||
-	    open_notify(p) == -1)
+	/*
+	 * Started as root, echod runs as "nobody" after binding: it must
+	 * still reach its notify socket and re-read its file on SIGHUP.
+	 */
+	if (chmod(p->dir, 0755) == -1 ||
+	    (conf_text != NULL && write_file(p->conf_path, conf_text) == -1) ||
+	    open_notify(p) == -1 || chmod(p->notify_path, 0666) == -1)
 		return -1;
 	if ((p->pid = fork()) == -1)
 		return -1;
 	if (p->pid == 0)
-		exec_echod(p, conf_text, args);
+		exec_echod(p, conf_text, args, envs, fds, nfds);
 	return 0;
 }
 

@@ -51,6 +51,16 @@ int h_spawn(struct echod_proc *p, const char *conf_text,
     const char *const *args);
 
 /*
+ * As h_spawn, with extra environment entries ("NAME=value"; a value of
+ * "self" is replaced by the child's own pid, for LISTEN_PID and
+ * WATCHDOG_PID) and descriptors to hand over as fds 3, 4, ... (for
+ * LISTEN_FDS).  envs and fds may be NULL / 0.
+ */
+int h_spawn_ex(struct echod_proc *p, const char *conf_text,
+    const char *const *args, const char *const *envs, const int *fds,
+    int nfds);
+
+/*
  * Wait for the next notify datagram containing needle (NULL: any), looking
  * at the queued ones first (and dropping those before it); copy it to
  * out.  Returns 0, or -1 on timeout.

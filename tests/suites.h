@@ -15,7 +15,9 @@
 	X(conn)                                                            \
 	X(service)                                                         \
 	X(supervision)                                                     \
-	X(cli)
+	X(cli)                                                             \
+	X(systemd)                                                         \
+	X(live)
 
 #define ECHOD_DECLARE_SUITE(name) Suite *name##_suite(void);
 ECHOD_SUITES(ECHOD_DECLARE_SUITE)

@@ -1,0 +1,212 @@
+/*
+ * daemon: detaching, the pidfile and the privilege drop.
+ *
+ * Under systemd none of this runs: echod stays in the foreground, systemd
+ * tracks the main pid and DynamicUser= makes it unprivileged to begin
+ * with.  This is for init systems that expect the classic daemon.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "exitcodes.h"
+
+#define READY_BYTE 'R'
+
+/* The parent: wait for the child's word, or for its death. */
+static void __attribute__((noreturn))
+wait_child(pid_t pid, int fd)
+{
+	char c;
+	ssize_t n;
+	int st;
+
+	do
+		n = read(fd, &c, 1);
+	while (n == -1 && errno == EINTR);
+	if (n == 1 && c == READY_BYTE)
+		_exit(ECHOD_EXIT_OK);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		_exit(WEXITSTATUS(st));
+	fprintf(stderr, "echod: the daemon ended before it was ready; "
+	    "see the system log\n");
+	_exit(ECHOD_EXIT_FAILURE);
+}
+
+int
+daemon_detach(char *err, size_t errlen)
+{
+	int p[2], fd;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		snprintf(err, errlen, "cannot detach: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		wait_child(pid, p[0]);
+	}
+	close(p[0]);
+	if (setsid() == -1 || chdir("/") == -1 ||
+	    (fd = open("/dev/null", O_RDWR | O_NOCTTY)) == -1) {
+		snprintf(err, errlen, "cannot detach: %s", strerror(errno));
+		close(p[1]);
+		return -1;
+	}
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return p[1];
+}
+
+void
+daemon_ready(int fd)
+{
+	char c = READY_BYTE;
+
+	if (fd == -1)
+		return;
+	if (write(fd, &c, 1) != 1) {
+		/* The parent is gone: nobody is waiting. */
+	}
+	close(fd);
+}
+
+int
+daemon_pidfile_open(const char *path, char *err, size_t errlen)
+{
+	char old[32] = "";
+	int fd, n;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = (int)read(fd, old, sizeof(old) - 1);
+		old[n > 0 ? n : 0] = '\0';
+		old[strcspn(old, "\n")] = '\0';
+		snprintf(err, errlen, "pidfile %s is locked: echod is already "
+		    "running (pid %s)", path, old[0] ? old : "?");
+		close(fd);
+		return -1;
+	}
+	if (daemon_pidfile_write(fd) == -1) {
+		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+daemon_pidfile_write(int fd)
+{
+	char buf[32];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
+		return -1;
+	return 0;
+}
+
+void
+daemon_pidfile_remove(const char *path, int fd)
+{
+	if (fd == -1)
+		return;
+	/* After the privilege drop /run may no longer be ours to change. */
+	if (unlink(path) == -1 && ftruncate(fd, 0) == -1) {
+		/* Nothing more we can do; the lock goes with the fd. */
+	}
+	close(fd);
+}
+
+static int
+lookup(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	errno = 0;
+	if ((pw = getpwnam(c->user)) == NULL) {
+		snprintf(err, errlen, "user '%s' does not exist%s%s", c->user,
+		    errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (c->group[0] == '\0')
+		return 0;
+	errno = 0;
+	if ((gr = getgrnam(c->group)) == NULL) {
+		snprintf(err, errlen, "group '%s' does not exist", c->group);
+		return -1;
+	}
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+int
+daemon_drop_privileges(const struct conf *c, char *what, size_t whatlen,
+    char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0) {
+		snprintf(what, whatlen, "running as uid %d (not started as "
+		    "root: user and group are not used)", (int)geteuid());
+		return 0;
+	}
+	if (lookup(c, &uid, &gid, err, errlen) == -1)
+		return -1;
+	if (uid == 0) {
+		if (!c->allow_root) {
+			snprintf(err, errlen, "refusing to run as root: set "
+			    "user to an unprivileged user, or allow_root = "
+			    "true");
+			return -1;
+		}
+		if (setgroups(0, NULL) == -1) {
+			snprintf(err, errlen, "setgroups: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(what, whatlen, "running as root (allow_root = true), "
+		    "no supplementary groups");
+		return 0;
+	}
+	if (setgroups(0, NULL) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1) {
+		snprintf(err, errlen, "cannot become %s: %s", c->user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		snprintf(err, errlen, "could become root again after the drop");
+		return -1;
+	}
+	/* Keep core dumps possible: a hung worker gets SIGABRT for one. */
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	snprintf(what, whatlen, "running as user %s (uid %d), group %d, "
+	    "no supplementary groups", c->user, (int)uid, (int)gid);
+	return 0;
+}

@@ -1,0 +1,166 @@
+/*
+ * probe: a non-blocking echo round trip against our own listener.
+ *
+ * Never blocks and never logs: the master decides what a failure means.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "echo.h"
+#include "probe.h"
+
+void
+probe_init(struct probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+}
+
+int
+probe_target(int lfd, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	socklen_t olen = sizeof(int);
+	in_port_t port;
+	int v6only = 1;
+
+	*len = sizeof(*ss);
+	if (getsockname(lfd, (struct sockaddr *)ss, len) == -1)
+		return -1;
+	if (ss->ss_family == AF_INET) {
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return 0;
+	}
+	if (ss->ss_family != AF_INET6)
+		return -1;
+	if (!IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+		return 0;
+	(void)getsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &olen);
+	if (v6only) {
+		sin6->sin6_addr = in6addr_loopback;
+		return 0;
+	}
+	/* Dual-stack wildcard: IPv4 loopback works even without ::1. */
+	port = sin6->sin6_port;
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = port;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*len = sizeof(*sin);
+	return 0;
+}
+
+static void
+make_token(unsigned char *t)
+{
+	size_t i;
+
+	if (getrandom(t, PROBE_TOKEN_LEN, GRND_NONBLOCK) != PROBE_TOKEN_LEN)
+		for (i = 0; i < PROBE_TOKEN_LEN; i++)
+			t[i] = (unsigned char)(i * 7 + (unsigned)getpid());
+	for (i = 0; i < PROBE_TOKEN_LEN; i++)
+		t[i] = (unsigned char)('a' + t[i] % 26);
+}
+
+int
+probe_start(struct probe *p, const struct sockaddr *sa, socklen_t len,
+    uint64_t deadline_ms)
+{
+	probe_cancel(p);
+	p->sent = 0;
+	p->got = 0;
+	p->err[0] = '\0';
+	p->deadline_ms = deadline_ms;
+	make_token(p->token);
+	p->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (p->fd == -1 || (connect(p->fd, sa, len) == -1 &&
+	    errno != EINPROGRESS)) {
+		snprintf(p->err, sizeof(p->err), "connect: %s",
+		    strerror(errno));
+		probe_cancel(p);
+		return -1;
+	}
+	return p->fd;
+}
+
+static enum probe_result
+fail(struct probe *p, const char *what, int err)
+{
+	snprintf(p->err, sizeof(p->err), "%s: %s", what,
+	    err ? strerror(err) : "connection closed");
+	probe_cancel(p);
+	return PROBE_FAILED;
+}
+
+enum probe_result
+probe_event(struct probe *p)
+{
+	unsigned char want[PROBE_TOKEN_LEN];
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+	ssize_t n;
+
+	if (p->fd == -1)
+		return PROBE_FAILED;
+	if (!p->sent) {
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1 ||
+		    soerr != 0)
+			return fail(p, "connect", soerr ? soerr : errno);
+		n = send(p->fd, p->token, PROBE_TOKEN_LEN, MSG_NOSIGNAL);
+		if (n == -1 && (errno == EAGAIN || errno == ENOTCONN))
+			return PROBE_PENDING;
+		if (n != PROBE_TOKEN_LEN)
+			return fail(p, "send", n == -1 ? errno : EIO);
+		p->sent = 1;
+	}
+	n = recv(p->fd, p->reply + p->got, PROBE_TOKEN_LEN - p->got,
+	    MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return PROBE_PENDING;
+	if (n <= 0)
+		return fail(p, "recv", n == -1 ? errno : 0);
+	p->got += (size_t)n;
+	if (p->got < PROBE_TOKEN_LEN)
+		return PROBE_PENDING;
+	memcpy(want, p->token, PROBE_TOKEN_LEN);
+	echo_upper(want, PROBE_TOKEN_LEN);
+	if (memcmp(want, p->reply, PROBE_TOKEN_LEN) != 0) {
+		snprintf(p->err, sizeof(p->err), "wrong reply '%.*s' to '%.*s'",
+		    PROBE_TOKEN_LEN, (const char *)p->reply, PROBE_TOKEN_LEN,
+		    (const char *)p->token);
+		probe_cancel(p);
+		return PROBE_FAILED;
+	}
+	probe_cancel(p);
+	return PROBE_OK;
+}
+
+enum probe_result
+probe_expire(struct probe *p, uint64_t now_ms)
+{
+	if (p->fd == -1)
+		return PROBE_FAILED;
+	if (now_ms < p->deadline_ms)
+		return PROBE_PENDING;
+	snprintf(p->err, sizeof(p->err), "no reply within the deadline (%s)",
+	    p->sent ? "token sent" : "not connected");
+	probe_cancel(p);
+	return PROBE_FAILED;
+}
+
+void
+probe_cancel(struct probe *p)
+{
+	if (p->fd != -1)
+		close(p->fd);
+	p->fd = -1;
+}
