@@ -20,8 +20,13 @@ int daemon_detach(char *err, size_t errlen);
 /* Tell the waiting parent we are ready, and close fd. */
 void daemon_ready(int fd);
 
-/* Create, lock and fill the pidfile; the fd stays open to hold the lock. */
+/*
+ * Create, lock and fill the pidfile; the fd stays open to hold the lock
+ * (a fork keeps it: the lock belongs to the open file, not the process).
+ */
 int daemon_pidfile_open(const char *path, char *err, size_t errlen);
+/* Write our own pid into it again (after the detaching fork). */
+int daemon_pidfile_write(int fd);
 /* Remove it (or empty it when we may no longer unlink it) and close fd. */
 void daemon_pidfile_remove(const char *path, int fd);
 

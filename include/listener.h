@@ -44,7 +44,10 @@ struct listener {
 	int from_store;               /* came back from systemd's fd store */
 };
 
-/* Fill l->name from the socket's address ("127.0.0.1:7007"). */
+/*
+ * Fill l->name from the socket's address ("127.0.0.1:7007"), with the
+ * spec after it for a wildcard ("[::]:7007 (*:7007)").
+ */
 void listener_name(struct listener *l);
 
 /*

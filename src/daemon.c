@@ -90,7 +90,7 @@ daemon_ready(int fd)
 int
 daemon_pidfile_open(const char *path, char *err, size_t errlen)
 {
-	char buf[32], old[32] = "";
+	char old[32] = "";
 	int fd, n;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -107,13 +107,24 @@ daemon_pidfile_open(const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n) {
+	if (daemon_pidfile_write(fd) == -1) {
 		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+int
+daemon_pidfile_write(int fd)
+{
+	char buf[32];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
+		return -1;
+	return 0;
 }
 
 void
@@ -175,7 +186,12 @@ daemon_drop_privileges(const struct conf *c, char *what, size_t whatlen,
 			    "true");
 			return -1;
 		}
-		snprintf(what, whatlen, "running as root (allow_root = true)");
+		if (setgroups(0, NULL) == -1) {
+			snprintf(err, errlen, "setgroups: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(what, whatlen, "running as root (allow_root = true), "
+		    "no supplementary groups");
 		return 0;
 	}
 	if (setgroups(0, NULL) == -1 || setresgid(gid, gid, gid) == -1 ||

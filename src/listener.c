@@ -189,11 +189,17 @@ listener_name(struct listener *l)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
+	size_t n;
+
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1)
 		snprintf(l->name, sizeof(l->name), "(fd %d)", l->fd);
 	else
 		listener_format((struct sockaddr *)&ss, l->name,
 		    sizeof(l->name));
+	/* Say which addresses "*" became: "[::]:7007 (*:7007)". */
+	n = strlen(l->name);
+	if (l->spec[0] == '*' && n < sizeof(l->name))
+		snprintf(l->name + n, sizeof(l->name) - n, " (%s)", l->spec);
 }
 
 void

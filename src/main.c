@@ -175,11 +175,14 @@ become_daemon(const struct conf *c, int *pidfd)
 	char err[512];
 	int fd;
 
+	/* Locked before detaching, so "already running" reaches the terminal. */
+	if ((*pidfd = daemon_pidfile_open(c->pidfile, err, sizeof(err))) == -1)
+		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	if ((fd = daemon_detach(err, sizeof(err))) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	log_to_syslog();
-	if ((*pidfd = daemon_pidfile_open(c->pidfile, err, sizeof(err))) == -1)
-		fatalx(ECHOD_EXIT_OSERR, "%s", err);
+	if (daemon_pidfile_write(*pidfd) == -1)
+		fatal(ECHOD_EXIT_OSERR, "pidfile %s", c->pidfile);
 	return fd;
 }
 

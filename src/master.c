@@ -70,7 +70,7 @@ struct master {
 	unsigned target; /* workers wanted in the current generation */
 	int ready_sent;  /* READY=1 said for the current generation */
 	int up;          /* the first generation was ready once */
-	int reloading;
+	int reloading;   /* 1: a reload, 2: a recycle after a failed probe */
 	uint64_t reload_start;
 	int stopping;
 	int exit_code;
@@ -540,11 +540,12 @@ check_ready(struct master *m)
 	m->up = 1;
 	retire_older(m);
 	if (m->reloading) {
-		m->reloading = 0;
 		snprintf(s, sizeof(s), "ready: generation %llu, %u workers, "
-		    "%llu ms after the reload began; listening on %s",
+		    "%llu ms after the %s began; listening on %s",
 		    (unsigned long long)m->generation, m->target,
-		    (unsigned long long)(now_ms() - m->reload_start), m->addrs);
+		    (unsigned long long)(now_ms() - m->reload_start),
+		    m->reloading == 1 ? "reload" : "recycle", m->addrs);
+		m->reloading = 0;
 	} else
 		snprintf(s, sizeof(s), "ready: %u workers, listening on %s",
 		    m->target, m->addrs);
@@ -724,7 +725,7 @@ recycle(struct master *m, const char *why)
 {
 	log_warnx("%s: recycling the pool (generation %llu)", why,
 	    (unsigned long long)m->generation + 1);
-	m->reloading = 1;
+	m->reloading = 2;
 	m->reload_start = now_ms();
 	start_generation(m);
 }
@@ -953,6 +954,12 @@ loop(struct master *m)
 
 /* ---- set-up ---- */
 
+static void
+on_sigchld(int sig)
+{
+	(void)sig;
+}
+
 /* Each worker needs a descriptor per connection plus a few of its own. */
 static int
 fit_nofile(const struct conf *c, size_t nlfds)
@@ -996,6 +1003,14 @@ setup(struct master *m)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/*
+	 * SIGCHLD only for children that ended, not stopped or continued.
+	 * It is blocked and read from the signalfd, so the handler never
+	 * runs; the flag is what matters.
+	 */
+	sa.sa_handler = on_sigchld;
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
 	sigemptyset(&set);
 	for (i = 0; i < sizeof(master_signals) / sizeof(master_signals[0]); i++)
 		sigaddset(&set, master_signals[i]);

@@ -17,7 +17,9 @@
 	X(service)                                                         \
 	X(supervision)                                                     \
 	X(cli)                                                             \
-	X(attack)
+	X(attack)                                                          \
+	X(systemd)                                                         \
+	X(live)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
