@@ -11,6 +11,13 @@
 #include "conf.h"
 
 /*
+ * Close every descriptor a careless parent left open, except systemd's
+ * listening sockets: a worker must not hold someone else's pipe, and
+ * descriptors it cannot see still count against its limit.
+ */
+void daemon_close_inherited(void);
+
+/*
  * Detach: fork, and in the parent wait until the child says it is ready
  * (exit 0) or dies (exit with its status); never returns in the parent.
  * The child calls setsid(), chdir("/"), points fds 0-2 at /dev/null and

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "daemon.h"
 #include "exitcodes.h"
 
@@ -209,4 +211,14 @@ daemon_drop_privileges(const struct conf *c, char *what, size_t whatlen,
 	snprintf(what, whatlen, "running as user %s (uid %d), group %d, "
 	    "no supplementary groups", c->user, (int)uid, (int)gid);
 	return 0;
+}
+
+void
+daemon_close_inherited(void)
+{
+	int n = sd_listen_fds(0); /* systemd's sockets: 3 .. 3+n-1 */
+
+	if (n < 0)
+		n = 0;
+	(void)close_range(SD_LISTEN_FDS_START + (unsigned)n, ~0U, 0);
 }

@@ -198,6 +198,7 @@ main(int argc, char **argv)
 	int rc;
 
 	memset(&o, 0, sizeof(o));
+	daemon_close_inherited();
 	log_init("master", LOG_LVL_INFO);
 	parse_options(argc, argv, &o);
 	load_conf(&o, &c);
