@@ -34,10 +34,19 @@ struct sb_slot {
 	uint64_t pad[6];   /* one entry per 128 bytes: no false sharing */
 };
 
+/* Shared too: how far into slots[] anything was ever forked. */
+struct sb_header {
+	uint64_t slots_used; /* highest slot index used, plus one */
+};
+
 struct scoreboard {
 	unsigned nslots;
+	struct sb_header *hdr;
 	struct sb_slot *slots;
 };
+
+/* The master, before forking into slot. */
+void scoreboard_use_slot(struct scoreboard *sb, unsigned slot);
 
 int scoreboard_create(struct scoreboard *sb, unsigned nslots);
 void scoreboard_destroy(struct scoreboard *sb);

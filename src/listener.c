@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,19 @@ listener_format(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "(family %d)", sa->sa_family);
 }
 
+/*
+ * Replies are small and interactive: no Nagle delay.  Set once on the
+ * listener, every accepted socket inherits it, which saves a system call
+ * per connection.
+ */
+static int
+nodelay(int fd)
+{
+	int on = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
 static int
 open_one(const struct sockaddr *sa, socklen_t salen, int v6only, int backlog)
 {
@@ -137,7 +151,8 @@ open_one(const struct sockaddr *sa, socklen_t salen, int v6only, int backlog)
 	    0);
 	if (fd == -1)
 		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    nodelay(fd) == -1)
 		goto fail;
 	if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &v6only, sizeof(v6only)) == -1)
@@ -225,7 +240,8 @@ adopt_fd(int fd, char *err, size_t errlen)
 	}
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+	    (sd_is_socket(fd, AF_UNIX, 0, -1) <= 0 && nodelay(fd) == -1)) {
 		snprintf(err, errlen, "fd %d passed by systemd: %s", fd,
 		    strerror(errno));
 		return -1;

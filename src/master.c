@@ -213,6 +213,7 @@ spawn(struct master *m, unsigned i)
 	pid_t pid;
 
 	memset(s, 0, offsetof(struct sb_slot, restarts));
+	scoreboard_use_slot(&m->sb, i);
 	climit_reset_slot(&m->limits, i);
 	sb_store(&s->generation, m->generation);
 	sb_store(&s->state, SB_STARTING);

@@ -15,20 +15,29 @@ scoreboard_create(struct scoreboard *sb, unsigned nslots)
 {
 	void *p;
 
-	p = mmap(NULL, sizeof(struct sb_slot) * nslots, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, 4096 + sizeof(struct sb_slot) * nslots,
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
 	sb->nslots = nslots;
-	sb->slots = p;
+	sb->hdr = p;
+	sb->slots = (struct sb_slot *)((char *)p + 4096);
 	return 0;
+}
+
+void
+scoreboard_use_slot(struct scoreboard *sb, unsigned slot)
+{
+	if (slot + 1 > sb_load(&sb->hdr->slots_used))
+		sb_store(&sb->hdr->slots_used, slot + 1);
 }
 
 void
 scoreboard_destroy(struct scoreboard *sb)
 {
-	if (sb->slots != NULL)
-		munmap(sb->slots, sizeof(struct sb_slot) * sb->nslots);
+	if (sb->hdr != NULL)
+		munmap(sb->hdr, 4096 + sizeof(struct sb_slot) * sb->nslots);
+	sb->hdr = NULL;
 	sb->slots = NULL;
 	sb->nslots = 0;
 }

@@ -46,6 +46,7 @@
 #define HEARTBEAT_MS 1000
 #define ACCEPT_PAUSE_MS 100
 #define WARN_INTERVAL_MS 10000
+#define STALE_PEER_MS 2000 /* a peer this quiet is not taking connections */
 
 struct worker {
 	const struct worker_args *a;
@@ -53,6 +54,7 @@ struct worker {
 	int epfd;
 	int sigfd;
 	int watching;  /* listeners are in the epoll set */
+	int yielding;  /* holding more than our share: let the others accept */
 	int listening; /* listeners still open (not draining) */
 	int draining;
 	uint64_t drain_deadline;
@@ -254,11 +256,44 @@ watch_listeners(struct worker *w, int on)
 	w->watching = on;
 }
 
+/*
+ * EPOLLEXCLUSIVE wakes the first worker waiting on the listener, so on a
+ * lightly loaded pool one worker would take nearly every connection (seen:
+ * 29 of 32, and all of them reset when that worker dies).  A worker that
+ * holds more than its share of the pool's open connections stops watching
+ * the listener until the others have caught up, as nginx's
+ * accept_disabled does.  Only live, ready peers count: a stopped worker's
+ * share goes to the others.
+ */
+static int
+over_share(const struct worker *w)
+{
+	const struct scoreboard *sb = w->a->sb;
+	unsigned i, used = (unsigned)sb_load(&sb->hdr->slots_used), peers = 1;
+	uint64_t total = w->nopen, avg, slack;
+	const struct sb_slot *s;
+
+	for (i = 0; i < used && i < sb->nslots; i++) {
+		s = &sb->slots[i];
+		if (i == w->a->slot || sb_load(&s->state) != SB_READY ||
+		    sb_load(&s->heartbeat_ms) + STALE_PEER_MS < w->now)
+			continue;
+		peers++;
+		total += sb_load(&s->conns_open);
+	}
+	if (peers < 2)
+		return 0;
+	avg = total / peers;
+	slack = avg / 8 > 4 ? avg / 8 : 4;
+	return w->nopen > avg + slack;
+}
+
 /* Accepting is worth watching for: not full, not paused, not draining. */
 static void
 update_watch(struct worker *w)
 {
-	watch_listeners(w, w->nopen < w->max && w->accept_resume == 0);
+	watch_listeners(w, w->nopen < w->max && w->accept_resume == 0 &&
+	    !w->yielding);
 }
 
 static void
@@ -343,7 +378,6 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 {
 	struct epoll_event ev;
 	uint32_t i;
-	int one = 1;
 
 	if ((i = conn_alloc(w)) == NIL)
 		return -1; /* cannot happen: we stop accepting when full */
@@ -351,8 +385,6 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 	conn_set_peer(&w->conns[i], ss);
 	if (admit(w, &w->conns[i]) == -1)
 		goto refuse; /* closed at once: the client is over its limit */
-	/* Replies are small and interactive: do not wait for Nagle. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN << 32 | i;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
@@ -395,6 +427,7 @@ accept_some(struct worker *w, int lfd)
 		if (add_conn(w, fd, &ss) == -1)
 			close(fd);
 	}
+	w->yielding = over_share(w);
 	update_watch(w);
 }
 
@@ -568,6 +601,8 @@ loop_turn(struct worker *w)
 	}
 	if (w->accept_resume && w->now >= w->accept_resume)
 		w->accept_resume = 0;
+	if (w->yielding)
+		w->yielding = over_share(w);
 	if (w->listening)
 		update_watch(w);
 	if (n <= 0 && !w->draining && getppid() != w->a->master_pid)
