@@ -849,6 +849,49 @@ START_TEST(idle_timeout_spares_active)
 }
 END_TEST
 
+/* ---- balance ---- */
+
+#define SPREAD_CONNS 64
+
+/*
+ * With EPOLLEXCLUSIVE alone, the first waiting worker takes nearly every
+ * connection of a lightly loaded pool (29 of 32 were seen on one worker).
+ * A worker over its share stops watching the listener, so 64 idle
+ * connections opened one at a time end up spread: each of two workers
+ * holds between a quarter and three quarters of them.
+ */
+START_TEST(connections_spread_over_workers)
+{
+	int fds[SPREAD_CONNS], base[2], held[2], i;
+	pid_t w[2];
+	char msg[16];
+
+	start(mkconf("127.0.0.1:0", 2, 1024, 300, "info"));
+	worker_pids(w, 2);
+	for (i = 0; i < 2; i++)
+		base[i] = proc_fd_count(w[i]);
+	for (i = 0; i < SPREAD_CONNS; i++) {
+		fds[i] = connect_ok(0);
+		snprintf(msg, sizeof(msg), "c%d\n", i);
+		/* The echo proves a worker accepted it before the next. */
+		expect_echo_str(fds[i], msg, "spread");
+	}
+	for (i = 0; i < 2; i++)
+		held[i] = proc_fd_count(w[i]) - base[i];
+	ck_assert_msg(held[0] + held[1] == SPREAD_CONNS,
+	    "workers hold %d + %d connections, want %d in all", held[0],
+	    held[1], SPREAD_CONNS);
+	for (i = 0; i < 2; i++)
+		ck_assert_msg(held[i] >= SPREAD_CONNS / 4 &&
+		    held[i] <= SPREAD_CONNS * 3 / 4,
+		    "worker %d holds %d of %d connections: not spread", i,
+		    held[i], SPREAD_CONNS);
+	for (i = 0; i < SPREAD_CONNS; i++)
+		close(fds[i]);
+	stop_ok();
+}
+END_TEST
+
 /* ---- no thundering herd ---- */
 
 #define NHERD 4
@@ -1161,6 +1204,7 @@ service_suite(void)
 
 	tc = new_case(s, "herd", 30);
 	tcase_add_test(tc, no_thundering_herd);
+	tcase_add_test(tc, connections_spread_over_workers);
 
 	tc = new_case(s, "ipv6", 30);
 	tcase_add_test(tc, ipv6_loopback);
