@@ -189,6 +189,7 @@ listener_name(struct listener *l)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1)
 		snprintf(l->name, sizeof(l->name), "(fd %d)", l->fd);
 	else
