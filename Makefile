@@ -6,6 +6,17 @@
 #   make check    install missing dependencies, build, run every test
 #   make format   clang-format the sources
 #
+# Checkers (CI runs them all after make check; see "Checkers" below):
+#
+#   make lint            cppcheck and clang-tidy on src/, nothing reported
+#   make check-asan      every test, daemon and runner built with ASan and
+#                        UBSan (in build-asan/); any report fails
+#   make check-valgrind  the unit suites, then the daemon serving service
+#                        tests, under valgrind memcheck; any error fails
+#   make fuzz            the libFuzzer targets (tests/fuzz/), FUZZ_SECONDS
+#                        (60) each, after replaying seeds and regressions
+#   make fuzz-ci         the same, 20 s each
+#
 # WERROR=1 turns warnings into errors (CI sets it).
 
 CC ?= cc
@@ -75,7 +86,7 @@ format:
 	clang-format -i src/*.c include/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
 
 # Installation (root, or DESTDIR for a staging tree / package):
 #
@@ -144,3 +155,96 @@ uninstall:
 .PHONY: check-stress
 check-stress: $(B)/echod $(B)/check_echod
 	CK_RUN_SUITE=stress ECHOD_STRESS=1 ECHOD_BIN=$(B)/echod $(B)/check_echod
+
+# ---- Checkers ----------------------------------------------------------
+#
+# Their tools are not needed by make run or make check, so only these
+# targets install them (sh .ci/deps.sh tools): clang and its sanitizer and
+# libFuzzer runtimes, clang-tidy, cppcheck, valgrind.
+
+ASAN_B := build-asan
+FUZZ_B := build-fuzz
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer $(SAN)
+
+CPPCHECK ?= cppcheck
+CLANG_TIDY ?= clang-tidy
+# clang, not gcc: its ASan runtime carries UBSan, so UBSan's reports go to
+# log_path's files too (gcc's separate libubsan writes them to stderr only,
+# which for the daemon is a test's log).
+SAN_CC ?= clang
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+
+.PHONY: deps-tools lint check-asan check-valgrind fuzz fuzz-ci fuzz-build
+
+deps-tools:
+	@sh .ci/deps.sh tools
+
+# cppcheck's suppressions and clang-tidy's disabled checks each say why.
+# clang-tidy runs once per file: with several files in one run, clang-tidy
+# 14's valist checker reports every va_list after the first file as
+# uninitialized.
+lint: deps-tools
+	$(CPPCHECK) --quiet --error-exitcode=1 --inline-suppr \
+	    --enable=warning,style,performance,portability \
+	    --std=c11 --library=gnu -D_GNU_SOURCE -Iinclude \
+	    --suppressions-list=.cppcheck-suppressions \
+	    --template='{file}:{line}: {severity}: {message} [{id}]' src
+	@fail=0; for f in $(wildcard src/*.c); do \
+	    echo "$(CLANG_TIDY) $$f"; \
+	    out=$$($(CLANG_TIDY) --quiet "$$f" -- $(ECHOD_CFLAGS) 2>&1) || \
+	        fail=1; \
+	    printf '%s\n' "$$out" | grep -v ' generated\.$$' || true; \
+	done; exit $$fail
+
+# The same sources, test runner and rules as make test, into build-asan/.
+check-asan: deps deps-tools
+	$(MAKE) B=$(ASAN_B) CC=$(SAN_CC) CFLAGS="$(ASAN_CFLAGS)" \
+	    LDFLAGS="$(SAN)" $(ASAN_B)/echod $(ASAN_B)/check_echod
+	sh .ci/sanitize.sh asan $(ASAN_B)
+
+check-valgrind: deps deps-tools
+	$(MAKE) $(B)/echod $(B)/check_echod
+	sh .ci/sanitize.sh valgrind $(B)
+
+# libFuzzer targets: clang, the library's sources instrumented for
+# coverage, ASan and UBSan.  fuzz_conn links a copy of conn.o whose read()
+# and send() go through the target's fault injector (tests/fuzz/fuzz_conn.c).
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer $(SAN) \
+	-fsanitize=fuzzer-no-link
+FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_HDRS := $(HDRS) $(wildcard tests/fuzz/*.h)
+
+$(FUZZ_B)/obj $(FUZZ_B)/fuzz:
+	mkdir -p $@
+
+$(FUZZ_B)/obj/%.o: src/%.c $(HDRS) Makefile | $(FUZZ_B)/obj
+	$(FUZZ_CC) $(ECHOD_CFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_B)/libechod.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_B)/fuzz/%.o: tests/fuzz/%.c $(FUZZ_HDRS) Makefile | $(FUZZ_B)/fuzz
+	$(FUZZ_CC) $(ECHOD_CFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_B)/obj/conn-inject.o: $(FUZZ_B)/obj/conn.o
+	objcopy --redefine-sym read=fuzz_conn_read \
+	    --redefine-sym send=fuzz_conn_send $< $@
+
+$(FUZZ_B)/fuzz_conf: $(FUZZ_B)/fuzz/fuzz_conf.o $(FUZZ_B)/libechod.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(ECHOD_LIBS)
+
+$(FUZZ_B)/fuzz_conn: $(FUZZ_B)/fuzz/fuzz_conn.o \
+    $(FUZZ_B)/obj/conn-inject.o $(FUZZ_B)/obj/echo.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^
+
+fuzz-build: deps-tools
+	$(MAKE) $(FUZZ_B)/fuzz_conf $(FUZZ_B)/fuzz_conn
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_SECONDS) conf conn
+
+fuzz-ci: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_B) 20 conf conn

@@ -79,7 +79,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
  */
 int conf_set_workers(struct conf *c, const char *value, char *err,
     size_t errlen);
-int conf_set_listen(struct conf *c, char *const *specs, size_t n, char *err,
+int conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
     size_t errlen);
 
 /* A one-line summary for -t and the start-up log. */

@@ -687,7 +687,8 @@ listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	}
 	for (i = 0; i + 1 < n; i++)
 		prev[i] = cfg_opt_getnstr(opt, i);
-	if (check_addr(value, prev, n - 1, why, sizeof(why)) == -1) {
+	if (check_addr(value, prev, n > 0 ? n - 1 : 0, why,
+	    sizeof(why)) == -1) {
 		conf_fail(cfg, "listen: %s", why);
 		return -1;
 	}
@@ -808,13 +809,15 @@ src_read(struct src *sr, const char *path, char *why, size_t len)
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* O_NONBLOCK: opening a FIFO would wait for a writer forever. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(why, len, "cannot open: %s", strerror(errno));
 		return -1;
 	}
 	if (check_fd(fd, &size, why, len) == -1)
 		n = -1;
-	else if ((sr->buf = malloc(size + 2)) == NULL) {
+	else if ((sr->buf = calloc(1, size + 2)) == NULL) {
 		snprintf(why, len, "out of memory");
 		n = -1;
 	} else if ((n = read_all(fd, sr->buf, size)) == -1)
@@ -1214,7 +1217,7 @@ set_string(struct conf *c, enum opt_id id, const char *s)
 static int
 listen_install(struct conf *c, char *const *v, size_t n)
 {
-	char *copy[CONF_LISTEN_MAX];
+	char *copy[CONF_LISTEN_MAX] = { NULL };
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -1373,8 +1376,11 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		snprintf(nc.path, sizeof(nc.path), "%s", path);
 		conf_free(c);
 		*c = nc;
-	} else
+	} else {
 		conf_free(&nc);
+		if (errlen > 0)
+			sanitize(err); /* the file's name may hold any byte */
+	}
 	return rc;
 }
 
@@ -1389,6 +1395,8 @@ conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
 	    sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s: %s; allowed: %s", sp->name, why,
 		    sp->allowed);
+		if (errlen > 0)
+			sanitize(err); /* why quotes the value */
 		return -1;
 	}
 	set_workers(c, n);
@@ -1396,7 +1404,7 @@ conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
 }
 
 int
-conf_set_listen(struct conf *c, char *const *v, size_t n, char *err,
+conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
     size_t errlen)
 {
 	char why[512];
@@ -1408,12 +1416,14 @@ conf_set_listen(struct conf *c, char *const *v, size_t n, char *err,
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (check_addr(v[i], v, i, why, sizeof(why)) == -1) {
+		if (check_addr(addrs[i], addrs, i, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "listen: %s", why);
+			if (errlen > 0)
+				sanitize(err); /* why quotes the value */
 			return -1;
 		}
 	}
-	if (listen_install(c, v, n) == -1) {
+	if (listen_install(c, addrs, n) == -1) {
 		snprintf(err, errlen, "listen: out of memory");
 		return -1;
 	}

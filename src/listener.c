@@ -203,9 +203,9 @@ listener_name(struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-
 	size_t n;
 
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1)
 		snprintf(l->name, sizeof(l->name), "(fd %d)", l->fd);
 	else

@@ -36,11 +36,19 @@ static const char *const level_names[] = {
 static int
 stderr_is_journal(void)
 {
-	const char *js = getenv("JOURNAL_STREAM");
+	const char *js = getenv("JOURNAL_STREAM"), *p;
 	unsigned long long dev, ino;
 	struct stat st;
+	char *end;
 
-	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+	if (js == NULL)
+		return 0;
+	dev = strtoull(js, &end, 10);
+	if (end == js || *end != ':')
+		return 0;
+	p = end + 1;
+	ino = strtoull(p, &end, 10);
+	if (end == p || *end != '\0')
 		return 0;
 	if (fstat(STDERR_FILENO, &st) == -1)
 		return 0;
@@ -156,6 +164,9 @@ log_msg(int level, const char *fmt, ...)
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
 }
+
+static void log_errno(int, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
 
 static void
 log_errno(int level, int err, const char *fmt, va_list ap)

@@ -117,6 +117,8 @@ parse_options(int argc, char **argv, struct options *o)
 			o->listen[o->nlisten++] = xstrdup(optarg);
 			break;
 		case 'w':
+			/* The last -w wins. */
+			free((char *)(uintptr_t)o->workers);
 			o->workers = xstrdup(optarg);
 			break;
 		case 't':

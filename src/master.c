@@ -139,7 +139,8 @@ refresh_status(struct master *m)
 	snprintf(s, sizeof(s), "%u/%u workers ready, %llu connections open, "
 	    "%llu served, %llu restarts; listening on %s",
 	    count_current(m, 1), m->target, (unsigned long long)t.conns_open,
-	    (unsigned long long)(t.conns_served + m->served_by_dead),
+	    (unsigned long long)t.conns_served +
+	    (unsigned long long)m->served_by_dead,
 	    (unsigned long long)t.restarts, m->addrs);
 	if (now < m->next_status)
 		return; /* the timer comes back for it */

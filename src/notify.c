@@ -76,7 +76,7 @@ fdstore_wanted(void)
 {
 	const char *s = getenv("FDSTORE");
 
-	return s == NULL || atoi(s) > 0;
+	return s == NULL || strtol(s, NULL, 10) > 0;
 }
 
 void

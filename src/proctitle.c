@@ -37,8 +37,12 @@ proctitle_init(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
-		if ((newenv[i] = strdup(environ[i])) == NULL)
-			return; /* keep the old environ; newenv leaks once */
+		if ((newenv[i] = strdup(environ[i])) == NULL) {
+			while (i > 0) /* keep the old environ */
+				free(newenv[--i]);
+			free(newenv);
+			return;
+		}
 	}
 	environ = newenv;
 	title_start = argv[0];

@@ -374,6 +374,27 @@ proc_stat(pid_t pid, char *state, pid_t *ppid)
 	return 0;
 }
 
+/*
+ * The signal pid's parent gets when it ends (field 38 of /proc/PID/stat),
+ * or -1.  A forked process has SIGCHLD; 0 is a clone() that shares its
+ * parent's memory, such as the tracer LeakSanitizer starts inside an ASan
+ * build of echod at exit: not a worker, and killing it hangs that exit.
+ */
+static int
+proc_exit_signal(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) == -1 ||
+	    (p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 3; field <= 38 && p != NULL; field++)
+		p = strchr(p + 1, ' '); /* the space before the field */
+	return p != NULL ? atoi(p + 1) : -1;
+}
+
 int
 h_alive(pid_t pid)
 {
@@ -399,7 +420,7 @@ h_children(pid_t master, pid_t *pids, int max)
 		if ((pid = atoi(de->d_name)) <= 0)
 			continue;
 		if (proc_stat(pid, &st, &pp) == 0 && pp == master &&
-		    st != 'Z' && st != 'X')
+		    st != 'Z' && st != 'X' && proc_exit_signal(pid) != 0)
 			pids[n++] = pid;
 	}
 	closedir(d);

@@ -1,0 +1,116 @@
+#!/bin/sh
+# Run the tests under a dynamic checker; fail on any report it makes.
+#
+#   sh .ci/sanitize.sh asan BUILD      make check-asan: every suite, with
+#                                      BUILD/echod and BUILD/check_echod
+#                                      built with ASan and UBSan
+#   sh .ci/sanitize.sh valgrind BUILD  make check-valgrind: the unit suites
+#                                      under memcheck (CK_FORK=no), then the
+#                                      daemon itself under memcheck, master
+#                                      and workers, serving service tests
+#
+# A report in a daemon the integration tests start does not necessarily
+# fail the test that started it (a worker may die and be replaced), so every
+# process writes its reports into one directory of files, and any report
+# there fails the run, whatever the tests said.  Started as root, echod runs
+# as nobody after binding: the directory is world-writable (sticky, in
+# /tmp, since nobody may not reach the source tree).
+set -eu
+
+mode=${1:?usage: sanitize.sh asan|valgrind BUILD}
+b=${2:?usage: sanitize.sh asan|valgrind BUILD}
+top=$(pwd)
+logs=$(mktemp -d "/tmp/echod-$mode.XXXXXX")
+chmod 1777 "$logs"
+failed=0
+
+# Lines a checker writes that are not reports: see the comments.
+benign() {
+	grep -v -E \
+	    -e '^==[0-9]+==Unable to get registers from thread [0-9]+\.$' \
+	    -e '^==[0-9]+== Warning: set address range perms: large range' \
+	    "$1" || true
+}
+# LeakSanitizer's tracer prints "Unable to get registers" when the process
+# it examines at exit is SIGKILLed meanwhile, as the supervision tests do
+# to workers: the process is gone, there is nothing to check.  Valgrind
+# warns about the 1 MiB+ mappings of a worker's connection table.
+
+# Print every log holding anything but benign lines; 0 if there is none.
+scan() {
+	found=0
+	for f in "$logs"/*; do
+		[ -f "$f" ] || continue
+		if [ -n "$(benign "$f")" ]; then
+			echo "---- $f ----"
+			cat "$f"
+			found=1
+		fi
+	done
+	return $found
+}
+
+run() {
+	echo "== $*"
+	"$@" || failed=1
+}
+
+case $mode in
+asan)
+	# Any report is fatal to the process and lands in $logs (the
+	# reports of a daemon's processes too: they inherit this
+	# environment).  allocator_may_return_null: echod handles ENOMEM
+	# itself, and a test makes a worker's calloc fail on purpose.
+	ASAN_OPTIONS="halt_on_error=1:detect_leaks=1"
+	ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=1"
+	ASAN_OPTIONS="$ASAN_OPTIONS:detect_stack_use_after_return=1"
+	ASAN_OPTIONS="$ASAN_OPTIONS:strict_string_checks=1"
+	ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$logs/asan"
+	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
+	export ASAN_OPTIONS UBSAN_OPTIONS
+	run env ECHOD_BIN="$b/echod" "$b/check_echod"
+	;;
+valgrind)
+	# --run-libc-freeres=no: glibc's exit-time clean-up runs clearenv(),
+	# which orphans the copy of environ that proctitle_init() made (it
+	# has to move it to write titles over the old one) and valgrind
+	# would call it lost.  --vgdb=no: no FIFOs in /tmp, which a daemon
+	# that dropped root could not remove at exit (and says so).
+	vg="valgrind -q --error-exitcode=99 --leak-check=full"
+	vg="$vg --show-leak-kinds=definite --errors-for-leak-kinds=definite"
+	vg="$vg --num-callers=30 --run-libc-freeres=no --vgdb=no"
+	for s in echo conf listener pool conn; do
+		# shellcheck disable=SC2086 # $vg is words
+		run env CK_FORK=no CK_RUN_SUITE=$s \
+		    $vg --log-file="$logs/unit-$s.%p" "$b/check_echod"
+	done
+	# The daemon under memcheck: master and every worker (forks are
+	# followed; --trace-children for any exec), each into its own log.
+	cat >"$logs/echod" <<-EOF
+	#!/bin/sh
+	exec $vg --trace-children=yes --child-silent-after-fork=no \\
+	    --log-file="$logs/echod.%p" "$top/$b/echod" "\$@"
+	EOF
+	chmod 755 "$logs/echod"
+	for c in echo stream; do
+		run env ECHOD_BIN="$logs/echod" CK_RUN_SUITE=service \
+		    CK_RUN_CASE=$c "$b/check_echod"
+	done
+	rm -f "$logs/echod"
+	;;
+*)
+	echo "sanitize.sh: unknown mode '$mode'" >&2
+	exit 64
+	;;
+esac
+
+if ! scan; then
+	echo "$mode: reports above; every log is in $logs" >&2
+	exit 1
+fi
+if [ "$failed" -ne 0 ]; then
+	echo "$mode: tests failed (logs in $logs)" >&2
+	exit 1
+fi
+rm -rf "$logs"
+echo "$mode: no reports"

@@ -1,0 +1,306 @@
+/*
+ * fuzz_conf: libFuzzer target for the configuration loader (conf.c and,
+ * through it, libconfuse and listener_parse).
+ *
+ * An input is a configuration file, written to a temporary directory and
+ * loaded with conf_load, so a real file is a seed as it is.  Two NUL bytes
+ * end the file and start a command line, NUL-separated pieces: the first
+ * a -w value (conf_set_workers), the rest -l addresses (conf_set_listen).
+ * The directory also holds a few files for include(), a directory and a
+ * FIFO (opening one must not wait for a writer).
+ *
+ * What must hold, whatever the input: no crash, leak or hang (ASan, UBSan,
+ * libFuzzer's leak check and -timeout); a refusal is one non-empty line
+ * and leaves the conf exactly as it was; an accepted file gives a conf
+ * within every documented range, and loading it again gives the same conf.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "listener.h"
+#include "log.h"
+
+#define MAX_PIECES 24
+/*
+ * A load slower than this hangs.  libFuzzer's own -timeout is no help for
+ * a blocking system call: its SIGALRM interrupts the call, which then
+ * fails with EINTR, and the input passes as merely slow.
+ */
+#define LOAD_MS_MAX 3000
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[64];
+static char path[128];
+
+/* Files an input may include("..."): good, bad, empty, itself, a dir. */
+static const struct {
+	const char *name, *text;
+} extra[] = {
+	{ "inc.conf", "workers = 2\nlisten += { \"127.0.0.1:7008\" }\n" },
+	{ "bad.conf", "\n\nworkers = 0\n" },
+	{ "empty.conf", "" },
+	{ "self.conf", "include(\"self.conf\")\n" },
+	{ "nested.conf", "include(\"inc.conf\")\nbacklog = 7\n" },
+};
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			fprintf(stderr, "fuzz_conf: %s:%d: %s: ", __FILE__, \
+			    __LINE__, #cond);                              \
+			fprintf(stderr, __VA_ARGS__);                      \
+			fputc('\n', stderr);                               \
+			abort();                                           \
+		}                                                          \
+	} while (0)
+
+static void
+cleanup(void)
+{
+	char p[192];
+	size_t i;
+
+	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, extra[i].name);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/dir", dir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	unlink(p);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+write_file(const char *p, const void *buf, size_t len)
+{
+	FILE *f = fopen(p, "w");
+
+	CHECK(f != NULL, "%s: %s", p, strerror(errno));
+	CHECK(fwrite(buf, 1, len, f) == len, "%s: short write", p);
+	CHECK(fclose(f) == 0, "%s: %s", p, strerror(errno));
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char p[192];
+	size_t i;
+
+	(void)argc;
+	(void)argv;
+	snprintf(dir, sizeof(dir), "/tmp/echod-fuzz-conf.XXXXXX");
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, extra[i].name);
+		write_file(p, extra[i].text, strlen(extra[i].text));
+	}
+	snprintf(p, sizeof(p), "%s/dir", dir);
+	CHECK(mkdir(p, 0700) == 0, "mkdir: %s", strerror(errno));
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	CHECK(mkfifo(p, 0600) == 0, "mkfifo: %s", strerror(errno));
+	atexit(cleanup);
+	/* For "${ECHOD_FUZZ_PORT}" and "${ECHOD_FUZZ_EMPTY:-x}". */
+	setenv("ECHOD_FUZZ_PORT", "7007", 1);
+	setenv("ECHOD_FUZZ_EMPTY", "", 1);
+	setenv("ECHOD_FUZZ_ADDR", "127.0.0.1:7009", 1);
+	return 0;
+}
+
+/* Everything a conf says, as text: to compare two confs. */
+static void
+describe(const struct conf *c, char *buf, size_t len)
+{
+	size_t i, off;
+
+	off = (size_t)snprintf(buf, len,
+	    "%s|%d|%d|%d|%d|%d|%d|%d|%d|%s|%s|%d|%s|%zu",
+	    c->path, c->workers, c->workers_auto, c->max_connections,
+	    c->backlog, c->idle_timeout, c->shutdown_timeout, c->log_level,
+	    c->worker_timeout, c->user, c->group, c->allow_root, c->pidfile,
+	    c->nlisten);
+	for (i = 0; i < c->nlisten && i < CONF_LISTEN_MAX && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "|%s",
+		    c->listen[i]);
+}
+
+static void
+check_err(const char *what, const char *err, size_t errlen)
+{
+	size_t n = strnlen(err, errlen);
+
+	CHECK(n < errlen, "%s: error message not terminated", what);
+	CHECK(n > 0, "%s: refused without a message", what);
+	CHECK(strchr(err, '\n') == NULL && strchr(err, '\r') == NULL,
+	    "%s: message is not one line: '%s'", what, err);
+}
+
+static void
+check_conf(const struct conf *c)
+{
+	struct listen_addr la;
+	char why[512], summary[2048];
+	size_t i;
+
+	CHECK(c->nlisten >= 1 && c->nlisten <= CONF_LISTEN_MAX, "nlisten %zu",
+	    c->nlisten);
+	for (i = 0; i < c->nlisten; i++) {
+		CHECK(c->listen[i] != NULL, "listen[%zu] NULL", i);
+		CHECK(listener_parse(c->listen[i], &la, why, sizeof(why)) == 0,
+		    "accepted listen '%s': %s", c->listen[i], why);
+	}
+	CHECK(c->workers >= 1 && c->workers <= CONF_WORKERS_MAX, "workers %d",
+	    c->workers);
+	CHECK(c->max_connections >= 1 &&
+	    c->max_connections <= CONF_MAX_CONNECTIONS_MAX,
+	    "max_connections %d", c->max_connections);
+	CHECK(c->backlog >= 1 && c->backlog <= CONF_BACKLOG_MAX, "backlog %d",
+	    c->backlog);
+	CHECK(c->idle_timeout >= 0 && c->idle_timeout <= CONF_TIMEOUT_MAX,
+	    "idle_timeout %d", c->idle_timeout);
+	CHECK(c->shutdown_timeout >= 0 &&
+	    c->shutdown_timeout <= CONF_SHUTDOWN_TIMEOUT_MAX,
+	    "shutdown_timeout %d", c->shutdown_timeout);
+	CHECK(c->worker_timeout >= 0 &&
+	    c->worker_timeout <= CONF_WORKER_TIMEOUT_MAX,
+	    "worker_timeout %d", c->worker_timeout);
+	CHECK(c->log_level >= LOG_LVL_ERR && c->log_level <= LOG_LVL_DEBUG,
+	    "log_level %d", c->log_level);
+	CHECK(strnlen(c->user, sizeof(c->user)) < sizeof(c->user) &&
+	    c->user[0] != '\0', "user");
+	CHECK(strnlen(c->group, sizeof(c->group)) < sizeof(c->group), "group");
+	CHECK(strnlen(c->pidfile, sizeof(c->pidfile)) < sizeof(c->pidfile) &&
+	    c->pidfile[0] == '/', "pidfile '%.64s' not absolute", c->pidfile);
+	conf_summary(c, summary, sizeof(summary));
+	CHECK(strchr(summary, '\n') == NULL, "summary is not one line: '%s'",
+	    summary);
+}
+
+/* The command-line pieces after the file: -w, then -l... */
+static void
+command_line(struct conf *c, char **pieces, size_t n)
+{
+	char before[8192], after[8192], err[1024];
+
+	if (n == 0)
+		return;
+	describe(c, before, sizeof(before));
+	if (conf_set_workers(c, pieces[0], err, sizeof(err)) == -1) {
+		check_err("conf_set_workers", err, sizeof(err));
+		describe(c, after, sizeof(after));
+		CHECK(strcmp(before, after) == 0,
+		    "a refused -w changed the conf");
+	} else
+		check_conf(c);
+	describe(c, before, sizeof(before));
+	if (conf_set_listen(c, pieces + 1, n - 1, err, sizeof(err)) == -1) {
+		check_err("conf_set_listen", err, sizeof(err));
+		describe(c, after, sizeof(after));
+		CHECK(strcmp(before, after) == 0,
+		    "a refused -l changed the conf");
+	} else
+		check_conf(c);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+timed_load(struct conf *c, char *err, size_t errlen)
+{
+	long long t0 = now_ms(), ms;
+	int rc;
+
+	rc = conf_load(c, path, err, errlen);
+	ms = now_ms() - t0;
+	CHECK(ms < LOAD_MS_MAX, "conf_load took %lld ms (%s)", ms,
+	    rc == 0 ? "accepted" : err);
+	return rc;
+}
+
+/* Split s (len bytes, NULs between pieces) into at most max strings. */
+static size_t
+split(char *s, size_t len, char **pieces, size_t max)
+{
+	size_t n = 0, i = 0;
+
+	while (i < len && n < max) {
+		pieces[n++] = s + i;
+		i += strlen(s + i) + 1;
+	}
+	return n;
+}
+
+/* Where the file ends: at the first two NUL bytes, or the input's end. */
+static size_t
+file_length(const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data, *end = data + size;
+
+	while ((p = memchr(p, '\0', (size_t)(end - p))) != NULL &&
+	    p + 1 < end) {
+		if (p[1] == '\0')
+			return (size_t)(p - data);
+		p++;
+	}
+	return size;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char before[8192], after[8192], err[1024];
+	char *copy, *pieces[MAX_PIECES];
+	size_t flen, npieces = 0;
+	struct conf c;
+	int rc;
+
+	flen = file_length(data, size);
+	write_file(path, data, flen);
+	/* The command line: NUL-terminated copies of what follows the file. */
+	CHECK((copy = malloc(size + 1)) != NULL, "malloc");
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	if (flen < size)
+		npieces = split(copy + flen + 2, size - flen - 2 + 1, pieces,
+		    MAX_PIECES);
+
+	conf_defaults(&c);
+	describe(&c, before, sizeof(before));
+	rc = timed_load(&c, err, sizeof(err));
+	if (rc == -1) {
+		check_err("conf_load", err, sizeof(err));
+		describe(&c, after, sizeof(after));
+		CHECK(strcmp(before, after) == 0,
+		    "a refused file changed the conf");
+	} else {
+		check_conf(&c);
+		/* A reload of the same file replaces the conf with its twin. */
+		describe(&c, before, sizeof(before));
+		CHECK(timed_load(&c, err, sizeof(err)) == 0,
+		    "the second load failed: %s", err);
+		describe(&c, after, sizeof(after));
+		CHECK(strcmp(before, after) == 0, "the second load differs");
+	}
+	command_line(&c, pieces, npieces);
+	conf_free(&c);
+	free(copy);
+	return 0;
+}
