@@ -159,7 +159,8 @@ find_or_add(struct climit *l, unsigned slot, uint64_t key)
 
 /* Backward-shift deletion: no tombstones, lookups stay short. */
 static void
-remove_entry(struct climit *l, unsigned slot, struct climit_entry *e)
+remove_entry(struct climit *l, unsigned slot,
+    const struct climit_entry *e)
 {
 	struct climit_entry *t = table(l, slot);
 	unsigned mask = l->cap - 1, i = (unsigned)(e - t), j = i, h, n;
