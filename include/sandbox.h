@@ -14,4 +14,7 @@
  */
 int sandbox_enter(char *err, size_t errlen);
 
+/* Whether this build can load it at all (not under sanitizers). */
+int sandbox_supported(void);
+
 #endif

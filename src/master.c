@@ -40,6 +40,7 @@
 #include "notify.h"
 #include "pool.h"
 #include "probe.h"
+#include "sandbox.h"
 #include "scoreboard.h"
 #include "worker.h"
 
@@ -1037,6 +1038,8 @@ setup(struct master *m)
 		fatal(ECHOD_EXIT_OSERR, "per-client tables");
 	srandom((unsigned)(getpid() ^ now_ms()));
 	probe_init(&m->probe);
+	if (m->conf->sandbox && !sandbox_supported())
+		log_notice("sandbox: off in this build (sanitizers)");
 	if ((m->wd_interval = notify_watchdog_ms() / 2) > 0)
 		log_info("systemd watchdog: a health probe every %llu ms",
 		    (unsigned long long)m->wd_interval);

@@ -566,6 +566,11 @@ sandbox_case(int on)
 	REQUIRE(&t, (x = cl_owner(p.pid, 2, p.port, a, &sx)) > 0 &&
 	    (y = cl_owner(p.pid, 2, p.port, b, &sy)) > 0 && sx != sy,
 	    "a and b not on two workers");
+	if (h_log_wait(&p, "sandbox: off in this build", 0)) {
+		fprintf(stderr, "attack: sandbox (%s) SKIPPED: this build "
+		    "never loads it (sanitizers)\n", on ? "on" : "off");
+		goto out;
+	}
 	rc = gdb_open(y, out, sizeof(out));
 	if (strstr(out, "ptrace: Operation not permitted") != NULL) {
 		fprintf(stderr, "attack: sandbox (%s) SKIPPED: gdb may not "
