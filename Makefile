@@ -138,3 +138,22 @@ uninstall:
 	    echo "kept $(INSTALLED_CONF) (your configuration):" \
 	        "remove it by hand if you no longer want it"; \
 	fi
+
+# Benchmarks (tests/bench/): never part of `make check`.
+#
+#   make bench-tool  build build/echobench, the load generator
+#   make bench       start build/echod on 127.0.0.1 (a free port, 2
+#                    workers), run the standard scenarios, print a table,
+#                    stop it.  BENCH_ARGS= passes options to run.sh, e.g.
+#                    BENCH_ARGS='--secs 5 --rounds 3' (see run.sh -h).
+
+.PHONY: bench-tool bench
+
+bench-tool: $(B)/echobench
+
+$(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: $(B)/echod $(B)/echobench
+	tests/bench/run.sh --bench $(B)/echobench \
+	    --server "$(B)/echod -l 127.0.0.1:{port} -w 2" $(BENCH_ARGS)
