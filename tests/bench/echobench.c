@@ -12,9 +12,11 @@
  *             check that every one of them still echoes
  *
  * Every byte of every reply is compared with the uppercase of what was
- * sent; a mismatch is an error and makes the exit status non-zero.  A
- * connection counts as open only once a reply came back on it: on
- * loopback a completed handshake only proves that the kernel queued it.
+ * sent (with -e: with exactly what was sent, for a plain echo server such
+ * as inetd's internal echo); a mismatch is an error and makes the exit
+ * status non-zero.  A connection counts as open only once a reply came
+ * back on it: on loopback a completed handshake only proves that the
+ * kernel queued it.
  *
  * It must never talk to anything but loopback (127.0.0.0/8, ::1): other
  * targets are refused.  Every phase has a deadline, so every run ends.
@@ -111,6 +113,7 @@ struct opts {
 	double warmup;
 	unsigned nsrc;
 	pid_t pid;
+	bool plain; /* -e: replies are what was sent, not uppercased */
 };
 
 enum bc_state { BC_FREE, BC_WAIT, BC_CONNECTING, BC_BUSY, BC_PARKED };
@@ -326,7 +329,7 @@ pattern_build(struct bench *b)
 		    lines && k % s == s - 1 ? '\n' : payload_byte(&seed, lines);
 	memcpy(b->pat + p, b->pat, p);
 	for (k = 0; k < 2 * p; k++)
-		b->upat[k] = upper(b->pat[k]);
+		b->upat[k] = b->o.plain ? b->pat[k] : upper(b->pat[k]);
 	b->plen = p;
 	return 0;
 }
@@ -1196,6 +1199,8 @@ print_header(const struct bench *b)
 		printf(", %zu-byte messages", b->o.size);
 	if (b->o.nsrc > 0)
 		printf(", %u source addresses", b->o.nsrc);
+	if (b->o.plain)
+		printf(", plain echo");
 	printf("%s\n", b->interrupted ? " (interrupted)" : "");
 }
 
@@ -1257,13 +1262,13 @@ print_result(const struct bench *b, double secs, double rate)
 	       "sources=%u secs=%.2f ops=%" PRIu64 " rate=%.1f mbps=%.2f "
 	       "p50_us=%s p99_us=%s p999_us=%s errors=%" PRIu64
 	       " mismatches=%" PRIu64 " open=%s rss_kb=%s pss_kb=%s "
-	       "per_conn_bytes=%s\n",
+	       "per_conn_bytes=%s echo=%s\n",
 	    mode_names[b->o.mode], b->o.target, b->o.conns, b->o.size,
 	    b->o.mode == M_BULK ? b->o.window : b->o.size, b->o.nsrc, secs,
 	    b->st.ops, rate,
 	    secs > 0 && b->o.mode != M_HOLD ? b->st.bytes / secs / 1e6 : 0, p50,
 	    p99, p999, total_errors(&b->st), b->st.err[E_MISMATCH], open, rss,
-	    pss, per);
+	    pss, per, b->o.plain ? "plain" : "upper");
 }
 
 static int
@@ -1292,7 +1297,8 @@ usage(FILE *f)
 	    "usage: echobench [-m conn|pingpong|bulk|hold] [-a addr] [-p "
 	    "port]\n"
 	    "                 [-c conns] [-S size] [-W window] [-d secs]\n"
-	    "                 [-w warmup] [-s sources] [-P server-pid] [-h]\n"
+	    "                 [-w warmup] [-s sources] [-P server-pid] [-e] "
+	    "[-h]\n"
 	    "  -m  conn: connect, one line, close (connections/s)\n"
 	    "      pingpong: one message in flight per connection (round "
 	    "trips/s)\n"
@@ -1310,6 +1316,8 @@ usage(FILE *f)
 	    "kernel's choice)\n"
 	    "  -P  the server's main pid: report its memory (with its "
 	    "children)\n"
+	    "  -e  plain echo: expect the bytes back unchanged, not "
+	    "uppercased\n"
 	    "Exit status 0, or 1 if any error or mismatch, 64 usage, 71 "
 	    "system.\n");
 }
@@ -1413,7 +1421,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	double v;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "m:a:p:c:S:W:d:w:s:P:h")) != -1) {
+	while ((ch = getopt(argc, argv, "m:a:p:c:S:W:d:w:s:P:eh")) != -1) {
 		switch (ch) {
 		case 'm':
 			if (parse_mode(optarg, &o->mode) == -1) {
@@ -1448,6 +1456,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'P':
 			NUM(o->pid, 1 << 30, pid_t);
+			break;
+		case 'e':
+			o->plain = true;
 			break;
 		case 'h':
 			usage(stdout);
