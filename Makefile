@@ -248,3 +248,52 @@ fuzz: fuzz-build
 
 fuzz-ci: fuzz-build
 	sh tests/fuzz/run.sh $(FUZZ_B) 20 conf conn
+
+# Benchmarks (tests/bench/): never part of `make check`.
+#
+#   make bench-tool  build build/echobench, the load generator
+#   make bench       start build/echod on 127.0.0.1 (a free port, 2
+#                    workers), run the standard scenarios, print a table,
+#                    stop it.  BENCH_ARGS= passes options to run.sh, e.g.
+#                    BENCH_ARGS='--secs 5 --rounds 3' (see run.sh -h).
+
+.PHONY: bench-tool bench
+
+bench-tool: $(B)/echobench
+
+$(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: deps
+	$(MAKE) $(B)/echod $(B)/echobench
+	tests/bench/run.sh --bench $(B)/echobench \
+	    --server "$(B)/echod -l 127.0.0.1:{port} -w 2" $(BENCH_ARGS)
+
+# make bench-compare: the same scenarios, one after another in one run,
+# against echod and against the servers a user might install instead:
+# xinetd's and openbsd-inetd's internal echo (plain echo, checked as such),
+# tcpserver (ucspi-tcp), socat ... fork and ncat --keep-open --exec, the
+# last three running build/upcase per connection (tests/bench/compare.sh,
+# peer.sh for how each is configured).  REF=PATH adds a reference server
+# (PATH -p PORT -n 2).  BENCH_ARGS= passes options (compare.sh -h).
+# Writes build/bench/results.md, build/bench/compare.png (gnuplot) and
+# the raw results under build/bench/.
+#
+# Installs what is missing first, with apt-get (root or sudo; otherwise it
+# prints the command): echod's build dependencies, then ucspi-tcp socat
+# ncat gnuplot-nox iproute2 procps and the libraries of the inetds.
+# xinetd and openbsd-inetd themselves are not installed (they conflict
+# with each other and bring a system service): tests/bench/deps.sh fetches
+# them with apt-get download and unpacks them into build/bench/peers.
+
+.PHONY: bench-compare
+
+$(B)/upcase: tests/bench/upcase.c Makefile | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench-compare: deps
+	@sh tests/bench/deps.sh $(B)/bench/peers
+	$(MAKE) $(B)/echod $(B)/echobench $(B)/upcase
+	tests/bench/compare.sh --echod $(B)/echod --bench $(B)/echobench \
+	    --upcase $(B)/upcase --peer-dir $(B)/bench/peers --out $(B)/bench \
+	    $(if $(REF),--ref $(REF)) $(BENCH_ARGS)

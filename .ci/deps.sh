@@ -8,7 +8,7 @@
 #                          clang-tidy, cppcheck, valgrind); CI installs these
 set -eu
 
-PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd"
+PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2"
 TOOL_PKGS="clang clang-tidy cppcheck valgrind"
 
 [ "${1:-}" = tools ] && PKGS="$PKGS $TOOL_PKGS"

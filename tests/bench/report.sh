@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# report.sh: DIR/summary.tsv (written by run.sh --out DIR) to
+#   DIR/results.md   markdown: one summary table, then every figure
+#   DIR/compare.png  a chart: one panel per scenario, a bar per server,
+#                    log scale (gnuplot; skipped with a message without it)
+#
+#   tests/bench/report.sh DIR
+set -euo pipefail
+
+DIR=${1:?usage: report.sh DIR}
+TSV=$DIR/summary.tsv
+[ -s "$TSV" ] || { echo "report.sh: $TSV: missing or empty" >&2; exit 66; }
+
+# A figure is "failed" if the run had errors or measured nothing; but
+# memory per held connection is divided by the connections really held,
+# so it stands even if some did not open (the label says how many).
+# shellcheck disable=SC2016
+AWK_COMMON='
+BEGIN { FS = "\t" }
+/^#/ { next }
+{
+	scen = $1; srv = $2
+	if (!(srv in seen)) { seen[srv] = 1; order[++nsrv] = srv; echo[srv] = $3 }
+	key = scen SUBSEP srv
+	conns[key] = $4; value[key] = $5; unit[scen] = $6; open[key] = $7
+	p50[key] = $8; p99[key] = $9; errs[key] = $10; rss[key] = $11
+	pss[key] = $12; rc[key] = $13
+	have[key] = 1
+}
+function bad(key) {
+	if (value[key] == "" || value[key] == "-" || value[key] + 0 <= 0)
+		return 1
+	if (key ~ /^hold/) return 0
+	return errs[key] != "" && errs[key] != "-" && errs[key] + 0 > 0
+}
+function num(v) {
+	if (v == "" || v == "-") return "-"
+	if (v + 0 >= 100) return sprintf("%.0f", v)
+	if (v + 0 >= 10) return sprintf("%.1f", v)
+	return sprintf("%.2f", v)
+}
+function cell(scen, srv,   key, s) {
+	key = scen SUBSEP srv
+	if (!have[key]) return "-"
+	if (scen == "hold") {
+		s = open[key] "/" conns[key]
+		if (value[key] != "" && value[key] != "-")
+			s = s ", " num(value[key]) " B"
+	} else
+		s = num(value[key])
+	s = s errnote(key)
+	if (rc[key] ~ /server_died/) s = s " (died)"
+	if (rc[key] ~ /not_started/) s = "not started"
+	return s
+}
+function errnote(key) {
+	if (errs[key] == "" || errs[key] == "-" || errs[key] + 0 == 0) return ""
+	return " (" errs[key] (errs[key] + 0 == 1 ? " error)" : " errors)")
+}
+'
+
+SCENS="conn pp32 pp256 bulk hold"
+
+awk -v scens="$SCENS" "$AWK_COMMON"'
+END {
+	ns = split(scens, sc, " ")
+	print "| server | echo | conn (conn/s) | pp32 (rt/s) | pp256 (rt/s) | bulk (MB/s) | hold (held, PSS/conn) |"
+	print "|---|---|--:|--:|--:|--:|--:|"
+	for (i = 1; i <= nsrv; i++) {
+		srv = order[i]
+		line = "| " srv " | " echo[srv]
+		for (j = 1; j <= ns; j++) line = line " | " cell(sc[j], srv)
+		print line " |"
+	}
+	print ""
+	print "| scenario | server | echo | connections | rate | p50 us | p99 us | errors | RSS kB | PSS kB | exit |"
+	print "|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|"
+	for (j = 1; j <= ns; j++)
+		for (i = 1; i <= nsrv; i++) {
+			key = sc[j] SUBSEP order[i]
+			if (!have[key]) continue
+			r = sc[j] == "hold" ? open[key] " held, " num(value[key]) " B/conn" : num(value[key]) " " unit[sc[j]]
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			    sc[j], order[i], echo[order[i]], conns[key], r,
+			    num(p50[key]), num(p99[key]), errs[key], rss[key],
+			    pss[key], rc[key]
+		}
+}' "$TSV" >"$DIR/results.body.md"
+
+{
+	echo "# echod and its peers, side by side"
+	echo
+	head -n 3 "$DIR/table.txt" 2>/dev/null |
+		sed -n 's/^echo benchmark: \(.*\)/Each figure: \1./p'
+	echo
+	cat "$DIR/results.body.md"
+	echo
+	echo "**echo**: *upper* = every reply checked to be the uppercase of what"
+	echo "was sent (echod, ref, and tcpserver/socat/ncat running"
+	echo "tests/bench/upcase.c per connection); *plain* = the inetds' internal"
+	echo "echo service, checked to send the bytes back unchanged."
+	echo "**conn**: connect, one 64-byte line, close, 32 at once from 16"
+	echo "source addresses.  **pp32/pp256**: 64-byte round trips on 32/256"
+	echo "connections.  **bulk**: one connection, 256 KiB in flight."
+	echo "**hold**: idle connections held, then each checked to still echo;"
+	echo "PSS/conn = the server's memory growth per connection (user space"
+	echo "only).  A figure with errors is not a result: see the second table."
+} >"$DIR/results.md"
+rm -f "$DIR/results.body.md"
+echo "report.sh: wrote $DIR/results.md" >&2
+
+if ! command -v gnuplot >/dev/null 2>&1; then
+	echo "report.sh: gnuplot not installed: no chart (apt-get install gnuplot-nox)" >&2
+	exit 0
+fi
+
+# The chart: a gnuplot script with the data inline, one panel per
+# scenario; a failed figure is a grey "failed" label at the bottom.
+awk -v scens="$SCENS" "$AWK_COMMON"'
+END {
+	split("#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b #e377c2 #7f7f7f", col, " ")
+	title["conn"] = "conn: connections/s (32 at once)"
+	title["pp32"] = "pp32: round trips/s (32 conns)"
+	title["pp256"] = "pp256: round trips/s (256 conns)"
+	title["bulk"] = "bulk: MB/s (1 conn, 256 KiB in flight)"
+	title["hold"] = "hold: PSS bytes per idle conn (lower is better)"
+	ns = split(scens, sc, " ")
+	print "set terminal pngcairo size 1500,900 font \"DejaVu Sans,10\""
+	print "set output \"" out "\""
+	print "set multiplot layout 2,3 title \"echod and its peers, side by side (" stamp ")\" font \",13\""
+	print "set style fill solid 0.85 border -1"
+	print "set boxwidth 0.7"
+	print "set logscale y"
+	print "set format y \"10^{%L}\""
+	print "set grid ytics mytics lc rgb \"#dddddd\""
+	print "unset key"
+	print "set xtics rotate by -30 nomirror"
+	print "set ytics nomirror"
+	printf "set xrange [-0.6:%f]\n", nsrv - 0.4
+	for (j = 1; j <= ns; j++) {
+		any = 0
+		for (i = 1; i <= nsrv; i++) if (have[sc[j] SUBSEP order[i]]) any = 1
+		if (!any) continue
+		lo = 0; hi = 0
+		for (i = 1; i <= nsrv; i++) {
+			key = sc[j] SUBSEP order[i]
+			if (!have[key] || bad(key)) continue
+			v = value[key] + 0
+			if (lo == 0 || v < lo) lo = v
+			if (v > hi) hi = v
+		}
+		if (hi == 0) { lo = 1; hi = 10 }
+		lo = lo / 4; hi = hi * (sc[j] == "hold" ? 10 : 4)
+		t = title[sc[j]]
+		if (sc[j] == "hold") t = t "\\n" held_by()
+		print "set title \"" t "\""
+		printf "set yrange [%g:%g]\n", lo, hi
+		printf "set xtics ("
+		for (i = 1; i <= nsrv; i++)
+			printf "%s\"%s%s\" %d", (i > 1 ? ", " : ""), order[i],
+			    echo[order[i]] == "plain" ? " (plain)" : "", i - 1
+		print ")"
+		printf "plot \"-\" using 1:2:3 with boxes lc rgb variable, \"-\" using 1:2:3 with labels offset 0,%s font \",9\"\n", sc[j] == "hold" ? "1.3" : "0.7"
+		for (i = 1; i <= nsrv; i++) {
+			key = sc[j] SUBSEP order[i]
+			c = col[(i - 1) % 8 + 1]
+			rgb = sprintf("%d", hex(c))
+			if (have[key] && !bad(key)) printf "%d %s %s\n", i - 1, value[key] + 0, rgb
+		}
+		print "e"
+		for (i = 1; i <= nsrv; i++) {
+			key = sc[j] SUBSEP order[i]
+			if (!have[key]) continue
+			if (bad(key))
+				printf "%d %g \"%s\"\n", i - 1, lo * 1.6,
+				    errnote(key) != "" ? substr(errnote(key), 3, length(errnote(key)) - 3) : "no result"
+			else if (sc[j] == "hold" && errnote(key) != "")
+				printf "%d %s \"%s\\n(%s held)\"\n", i - 1,
+				    value[key] + 0, num(value[key]), open[key]
+			else printf "%d %s \"%s\"\n", i - 1, value[key] + 0, num(value[key])
+		}
+		print "e"
+	}
+	# the sixth panel: the legend, as text
+	print "unset logscale y; unset grid; unset xtics; unset ytics; unset border"
+	print "set xrange [0:1]; set yrange [0:1]"
+	print "set title \"servers\""
+	for (i = 1; i <= nsrv; i++) {
+		srv = order[i]
+		printf "set label %d \"%s: %s echo\" at 0.1,%f textcolor rgb \"%s\" font \",11\"\n",
+		    i, srv, echo[srv] == "plain" ? "plain (unchanged)" : "uppercase",
+		    0.9 - (i - 1) * 0.1, col[(i - 1) % 8 + 1]
+	}
+	printf "set label %d \"%s\" at 0.1,%f font \",9\"\n", nsrv + 1,
+	    "plain = inetd internal echo, bytes sent back unchanged", 0.9 - nsrv * 0.1
+	print "plot NaN notitle"
+	print "unset multiplot"
+}
+# "held: 10000 echod, ref; 1000 the others": who was asked to hold how many
+function held_by(   i, n, k, c, g, names, cnt, big, out) {
+	n = 0
+	for (i = 1; i <= nsrv; i++) {
+		k = "hold" SUBSEP order[i]
+		if (!have[k]) continue
+		c = conns[k]
+		if (!(c in names)) { g[++n] = c; names[c] = order[i]; cnt[c] = 1 }
+		else { names[c] = names[c] ", " order[i]; cnt[c]++ }
+	}
+	big = ""
+	if (n == 2) big = cnt[g[1]] >= cnt[g[2]] ? g[1] : g[2]
+	out = ""
+	for (i = 1; i <= n; i++) if (g[i] != big)
+		out = out (out == "" ? "" : "; ") g[i] " " names[g[i]]
+	if (big != "") out = out "; " big " the others"
+	return "connections held: " out
+}
+function hex(s,   i, n, d) {
+	n = 0
+	for (i = 2; i <= length(s); i++) {
+		d = index("0123456789abcdef", tolower(substr(s, i, 1))) - 1
+		n = n * 16 + d
+	}
+	return n
+}' out="$DIR/compare.png" stamp="$(date +%Y-%m-%d), $(nproc) CPUs shared with the client" \
+	"$TSV" >"$DIR/compare.gp"
+if gnuplot "$DIR/compare.gp" 2>"$DIR/compare.gp.log"; then
+	echo "report.sh: wrote $DIR/compare.png" >&2
+else
+	echo "report.sh: gnuplot failed (see $DIR/compare.gp.log):" >&2
+	tail -n 5 "$DIR/compare.gp.log" >&2
+	exit 1
+fi
