@@ -1038,7 +1038,7 @@ setup(struct master *m)
 		fatal(ECHOD_EXIT_OSERR, "per-client tables");
 	srandom((unsigned)(getpid() ^ now_ms()));
 	probe_init(&m->probe);
-	if (m->conf->sandbox && !sandbox_supported())
+	if (!sandbox_supported())
 		log_notice("sandbox: off in this build (sanitizers)");
 	if ((m->wd_interval = notify_watchdog_ms() / 2) > 0)
 		log_info("systemd watchdog: a health probe every %llu ms",
