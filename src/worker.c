@@ -47,6 +47,7 @@
 #define ACCEPT_PAUSE_MS 100
 #define WARN_INTERVAL_MS 10000
 #define STALE_PEER_MS 2000 /* a peer this quiet is not taking connections */
+#define YIELD_RECHECK_MS 5 /* a yielding worker looks again this soon */
 
 struct worker {
 	const struct worker_args *a;
@@ -515,6 +516,13 @@ next_timeout(const struct worker *w)
 		t = w->drain_deadline;
 	if (w->accept_resume && w->accept_resume < t)
 		t = w->accept_resume;
+	/*
+	 * The counts a worker compares itself with are a loop turn old: two
+	 * workers may both think they hold too many.  Looking again soon
+	 * keeps the listener from going unwatched for long.
+	 */
+	if (w->yielding && w->now + YIELD_RECHECK_MS < t)
+		t = w->now + YIELD_RECHECK_MS;
 	/* The coarse clock ticks every few ms: never ask for less than 1. */
 	return t > w->now ? (int)(t - w->now) : 1;
 }
