@@ -40,46 +40,15 @@
 #include <unistd.h>
 
 #include "exitcodes.h"
+#include "clients.h"
 #include "harness.h"
 #include "suites.h"
-
 
 #define START_MS 5000
 #define MAXKIDS 64
 #define SB_HEAD "scoreboard: generation "
 
 /* ---- recording failures so that cleanup always runs ---- */
-
-struct tres {
-	int failed;
-	char msg[1024];
-};
-
-static void tfail(struct tres *, int, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-tfail(struct tres *t, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	t->failed = 1;
-	n = snprintf(t->msg, sizeof(t->msg), "line %d: ", line);
-	va_start(ap, fmt);
-	vsnprintf(t->msg + n, sizeof(t->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-#define REQUIRE(t, cond, ...)                                              \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			tfail((t), __LINE__, __VA_ARGS__);                 \
-			goto out;                                          \
-		}                                                          \
-	} while (0)
 
 /* ---- what a test started, for the cleanup ---- */
 
@@ -333,89 +302,15 @@ eof_or_reset(int fd, int timeout_ms)
 	return 0;
 }
 
-/* ---- notify ---- */
-
-/*
- * Read and drop what the daemon sent since.  An AF_UNIX datagram socket
- * queues only net.unix.max_dgram_qlen messages; past that the master
- * blocks in sd_notify(), so a test must keep reading.
- */
-static void
-notify_drain(struct echod_proc *p)
-{
-	char buf[1024];
-	int i;
-
-	for (i = 0; i < 256 && p->notify_fd != -1; i++)
-		if (recv(p->notify_fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			break;
-}
-
 /* ---- the log ---- */
 
 static char logbuf[1 << 20];
 
-static int
-log_count(struct echod_proc *p, const char *needle)
-{
-	const char *s;
-	int n = 0;
-
-	h_log_read(p, logbuf, sizeof(logbuf));
-	for (s = logbuf; (s = strstr(s, needle)) != NULL; s += strlen(needle))
-		n++;
-	return n;
-}
-
-static int
-log_wait_count(struct echod_proc *p, const char *needle, int n,
-    int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		notify_drain(p);
-		if (log_count(p, needle) >= n)
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
-}
-
+/* The log holds needle, within timeout_ms. */
 static int
 log_wait(struct echod_proc *p, const char *needle, int timeout_ms)
 {
-	return log_wait_count(p, needle, 1, timeout_ms);
-}
-
-/* The log line that contains needle, copied into line; 0 if none. */
-static int
-log_line(struct echod_proc *p, const char *needle, char *line, size_t len)
-{
-	const char *s, *b, *e;
-
-	h_log_read(p, logbuf, sizeof(logbuf));
-	if ((s = strstr(logbuf, needle)) == NULL)
-		return 0;
-	for (b = s; b > logbuf && b[-1] != '\n'; b--)
-		;
-	if ((e = strchr(s, '\n')) == NULL)
-		e = s + strlen(s);
-	snprintf(line, len, "%.*s", (int)(e - b), b);
-	return 1;
-}
-
-static void
-log_dump_if_failed(const struct tres *t, struct echod_proc *p)
-{
-	size_t n;
-
-	if (!t->failed || p->dir[0] == '\0')
-		return;
-	n = h_log_read(p, logbuf, sizeof(logbuf));
-	fprintf(stderr, "---- echod log (%s), last %zu bytes ----\n%s----\n",
-	    t->msg, n > 6144 ? (size_t)6144 : n,
-	    logbuf + (n > 6144 ? n - 6144 : 0));
+	return cl_log_wait(p, needle, 1, timeout_ms);
 }
 
 /* ---- processes ---- */
@@ -439,7 +334,7 @@ wait_nkids(struct echod_proc *p, int n, pid_t *kids, int timeout_ms)
 	int k;
 
 	do {
-		notify_drain(p);
+		h_drain_notify(p);
 		if ((k = h_children(p->pid, kids, MAXKIDS)) == n)
 			return k;
 		h_poll_pause();
@@ -453,30 +348,12 @@ wait_dead(struct echod_proc *p, pid_t pid, int timeout_ms)
 	long long deadline = h_now_ms() + timeout_ms;
 
 	do {
-		notify_drain(p);
+		h_drain_notify(p);
 		if (!h_alive(pid))
 			return 1;
 		h_poll_pause();
 	} while (h_now_ms() < deadline);
 	return 0;
-}
-
-/* h_stop, draining the notify socket meanwhile; the wait status. */
-static int
-stop(struct echod_proc *p, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	int st;
-
-	if (p->pid <= 0)
-		return -1;
-	kill(p->pid, SIGTERM);
-	do {
-		notify_drain(p);
-		if ((st = h_wait_exit(p, 0)) != -1)
-			return st;
-	} while (h_now_ms() < deadline);
-	return h_stop(p, 100);
 }
 
 /* The wait for RELOADING=1 and then READY=1 after a SIGHUP. */
@@ -632,17 +509,18 @@ sb_dump(struct echod_proc *p, unsigned long long *gen, struct sb_row *rows,
 	int n0, i, n = 0, header = 0;
 	struct sb_row r;
 
-	n0 = log_count(p, SB_HEAD);
+	n0 = cl_log_count(p, SB_HEAD);
 	kill(p->pid, SIGUSR1);
-	if (!log_wait_count(p, SB_HEAD, n0 + 1, 3000)) {
+	if (!cl_log_wait(p, SB_HEAD, n0 + 1, 3000)) {
 		snprintf(err, errlen, "no '%s' line after SIGUSR1", SB_HEAD);
 		return -1;
 	}
 	kill(p->pid, SIGUSR1);
-	if (!log_wait_count(p, SB_HEAD, n0 + 2, 3000)) {
+	if (!cl_log_wait(p, SB_HEAD, n0 + 2, 3000)) {
 		snprintf(err, errlen, "no second '%s' line", SB_HEAD);
 		return -1;
 	}
+	h_log_read(p, logbuf, sizeof(logbuf));
 	for (s = logbuf, i = 0; i <= n0; i++)
 		s = strstr(s, SB_HEAD) + strlen(SB_HEAD);
 	end = strstr(s, SB_HEAD);
@@ -904,7 +782,7 @@ START_TEST(reload_resizes_pool)
 	    "rewrite %s: %s", p->conf_path, strerror(errno));
 	pa = (struct probe_args){ p->pid, p->port, old, nold };
 	REQUIRE(&t, prober_start(&pr, &pa) == 0, "fork prober");
-	notify_drain(p);
+	h_drain_notify(p);
 	t_hup = h_now_ms();
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
 	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
@@ -998,7 +876,7 @@ START_TEST(reload_resizes_pool)
 		REQUIRE(&t, pid_in(fresh, nfresh, kids[i]), "child %d is not "
 		    "one of the new workers", (int)kids[i]);
 	REQUIRE(&t, echo_new(p->port, "after"), "no echo at the end");
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 out:
@@ -1007,7 +885,7 @@ out:
 	if (n1 != -1)
 		close(n1);
 	prober_cleanup(&pr);
-	log_dump_if_failed(&t, p);
+	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("reload_resizes_pool");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1041,7 +919,7 @@ START_TEST(reload_listeners)
 	/* Add B. */
 	REQUIRE(&t, write_conf(p->conf_path, CONF_LISTEN, both) == 0,
 	    "rewrite: %s", strerror(errno));
-	notify_drain(p);
+	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
 	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
 	    "no READY=1 after the first reload");
@@ -1062,7 +940,7 @@ START_TEST(reload_listeners)
 	/* Drop A. */
 	REQUIRE(&t, write_conf(p->conf_path, CONF_LISTEN, lb) == 0,
 	    "rewrite: %s", strerror(errno));
-	notify_drain(p);
+	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
 	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
 	    "no READY=1 after the second reload");
@@ -1085,13 +963,13 @@ START_TEST(reload_listeners)
 	REQUIRE(&t, log_wait(p, want, 1000), "no log line '%s'", want);
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(b, "still b"), "B: no echo (try %d)", i);
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 out:
 	if (fd != -1)
 		close(fd);
-	log_dump_if_failed(&t, p);
+	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("reload_listeners");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1119,7 +997,7 @@ START_TEST(reload_broken_file)
 	REQUIRE(&t, write_conf(p->conf_path, "listen = { \"127.0.0.1:0\" }\n"
 	    "workers = 3\nidle_timeout = 5\nbogus_option = 3\n") == 0,
 	    "rewrite: %s", strerror(errno));
-	notify_drain(p);
+	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
 	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
 	    "no RELOADING=1 then READY=1 after a failed reload");
@@ -1127,7 +1005,7 @@ START_TEST(reload_broken_file)
 	    "'%s'", ready);
 	snprintf(want, sizeof(want), "reload failed: %.200s:4: ", p->conf_path);
 	REQUIRE(&t, log_wait(p, want, 1000), "no log line '%s...'", want);
-	log_line(p, want, line, sizeof(line));
+	cl_log_line(p, want, line, sizeof(line));
 	REQUIRE(&t, strstr(line, "bogus_option") != NULL, "log line: %s",
 	    line);
 	printf("live: broken reload logged: %s\n", line);
@@ -1152,7 +1030,7 @@ START_TEST(reload_broken_file)
 	/* A good file afterwards is taken. */
 	snprintf(conf, sizeof(conf), CONF_POOL, 3, 300);
 	REQUIRE(&t, write_conf(p->conf_path, "%s", conf) == 0, "rewrite");
-	notify_drain(p);
+	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
 	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
 	    "no READY=1 after the good reload");
@@ -1166,11 +1044,11 @@ START_TEST(reload_broken_file)
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(p->port, "reloaded"), "no echo after "
 		    "the good reload (try %d)", i);
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 out:
-	log_dump_if_failed(&t, p);
+	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("reload_broken_file");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1280,14 +1158,14 @@ START_TEST(resize_ttin_ttou)
 	    "with one worker (%s)", nrows, nrows < 0 ? err : "");
 	REQUIRE(&t, h_children(p->pid, kids, MAXKIDS) == 1 && kids[0] == last,
 	    "the last worker changed");
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 out:
 	for (i = 0; i < 3; i++)
 		if (fds[i] != -1)
 			close(fds[i]);
-	log_dump_if_failed(&t, p);
+	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("resize_ttin_ttou");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1348,7 +1226,7 @@ START_TEST(hung_worker)
 	deadline = t_stop + 8000;
 	/* Serve clients until the replacement is there; bounded. */
 	for (i = 0; i < 4000 && h_now_ms() < deadline; i++) {
-		if (t_hung == 0 && log_count(p, want) > 0) {
+		if (t_hung == 0 && cl_log_count(p, want) > 0) {
 			t_hung = h_now_ms();
 			REQUIRE(&t, proc_stat(x, &state, &pp, &pg, &sid) == 0 &&
 			    state == 'T' && sig_pending(x, SIGABRT),
@@ -1368,7 +1246,7 @@ START_TEST(hung_worker)
 		    "not served while worker %d was stopped (iteration %d)",
 		    slot, i);
 		served += 2;
-		notify_drain(p);
+		h_drain_notify(p);
 		h_poll_pause();
 	}
 	REQUIRE(&t, t_hung != 0, "no log line '%s' within 8 s", want);
@@ -1395,13 +1273,13 @@ START_TEST(hung_worker)
 	REQUIRE(&t, echo_ok(c, "still", 2000), "no echo at the end");
 	close(c);
 	c = -1;
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 out:
 	if (c != -1)
 		close(c);
-	log_dump_if_failed(&t, p);
+	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("hung_worker");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1513,7 +1391,7 @@ START_TEST(privilege_drop)
 	REQUIRE(&t, log_wait(p, "running as user nobody (uid 65534)", 1000),
 	    "no log line 'running as user nobody (uid 65534)'");
 	REQUIRE(&t, echo_new(p->port, "as nobody"), "no echo as nobody");
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 	live_cleanup();
@@ -1531,7 +1409,7 @@ START_TEST(privilege_drop)
 	{
 		char line[512];
 
-		log_line(p, "uid 0", line, sizeof(line));
+		cl_log_line(p, "uid 0", line, sizeof(line));
 		printf("live: user = root refused: %s\n", line);
 		fflush(stdout);
 	}
@@ -1546,13 +1424,13 @@ START_TEST(privilege_drop)
 	REQUIRE(&t, log_wait(p, "running as root (allow_root = true)", 1000),
 	    "no log line 'running as root (allow_root = true)'");
 	REQUIRE(&t, echo_new(p->port, "as root"), "no echo as root");
-	st = stop(p, 5000);
+	st = cl_stop(p, 5000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "stop: wait status %#x", st);
 out:
 	if (nsaved != -1 && setgroups((size_t)nsaved, saved) == -1)
 		fprintf(stderr, "setgroups: %s\n", strerror(errno));
-	log_dump_if_failed(&t, p);
+	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("privilege_drop");
 	ck_assert_msg(!t.failed, "%s", t.msg);

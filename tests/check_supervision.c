@@ -30,6 +30,7 @@
 
 #include "conn.h"
 #include "exitcodes.h"
+#include "clients.h"
 #include "harness.h"
 #include "suites.h"
 
@@ -37,54 +38,6 @@
 #define MAX_SEEN 256
 
 /* ---- recording failures so that cleanup always runs ---- */
-
-struct tres {
-	int failed;
-	char msg[1024];
-};
-
-static void tfail(struct tres *, int, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-tfail(struct tres *t, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	t->failed = 1;
-	n = snprintf(t->msg, sizeof(t->msg), "line %d: ", line);
-	va_start(ap, fmt);
-	vsnprintf(t->msg + n, sizeof(t->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-#define REQUIRE(t, cond, ...)                                              \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			tfail((t), __LINE__, __VA_ARGS__);                 \
-			goto out;                                          \
-		}                                                          \
-	} while (0)
-
-static void
-proc_init(struct echod_proc *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->pid = -1;
-	p->notify_fd = -1;
-}
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 short_pause(void)
@@ -151,125 +104,10 @@ eof_or_reset(int fd, int timeout_ms)
 
 /* ---- the log ---- */
 
-static void notify_drain(struct echod_proc *);
-
+/* The whole log, for tests that walk it line by line. */
 static char logbuf[1 << 20];
 
-static int
-log_count(struct echod_proc *p, const char *needle)
-{
-	const char *s;
-	int n = 0;
-
-	h_log_read(p, logbuf, sizeof(logbuf));
-	for (s = logbuf; (s = strstr(s, needle)) != NULL; s += strlen(needle))
-		n++;
-	return n;
-}
-
-static int
-log_wait_count(struct echod_proc *p, const char *needle, int n,
-    int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		notify_drain(p);
-		if (log_count(p, needle) >= n)
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
-}
-
-static int
-log_wait(struct echod_proc *p, const char *needle, int timeout_ms)
-{
-	return log_wait_count(p, needle, 1, timeout_ms);
-}
-
-/* The log line that contains needle, copied into line; 0 if none. */
-static int
-log_line(struct echod_proc *p, const char *needle, char *line, size_t len)
-{
-	const char *s, *b, *e;
-
-	h_log_read(p, logbuf, sizeof(logbuf));
-	if ((s = strstr(logbuf, needle)) == NULL)
-		return 0;
-	for (b = s; b > logbuf && b[-1] != '\n'; b--)
-		;
-	if ((e = strchr(s, '\n')) == NULL)
-		e = s + strlen(s);
-	snprintf(line, len, "%.*s", (int)(e - b), b);
-	return 1;
-}
-
-/* On failure, show the end of the daemon's log: it says what went wrong. */
-static void
-log_dump_if_failed(const struct tres *t, struct echod_proc *p)
-{
-	size_t n;
-
-	if (!t->failed || p->dir[0] == '\0')
-		return;
-	n = h_log_read(p, logbuf, sizeof(logbuf));
-	fprintf(stderr, "---- echod log (%s), last %zu bytes ----\n%s----\n",
-	    t->msg, n > 4096 ? (size_t)4096 : n,
-	    logbuf + (n > 4096 ? n - 4096 : 0));
-}
-
 /* ---- processes ---- */
-
-/*
- * Read and drop what the daemon sent to NOTIFY_SOCKET since.  The harness
- * reads it only until READY=1, and an AF_UNIX datagram socket queues just
- * net.unix.max_dgram_qlen (10) messages: past that the master blocks in
- * sd_notify() (a blocking sendmsg) and supervises nothing more.  A service
- * manager reads its socket; so must a test whose daemon sends many
- * STATUS= updates (one per worker death).
- */
-static void
-notify_drain(struct echod_proc *p)
-{
-	char buf[1024];
-	int i;
-
-	for (i = 0; i < 256 && p->notify_fd != -1; i++)
-		if (recv(p->notify_fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			break;
-}
-
-/* h_wait_exit, draining the notify socket meanwhile. */
-static int
-wait_exit(struct echod_proc *p, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	int st;
-
-	do {
-		notify_drain(p);
-		if ((st = h_wait_exit(p, 0)) != -1)
-			return st;
-	} while (h_now_ms() < deadline);
-	return -1;
-}
-
-/* h_stop, draining the notify socket meanwhile. */
-static int
-stop(struct echod_proc *p, int timeout_ms)
-{
-	int st;
-
-	if (p->pid <= 0)
-		return -1;
-	kill(p->pid, SIGTERM);
-	if ((st = wait_exit(p, timeout_ms)) != -1)
-		return st;
-	kill(p->pid, SIGKILL);
-	wait_exit(p, 5000);
-	return -1;
-}
 
 /* Like h_wait_worker, polling every half millisecond: for timings. */
 static pid_t
@@ -280,7 +118,7 @@ wait_worker_fast(struct echod_proc *p, unsigned slot, pid_t old,
 	pid_t pid;
 
 	do {
-		notify_drain(p);
+		h_drain_notify(p);
 		pid = h_worker_pid(p->pid, slot);
 		if (pid > 0 && pid != old)
 			return pid;
@@ -586,7 +424,7 @@ START_TEST(kill_worker_replaced)
 	pid_t xpid, vpid, npid, n2pid;
 	long long t0, t1;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 2, 1, 2, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 
@@ -612,11 +450,11 @@ START_TEST(kill_worker_replaced)
 	    (int)vpid);
 
 	/* 1. Kill Y with a prober running; time the replacement. */
-	t0 = now_us();
+	t0 = cl_now_us();
 	REQUIRE(&t, kill(vpid, SIGKILL) == 0, "kill: %s", strerror(errno));
 	REQUIRE(&t, probe_start(&pr, p.port) == 0, "fork prober");
 	npid = wait_worker_fast(&p, (unsigned)y, vpid, 1000);
-	t1 = now_us();
+	t1 = cl_now_us();
 	REQUIRE(&t, npid > 0, "slot %d not replaced within 1 s (master %s)",
 	    y, h_alive(p.pid) ? "alive" : "gone");
 	printf("supervision: worker %d (pid %d) SIGKILLed, replaced by pid "
@@ -637,8 +475,8 @@ START_TEST(kill_worker_replaced)
 	REQUIRE(&t, res.ok >= 20, "prober made only %d connections", res.ok);
 	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9 "
 	    "(Killed) after ", y, (int)vpid);
-	REQUIRE(&t, log_wait(&p, want, 1000), "no log line '%s...'", want);
-	log_line(&p, want, line, sizeof(line));
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s...'", want);
+	cl_log_line(&p, want, line, sizeof(line));
 	REQUIRE(&t, strstr(line, " s, 1 connection(s) served; replacing it "
 	    "now") != NULL, "log line: %s", line);
 
@@ -665,8 +503,8 @@ START_TEST(kill_worker_replaced)
 	c1 = -1;
 	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9 "
 	    "(Killed) after ", y, (int)npid);
-	REQUIRE(&t, log_wait(&p, want, 1000), "no log line '%s...'", want);
-	log_line(&p, want, line, sizeof(line));
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s...'", want);
+	cl_log_line(&p, want, line, sizeof(line));
 	snprintf(want, sizeof(want), " s, %d connection(s) served; replacing "
 	    "it now", res.ok);
 	REQUIRE(&t, strstr(line, want) != NULL, "log line: %s; want '%s' "
@@ -677,7 +515,7 @@ START_TEST(kill_worker_replaced)
 	close(a);
 	a = -1;
 	{
-		int st = stop(&p, 5000);
+		int st = h_stop(&p, 5000);
 
 		REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		    "stop: wait status %#x", st);
@@ -692,7 +530,7 @@ out:
 	if (c1 != -1)
 		close(c1);
 	probe_cleanup(&pr);
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -715,20 +553,20 @@ START_TEST(backoff_doubles)
 	long long tk;
 	int k;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 1, 0, 2, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
 	for (k = 0; k < BACKOFF_KILLS; k++) {
-		tk = now_us();
+		tk = cl_now_us();
 		REQUIRE(&t, kill(w, SIGKILL) == 0, "kill: %s", strerror(errno));
 		nw = wait_worker_fast(&p, 0, w, 3000);
-		gap[k] = (long)((now_us() - tk) / 1000);
+		gap[k] = (long)((cl_now_us() - tk) / 1000);
 		REQUIRE(&t, nw > 0, "kill %d: no new worker within 3 s (master "
 		    "%s)", k + 1, h_alive(p.pid) ? "alive" : "gone");
 		snprintf(needle, sizeof(needle), "worker 0 (pid %d) killed by "
 		    "signal 9 (Killed) after ", (int)w);
-		REQUIRE(&t, log_count(&p, needle) == 1, "no log line '%s'",
+		REQUIRE(&t, cl_log_count(&p, needle) == 1, "no log line '%s'",
 		    needle);
 		w = nw;
 	}
@@ -765,13 +603,13 @@ START_TEST(backoff_doubles)
 		    gap[k], k, gap[k - 1]);
 	}
 	{
-		int st = stop(&p, 5000);
+		int st = h_stop(&p, 5000);
 
 		REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		    "stop: wait status %#x", st);
 	}
 out:
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -788,7 +626,7 @@ START_TEST(crash_loop_gives_up)
 	long long t0, deadline;
 	int i, n, nseen = 0, st = -1, early, alive;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 8, 0, 2, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	t0 = h_now_ms();
@@ -799,7 +637,7 @@ START_TEST(crash_loop_gives_up)
 			kill(kids[i], SIGKILL);
 			nseen = seen_add(seen, nseen, kids[i]);
 		}
-		if ((st = wait_exit(&p, 0)) != -1)
+		if ((st = h_wait_exit(&p, 0)) != -1)
 			break;
 	}
 	REQUIRE(&t, st != -1, "master still running %lld ms after the "
@@ -811,15 +649,15 @@ START_TEST(crash_loop_gives_up)
 	    h_now_ms() - t0);
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 1,
 	    "master wait status %#x, want exit 1", st);
-	REQUIRE(&t, log_count(&p, "giving up") >= 1, "log lacks 'giving up'");
-	early = log_count(&p, "died early, replacing it in");
+	REQUIRE(&t, cl_log_count(&p, "giving up") >= 1, "log lacks 'giving up'");
+	early = cl_log_count(&p, "died early, replacing it in");
 	REQUIRE(&t, early == 20, "%d early deaths before giving up, want 20 "
 	    "(budget: more than 20 in 60 s)", early);
 	REQUIRE(&t, nseen >= 21, "only %d workers seen", nseen);
 	alive = wait_all_dead(seen, nseen, 2000);
 	REQUIRE(&t, alive == 0, "%d worker(s) still alive", alive);
 out:
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -836,7 +674,7 @@ START_TEST(sigterm_drains)
 	int a = -1, b = -1, nk, st, alive, e;
 	long long t0;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 2, 0, 5, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	nk = h_children(p.pid, kids, 16);
@@ -845,7 +683,7 @@ START_TEST(sigterm_drains)
 	    strerror(errno));
 	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	REQUIRE(&t, log_wait_count(&p, "SIGTERM: draining", 2, 3000),
+	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both log 'SIGTERM: draining'");
 	REQUIRE(&t, h_alive(p.pid), "master gone while a connection is open");
 	REQUIRE(&t, echo_ok(a, "def", 2000), "no echo during the drain");
@@ -864,7 +702,7 @@ START_TEST(sigterm_drains)
 	t0 = h_now_ms();
 	close(a);
 	a = -1;
-	st = wait_exit(&p, 4000);
+	st = h_wait_exit(&p, 4000);
 	REQUIRE(&t, st != -1, "master still running 4 s after the last "
 	    "client closed");
 	REQUIRE(&t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
@@ -873,14 +711,14 @@ START_TEST(sigterm_drains)
 	    "wait status %#x, want exit 0", st);
 	alive = wait_all_dead(kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
-	REQUIRE(&t, log_count(&p, "killing the remaining") == 0,
+	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
 	    "the master had to kill workers");
 out:
 	if (a != -1)
 		close(a);
 	if (b != -1)
 		close(b);
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -897,7 +735,7 @@ START_TEST(sigterm_timeout)
 	int a = -1, nk, st, alive;
 	long long t0, el;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 1, 0, 1, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	nk = h_children(p.pid, kids, 16);
@@ -907,7 +745,7 @@ START_TEST(sigterm_timeout)
 	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	st = wait_exit(&p, 4000);
+	st = h_wait_exit(&p, 4000);
 	el = h_now_ms() - t0;
 	REQUIRE(&t, st != -1, "master still running 4 s after SIGTERM");
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -918,12 +756,12 @@ START_TEST(sigterm_timeout)
 	    "a reset");
 	alive = wait_all_dead(kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
-	REQUIRE(&t, log_count(&p, "killing the remaining") == 0,
+	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
 	    "the worker did not end its drain at shutdown_timeout itself");
 out:
 	if (a != -1)
 		close(a);
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -939,7 +777,7 @@ START_TEST(sigint_drains)
 	char conf[256], line[512];
 	int a = -1, nk, st, alive;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 1, 0, 5, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	nk = h_children(p.pid, kids, 16);
@@ -947,14 +785,14 @@ START_TEST(sigint_drains)
 	    strerror(errno));
 	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
 	REQUIRE(&t, kill(p.pid, SIGINT) == 0, "kill");
-	REQUIRE(&t, log_wait(&p, "draining", 3000), "no worker drains");
-	REQUIRE(&t, log_line(&p, ": stopping; ", line, sizeof(line)) &&
+	REQUIRE(&t, cl_log_wait(&p, "draining", 1, 3000), "no worker drains");
+	REQUIRE(&t, cl_log_line(&p, ": stopping; ", line, sizeof(line)) &&
 	    (strstr(line, "SIGINT") != NULL || strstr(line, "Interrupt") !=
 	    NULL), "master did not log that SIGINT stops it");
 	REQUIRE(&t, echo_ok(a, "def", 2000), "no echo during the drain");
 	close(a);
 	a = -1;
-	st = wait_exit(&p, 2000);
+	st = h_wait_exit(&p, 2000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "wait status %#x, want exit 0", st);
 	alive = wait_all_dead(kids, nk, 1000);
@@ -962,7 +800,7 @@ START_TEST(sigint_drains)
 out:
 	if (a != -1)
 		close(a);
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -977,7 +815,7 @@ START_TEST(second_sigterm_stops_now)
 	int a = -1, nk, st, alive;
 	long long t0, el;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 2, 0, 30, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	nk = h_children(p.pid, kids, 16);
@@ -986,12 +824,12 @@ START_TEST(second_sigterm_stops_now)
 	    strerror(errno));
 	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	REQUIRE(&t, log_wait_count(&p, "SIGTERM: draining", 2, 3000),
+	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both start draining");
 	REQUIRE(&t, echo_ok(a, "def", 2000), "no echo during the drain");
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	st = wait_exit(&p, 5000);
+	st = h_wait_exit(&p, 5000);
 	el = h_now_ms() - t0;
 	REQUIRE(&t, st != -1, "master still running 5 s after a second "
 	    "SIGTERM");
@@ -999,7 +837,7 @@ START_TEST(second_sigterm_stops_now)
 	    el);
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "wait status %#x, want exit 0", st);
-	REQUIRE(&t, log_count(&p, "again: stopping now") == 1,
+	REQUIRE(&t, cl_log_count(&p, "again: stopping now") == 1,
 	    "no 'again: stopping now' in the log");
 	REQUIRE(&t, eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
@@ -1008,7 +846,7 @@ START_TEST(second_sigterm_stops_now)
 out:
 	if (a != -1)
 		close(a);
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -1025,14 +863,14 @@ START_TEST(master_killed_workers_exit)
 	int nk = 0, st, alive;
 	long long t0;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	conf_make(conf, sizeof(conf), 2, 0, 1, "info");
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	nk = h_children(p.pid, kids, 16);
 	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGKILL) == 0, "kill");
-	st = wait_exit(&p, 2000);
+	st = h_wait_exit(&p, 2000);
 	REQUIRE(&t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 	    "master wait status %#x", st);
 	alive = wait_all_dead(kids, nk, 5000);
@@ -1041,9 +879,9 @@ START_TEST(master_killed_workers_exit)
 	fflush(stdout);
 	REQUIRE(&t, alive == 0, "%d worker(s) outlived the master by 5 s",
 	    alive);
-	REQUIRE(&t, log_count(&p, "draining") == nk,
+	REQUIRE(&t, cl_log_count(&p, "draining") == nk,
 	    "%d worker(s) logged that they drain, want %d",
-	    log_count(&p, "draining"), nk);
+	    cl_log_count(&p, "draining"), nk);
 out:
 	if (p.pid <= 0) {
 		/* Orphaned workers are nobody's children: kill them here. */
@@ -1051,7 +889,7 @@ out:
 			if (h_alive(kids[i]))
 				kill(kids[i], SIGKILL);
 	}
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
@@ -1094,7 +932,7 @@ START_TEST(worker_fatal_not_respawned)
 	pid_t w0, w1;
 	int a = -1, st, maxc;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	/* The table the worker allocates: max_connections, capped by NOFILE. */
 	getrlimit(RLIMIT_NOFILE, &nofile);
 	maxc = 16384;
@@ -1131,16 +969,16 @@ START_TEST(worker_fatal_not_respawned)
 	    "prlimit: %s", strerror(errno));
 
 	REQUIRE(&t, kill(w1, SIGKILL) == 0, "kill");
-	REQUIRE(&t, log_wait(&p, "exited with status 71", 3000),
+	REQUIRE(&t, cl_log_wait(&p, "exited with status 71", 1, 3000),
 	    "the replacement of worker 1 did not exit 71");
-	REQUIRE(&t, log_wait(&p, "a fatal start-up error; slot 1 stays "
-	    "empty", 1000), "no 'slot 1 stays empty' in the log");
-	REQUIRE(&t, log_count(&p, "cannot set up the event loop") == 1,
+	REQUIRE(&t, cl_log_wait(&p, "a fatal start-up error; slot 1 stays "
+	    "empty", 1, 1000), "no 'slot 1 stays empty' in the log");
+	REQUIRE(&t, cl_log_count(&p, "cannot set up the event loop") == 1,
 	    "the worker did not say why it failed");
 	/* Slot 1 had its first worker and the one that failed: no third. */
-	REQUIRE(&t, log_count(&p, "worker 1 started") == 2,
+	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started %d times, want 2",
-	    log_count(&p, "worker 1 started"));
+	    cl_log_count(&p, "worker 1 started"));
 	REQUIRE(&t, h_worker_pid(p.pid, 1) == -1, "slot 1 has a worker");
 	REQUIRE(&t, h_alive(p.pid), "master gone with one worker left");
 	REQUIRE(&t, h_worker_pid(p.pid, 0) == w0, "worker 0 changed");
@@ -1149,25 +987,25 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, echo_ok(a, "still here", 2000), "worker 0 not serving");
 	close(a);
 	a = -1;
-	REQUIRE(&t, log_count(&p, "worker 1 started") == 2,
+	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started again");
 
 	/* Worker 0 served: it is replaced at once, and that one fails too. */
 	REQUIRE(&t, kill(w0, SIGKILL) == 0, "kill");
-	st = wait_exit(&p, 3000);
+	st = h_wait_exit(&p, 3000);
 	REQUIRE(&t, st != -1, "master still running with no worker left");
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 1,
 	    "wait status %#x, want exit 1", st);
 	snprintf(needle, sizeof(needle), "slot 0 stays empty");
-	REQUIRE(&t, log_count(&p, needle) == 1, "no '%s'", needle);
-	REQUIRE(&t, log_count(&p, "no worker left") == 1,
+	REQUIRE(&t, cl_log_count(&p, needle) == 1, "no '%s'", needle);
+	REQUIRE(&t, cl_log_count(&p, "no worker left") == 1,
 	    "no 'no worker left' in the log");
-	REQUIRE(&t, log_count(&p, "worker 1 started") == 2,
+	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started again");
 out:
 	if (a != -1)
 		close(a);
-	log_dump_if_failed(&t, &p);
+	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }

@@ -538,12 +538,7 @@ cl_prlimit(pid_t pid, int resource, const struct rlimit *nl,
 void
 cl_notify_drain(struct echod_proc *p)
 {
-	char buf[1024];
-	int i;
-
-	for (i = 0; i < 256 && p->notify_fd != -1; i++)
-		if (recv(p->notify_fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
-			break;
+	h_drain_notify(p); /* queued, not dropped: h_wait_notify still sees them */
 }
 
 int
