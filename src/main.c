@@ -18,7 +18,6 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
-#include "notify.h"
 #include "proctitle.h"
 #include "version.h"
 
