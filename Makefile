@@ -256,6 +256,9 @@ fuzz-ci: fuzz-build
 #                    workers), run the standard scenarios, print a table,
 #                    stop it.  BENCH_ARGS= passes options to run.sh, e.g.
 #                    BENCH_ARGS='--secs 5 --rounds 3' (see run.sh -h).
+#                    REF=PATH runs a reference server (PATH -p PORT -n 2)
+#                    side by side, round by round, and prints echod's
+#                    figures as ratios to it.
 
 .PHONY: bench-tool bench
 
@@ -267,7 +270,9 @@ $(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
 bench: deps
 	$(MAKE) $(B)/echod $(B)/echobench
 	tests/bench/run.sh --bench $(B)/echobench \
-	    --server "$(B)/echod -l 127.0.0.1:{port} -w 2" $(BENCH_ARGS)
+	    --name echod --server "$(B)/echod -l 127.0.0.1:{port} -w 2" \
+	    $(if $(REF),--name ref --server "$(REF) -p {port} -n 2" \
+	    --baseline ref) $(BENCH_ARGS)
 
 # make bench-compare: the same scenarios, one after another in one run,
 # against echod and against the servers a user might install instead:

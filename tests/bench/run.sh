@@ -28,6 +28,7 @@ KEEP=0
 SERVERS=()
 ONLY=""
 OUT=""
+BASELINE=""
 declare -a SNAME PLAIN MAXHOLD # per server, from the modifiers
 NEXT_NAME="" NEXT_PLAIN=0 NEXT_MAXHOLD=0
 
@@ -51,6 +52,9 @@ usage: tests/bench/run.sh [--server CMD]... [--bench PATH] [--secs N]
   --rounds N    run every scenario N times per server and show the run with
                 the median rate (1)
   --only LIST   comma-separated scenarios: conn,pp32,pp256,bulk,hold
+  --baseline NAME  also print every other server's figures as a ratio to
+                this server's, paired by round (each round runs them
+                back to back), median and range over the rounds
   --keep        keep the logs and raw results (their directory is printed)
   --out DIR     keep the logs and raw results in DIR/raw, and write the
                 table to DIR/table.txt and one tab-separated line per
@@ -78,6 +82,7 @@ while [ $# -gt 0 ]; do
 	--hold) HOLD=$2; shift 2 ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
+	--baseline) BASELINE=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 64 ;;
@@ -341,9 +346,87 @@ summary_line() {
 		"$(field "$res" pss_kb)" "${rc:--}" "${SERVERS[$i]}"
 }
 
+# The figure a scenario is judged by, from one result line: the rate, or
+# for hold the memory per connection.
+value_of() { # value_of SCENARIO RESULT-LINE
+	case "$1" in
+	bulk) field "$2" mbps ;;
+	hold) field "$2" per_conn_bytes ;;
+	*) field "$2" rate ;;
+	esac
+}
+
+# Paired ratios: in round r, server i's figure over the baseline's figure
+# in the same round.  Servers run back to back within a round, so a slow
+# spell of the machine tends to hit both; the median of the paired
+# ratios is steadier than a ratio of two medians.
+ratios() {
+	local b=-1 i s r scen a z list
+	for i in "${!SERVERS[@]}"; do
+		[ "${NAME[i]}" = "$BASELINE" ] && b=$i
+	done
+	if [ "$b" -lt 0 ]; then
+		echo "run.sh: --baseline $BASELINE: no server of that name" >&2
+		return 0
+	fi
+	echo "ratio to ${NAME[b]}, paired by round: median (lowest-highest)" \
+		"of $ROUNDS round(s)"
+	echo "(hold: memory per connection, lower is better)"
+	printf '%-6s %-14s %8s  %s\n' scen server ratio range
+	for s in "${SCENARIOS[@]}"; do
+		scen=${s%%|*}
+		if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$scen,"* ]]; then
+			continue
+		fi
+		for i in "${!SERVERS[@]}"; do
+			[ "$i" = "$b" ] && continue
+			list=""
+			for ((r = 1; r <= ROUNDS; r++)); do
+				a=$(value_of "$scen" "$(grep -h '^RESULT' \
+					"$TMP/$scen.$i.$r" 2>/dev/null || true)")
+				z=$(value_of "$scen" "$(grep -h '^RESULT' \
+					"$TMP/$scen.$b.$r" 2>/dev/null || true)")
+				list="$list $a/$z"
+			done
+			awk -v scen="$scen" -v name="${NAME[i]}" -v list="$list" '
+			BEGIN {
+				n = 0
+				m = split(list, pair, " ")
+				for (k = 1; k <= m; k++) {
+					split(pair[k], f, "/")
+					if (f[1] == "" || f[1] == "-" || f[2] + 0 <= 0)
+						continue
+					v[++n] = f[1] / f[2]
+				}
+				if (n == 0) {
+					printf "%-6s %-14s %8s\n", scen, name, "-"
+					exit
+				}
+				for (x = 1; x <= n; x++)	# insertion sort: n is small
+					for (y = x; y > 1 && v[y - 1] > v[y]; y--) {
+						t = v[y]; v[y] = v[y - 1]; v[y - 1] = t
+					}
+				med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+				printf "%-6s %-14s %7.0f%%  %.0f%%-%.0f%%\n", scen, name,
+				    100 * med, 100 * v[1], 100 * v[n]
+			}'
+		done
+	done
+}
+
 main() {
-	local i s r scen args order
+	local i s r scen args order found=0
 	server_names
+	if [ -n "$BASELINE" ]; then
+		for i in "${!SERVERS[@]}"; do
+			[ "${NAME[i]}" = "$BASELINE" ] && found=1
+		done
+		if [ "$found" = 0 ]; then
+			echo "run.sh: --baseline $BASELINE: no server of that name" \
+				"(the servers: ${NAME[*]})" >&2
+			exit 64
+		fi
+	fi
 	echo "run.sh: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*} args=${s#*|}
@@ -405,6 +488,10 @@ report() {
 	[ -z "$plain" ] || echo "Plain echo (replies checked unchanged, not" \
 		"uppercased): ${plain#, }."
 	echo
+	if [ -n "$BASELINE" ]; then
+		ratios
+		echo
+	fi
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*}
 		for i in "${!SERVERS[@]}"; do
