@@ -251,28 +251,37 @@ fuzz-ci: fuzz-build
 
 # Benchmarks (tests/bench/): never part of `make check`.
 #
-#   make bench-tool  build build/echobench, the load generator
+#   make bench-tool  build build/echobench, the load generator, and
+#                    build/upperbench, the uppercase transform alone
 #   make bench       start build/echod on 127.0.0.1 (a free port, 2
 #                    workers), run the standard scenarios, print a table,
 #                    stop it.  BENCH_ARGS= passes options to run.sh, e.g.
 #                    BENCH_ARGS='--secs 5 --rounds 3' (see run.sh -h).
 #                    REF=PATH runs a reference server (PATH -p PORT -n 2)
 #                    side by side, round by round, and prints echod's
-#                    figures as ratios to it.
+#                    figures as ratios to it.  Then build/upperbench
+#                    prints the transform's speed (GB/s) next to a byte
+#                    loop's.
 
 .PHONY: bench-tool bench
 
-bench-tool: $(B)/echobench
+bench-tool: $(B)/echobench $(B)/upperbench
 
 $(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+$(B)/upperbench: tests/bench/upperbench.c src/echo.c include/echo.h Makefile \
+    | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) -Iinclude $(CFLAGS) $(LDFLAGS) -o $@ \
+	    tests/bench/upperbench.c src/echo.c
+
 bench: deps
-	$(MAKE) $(B)/echod $(B)/echobench
+	$(MAKE) $(B)/echod $(B)/echobench $(B)/upperbench
 	tests/bench/run.sh --bench $(B)/echobench \
 	    --name echod --server "$(B)/echod -l 127.0.0.1:{port} -w 2" \
 	    $(if $(REF),--name ref --server "$(REF) -p {port} -n 2" \
 	    --baseline ref) $(BENCH_ARGS)
+	$(B)/upperbench
 
 # make bench-compare: the same scenarios, one after another in one run,
 # against echod and against the servers a user might install instead:

@@ -1,10 +1,11 @@
 /*
  * check_echo: the uppercase transform against a one-line reference.
  *
- * echo_upper() works eight bytes at a time (SWAR) plus a byte tail, so the
- * tests put every byte value at every alignment, length and position, next
- * to every other byte value, and watch guard bytes on both sides: a carry
- * between lanes, a wrong tail or a write past the end all show up here.
+ * echo_upper() works 32 and 16 bytes at a time (vectors), then eight
+ * (SWAR), then one, so the tests put every byte value at every alignment,
+ * length and position, next to every other byte value, and watch guard
+ * bytes on both sides: a carry between lanes, a wrong tail or a write past
+ * the end all show up here.
  */
 #include <check.h>
 #include <stdint.h>
@@ -15,7 +16,7 @@
 #include "suites.h"
 
 #define MAXOFF 16   /* alignments 0..15 */
-#define MAXLEN 41   /* lengths 0..40 */
+#define MAXLEN 81   /* lengths 0..80: two 32-byte blocks, 16, 8, a tail */
 #define GUARD 8
 #define AREA (GUARD + MAXOFF + MAXLEN + GUARD)
 #define GUARD_BYTE 'q' /* lowercase: a stray write would turn it into 'Q' */
@@ -90,12 +91,13 @@ START_TEST(every_byte_scattered_neighbours)
 END_TEST
 
 /*
- * Every ordered pair of byte values side by side, in every lane of a word:
- * a carry or borrow from one lane into the next would change a neighbour.
+ * Every ordered pair of byte values side by side, in every lane of a
+ * vector (the first 16 bytes) and of a word (the next 8): a carry or
+ * borrow from one lane into the next would change a neighbour.
  */
 START_TEST(every_pair_of_neighbours)
 {
-	_Alignas(8) unsigned char got[16], want[16];
+	_Alignas(8) unsigned char got[24], want[24];
 	unsigned x, y, i;
 
 	for (x = 0; x < 256; x++)
