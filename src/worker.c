@@ -120,9 +120,17 @@ idle_append(struct worker *w, uint32_t i)
 	w->idle_tail = i;
 }
 
+/*
+ * The list stays sorted by last_ms.  A connection already stamped with
+ * this loop turn's time is among the equal stamps at the tail, so moving
+ * it would change nothing that expiry can see: a busy connection costs one
+ * comparison per event, and a relink once per clock tick.
+ */
 static void
 idle_touch(struct worker *w, uint32_t i)
 {
+	if (w->conns[i].last_ms == w->now)
+		return;
 	w->conns[i].last_ms = w->now;
 	if (w->idle_tail != i) {
 		idle_unlink(w, i);
