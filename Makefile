@@ -283,6 +283,20 @@ bench: deps
 	    --baseline ref) $(BENCH_ARGS)
 	$(B)/upperbench
 
+# make bench-hotpath: what one echoed message costs a worker, natively
+# (CPU time per round trip) and under callgrind (user-space instructions
+# per round trip, by function, from a -fno-inline build in
+# build/hotpath), with the share that supervision takes: heartbeat,
+# scoreboard, idle and age lists, balancing (tests/bench/hotpath.sh).
+# Needs valgrind (installed with the lint tools).
+
+.PHONY: bench-hotpath
+
+bench-hotpath: deps deps-tools
+	$(MAKE) $(B)/echod $(B)/echobench
+	$(MAKE) B=$(B)/hotpath CFLAGS='-O2 -g -fno-inline' $(B)/hotpath/echod
+	tests/bench/hotpath.sh $(BENCH_ARGS)
+
 # make bench-compare: the same scenarios, one after another in one run,
 # against echod and against the servers a user might install instead:
 # xinetd's and openbsd-inetd's internal echo (plain echo, checked as such),
