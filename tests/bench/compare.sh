@@ -115,6 +115,11 @@ for p in "${LIST[@]}"; do
 	esac
 done
 
+# Every server as a ratio to echod, paired round by round (and echod as a
+# multiple of each).
+for p in "${LIST[@]}"; do
+	[ "$p" = echod ] && RUN_ARGS+=(--baseline echod)
+done
 echo "compare.sh: servers: ${LIST[*]}; results in $OUT" >&2
 "$HERE/run.sh" --bench "$BENCH" --out "$OUT" "${SERVER_ARGS[@]}" \
 	"${RUN_ARGS[@]}"

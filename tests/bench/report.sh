@@ -105,6 +105,13 @@ END {
 	echo "**hold**: idle connections held, then each checked to still echo;"
 	echo "PSS/conn = the server's memory growth per connection (user space"
 	echo "only).  A figure with errors is not a result: see the second table."
+	# run.sh --baseline: the paired ratios, as it printed them.
+	if grep -q '^ratio to ' "$DIR/table.txt" 2>/dev/null; then
+		echo
+		echo '```'
+		sed -n '/^ratio to /,/^$/p' "$DIR/table.txt" | sed '/^$/d'
+		echo '```'
+	fi
 } >"$DIR/results.md"
 rm -f "$DIR/results.body.md"
 echo "report.sh: wrote $DIR/results.md" >&2

@@ -371,8 +371,10 @@ ratios() {
 	fi
 	echo "ratio to ${NAME[b]}, paired by round: median (lowest-highest)" \
 		"of $ROUNDS round(s)"
-	echo "(hold: memory per connection, lower is better)"
-	printf '%-6s %-14s %8s  %s\n' scen server ratio range
+	echo "(hold: memory per connection, lower is better); the last column"
+	echo "is the same the other way round: ${NAME[b]} as a multiple of the server"
+	printf '%-6s %-14s %8s  %-12s %s\n' scen server ratio range \
+		"${NAME[b]}/server"
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*}
 		if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$scen,"* ]]; then
@@ -407,8 +409,9 @@ ratios() {
 						t = v[y]; v[y] = v[y - 1]; v[y - 1] = t
 					}
 				med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-				printf "%-6s %-14s %7.0f%%  %.0f%%-%.0f%%\n", scen, name,
-				    100 * med, 100 * v[1], 100 * v[n]
+				printf "%-6s %-14s %7.0f%%  %-12s %.2fx\n", scen, name,
+				    100 * med, sprintf("%.0f%%-%.0f%%", 100 * v[1],
+				    100 * v[n]), 1 / med
 			}'
 		done
 	done
