@@ -347,8 +347,15 @@ summary_line() {
 }
 
 # The figure a scenario is judged by, from one result line: the rate, or
-# for hold the memory per connection.
+# for hold the memory per connection (which stands even if some
+# connections failed: it is divided by those held).  A rate measured with
+# errors is not a result: nothing.
 value_of() { # value_of SCENARIO RESULT-LINE
+	local err
+	err=$(field "$2" errors)
+	if [ "$1" != hold ] && [ "${err:-0}" != 0 ]; then
+		return 0
+	fi
 	case "$1" in
 	bulk) field "$2" mbps ;;
 	hold) field "$2" per_conn_bytes ;;
@@ -373,7 +380,7 @@ ratios() {
 		"of $ROUNDS round(s)"
 	echo "(hold: memory per connection, lower is better); the last column"
 	echo "is the same the other way round: ${NAME[b]} as a multiple of the server"
-	printf '%-6s %-14s %8s  %-12s %s\n' scen server ratio range \
+	printf '%-6s %-14s %8s  %-14s %s\n' scen server ratio range \
 		"${NAME[b]}/server"
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*}
@@ -409,9 +416,17 @@ ratios() {
 						t = v[y]; v[y] = v[y - 1]; v[y - 1] = t
 					}
 				med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-				printf "%-6s %-14s %7.0f%%  %-12s %.2fx\n", scen, name,
+				# The other way round: a multiple, or a fraction
+				# when it is small (memory per connection).
+				if (med <= 0)
+					inv = "-"
+				else if (1 / med >= 0.1)
+					inv = sprintf("%.2fx", 1 / med)
+				else
+					inv = sprintf("1/%.0f", med)
+				printf "%-6s %-14s %7.0f%%  %-14s %s\n", scen, name,
 				    100 * med, sprintf("%.0f%%-%.0f%%", 100 * v[1],
-				    100 * v[n]), 1 / med
+				    100 * v[n]), inv
 			}'
 		done
 	done
