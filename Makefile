@@ -297,6 +297,26 @@ bench-hotpath: deps deps-tools
 	$(MAKE) B=$(B)/hotpath CFLAGS='-O2 -g -fno-inline' $(B)/hotpath/echod
 	tests/bench/hotpath.sh $(BENCH_ARGS)
 
+# make bench-uring: an experiment.  tests/bench/uring/uring_echo.c is a
+# minimal io_uring uppercase echo (multishot accept and recv, a provided
+# buffer ring); this runs it side by side with echod, round by round, to
+# see whether an io_uring backend would pay (REF=PATH adds a reference
+# server).  Installs liburing-dev if missing.  Not part of echod.
+
+.PHONY: bench-uring
+
+$(B)/uring_echo: tests/bench/uring/uring_echo.c Makefile | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -luring
+
+bench-uring: deps
+	@sh .ci/deps.sh uring
+	$(MAKE) $(B)/echod $(B)/echobench $(B)/uring_echo
+	tests/bench/run.sh --bench $(B)/echobench --only conn,pp32,pp256,bulk \
+	    --name echod --server "$(B)/echod -l 127.0.0.1:{port} -w 2" \
+	    --name uring --server "$(B)/uring_echo -p {port} -n 2" \
+	    $(if $(REF),--name ref --server "$(REF) -p {port} -n 2") \
+	    --baseline echod $(BENCH_ARGS)
+
 # make bench-compare: the same scenarios, one after another in one run,
 # against echod and against the servers a user might install instead:
 # xinetd's and openbsd-inetd's internal echo (plain echo, checked as such),

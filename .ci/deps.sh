@@ -6,12 +6,15 @@
 #   sh .ci/deps.sh tools   that, plus what make lint, check-valgrind and
 #                          fuzz need (clang with its libFuzzer runtime,
 #                          clang-tidy, cppcheck, valgrind); CI installs these
+#   sh .ci/deps.sh uring   that of make run, plus liburing-dev for the
+#                          io_uring experiment (make bench-uring)
 set -eu
 
 PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc gdb util-linux"
 TOOL_PKGS="clang clang-tidy cppcheck valgrind"
 
 [ "${1:-}" = tools ] && PKGS="$PKGS $TOOL_PKGS"
+[ "${1:-}" = uring ] && PKGS="$PKGS liburing-dev"
 
 missing_of() {
 	for p in "$@"; do
