@@ -19,6 +19,8 @@
 # Needs valgrind (callgrind_annotate comes with it).  Loopback only; every
 # process it starts it stops by pid; every wait has a deadline.
 set -euo pipefail
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 SECS=5
 CONNS=32
@@ -73,27 +75,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pick_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 12000))
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# shellcheck disable=SC2016 # expanded by the inner bash
-echoes() { # echoes PORT
-	timeout 2 bash -c '
-		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf "ready?\n" >&3
-		IFS= read -r -t 1 line <&3 && [ "$line" = "READY?" ]' _ "$1" \
-		2>/dev/null
-}
-
 # start CMD...: echod in the background on a free port; sets PID, PORT.
 start() {
 	local deadline=$((SECONDS + 60))
@@ -103,7 +84,7 @@ start() {
 	while [ $SECONDS -lt $deadline ]; do
 		kill -0 "$PID" 2>/dev/null ||
 			{ echo "hotpath.sh: echod exited:" >&2; tail -5 "$TMP/log" >&2; exit 1; }
-		echoes "$PORT" && return 0
+		echoes "$PORT" READY? && return 0
 		sleep 0.1
 	done
 	echo "hotpath.sh: echod not ready in 60 s" >&2
@@ -123,8 +104,6 @@ load() { # load: echobench's RESULT line
 		-p "$PORT" -c "$CONNS" -S "$SIZE" -d "$SECS" -w 0 |
 		grep '^RESULT'
 }
-
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 # ---- 1. native: CPU time per round trip ----
 start "$ECHOD"

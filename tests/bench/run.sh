@@ -18,6 +18,8 @@
 # --max-hold describe the --server that follows them (tests/bench/compare.sh
 # uses them for the peers).
 set -euo pipefail
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 BENCH=build/echobench
 SECS=3
@@ -191,31 +193,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port below the ephemeral range (so no client socket holds it) that
-# nothing listens on.  Racy by nature; start_server retries on failure.
-pick_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 12000))
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# Ready means it echoes: a handshake alone only proves the kernel queued us.
-# shellcheck disable=SC2016 # expanded by the inner bash
-# echoes PORT REPLY
-echoes() {
-	timeout 2 bash -c '
-		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf "ready?\n" >&3
-		IFS= read -r -t 1 line <&3 && [ "$line" = "$2" ]' _ "$1" "$2" \
-		2>/dev/null
-}
-
 wait_ready() { # wait_ready PID PORT SERVER-INDEX
 	local pid=$1 port=$2 reply='READY?' deadline=$((SECONDS + 10))
 	[ "${PLAIN[$3]:-0}" = 1 ] && reply='ready?'
@@ -263,9 +240,6 @@ server_names() {
 	done
 }
 
-field() { # field LINE KEY
-	sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"
-}
 
 # run_one SCENARIO-ARGS SERVER-INDEX OUTFILE: a fresh server, one
 # echobench run against it, the server stopped.
