@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "clients.h"
 #include "exitcodes.h"
 #include "harness.h"
 #include "suites.h"
@@ -30,39 +30,6 @@
 #define RUN_MS 5000
 #define START_MS 5000
 #define OUT_MAX 16384
-
-/* ---- recording failures so that cleanup always runs ---- */
-
-struct tres {
-	int failed;
-	char msg[2048];
-};
-
-static void tfail(struct tres *, int, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-tfail(struct tres *t, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	t->failed = 1;
-	n = snprintf(t->msg, sizeof(t->msg), "line %d: ", line);
-	va_start(ap, fmt);
-	vsnprintf(t->msg + n, sizeof(t->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-#define REQUIRE(t, cond, ...)                                              \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			tfail((t), __LINE__, __VA_ARGS__);                 \
-			goto out;                                          \
-		}                                                          \
-	} while (0)
 
 /* ---- scratch files ---- */
 

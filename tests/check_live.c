@@ -614,26 +614,22 @@ probe_once(const struct probe_args *a, int i, struct probe_res *r)
 	close(fd);
 }
 
-static void probe_run(const struct probe_args *, int, int)
-    __attribute__((noreturn));
+static void probe_run(const void *, int, int) __attribute__((noreturn));
 
 /*
  * Say "going" after the first probe, probe until told to stop, then 20
  * more; bounded in count and time.
  */
 static void
-probe_run(const struct probe_args *a, int stop_rd, int res_wr)
+probe_run(const void *arg, int stop_rd, int res_wr)
 {
 	struct pollfd pfd = { .fd = stop_rd, .events = POLLIN };
 	long long deadline = h_now_ms() + 12000;
+	const struct probe_args *a = arg;
 	struct probe_window w = { 0, 0 };
 	struct probe_res r;
 	int i, after = -1;
 
-	/* The test's own connections must not stay open in this copy. */
-	for (i = 3; i < 1024; i++)
-		if (i != stop_rd && i != res_wr)
-			close(i);
 	memset(&r, 0, sizeof(r));
 	/* A few failures say enough: do not wait out every one. */
 	for (i = 0; i < PROBE_MAX && h_now_ms() < deadline && after < 20 &&
@@ -659,82 +655,20 @@ probe_run(const struct probe_args *a, int stop_rd, int res_wr)
 	_exit(0);
 }
 
-struct prober {
-	pid_t pid;
-	int stop_wr, res_rd;
-};
-
 /* Fork it and wait for its first probe. */
 static int
-prober_start(struct prober *pr, const struct probe_args *a)
+prober_start(struct cl_child *pr, const struct probe_args *a)
 {
 	struct pollfd pfd;
-	int s[2], r[2];
 	char c;
 
-	if (pipe2(s, O_CLOEXEC) == -1)
+	if (cl_child_start(pr, probe_run, a) == -1)
 		return -1;
-	if (pipe2(r, O_CLOEXEC) == -1) {
-		close(s[0]);
-		close(s[1]);
-		return -1;
-	}
-	if ((pr->pid = fork()) == 0) {
-		close(s[1]);
-		close(r[0]);
-		probe_run(a, s[0], r[1]);
-	}
-	close(s[0]);
-	close(r[1]);
-	pr->stop_wr = s[1];
-	pr->res_rd = r[0];
 	pfd.fd = pr->res_rd;
 	pfd.events = POLLIN;
-	if (pr->pid == -1 || poll(&pfd, 1, 5000) <= 0 ||
-	    read(pr->res_rd, &c, 1) != 1)
+	if (poll(&pfd, 1, 5000) <= 0 || read(pr->res_rd, &c, 1) != 1)
 		return -1;
 	return 0;
-}
-
-/* Tell it to stop, collect its result; 0 or -1. */
-static int
-prober_finish(struct prober *pr, long long from, long long to,
-    struct probe_res *res)
-{
-	struct pollfd pfd = { .fd = pr->res_rd, .events = POLLIN };
-	struct probe_window w = { from, to };
-	long long deadline = h_now_ms() + 8000;
-	int st, rc = -1;
-
-	if (write(pr->stop_wr, &w, sizeof(w)) != (ssize_t)sizeof(w))
-		return -1;
-	if (poll(&pfd, 1, 8000) > 0 &&
-	    read(pr->res_rd, res, sizeof(*res)) == (ssize_t)sizeof(*res))
-		rc = 0;
-	while (pr->pid > 0 && h_now_ms() < deadline) {
-		if (waitpid(pr->pid, &st, WNOHANG) == pr->pid)
-			pr->pid = -1;
-		else
-			h_poll_pause();
-	}
-	return rc;
-}
-
-static void
-prober_cleanup(struct prober *pr)
-{
-	int st;
-
-	if (pr->pid > 0) {
-		kill(pr->pid, SIGKILL);
-		waitpid(pr->pid, &st, 0);
-		pr->pid = -1;
-	}
-	if (pr->stop_wr != -1)
-		close(pr->stop_wr);
-	if (pr->res_rd != -1)
-		close(pr->res_rd);
-	pr->stop_wr = pr->res_rd = -1;
 }
 
 /* ---- 1. a reload that changes the pool size, a connection open ---- */
@@ -754,8 +688,9 @@ prober_cleanup(struct prober *pr)
 START_TEST(reload_resizes_pool)
 {
 	struct echod_proc *p = &live_p;
-	struct prober pr = { -1, -1, -1 };
+	struct cl_child pr = CL_CHILD_INIT;
 	struct probe_args pa;
+	struct probe_window w;
 	struct probe_res res;
 	struct tres t = { 0, "" };
 	struct sb_row rows[16];
@@ -806,7 +741,10 @@ START_TEST(reload_resizes_pool)
 		REQUIRE(&t, !pid_in(old, nold, fresh[i]), "pid %d is old",
 		    (int)fresh[i]);
 
-	REQUIRE(&t, prober_finish(&pr, t_hup, t_ready, &res) == 0,
+	w.from = t_hup;
+	w.to = t_ready;
+	REQUIRE(&t,
+	    cl_child_finish(&pr, &w, sizeof(w), &res, sizeof(res)) == 0,
 	    "no result from prober");
 	printf("live: reload: SIGHUP -> READY=1 %lld ms; SIGHUP -> first "
 	    "echo by a new-generation worker %lld ms; daemon says: %s\n",
@@ -884,7 +822,7 @@ out:
 		close(c);
 	if (n1 != -1)
 		close(n1);
-	prober_cleanup(&pr);
+	cl_child_cleanup(&pr);
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("reload_resizes_pool");

@@ -260,21 +260,18 @@ probe_once(int port, int i, struct probe_res *r)
 	close(fd);
 }
 
-static void probe_run(int, int, int) __attribute__((noreturn));
+static void probe_run(const void *, int, int) __attribute__((noreturn));
 
 /* Probe until told to stop, then 20 more; bounded in count and time. */
 static void
-probe_run(int port, int stop_rd, int res_wr)
+probe_run(const void *arg, int stop_rd, int res_wr)
 {
 	struct pollfd pfd = { .fd = stop_rd, .events = POLLIN };
 	long long deadline = h_now_ms() + 6000;
+	int port = *(const int *)arg;
 	struct probe_res r;
 	int i, after = -1;
 
-	/* The test's own connections must not stay open in this copy. */
-	for (i = 3; i < 1024; i++)
-		if (i != stop_rd && i != res_wr)
-			close(i);
 	memset(&r, 0, sizeof(r));
 	for (i = 0; i < 5000 && h_now_ms() < deadline && after < 20; i++) {
 		if (after < 0 && poll(&pfd, 1, 0) > 0)
@@ -286,76 +283,6 @@ probe_run(int port, int stop_rd, int res_wr)
 	if (write(res_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		_exit(1);
 	_exit(0);
-}
-
-struct prober {
-	pid_t pid;
-	int stop_wr, res_rd;
-};
-
-static int
-probe_start(struct prober *pr, int port)
-{
-	int s[2], r[2];
-
-	pr->pid = -1;
-	pr->stop_wr = pr->res_rd = -1;
-	if (pipe2(s, O_CLOEXEC) == -1)
-		return -1;
-	if (pipe2(r, O_CLOEXEC) == -1) {
-		close(s[0]);
-		close(s[1]);
-		return -1;
-	}
-	if ((pr->pid = fork()) == 0) {
-		close(s[1]);
-		close(r[0]);
-		probe_run(port, s[0], r[1]);
-	}
-	close(s[0]);
-	close(r[1]);
-	pr->stop_wr = s[1];
-	pr->res_rd = r[0];
-	return pr->pid == -1 ? -1 : 0;
-}
-
-/* Tell it to stop, collect its result; 0 or -1. */
-static int
-probe_finish(struct prober *pr, struct probe_res *res)
-{
-	struct pollfd pfd = { .fd = pr->res_rd, .events = POLLIN };
-	long long deadline = h_now_ms() + 8000;
-	int st, rc = -1;
-
-	if (write(pr->stop_wr, "x", 1) != 1)
-		return -1;
-	if (poll(&pfd, 1, 8000) > 0 &&
-	    read(pr->res_rd, res, sizeof(*res)) == (ssize_t)sizeof(*res))
-		rc = 0;
-	while (pr->pid > 0 && h_now_ms() < deadline) {
-		if (waitpid(pr->pid, &st, WNOHANG) == pr->pid)
-			pr->pid = -1;
-		else
-			h_poll_pause();
-	}
-	return rc;
-}
-
-static void
-probe_cleanup(struct prober *pr)
-{
-	int st;
-
-	if (pr->pid > 0) {
-		kill(pr->pid, SIGKILL);
-		waitpid(pr->pid, &st, 0);
-		pr->pid = -1;
-	}
-	if (pr->stop_wr != -1)
-		close(pr->stop_wr);
-	if (pr->res_rd != -1)
-		close(pr->res_rd);
-	pr->stop_wr = pr->res_rd = -1;
 }
 
 /* ---- 1. a killed worker is replaced in its slot, nothing refused ---- */
@@ -416,7 +343,7 @@ wait_dead(pid_t pid, int timeout_ms)
 START_TEST(kill_worker_replaced)
 {
 	struct echod_proc p;
-	struct prober pr = { -1, -1, -1 };
+	struct cl_child pr = CL_CHILD_INIT;
 	struct probe_res res;
 	struct tres t = { 0, "" };
 	char conf[256], want[256], line[512], buf[8];
@@ -452,7 +379,7 @@ START_TEST(kill_worker_replaced)
 	/* 1. Kill Y with a prober running; time the replacement. */
 	t0 = cl_now_us();
 	REQUIRE(&t, kill(vpid, SIGKILL) == 0, "kill: %s", strerror(errno));
-	REQUIRE(&t, probe_start(&pr, p.port) == 0, "fork prober");
+	REQUIRE(&t, cl_child_start(&pr, probe_run, &p.port) == 0, "fork prober");
 	npid = wait_worker_fast(&p, (unsigned)y, vpid, 1000);
 	t1 = cl_now_us();
 	REQUIRE(&t, npid > 0, "slot %d not replaced within 1 s (master %s)",
@@ -463,7 +390,8 @@ START_TEST(kill_worker_replaced)
 	fflush(stdout);
 	REQUIRE(&t, echo_ok(a, "def", 2000), "A stopped echoing after the "
 	    "other worker was killed");
-	REQUIRE(&t, probe_finish(&pr, &res) == 0, "no result from prober");
+	REQUIRE(&t, cl_child_finish(&pr, "x", 1, &res, sizeof(res)) == 0,
+	    "no result from prober");
 	printf("supervision: prober: %d connections, %d echoed, %d refused, "
 	    "%d failed, %d wrong\n", res.iters, res.ok, res.refused,
 	    res.failed, res.wrong);
@@ -529,7 +457,7 @@ out:
 		close(b);
 	if (c1 != -1)
 		close(c1);
-	probe_cleanup(&pr);
+	cl_child_cleanup(&pr);
 	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);

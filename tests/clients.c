@@ -622,3 +622,73 @@ cl_log_dump_if_failed(const struct tres *t, struct echod_proc *p)
 	fprintf(stderr, "---- echod log, last %zu bytes ----\n%s----\n",
 	    n > 4096 ? (size_t)4096 : n, logbuf + (n > 4096 ? n - 4096 : 0));
 }
+
+/* ---- a helper process beside the test ---- */
+
+int
+cl_child_start(struct cl_child *c,
+    void (*fn)(const void *arg, int stop_rd, int res_wr), const void *arg)
+{
+	int s[2], r[2], fd;
+
+	c->pid = -1;
+	c->stop_wr = c->res_rd = -1;
+	if (pipe2(s, O_CLOEXEC) == -1)
+		return -1;
+	if (pipe2(r, O_CLOEXEC) == -1) {
+		close(s[0]);
+		close(s[1]);
+		return -1;
+	}
+	if ((c->pid = fork()) == 0) {
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != s[0] && fd != r[1])
+				close(fd);
+		fn(arg, s[0], r[1]);
+		_exit(1); /* not reached: fn must not return */
+	}
+	close(s[0]);
+	close(r[1]);
+	c->stop_wr = s[1];
+	c->res_rd = r[0];
+	return c->pid == -1 ? -1 : 0;
+}
+
+int
+cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
+    void *res, size_t reslen)
+{
+	struct pollfd pfd = { .fd = c->res_rd, .events = POLLIN };
+	long long deadline = h_now_ms() + 8000;
+	int st, rc = -1;
+
+	if (write(c->stop_wr, msg, msglen) != (ssize_t)msglen)
+		return -1;
+	if (poll(&pfd, 1, 8000) > 0 &&
+	    read(c->res_rd, res, reslen) == (ssize_t)reslen)
+		rc = 0;
+	while (c->pid > 0 && h_now_ms() < deadline) {
+		if (waitpid(c->pid, &st, WNOHANG) == c->pid)
+			c->pid = -1;
+		else
+			h_poll_pause();
+	}
+	return rc;
+}
+
+void
+cl_child_cleanup(struct cl_child *c)
+{
+	int st;
+
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, &st, 0);
+		c->pid = -1;
+	}
+	if (c->stop_wr != -1)
+		close(c->stop_wr);
+	if (c->res_rd != -1)
+		close(c->res_rd);
+	c->stop_wr = c->res_rd = -1;
+}

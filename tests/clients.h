@@ -1,9 +1,10 @@
 /*
- * clients: what the attack and stress suites need beyond harness.h:
+ * clients: what the integration suites share beyond harness.h:
  * failures recorded so that cleanup always runs, clients bound to a
  * chosen loopback source address, which worker holds a connection, the
  * daemon's CPU time and memory from /proc, resource limits of a running
- * daemon process, and counting lines in its log.
+ * daemon process, counting lines in its log, and helper processes (the
+ * probers) that run beside a test.
  *
  * Check's fork mode _exit()s a test on its first failed ck_assert and
  * skips its teardown, so the integration tests record the first failure
@@ -21,7 +22,7 @@
 
 struct tres {
 	int failed;
-	char msg[1024];
+	char msg[2048];
 };
 
 void cl_fail(struct tres *t, int line, const char *fmt, ...)
@@ -119,5 +120,27 @@ int cl_log_line(struct echod_proc *p, const char *needle, char *line,
     size_t len);
 /* On failure, show the failure and the end of the daemon's log. */
 void cl_log_dump_if_failed(const struct tres *t, struct echod_proc *p);
+
+/*
+ * A helper process (a prober, say) that runs beside a test: the test
+ * writes on stop_wr when it should wind down, and reads its result from
+ * res_rd.  cl_child_start forks; the child closes every other descriptor
+ * (the test's connections must not stay open in its copy) and runs
+ * fn(arg, stop_rd, res_wr), which must not return.
+ */
+struct cl_child {
+	pid_t pid;
+	int stop_wr, res_rd;
+};
+#define CL_CHILD_INIT { -1, -1, -1 }
+
+int cl_child_start(struct cl_child *c,
+    void (*fn)(const void *arg, int stop_rd, int res_wr), const void *arg);
+/* Send msg, read exactly reslen bytes of result (8 s at most), reap the
+ * child (8 s at most); 0, or -1 when no result came. */
+int cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
+    void *res, size_t reslen);
+/* SIGKILL and reap it if still there, close the pipes; idempotent. */
+void cl_child_cleanup(struct cl_child *c);
 
 #endif
