@@ -3,8 +3,8 @@
  *
  * Drives the real daemon (harness.h) over loopback: per-client limits
  * from several source addresses (127.0.0.2, 127.0.0.3, ::1), the
- * connection time limit, the seccomp sandbox tripped from outside with
- * gdb, storms of odd clients, descriptor exhaustion, bad configuration
+ * connection time limit, the seccomp sandbox tripped from outside by a
+ * ptrace-injected call (inject.c), storms of odd clients, descriptor exhaustion, bad configuration
  * files, and a master whose fork() fails.  The long runs (chaos, many
  * idle clients, memory under a non-reading client, a big stream) are in
  * check_stress.c.  A worker that exits with the fatal start-up code is
@@ -37,6 +37,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "inject.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -501,18 +502,6 @@ in_path(const char *name)
 	return 0;
 }
 
-/* Make worker pid call open(2) through gdb; gdb's output into out. */
-static int
-gdb_open(pid_t pid, char *out, size_t len)
-{
-	char spid[16];
-	const char *argv[] = { "gdb", "-nx", "-batch", "-p", spid, "-ex",
-		"call (int)open(\"/etc/hostname\", 0)", NULL };
-
-	snprintf(spid, sizeof(spid), "%d", (int)pid);
-	return h_run(argv, out, len, 30000);
-}
-
 /* Does pid hold a descriptor to path? */
 static int
 holds_file(pid_t pid, const char *path)
@@ -533,8 +522,8 @@ holds_file(pid_t pid, const char *path)
 }
 
 /*
- * Two workers, one connection each (max_connections = 1).  gdb makes
- * worker Y call open() as if its code had been subverted.  Sandboxed,
+ * Two workers, one connection each (max_connections = 1).  inject.c makes
+ * worker Y call openat() as if its code had been subverted.  Sandboxed,
  * the kernel kills it with SIGSYS, the master replaces it in its slot,
  * and worker X's connection never notices.  Unsandboxed, the same call
  * succeeds and the worker serves on.
@@ -544,16 +533,12 @@ sandbox_case(int on)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	static char out[16384];
-	char want[128], conf[256];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1, st, rc;
+	char want[128], conf[256], out[256];
+	int a = -1, b = -1, c = -1, sx = -1, sy = -1, st;
+	enum inj_result rc;
+	long ret = 0;
 	pid_t x, y, ny;
 
-	if (!in_path("gdb")) {
-		fprintf(stderr, "attack: sandbox (%s) SKIPPED: no gdb "
-		    "(apt-get install gdb)\n", on ? "on" : "off");
-		return;
-	}
 	cl_proc_init(&p);
 	snprintf(conf, sizeof(conf), "listen = { \"127.0.0.1:0\" }\n"
 	    "workers = 2\nmax_connections = 1\nlog_level = info\n%s",
@@ -566,36 +551,35 @@ sandbox_case(int on)
 	REQUIRE(&t, (x = cl_owner(p.pid, 2, p.port, a, &sx)) > 0 &&
 	    (y = cl_owner(p.pid, 2, p.port, b, &sy)) > 0 && sx != sy,
 	    "a and b not on two workers");
-	/*
-	 * Sanitizer builds never load the sandbox, and gdb's call would
-	 * leave the string it mallocs in the worker for LeakSanitizer.
-	 */
+	/* Sanitizer builds never load the sandbox. */
 	if (h_log_wait(&p, "sandbox: off in this build", 0)) {
 		fprintf(stderr, "attack: sandbox (%s) SKIPPED: this build "
 		    "never loads it (sanitizers)\n", on ? "on" : "off");
 		goto out;
 	}
-	rc = gdb_open(y, out, sizeof(out));
-	if (strstr(out, "ptrace: Operation not permitted") != NULL) {
-		fprintf(stderr, "attack: sandbox (%s) SKIPPED: gdb may not "
-		    "attach here (ptrace refused)\n", on ? "on" : "off");
+	rc = inj_openat(y, "/etc/hostname", &ret, out, sizeof(out), 5000);
+	if (rc == INJ_REFUSED || rc == INJ_UNSUPPORTED) {
+		fprintf(stderr, "attack: sandbox (%s) SKIPPED: cannot inject "
+		    "a call here (%s)\n", on ? "on" : "off", out);
 		goto out;
 	}
 	if (on) {
 		snprintf(want, sizeof(want), "worker %d (pid %d) killed by "
 		    "signal 31 ", sy, (int)y);
+		REQUIRE(&t, rc == INJ_KILLED && ret == SIGSYS, "the call "
+		    "was not killed by SIGSYS (result %d, %ld: %s)", (int)rc,
+		    ret, out);
 		REQUIRE(&t, cl_log_wait(&p, want, 1, 5000), "no '%s' in the "
-		    "log; gdb (status %#x) said: %s", want, rc, out);
+		    "log", want);
 		REQUIRE(&t, (ny = h_wait_worker(p.pid, (unsigned)sy, y,
 		    2000)) > 0, "slot %d not refilled", sy);
 		REQUIRE(&t, cl_closed(b, REPLY_MS), "b survived its worker");
 		REQUIRE(&t, (c = cl_connect(NULL, LO, p.port)) != -1 &&
 		    cl_echo(c, "c", REPLY_MS), "the new worker did not serve");
 	} else {
-		REQUIRE(&t, strstr(out, "$1 = ") != NULL &&
-		    atoi(strstr(out, "$1 = ") + 5) >= 0, "open() in the "
-		    "unsandboxed worker failed; gdb (status %#x) said: %s", rc,
-		    out);
+		REQUIRE(&t, rc == INJ_DONE && ret >= 0, "openat() in the "
+		    "unsandboxed worker failed (result %d, %ld: %s)", (int)rc,
+		    ret, out);
 		REQUIRE(&t, h_alive(y) && holds_file(y, "/etc/hostname"),
 		    "the worker is gone or holds no /etc/hostname");
 		REQUIRE(&t, cl_echo(b, "b again", REPLY_MS), "b not echoed "
