@@ -6,9 +6,10 @@
  * connection time limit, the seccomp sandbox tripped from outside by a
  * ptrace-injected call (inject.c), storms of odd clients, descriptor
  * exhaustion, bad configuration files, and a master whose fork() fails.
- * The long runs (chaos, many idle clients, memory under a non-reading client, a big stream) are in
- * check_stress.c.  A worker that exits with the fatal start-up code is
- * covered by check_supervision.c (worker_fatal_not_respawned), which
+ * The long runs (chaos, many idle clients, memory under a non-reading
+ * client, a big stream) are in check_stress.c.  A worker that exits with
+ * the fatal start-up code is covered by check_supervision.c
+ * (worker_fatal_not_respawned), which
  * makes it happen through the master's address-space limit.
  *
  * Every wait is a poll with a deadline, every loop is bounded in count
