@@ -26,6 +26,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
+static enum inj_result fail(char *, size_t, enum inj_result, const char *,
+    ...) __attribute__((format(printf, 4, 5)));
+
 static enum inj_result
 fail(char *err, size_t errlen, enum inj_result r, const char *fmt, ...)
 {
