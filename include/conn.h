@@ -37,10 +37,9 @@ struct conn {
 	int err;          /* errno of a failure, for the log */
 	uint32_t prev;    /* worker's idle list (indices) */
 	uint32_t next;
-	uint8_t eof;      /* the client half-closed */
 	uint8_t writing;  /* pending bytes wait for EPOLLOUT */
 	uint8_t counted;  /* counted in the per-client limits */
-	uint8_t pad;
+	uint8_t pad[2];
 	uint32_t aprev;   /* worker's age list, oldest first (indices) */
 	uint32_t anext;
 	uint32_t pend_off;
