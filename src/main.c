@@ -169,6 +169,25 @@ load_conf(const struct options *o, struct conf *c)
 		usage_error("%s", err);
 }
 
+/*
+ * -c as an absolute path: -d runs from "/", and every reload must read
+ * the file echod was started with.
+ */
+static void
+absolute_config(struct options *o, char *buf, size_t len)
+{
+	char cwd[4096];
+
+	if (o->config == NULL || o->config[0] == '/')
+		return;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		fatal(ECHOD_EXIT_OSERR, "-c %s: cannot tell the current "
+		    "directory", o->config);
+	if (daemon_absolute_path(o->config, cwd, buf, len) == -1)
+		fatal(ECHOD_EXIT_OSERR, "-c %s", o->config);
+	o->config = buf;
+}
+
 /* -d: detach, write the pidfile; returns the fd to say "ready" on. */
 static int
 become_daemon(const struct conf *c, int *pidfd)
@@ -176,7 +195,11 @@ become_daemon(const struct conf *c, int *pidfd)
 	char err[512];
 	int fd;
 
-	/* Locked before detaching, so "already running" reaches the terminal. */
+	/*
+	 * Locked before detaching, so "already running" reaches the
+	 * terminal; the pid is written after it, so the file never names
+	 * the parent that is about to exit.
+	 */
 	if ((*pidfd = daemon_pidfile_open(c->pidfile, err, sizeof(err))) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	if ((fd = daemon_detach(err, sizeof(err))) == -1)
@@ -194,14 +217,19 @@ main(int argc, char **argv)
 	struct master_opts mo;
 	struct options o;
 	struct conf c;
-	char summary[512], what[256], err[512];
+	char summary[512], what[256], err[512], config_abs[4096];
 	size_t n;
 	int rc;
 
+	/* Before anything can take descriptor 0-2 or a signal can kill us. */
+	if (daemon_early_setup() == -1)
+		return ECHOD_EXIT_OSERR; /* no /dev/null: nowhere to say so */
 	memset(&o, 0, sizeof(o));
 	daemon_close_inherited();
 	log_init("master", LOG_LVL_INFO);
 	parse_options(argc, argv, &o);
+	if (!o.test)
+		absolute_config(&o, config_abs, sizeof(config_abs));
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
 	if (o.test) {

@@ -19,7 +19,8 @@
 	X(cli)                                                             \
 	X(attack)                                                          \
 	X(systemd)                                                         \
-	X(live)
+	X(live)                                                            \
+	X(daemon)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
