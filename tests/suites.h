@@ -20,7 +20,8 @@
 	X(attack)                                                          \
 	X(systemd)                                                         \
 	X(live)                                                            \
-	X(daemon)
+	X(daemon)                                                          \
+	X(startup)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
