@@ -35,6 +35,7 @@ struct worker_args {
 	int status_fd; /* write end of the master's status pipe */
 	pid_t master_pid;
 	int max_conns; /* max_connections, lowered to fit RLIMIT_NOFILE */
+	unsigned sandbox_needs; /* SANDBOX_NEED_*: what the filter allows */
 };
 
 /* Run a worker in a freshly forked child.  Never returns. */

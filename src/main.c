@@ -19,6 +19,7 @@
 #include "log.h"
 #include "master.h"
 #include "proctitle.h"
+#include "sandbox.h"
 #include "version.h"
 
 struct options {
@@ -210,6 +211,40 @@ become_daemon(const struct conf *c, int *pidfd)
 	return fd;
 }
 
+/*
+ * What a worker's sandbox will really be here, found by loading the
+ * filter in a throw-away child: a line for -t and the start-up log.
+ * Returns the probe's result (see sandbox_enter).
+ */
+static int
+sandbox_truth(const struct conf *c, unsigned needs, char *line, size_t len)
+{
+	char err[256];
+	int rc, mode = c->sandbox; /* enum conf_sandbox */
+
+	if (mode == CONF_SANDBOX_OFF) {
+		snprintf(line, len, "sandbox: off (sandbox = off)");
+		return SANDBOX_OFF;
+	}
+	rc = sandbox_probe(needs, err, sizeof(err));
+	if (rc == SANDBOX_ON)
+		snprintf(line, len, "sandbox: on: each worker loads its "
+		    "seccomp allow-list; a forbidden call kills it");
+	else if (rc == SANDBOX_ON_THREAD)
+		snprintf(line, len, "sandbox: on (kill thread): %s", err);
+	else if (rc == SANDBOX_NO_BUILD)
+		snprintf(line, len, "sandbox: off in this build (sanitizers)");
+	else if (mode == CONF_SANDBOX_TRY)
+		snprintf(line, len, "sandbox: the seccomp filter cannot load "
+		    "here: %s; with sandbox = try the workers run without it",
+		    err);
+	else
+		snprintf(line, len, "sandbox = on, but the seccomp filter "
+		    "cannot load here: %s; echod will not serve without it "
+		    "(sandbox = try would)", err);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -217,7 +252,7 @@ main(int argc, char **argv)
 	struct master_opts mo;
 	struct options o;
 	struct conf c;
-	char summary[512], what[256], err[512], config_abs[4096];
+	char summary[512], what[256], err[512], config_abs[4096], sb[512];
 	size_t n;
 	int rc;
 
@@ -235,6 +270,9 @@ main(int argc, char **argv)
 	if (o.test) {
 		printf("echod: %s: configuration OK: %s\n",
 		    c.path[0] ? c.path : "built-in defaults", summary);
+		(void)sandbox_truth(&c, o.daemon ? SANDBOX_NEED_SYSLOG : 0, sb,
+		    sizeof(sb));
+		printf("echod: %s\n", sb);
 		conf_free(&c);
 		free_options(&o);
 		return ECHOD_EXIT_OK;
@@ -246,6 +284,8 @@ main(int argc, char **argv)
 	mo.ncli_listen = o.nlisten;
 	mo.cli_workers = o.workers;
 	mo.ready_fd = mo.pidfile_fd = -1;
+	/* Only -d's syslog() may need socket() and connect(). */
+	mo.sandbox_needs = o.daemon ? SANDBOX_NEED_SYSLOG : 0;
 	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
 	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
 	log_info("%s", summary);
@@ -258,6 +298,13 @@ main(int argc, char **argv)
 	    sizeof(err)) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	log_info("%s", what);
+	if ((rc = sandbox_truth(&c, mo.sandbox_needs, sb, sizeof(sb))) == -1 &&
+	    c.sandbox == CONF_SANDBOX_ON)
+		fatalx(ECHOD_EXIT_OSERR, "%s", sb);
+	if (rc == -1)
+		log_warnx("%s", sb);
+	else if (rc != SANDBOX_NO_BUILD) /* the master says that one */
+		log_info("%s", sb);
 	/* From here on argv's strings may be overwritten by titles. */
 	proctitle_init(argc, argv);
 	proctitle_set("echod: master");

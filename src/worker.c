@@ -731,19 +731,31 @@ report_ready(const struct worker *w)
 		log_warn("cannot tell the master we are ready");
 }
 
+/*
+ * The filter, as configured: on (no filter: exit, start-up or the reload
+ * fails), try (no filter: say why and serve), off.  The slot says which.
+ */
 static void
-enter_sandbox(const struct worker_args *a)
+enter_sandbox(struct worker *w)
 {
-	char err[256];
-	int rc;
+	const struct worker_args *a = w->a;
+	struct sandbox_verdict v;
+	char err[256] = "";
+	int mode = (int)a->conf->sandbox, rc = 0;
 
-	if (!a->conf->sandbox)
-		return;
-	if ((rc = sandbox_enter(err, sizeof(err))) == 1)
-		log_debug("sandbox off: %s", err);
-	else if (rc == -1)
-		/* An older kernel: serve without it rather than not at all. */
-		log_warnx("sandbox not available: %s; running without it", err);
+	if (mode != CONF_SANDBOX_OFF)
+		rc = sandbox_enter(a->sandbox_needs, err, sizeof(err));
+	v = sandbox_decide(mode, rc);
+	sb_store(&w->sb->sandbox, (uint64_t)v.state);
+	if (v.exit)
+		fatalx(ECHOD_EXIT_WORKER_FATAL, "sandbox = on, but the seccomp "
+		    "filter cannot load: %s; not serving without it "
+		    "(sandbox = try would)", err);
+	if (v.warn)
+		log_warnx("sandbox = try: the seccomp filter cannot load: %s; "
+		    "running without it", err);
+	else if (err[0] != '\0')
+		log_debug("sandbox %s: %s", sandbox_state_name(v.state), err);
 }
 
 void
@@ -754,7 +766,7 @@ worker_main(const struct worker_args *a)
 	setup_process(a);
 	if (setup_loop(&w, a) == -1)
 		fatal(ECHOD_EXIT_WORKER_FATAL, "cannot set up the event loop");
-	enter_sandbox(a);
+	enter_sandbox(&w);
 	log_debug("ready: up to %d connections", a->max_conns);
 	publish(&w);
 	report_ready(&w);

@@ -21,7 +21,8 @@
 	X(systemd)                                                         \
 	X(live)                                                            \
 	X(daemon)                                                          \
-	X(startup)
+	X(startup)                                                         \
+	X(sandbox)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
