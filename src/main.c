@@ -268,11 +268,11 @@ main(int argc, char **argv)
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
 	if (o.test) {
-		printf("echod: %s: configuration OK: %s\n",
-		    c.path[0] ? c.path : "built-in defaults", summary);
 		(void)sandbox_truth(&c, o.daemon ? SANDBOX_NEED_SYSLOG : 0, sb,
 		    sizeof(sb));
-		printf("echod: %s\n", sb);
+		/* One line: what the file says, then what this host gives. */
+		printf("echod: %s: configuration OK: %s; here: %s\n",
+		    c.path[0] ? c.path : "built-in defaults", summary, sb);
 		conf_free(&c);
 		free_options(&o);
 		return ECHOD_EXIT_OK;
