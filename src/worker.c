@@ -76,6 +76,7 @@ struct worker {
 	uint64_t refused, last_refusal_log;
 	uint32_t nopen;
 	uint64_t served, bytes_in, bytes_out;
+	uint64_t drain_accepted; /* taken from the queue while draining */
 	unsigned char *buf;
 	struct bufpool bp;
 };
@@ -413,20 +414,23 @@ refuse:
 	return -1;
 }
 
-static void
+/* Accept a batch from lfd; 1 if its queue was found empty. */
+static int
 accept_some(struct worker *w, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, n;
+	int fd, n, empty = 0;
 
 	for (n = 0; n < ACCEPT_BATCH && w->nopen < w->max; n++) {
 		sl = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				empty = 1;
 				break;
+			}
 			if (errno == EINTR || errno == ECONNABORTED ||
 			    errno == EPROTO || errno == EPERM)
 				continue;
@@ -438,6 +442,7 @@ accept_some(struct worker *w, int lfd)
 	}
 	w->yielding = over_share(w);
 	update_watch(w);
+	return empty;
 }
 
 static void
@@ -522,6 +527,9 @@ next_timeout(const struct worker *w)
 		t = w->conns[w->age_head].start_ms + w->life_ms;
 	if (w->draining && w->drain_deadline < t)
 		t = w->drain_deadline;
+	/* Still emptying the accept queue: come straight back. */
+	if (w->draining && w->listening)
+		return 0;
 	if (w->accept_resume && w->accept_resume < t)
 		t = w->accept_resume;
 	/*
@@ -537,23 +545,54 @@ next_timeout(const struct worker *w)
 
 /* ---- drain ---- */
 
+int
+worker_drain_stop_accepting(int queue_empty, int can_accept, uint64_t now,
+    uint64_t deadline)
+{
+	return queue_empty || !can_accept || now >= deadline;
+}
+
+/*
+ * Draining: those already in the accept queue completed a handshake and
+ * are served, so keep accepting, a batch per listener per loop turn, until
+ * every queue is found empty (or this worker is full, or out of time);
+ * only then close the listeners.
+ */
+static void
+drain_accept(struct worker *w)
+{
+	uint32_t before = w->nopen;
+	size_t i;
+	int empty = 1;
+
+	for (i = 0; i < w->a->nlfds; i++)
+		if (!accept_some(w, w->a->lfds[i]))
+			empty = 0;
+	w->drain_accepted += w->nopen > before ? w->nopen - before : 0;
+	if (!worker_drain_stop_accepting(empty, w->nopen < w->max &&
+	    w->accept_resume == 0, w->now, w->drain_deadline))
+		return;
+	close_listeners(w);
+	log_debug("accept queue%s %s: listeners closed, %llu accepted while "
+	    "draining", w->a->nlfds > 1 ? "s" : "", empty ? "empty" :
+	    w->now >= w->drain_deadline ? "not empty at shutdown_timeout" :
+	    "not empty but this worker is full",
+	    (unsigned long long)w->drain_accepted);
+}
+
 static void
 begin_drain(struct worker *w, const char *why)
 {
-	size_t i;
-
 	if (w->draining)
 		return;
-	/* Serve those already in the queue: they completed a handshake. */
-	for (i = 0; i < w->a->nlfds && w->listening; i++)
-		accept_some(w, w->a->lfds[i]);
-	close_listeners(w);
 	w->draining = 1;
 	w->drain_deadline = w->now + (uint64_t)w->a->conf->shutdown_timeout *
 	    1000;
 	sb_store(&w->sb->state, SB_DRAINING);
-	log_info("%s: draining %u connection(s), at most %d s", why, w->nopen,
-	    w->a->conf->shutdown_timeout);
+	log_info("%s: draining %u connection(s) and the accept queue, at most "
+	    "%d s", why, w->nopen, w->a->conf->shutdown_timeout);
+	if (w->listening)
+		drain_accept(w);
 }
 
 static void
@@ -621,6 +660,8 @@ loop_turn(struct worker *w)
 		w->accept_resume = 0;
 	if (w->yielding)
 		w->yielding = over_share(w);
+	if (w->draining && w->listening)
+		drain_accept(w);
 	if (w->listening)
 		update_watch(w);
 	if (n <= 0 && !w->draining && getppid() != w->a->master_pid)
@@ -635,7 +676,8 @@ run(struct worker *w)
 
 	for (;;) {
 		loop_turn(w);
-		if (w->draining && (w->nopen == 0 || w->now >= w->drain_deadline))
+		if (w->draining && ((w->nopen == 0 && !w->listening) ||
+		    w->now >= w->drain_deadline))
 			break;
 	}
 	while ((i = w->idle_head) != NIL)

@@ -22,7 +22,8 @@
 	X(live)                                                            \
 	X(daemon)                                                          \
 	X(startup)                                                         \
-	X(sandbox)
+	X(sandbox)                                                         \
+	X(worker)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
