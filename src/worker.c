@@ -5,8 +5,9 @@
  * through EPOLLEXCLUSIVE, so a new connection wakes one worker, not all),
  * the worker's own signalfd, and its connections.  Connections live in a
  * table allocated once; an idle one costs a struct conn and nothing else.
- * Idle connections sit in a list ordered by last activity, so the nearest
- * idle deadline is always the head and expiring costs nothing per event.
+ * Idle connections sit in a list ordered by last activity, and all of
+ * them in one ordered by accept time (olist.h), so the nearest deadline
+ * is always a head and expiring costs nothing per event.
  *
  * A worker never exits because of a client: a misbehaving peer is a
  * closed socket.  It exits when told to (after draining), when the master
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,7 @@
 #include "sandbox.h"
 #include "worker.h"
 
-#define NIL UINT32_MAX
+#define NIL OLIST_NIL
 #define TAG_CONN 0ULL
 #define TAG_LISTENER 1ULL
 #define TAG_SIGNAL 2ULL
@@ -67,9 +69,9 @@ struct worker {
 	struct conn *conns;
 	uint32_t max;      /* table size */
 	uint32_t used_hw;  /* entries ever used: the table is touched lazily */
-	uint32_t free_head;
-	uint32_t idle_head, idle_tail;
-	uint32_t age_head, age_tail; /* by accept time, for max_connection_time */
+	uint32_t free_head; /* through conns[].idle.next */
+	struct olist idle;  /* by last activity, for idle_timeout */
+	struct olist age;   /* by accept time, for max_connection_time */
 	uint64_t life_ms;            /* max_connection_time; 0 = none */
 	int limited;                 /* per-client limits are on */
 	uint64_t next_sweep;
@@ -92,35 +94,6 @@ now_ms(void)
 
 /* ---- the idle list: least recently active first ---- */
 
-static void
-idle_unlink(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	if (c->prev != NIL)
-		w->conns[c->prev].next = c->next;
-	else
-		w->idle_head = c->next;
-	if (c->next != NIL)
-		w->conns[c->next].prev = c->prev;
-	else
-		w->idle_tail = c->prev;
-}
-
-static void
-idle_append(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	c->prev = w->idle_tail;
-	c->next = NIL;
-	if (w->idle_tail != NIL)
-		w->conns[w->idle_tail].next = i;
-	else
-		w->idle_head = i;
-	w->idle_tail = i;
-}
-
 /*
  * The list stays sorted by last_ms.  A connection already stamped with
  * this loop turn's time is among the equal stamps at the tail, so moving
@@ -133,10 +106,7 @@ idle_touch(struct worker *w, uint32_t i)
 	if (w->conns[i].last_ms == w->now)
 		return;
 	w->conns[i].last_ms = w->now;
-	if (w->idle_tail != i) {
-		idle_unlink(w, i);
-		idle_append(w, i);
-	}
+	olist_move_to_tail(&w->idle, i);
 }
 
 static void
@@ -149,37 +119,6 @@ format_peer(const struct conn *c, char *buf, size_t len)
 		snprintf(buf, len, "(unknown peer)");
 	else
 		listener_format((struct sockaddr *)&ss, buf, len);
-}
-
-/* ---- the age list: oldest connection first ---- */
-
-static void
-age_unlink(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	if (c->aprev != NIL)
-		w->conns[c->aprev].anext = c->anext;
-	else
-		w->age_head = c->anext;
-	if (c->anext != NIL)
-		w->conns[c->anext].aprev = c->aprev;
-	else
-		w->age_tail = c->aprev;
-}
-
-static void
-age_append(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	c->aprev = w->age_tail;
-	c->anext = NIL;
-	if (w->age_tail != NIL)
-		w->conns[w->age_tail].anext = i;
-	else
-		w->age_head = i;
-	w->age_tail = i;
 }
 
 /* ---- per-client limits ---- */
@@ -326,7 +265,7 @@ conn_alloc(struct worker *w)
 
 	if (w->free_head != NIL) {
 		i = w->free_head;
-		w->free_head = w->conns[i].next;
+		w->free_head = w->conns[i].idle.next;
 		return i;
 	}
 	return w->used_hw < w->max ? w->used_hw++ : NIL;
@@ -354,11 +293,11 @@ close_conn(struct worker *w, uint32_t i, const char *how)
 		log_conn_end(w, c, how);
 	w->bytes_in += c->bytes_in;
 	w->bytes_out += c->bytes_out;
-	idle_unlink(w, i);
-	age_unlink(w, i);
+	olist_unlink(&w->idle, i);
+	olist_unlink(&w->age, i);
 	unadmit(w, c);
 	conn_close(c, &w->bp); /* close() also removes it from epoll */
-	c->next = w->free_head;
+	c->idle.next = w->free_head;
 	w->free_head = i;
 	w->nopen--;
 }
@@ -402,14 +341,14 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 		unadmit(w, &w->conns[i]);
 		goto refuse;
 	}
-	idle_append(w, i);
-	age_append(w, i);
+	olist_append(&w->idle, i);
+	olist_append(&w->age, i);
 	w->nopen++;
 	w->served++;
 	return 0;
 refuse:
 	w->conns[i].fd = -1;
-	w->conns[i].next = w->free_head;
+	w->conns[i].idle.next = w->free_head;
 	w->free_head = i;
 	return -1;
 }
@@ -497,7 +436,7 @@ expire_old(struct worker *w)
 
 	if (w->life_ms == 0)
 		return;
-	while ((i = w->age_head) != NIL &&
+	while ((i = w->age.head) != NIL &&
 	    w->conns[i].start_ms + w->life_ms <= w->now)
 		close_conn(w, i, "max_connection_time");
 }
@@ -509,7 +448,7 @@ expire_idle(struct worker *w)
 
 	if (w->idle_ms == 0)
 		return;
-	while ((i = w->idle_head) != NIL &&
+	while ((i = w->idle.head) != NIL &&
 	    w->conns[i].last_ms + w->idle_ms <= w->now)
 		close_conn(w, i, "idle timeout");
 }
@@ -519,12 +458,12 @@ next_timeout(const struct worker *w)
 {
 	uint64_t t = w->now + w->heartbeat_ms;
 
-	if (w->idle_ms && w->idle_head != NIL &&
-	    w->conns[w->idle_head].last_ms + w->idle_ms < t)
-		t = w->conns[w->idle_head].last_ms + w->idle_ms;
-	if (w->life_ms && w->age_head != NIL &&
-	    w->conns[w->age_head].start_ms + w->life_ms < t)
-		t = w->conns[w->age_head].start_ms + w->life_ms;
+	if (w->idle_ms && w->idle.head != NIL &&
+	    w->conns[w->idle.head].last_ms + w->idle_ms < t)
+		t = w->conns[w->idle.head].last_ms + w->idle_ms;
+	if (w->life_ms && w->age.head != NIL &&
+	    w->conns[w->age.head].start_ms + w->life_ms < t)
+		t = w->conns[w->age.head].start_ms + w->life_ms;
 	if (w->draining && w->drain_deadline < t)
 		t = w->drain_deadline;
 	/* Still emptying the accept queue: come straight back. */
@@ -680,7 +619,7 @@ run(struct worker *w)
 		    w->now >= w->drain_deadline))
 			break;
 	}
-	while ((i = w->idle_head) != NIL)
+	while ((i = w->idle.head) != NIL)
 		close_conn(w, i, "shutdown");
 	publish(w);
 }
@@ -728,8 +667,7 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	w->a = a;
 	w->sb = &a->sb->slots[a->slot];
 	w->max = (uint32_t)a->max_conns;
-	w->free_head = w->idle_head = w->idle_tail = NIL;
-	w->age_head = w->age_tail = NIL;
+	w->free_head = NIL;
 	w->idle_ms = (uint64_t)a->conf->idle_timeout * 1000;
 	w->life_ms = (uint64_t)a->conf->max_connection_time * 1000;
 	w->limited = a->limits != NULL && a->limits->hdr != NULL &&
@@ -747,6 +685,10 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	if ((w->conns = calloc(w->max, sizeof(*w->conns))) == NULL ||
 	    (w->buf = malloc(CONN_BUFSIZE)) == NULL)
 		return -1;
+	olist_init(&w->idle, w->conns, sizeof(*w->conns),
+	    offsetof(struct conn, idle));
+	olist_init(&w->age, w->conns, sizeof(*w->conns),
+	    offsetof(struct conn, age));
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return -1;
 	sigemptyset(&set);

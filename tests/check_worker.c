@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "olist.h"
 #include "suites.h"
 #include "worker.h"
 
@@ -41,6 +43,87 @@ START_TEST(drain_stop_accepting_table)
 	ck_assert_int_eq(worker_drain_stop_accepting(drain_cases[_i].empty,
 	    drain_cases[_i].can_accept, drain_cases[_i].now,
 	    drain_cases[_i].deadline), drain_cases[_i].want);
+}
+END_TEST
+
+/* ---- olist: the idle and age lists' one helper ---- */
+
+struct item {
+	int payload;
+	struct olist_link a; /* two lists through one table, as conn */
+	struct olist_link b;
+};
+
+/* The list's order from head to tail, and backwards, as a string. */
+static void
+order(const struct olist *l, char *fwd, char *back)
+{
+	uint32_t i;
+
+	for (i = l->head; i != OLIST_NIL; i = olist_link(l, i)->next)
+		*fwd++ = (char)('0' + i);
+	*fwd = '\0';
+	for (i = l->tail; i != OLIST_NIL; i = olist_link(l, i)->prev)
+		*back++ = (char)('0' + i);
+	*back = '\0';
+}
+
+/*
+ * Each step: 'a' append, 'u' unlink, 't' move to tail, on entry N; then
+ * the order wanted head to tail.
+ */
+static const struct {
+	const char *ops;
+	const char *want;
+} olist_cases[] = {
+	{ "", "" },
+	{ "a0", "0" },
+	{ "a0a1a2", "012" },
+	{ "a0a1a2u0", "12" },
+	{ "a0a1a2u1", "02" },
+	{ "a0a1a2u2", "01" },
+	{ "a0u0", "" },
+	{ "a0a1a2t0", "120" },
+	{ "a0a1a2t2", "012" },
+	{ "a0a1a2t1t0", "210" },
+	{ "a0a1a2u0u1u2a1", "1" },
+	{ "a3a1t3u1a0a1", "301" },
+};
+
+START_TEST(olist_table)
+{
+	struct item items[8];
+	struct olist l, other;
+	const char *op;
+	char fwd[16], back[16], rev[16];
+	size_t n, k;
+
+	memset(items, 0, sizeof(items));
+	olist_init(&l, items, sizeof(items[0]), offsetof(struct item, a));
+	olist_init(&other, items, sizeof(items[0]), offsetof(struct item, b));
+	/* The other list holds everything, in its own order, throughout. */
+	for (k = 8; k-- > 0;)
+		olist_append(&other, (uint32_t)k);
+	for (op = olist_cases[_i].ops; op[0] != '\0'; op += 2) {
+		uint32_t i = (uint32_t)(op[1] - '0');
+
+		if (op[0] == 'a')
+			olist_append(&l, i);
+		else if (op[0] == 'u')
+			olist_unlink(&l, i);
+		else
+			olist_move_to_tail(&l, i);
+	}
+	order(&l, fwd, back);
+	ck_assert_str_eq(fwd, olist_cases[_i].want);
+	n = strlen(back);
+	for (k = 0; k < n; k++)
+		rev[k] = back[n - 1 - k];
+	rev[n] = '\0';
+	ck_assert_str_eq(rev, olist_cases[_i].want);
+	ck_assert(n > 0 || (l.head == OLIST_NIL && l.tail == OLIST_NIL));
+	order(&other, fwd, back);
+	ck_assert_str_eq(fwd, "76543210");
 }
 END_TEST
 
@@ -167,6 +250,8 @@ worker_suite(void)
 	tc = tcase_create("decisions");
 	tcase_add_loop_test(tc, drain_stop_accepting_table, 0,
 	    (int)(sizeof(drain_cases) / sizeof(drain_cases[0])));
+	tcase_add_loop_test(tc, olist_table, 0,
+	    (int)(sizeof(olist_cases) / sizeof(olist_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("echod");
