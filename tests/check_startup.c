@@ -385,6 +385,46 @@ out:
 }
 END_TEST
 
+/*
+ * Issue 9, defect 14: "already running (pid N)" must name the daemon.
+ * (That the file never holds the parent's pid at all is check_daemon's
+ * pidfile_names_only_the_writer.)
+ */
+START_TEST(second_daemon_names_the_real_pid)
+{
+	struct echod_proc p, q;
+	struct scene s;
+	struct tres t = { 0 };
+	char log[4096], want[64];
+	int st;
+
+	cl_proc_init(&p);
+	cl_proc_init(&q);
+	scene_init(&s);
+	REQUIRE(&t, scene_setup(&s, 1, 0, "") == 0, "scene");
+	REQUIRE(&t, h_spawn(&p, NULL, (const char *const[]){ "-c", s.conf,
+	    "-d", NULL }) == 0, "spawn");
+	st = h_wait_exit(&p, START_MS);
+	s.daemon = read_pidfile(&s, 2000);
+	REQUIRE(&t, st == 0 && s.daemon > 0, "first -d: status %#x", st);
+	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
+	REQUIRE(&t, h_spawn(&q, NULL, (const char *const[]){ "-c", s.conf,
+	    "-d", NULL }) == 0, "spawn");
+	st = h_wait_exit(&q, START_MS);
+	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 71,
+	    "second -d: status %#x, want 71", st);
+	h_log_read(&q, log, sizeof(log));
+	snprintf(want, sizeof(want), "already running (pid %d)",
+	    (int)s.daemon);
+	REQUIRE(&t, strstr(log, want) != NULL, "second -d said: %s; want "
+	    "'%s'", log, want);
+out:
+	h_cleanup(&q);
+	scene_cleanup(&s, &p);
+	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+END_TEST
+
 Suite *
 startup_suite(void)
 {
@@ -407,6 +447,7 @@ startup_suite(void)
 	tc = tcase_create("daemon");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, detached_relative_config_reloads);
+	tcase_add_test(tc, second_daemon_names_the_real_pid);
 	suite_add_tcase(s, tc);
 	return s;
 }
