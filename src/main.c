@@ -213,28 +213,29 @@ become_daemon(const struct conf *c, int *pidfd)
 
 /*
  * What a worker's sandbox will really be here, found by loading the
- * filter in a throw-away child: a line for -t and the start-up log.
- * Returns the probe's result (see sandbox_enter).
+ * filter in a throw-away child: a line for -t and the start-up log, and
+ * what the workers will do about it (sandbox_decide).
  */
-static int
+static struct sandbox_verdict
 sandbox_truth(const struct conf *c, unsigned needs, char *line, size_t len)
 {
+	struct sandbox_verdict v;
 	char err[256];
-	int rc, mode = c->sandbox; /* enum conf_sandbox */
+	int rc = 0, mode = c->sandbox; /* enum conf_sandbox */
 
-	if (mode == CONF_SANDBOX_OFF) {
+	if (mode != CONF_SANDBOX_OFF)
+		rc = sandbox_probe(needs, err, sizeof(err));
+	v = sandbox_decide(mode, rc);
+	if (v.state == SANDBOX_OFF)
 		snprintf(line, len, "sandbox: off (sandbox = off)");
-		return SANDBOX_OFF;
-	}
-	rc = sandbox_probe(needs, err, sizeof(err));
-	if (rc == SANDBOX_ON)
+	else if (v.state == SANDBOX_ON)
 		snprintf(line, len, "sandbox: on: each worker loads its "
 		    "seccomp allow-list; a forbidden call kills it");
-	else if (rc == SANDBOX_ON_THREAD)
+	else if (v.state == SANDBOX_ON_THREAD)
 		snprintf(line, len, "sandbox: on (kill thread): %s", err);
-	else if (rc == SANDBOX_NO_BUILD)
+	else if (v.state == SANDBOX_NO_BUILD)
 		snprintf(line, len, "sandbox: off in this build (sanitizers)");
-	else if (mode == CONF_SANDBOX_TRY)
+	else if (v.warn)
 		snprintf(line, len, "sandbox: the seccomp filter cannot load "
 		    "here: %s; with sandbox = try the workers run without it",
 		    err);
@@ -242,7 +243,7 @@ sandbox_truth(const struct conf *c, unsigned needs, char *line, size_t len)
 		snprintf(line, len, "sandbox = on, but the seccomp filter "
 		    "cannot load here: %s; echod will not serve without it "
 		    "(sandbox = try would)", err);
-	return rc;
+	return v;
 }
 
 int
@@ -250,6 +251,7 @@ main(int argc, char **argv)
 {
 	struct listener ls[CONF_LISTEN_MAX];
 	struct master_opts mo;
+	struct sandbox_verdict sv;
 	struct options o;
 	struct conf c;
 	char summary[512], what[256], err[512], config_abs[4096], sb[512];
@@ -298,12 +300,12 @@ main(int argc, char **argv)
 	    sizeof(err)) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	log_info("%s", what);
-	if ((rc = sandbox_truth(&c, mo.sandbox_needs, sb, sizeof(sb))) == -1 &&
-	    c.sandbox == CONF_SANDBOX_ON)
+	sv = sandbox_truth(&c, mo.sandbox_needs, sb, sizeof(sb));
+	if (sv.exit)
 		fatalx(ECHOD_EXIT_OSERR, "%s", sb);
-	if (rc == -1)
+	if (sv.warn)
 		log_warnx("%s", sb);
-	else if (rc != SANDBOX_NO_BUILD) /* the master says that one */
+	else if (sv.state != SANDBOX_NO_BUILD) /* the master says that one */
 		log_info("%s", sb);
 	/* From here on argv's strings may be overwritten by titles. */
 	proctitle_init(argc, argv);
