@@ -215,6 +215,8 @@ END_TEST
 static int
 refuse_seccomp(int all)
 {
+	const struct scmp_arg_cmp set_seccomp = { .arg = 0, .op = SCMP_CMP_EQ,
+		.datum_a = PR_SET_SECCOMP, .datum_b = 0 };
 	scmp_filter_ctx ctx;
 	int rc;
 
@@ -223,8 +225,8 @@ refuse_seccomp(int all)
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(seccomp),
 	    0);
 	if (rc == 0 && all)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
-		    SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_SECCOMP));
+		rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM),
+		    SCMP_SYS(prctl), 1, &set_seccomp);
 	if (rc == 0)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);
