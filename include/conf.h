@@ -37,6 +37,8 @@
 #define CONF_PER_IP_MAX 1000000
 #define CONF_CONNECTION_TIME_MAX 604800 /* a week */
 
+enum conf_sandbox { CONF_SANDBOX_OFF = 0, CONF_SANDBOX_ON = 1, CONF_SANDBOX_TRY = 2 };
+
 struct conf {
 	char path[4096];     /* the file read, "" for built-in defaults */
 	char *listen[CONF_LISTEN_MAX];

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "olist.h"
+
 #define CONN_BUFSIZE (64 * 1024)
 #define CONN_READS_PER_EVENT 4
 
@@ -35,14 +37,11 @@ enum conn_status {
 struct conn {
 	int fd;
 	int err;          /* errno of a failure, for the log */
-	uint32_t prev;    /* worker's idle list (indices) */
-	uint32_t next;
-	uint8_t eof;      /* the client half-closed */
+	struct olist_link idle; /* worker's idle list; its free list too */
 	uint8_t writing;  /* pending bytes wait for EPOLLOUT */
 	uint8_t counted;  /* counted in the per-client limits */
-	uint8_t pad;
-	uint32_t aprev;   /* worker's age list, oldest first (indices) */
-	uint32_t anext;
+	uint8_t pad[2];
+	struct olist_link age;  /* worker's age list, oldest first */
 	uint32_t pend_off;
 	uint32_t pend_len;
 	unsigned char *pend;

@@ -19,6 +19,7 @@ struct master_opts {
 	const char *cli_workers;  /* -w, likewise; NULL if not given */
 	int ready_fd;             /* -d: tell the waiting parent; else -1 */
 	int pidfile_fd;           /* not for workers to hold; else -1 */
+	unsigned sandbox_needs;   /* SANDBOX_NEED_*, for the workers' filter */
 };
 
 /*

@@ -6,13 +6,56 @@
 
 #include <stddef.h>
 
+/* What a worker needs beyond its loop, for sandbox_syscalls(). */
+enum sandbox_need {
+	SANDBOX_NEED_SYSLOG = 1 << 0, /* -d: syslog() may (re)connect */
+};
+
+/* A worker's sandbox, as the log, -t and the scoreboard name it. */
+enum sandbox_state {
+	SANDBOX_UNKNOWN = 0,   /* not set up yet */
+	SANDBOX_OFF = 1,       /* sandbox = off */
+	SANDBOX_ON = 2,        /* loaded: a forbidden call kills the process */
+	SANDBOX_ON_THREAD = 3, /* loaded with KILL_THREAD (see the log) */
+	SANDBOX_NO_BUILD = 4,  /* this build cannot (sanitizers) */
+	SANDBOX_FAILED = 5,    /* sandbox = try and it could not load */
+};
+
+/* "on", "on (kill thread)", "off", ...; "-" for SANDBOX_UNKNOWN. */
+const char *sandbox_state_name(int state);
+
 /*
- * Allow only the system calls the worker's loop makes; any other kills
- * the worker (SIGSYS), and the master replaces it.  Returns 0, 1 when the
- * sandbox is not available in this build (sanitizers), or -1 with a
- * message in err when the kernel refused it.
+ * The system calls a worker with these needs may make, into out (at most
+ * max); returns how many there are.  Pure: the allow-list, in one place.
  */
-int sandbox_enter(char *err, size_t errlen);
+size_t sandbox_syscalls(unsigned needs, int *out, size_t max);
+
+/*
+ * Load the allow-list for needs.  Any other call kills the worker
+ * (SIGSYS) and the master replaces it.  Returns SANDBOX_ON, or
+ * SANDBOX_ON_THREAD with the reason KILL_PROCESS could not be used in
+ * err, or SANDBOX_NO_BUILD (sanitizers), or -1 with the reason in err.
+ */
+int sandbox_enter(unsigned needs, char *err, size_t errlen);
+
+/*
+ * sandbox_enter in a throw-away child, for -t and the start-up log: what
+ * a worker would get here.  Same returns; -1 also if the probe failed.
+ */
+int sandbox_probe(unsigned needs, char *err, size_t errlen);
+
+/*
+ * What a worker does with sandbox_enter's result under the configured
+ * mode (enum conf_sandbox): the state it reports, and whether it must
+ * exit (sandbox = on and no filter) or warn (sandbox = try, no filter).
+ * Pure.  mode off: state off, sandbox_enter is not called.
+ */
+struct sandbox_verdict {
+	int state; /* enum sandbox_state */
+	int exit;  /* 1: exit ECHOD_EXIT_WORKER_FATAL, do not serve */
+	int warn;  /* 1: log the reason as a warning */
+};
+struct sandbox_verdict sandbox_decide(int mode, int result);
 
 /* Whether this build can load it at all (not under sanitizers). */
 int sandbox_supported(void);

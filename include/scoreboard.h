@@ -30,8 +30,9 @@ struct sb_slot {
 	uint64_t conns_served; /* accepted since this process started */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
+	uint64_t sandbox;  /* enum sandbox_state, once the worker set it up */
 	uint64_t restarts; /* processes this slot has had, minus one */
-	uint64_t pad[6];   /* one entry per 128 bytes: no false sharing */
+	uint64_t pad[5];   /* one entry per 128 bytes: no false sharing */
 };
 
 /* Shared too: how far into slots[] anything was ever forked. */

@@ -35,7 +35,16 @@ struct worker_args {
 	int status_fd; /* write end of the master's status pipe */
 	pid_t master_pid;
 	int max_conns; /* max_connections, lowered to fit RLIMIT_NOFILE */
+	unsigned sandbox_needs; /* SANDBOX_NEED_*: what the filter allows */
 };
+
+/*
+ * Draining (SIGTERM, or a reload's old generation): stop accepting and
+ * close the listeners once the accept queues were found empty, or the
+ * worker cannot take more, or shutdown_timeout is reached.  Pure.
+ */
+int worker_drain_stop_accepting(int queue_empty, int can_accept,
+    uint64_t now, uint64_t deadline);
 
 /* Run a worker in a freshly forked child.  Never returns. */
 void worker_main(const struct worker_args *a) __attribute__((noreturn));

@@ -151,10 +151,8 @@ conn_on_readable(struct conn *c, unsigned char *buf, size_t bufsz,
 			c->err = errno;
 			return CONN_FAILED;
 		}
-		if (n == 0) {
-			c->eof = 1;
+		if (n == 0)
 			return CONN_DONE;
-		}
 		c->bytes_in += (uint64_t)n;
 		echo_upper(buf, (size_t)n);
 		if ((st = echo_back(c, buf, (size_t)n, bp)) != CONN_READING)

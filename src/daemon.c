@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -24,6 +26,78 @@
 #include "exitcodes.h"
 
 #define READY_BYTE 'R'
+#define HOLDER_WAIT_MS 1000 /* for a starting holder to write its pid */
+#define HOLDER_POLL_MS 20
+
+/*
+ * Every signal the master acts on.  Blocked from main()'s first line, so
+ * one that arrives before the master's signalfd exists waits for it
+ * instead of killing echod (SIGHUP's default action is to terminate).
+ */
+static const int early_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
+	SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGQUIT };
+
+/* The mask echod was started with: the -d parent waits under it. */
+static sigset_t entry_mask;
+
+int
+daemon_early_setup(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+	size_t i;
+	int fd, nfd;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof(early_signals) / sizeof(early_signals[0]); i++)
+		sigaddset(&set, early_signals[i]);
+	if (sigprocmask(SIG_BLOCK, &set, &entry_mask) == -1)
+		return -1;
+	/* A log reader that went away must not end echod by SIGPIPE. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) == -1)
+		return -1;
+	/*
+	 * A closed 0, 1 or 2 would be handed to the first socket or file
+	 * opened: a listener on 2 gets the log lines, one on 0 gets
+	 * /dev/null dup2'ed over it by the detach.  Fill them first.
+	 */
+	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if ((nfd = open("/dev/null", O_RDWR | O_NOCTTY)) == -1)
+			return -1;
+		/* open() returns the lowest free descriptor: this one. */
+		if (nfd != fd) {
+			if (dup2(nfd, fd) == -1)
+				return -1;
+			close(nfd);
+		}
+	}
+	return 0;
+}
+
+int
+daemon_absolute_path(const char *path, const char *cwd, char *out,
+    size_t len)
+{
+	int n;
+
+	while (path[0] == '.' && path[1] == '/')
+		for (path += 2; *path == '/'; path++)
+			;
+	if (path[0] == '/' || cwd == NULL)
+		n = snprintf(out, len, "%s", path);
+	else
+		n = snprintf(out, len, "%s%s%s", cwd,
+		    cwd[0] && cwd[strlen(cwd) - 1] == '/' ? "" : "/", path);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
 
 /* The parent: wait for the child's word, or for its death. */
 static void __attribute__((noreturn))
@@ -33,6 +107,8 @@ wait_child(pid_t pid, int fd)
 	ssize_t n;
 	int st;
 
+	/* Waiting, the parent is interruptible as echod was at its start. */
+	(void)sigprocmask(SIG_SETMASK, &entry_mask, NULL);
 	do
 		n = read(fd, &c, 1);
 	while (n == -1 && errno == EINTR);
@@ -89,11 +165,33 @@ daemon_ready(int fd)
 	close(fd);
 }
 
+/*
+ * The pid the lock's holder wrote.  A holder that is still starting has
+ * locked the file but writes its pid only once detached: wait a moment
+ * for it rather than name a pid that is about to be gone.
+ */
+static void
+read_holder(int fd, char *pid, size_t len)
+{
+	struct timespec ts = { 0, HOLDER_POLL_MS * 1000000L };
+	ssize_t n;
+	int i;
+
+	for (i = 0; i <= HOLDER_WAIT_MS / HOLDER_POLL_MS; i++) {
+		n = pread(fd, pid, len - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (pid[0] != '\0')
+			return;
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
 int
 daemon_pidfile_open(const char *path, char *err, size_t errlen)
 {
-	char old[32] = "";
-	int fd, n;
+	char old[32];
+	int fd;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd == -1) {
@@ -101,15 +199,15 @@ daemon_pidfile_open(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		n = (int)read(fd, old, sizeof(old) - 1);
-		old[n > 0 ? n : 0] = '\0';
-		old[strcspn(old, "\n")] = '\0';
+		read_holder(fd, old, sizeof(old));
 		snprintf(err, errlen, "pidfile %s is locked: echod is already "
-		    "running (pid %s)", path, old[0] ? old : "?");
+		    "running (pid %s)", path, old[0] ? old : "not written yet: "
+		    "it is still starting");
 		close(fd);
 		return -1;
 	}
-	if (daemon_pidfile_write(fd) == -1) {
+	/* Ours now; a stale pid must not outlive the lock it lost. */
+	if (ftruncate(fd, 0) == -1) {
 		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -188,12 +286,14 @@ daemon_drop_privileges(const struct conf *c, char *what, size_t whatlen,
 			    "true");
 			return -1;
 		}
-		if (setgroups(0, NULL) == -1) {
-			snprintf(err, errlen, "setgroups: %s", strerror(errno));
+		if (setgroups(0, NULL) == -1 ||
+		    setresgid(gid, gid, gid) == -1) {
+			snprintf(err, errlen, "cannot become group %d: %s",
+			    (int)gid, strerror(errno));
 			return -1;
 		}
 		snprintf(what, whatlen, "running as root (allow_root = true), "
-		    "no supplementary groups");
+		    "group %d, no supplementary groups", (int)gid);
 		return 0;
 	}
 	if (setgroups(0, NULL) == -1 || setresgid(gid, gid, gid) == -1 ||

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "master.h"
 #include "proctitle.h"
+#include "sandbox.h"
 #include "version.h"
 
 struct options {
@@ -169,6 +170,25 @@ load_conf(const struct options *o, struct conf *c)
 		usage_error("%s", err);
 }
 
+/*
+ * -c as an absolute path: -d runs from "/", and every reload must read
+ * the file echod was started with.
+ */
+static void
+absolute_config(struct options *o, char *buf, size_t len)
+{
+	char cwd[4096];
+
+	if (o->config == NULL || o->config[0] == '/')
+		return;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		fatal(ECHOD_EXIT_OSERR, "-c %s: cannot tell the current "
+		    "directory", o->config);
+	if (daemon_absolute_path(o->config, cwd, buf, len) == -1)
+		fatal(ECHOD_EXIT_OSERR, "-c %s", o->config);
+	o->config = buf;
+}
+
 /* -d: detach, write the pidfile; returns the fd to say "ready" on. */
 static int
 become_daemon(const struct conf *c, int *pidfd)
@@ -176,7 +196,11 @@ become_daemon(const struct conf *c, int *pidfd)
 	char err[512];
 	int fd;
 
-	/* Locked before detaching, so "already running" reaches the terminal. */
+	/*
+	 * Locked before detaching, so "already running" reaches the
+	 * terminal; the pid is written after it, so the file never names
+	 * the parent that is about to exit.
+	 */
 	if ((*pidfd = daemon_pidfile_open(c->pidfile, err, sizeof(err))) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	if ((fd = daemon_detach(err, sizeof(err))) == -1)
@@ -187,26 +211,70 @@ become_daemon(const struct conf *c, int *pidfd)
 	return fd;
 }
 
+/*
+ * What a worker's sandbox will really be here, found by loading the
+ * filter in a throw-away child: a line for -t and the start-up log, and
+ * what the workers will do about it (sandbox_decide).
+ */
+static struct sandbox_verdict
+sandbox_truth(const struct conf *c, unsigned needs, char *line, size_t len)
+{
+	struct sandbox_verdict v;
+	char err[256];
+	int rc = 0, mode = c->sandbox; /* enum conf_sandbox */
+
+	if (mode != CONF_SANDBOX_OFF)
+		rc = sandbox_probe(needs, err, sizeof(err));
+	v = sandbox_decide(mode, rc);
+	if (v.state == SANDBOX_OFF)
+		snprintf(line, len, "sandbox: off (sandbox = off)");
+	else if (v.state == SANDBOX_ON)
+		snprintf(line, len, "sandbox: on: each worker loads its "
+		    "seccomp allow-list; a forbidden call kills it");
+	else if (v.state == SANDBOX_ON_THREAD)
+		snprintf(line, len, "sandbox: on (kill thread): %s", err);
+	else if (v.state == SANDBOX_NO_BUILD)
+		snprintf(line, len, "sandbox: off in this build (sanitizers)");
+	else if (v.warn)
+		snprintf(line, len, "sandbox: the seccomp filter cannot load "
+		    "here: %s; with sandbox = try the workers run without it",
+		    err);
+	else
+		snprintf(line, len, "sandbox = on, but the seccomp filter "
+		    "cannot load here: %s; echod will not serve without it "
+		    "(sandbox = try would)", err);
+	return v;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct listener ls[CONF_LISTEN_MAX];
 	struct master_opts mo;
+	struct sandbox_verdict sv;
 	struct options o;
 	struct conf c;
-	char summary[512], what[256], err[512];
+	char summary[512], what[256], err[512], config_abs[4096], sb[512];
 	size_t n;
 	int rc;
 
+	/* Before anything can take descriptor 0-2 or a signal can kill us. */
+	if (daemon_early_setup() == -1)
+		return ECHOD_EXIT_OSERR; /* no /dev/null: nowhere to say so */
 	memset(&o, 0, sizeof(o));
 	daemon_close_inherited();
 	log_init("master", LOG_LVL_INFO);
 	parse_options(argc, argv, &o);
+	if (!o.test)
+		absolute_config(&o, config_abs, sizeof(config_abs));
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
 	if (o.test) {
-		printf("echod: %s: configuration OK: %s\n",
-		    c.path[0] ? c.path : "built-in defaults", summary);
+		(void)sandbox_truth(&c, o.daemon ? SANDBOX_NEED_SYSLOG : 0, sb,
+		    sizeof(sb));
+		/* One line: what the file says, then what this host gives. */
+		printf("echod: %s: configuration OK: %s; here: %s\n",
+		    c.path[0] ? c.path : "built-in defaults", summary, sb);
 		conf_free(&c);
 		free_options(&o);
 		return ECHOD_EXIT_OK;
@@ -218,6 +286,8 @@ main(int argc, char **argv)
 	mo.ncli_listen = o.nlisten;
 	mo.cli_workers = o.workers;
 	mo.ready_fd = mo.pidfile_fd = -1;
+	/* Only -d's syslog() may need socket() and connect(). */
+	mo.sandbox_needs = o.daemon ? SANDBOX_NEED_SYSLOG : 0;
 	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
 	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
 	log_info("%s", summary);
@@ -230,6 +300,13 @@ main(int argc, char **argv)
 	    sizeof(err)) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	log_info("%s", what);
+	sv = sandbox_truth(&c, mo.sandbox_needs, sb, sizeof(sb));
+	if (sv.exit)
+		fatalx(ECHOD_EXIT_OSERR, "%s", sb);
+	if (sv.warn)
+		log_warnx("%s", sb);
+	else if (sv.state != SANDBOX_NO_BUILD) /* the master says that one */
+		log_info("%s", sb);
 	/* From here on argv's strings may be overwritten by titles. */
 	proctitle_init(argc, argv);
 	proctitle_set("echod: master");

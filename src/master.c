@@ -172,14 +172,14 @@ dump_scoreboard(struct master *m)
 	log_notice("scoreboard: generation %llu, %u/%u workers ready",
 	    (unsigned long long)m->generation, count_current(m, 1), m->target);
 	log_notice("slot pid      gen state     up(s)  open     served"
-	    "     bytes-in    bytes-out restarts");
+	    "     bytes-in    bytes-out restarts sandbox");
 	for (i = 0; i < m->sb.nslots; i++) {
 		s = &m->sb.slots[i];
 		if (sb_load(&s->state) == SB_EMPTY &&
 		    m->pool.slots[i].state != POOL_SLOT_WAITING)
 			continue;
 		log_notice("%4u %-8lld %3llu %-8s %6llu %5llu %10llu %12llu "
-		    "%12llu %8llu", i, (long long)s->pid,
+		    "%12llu %8llu %s", i, (long long)s->pid,
 		    (unsigned long long)sb_load(&s->generation),
 		    m->pool.slots[i].state == POOL_SLOT_WAITING ? "waiting" :
 		    state_name(sb_load(&s->state)),
@@ -188,7 +188,8 @@ dump_scoreboard(struct master *m)
 		    (unsigned long long)sb_load(&s->conns_served),
 		    (unsigned long long)sb_load(&s->bytes_in),
 		    (unsigned long long)sb_load(&s->bytes_out),
-		    (unsigned long long)sb_load(&s->restarts));
+		    (unsigned long long)sb_load(&s->restarts),
+		    sandbox_state_name((int)sb_load(&s->sandbox)));
 	}
 }
 
@@ -1061,7 +1062,8 @@ master_run(struct conf *c, struct listener *ls, size_t nls,
 	setup(&m);
 	m.wa = (struct worker_args){ .conf = c, .sb = &m.sb, .limits = &m.limits,
 		.status_fd = m.status_wr, .master_pid = getpid(),
-		.max_conns = fit_nofile(c, nls) };
+		.max_conns = fit_nofile(c, nls),
+		.sandbox_needs = o->sandbox_needs };
 	describe_listeners(&m);
 	store_listeners(&m);
 	m.target = (unsigned)c->workers;

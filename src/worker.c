@@ -5,8 +5,9 @@
  * through EPOLLEXCLUSIVE, so a new connection wakes one worker, not all),
  * the worker's own signalfd, and its connections.  Connections live in a
  * table allocated once; an idle one costs a struct conn and nothing else.
- * Idle connections sit in a list ordered by last activity, so the nearest
- * idle deadline is always the head and expiring costs nothing per event.
+ * Idle connections sit in a list ordered by last activity, and all of
+ * them in one ordered by accept time (olist.h), so the nearest deadline
+ * is always a head and expiring costs nothing per event.
  *
  * A worker never exits because of a client: a misbehaving peer is a
  * closed socket.  It exits when told to (after draining), when the master
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,7 @@
 #include "sandbox.h"
 #include "worker.h"
 
-#define NIL UINT32_MAX
+#define NIL OLIST_NIL
 #define TAG_CONN 0ULL
 #define TAG_LISTENER 1ULL
 #define TAG_SIGNAL 2ULL
@@ -67,15 +69,16 @@ struct worker {
 	struct conn *conns;
 	uint32_t max;      /* table size */
 	uint32_t used_hw;  /* entries ever used: the table is touched lazily */
-	uint32_t free_head;
-	uint32_t idle_head, idle_tail;
-	uint32_t age_head, age_tail; /* by accept time, for max_connection_time */
+	uint32_t free_head; /* through conns[].idle.next */
+	struct olist idle;  /* by last activity, for idle_timeout */
+	struct olist age;   /* by accept time, for max_connection_time */
 	uint64_t life_ms;            /* max_connection_time; 0 = none */
 	int limited;                 /* per-client limits are on */
 	uint64_t next_sweep;
 	uint64_t refused, last_refusal_log;
 	uint32_t nopen;
 	uint64_t served, bytes_in, bytes_out;
+	uint64_t drain_accepted; /* taken from the queue while draining */
 	unsigned char *buf;
 	struct bufpool bp;
 };
@@ -91,35 +94,6 @@ now_ms(void)
 
 /* ---- the idle list: least recently active first ---- */
 
-static void
-idle_unlink(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	if (c->prev != NIL)
-		w->conns[c->prev].next = c->next;
-	else
-		w->idle_head = c->next;
-	if (c->next != NIL)
-		w->conns[c->next].prev = c->prev;
-	else
-		w->idle_tail = c->prev;
-}
-
-static void
-idle_append(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	c->prev = w->idle_tail;
-	c->next = NIL;
-	if (w->idle_tail != NIL)
-		w->conns[w->idle_tail].next = i;
-	else
-		w->idle_head = i;
-	w->idle_tail = i;
-}
-
 /*
  * The list stays sorted by last_ms.  A connection already stamped with
  * this loop turn's time is among the equal stamps at the tail, so moving
@@ -132,10 +106,7 @@ idle_touch(struct worker *w, uint32_t i)
 	if (w->conns[i].last_ms == w->now)
 		return;
 	w->conns[i].last_ms = w->now;
-	if (w->idle_tail != i) {
-		idle_unlink(w, i);
-		idle_append(w, i);
-	}
+	olist_move_to_tail(&w->idle, i);
 }
 
 static void
@@ -148,37 +119,6 @@ format_peer(const struct conn *c, char *buf, size_t len)
 		snprintf(buf, len, "(unknown peer)");
 	else
 		listener_format((struct sockaddr *)&ss, buf, len);
-}
-
-/* ---- the age list: oldest connection first ---- */
-
-static void
-age_unlink(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	if (c->aprev != NIL)
-		w->conns[c->aprev].anext = c->anext;
-	else
-		w->age_head = c->anext;
-	if (c->anext != NIL)
-		w->conns[c->anext].aprev = c->aprev;
-	else
-		w->age_tail = c->aprev;
-}
-
-static void
-age_append(struct worker *w, uint32_t i)
-{
-	struct conn *c = &w->conns[i];
-
-	c->aprev = w->age_tail;
-	c->anext = NIL;
-	if (w->age_tail != NIL)
-		w->conns[w->age_tail].anext = i;
-	else
-		w->age_head = i;
-	w->age_tail = i;
 }
 
 /* ---- per-client limits ---- */
@@ -325,7 +265,7 @@ conn_alloc(struct worker *w)
 
 	if (w->free_head != NIL) {
 		i = w->free_head;
-		w->free_head = w->conns[i].next;
+		w->free_head = w->conns[i].idle.next;
 		return i;
 	}
 	return w->used_hw < w->max ? w->used_hw++ : NIL;
@@ -353,11 +293,11 @@ close_conn(struct worker *w, uint32_t i, const char *how)
 		log_conn_end(w, c, how);
 	w->bytes_in += c->bytes_in;
 	w->bytes_out += c->bytes_out;
-	idle_unlink(w, i);
-	age_unlink(w, i);
+	olist_unlink(&w->idle, i);
+	olist_unlink(&w->age, i);
 	unadmit(w, c);
 	conn_close(c, &w->bp); /* close() also removes it from epoll */
-	c->next = w->free_head;
+	c->idle.next = w->free_head;
 	w->free_head = i;
 	w->nopen--;
 }
@@ -401,32 +341,35 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 		unadmit(w, &w->conns[i]);
 		goto refuse;
 	}
-	idle_append(w, i);
-	age_append(w, i);
+	olist_append(&w->idle, i);
+	olist_append(&w->age, i);
 	w->nopen++;
 	w->served++;
 	return 0;
 refuse:
 	w->conns[i].fd = -1;
-	w->conns[i].next = w->free_head;
+	w->conns[i].idle.next = w->free_head;
 	w->free_head = i;
 	return -1;
 }
 
-static void
+/* Accept a batch from lfd; 1 if its queue was found empty. */
+static int
 accept_some(struct worker *w, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, n;
+	int fd, n, empty = 0;
 
 	for (n = 0; n < ACCEPT_BATCH && w->nopen < w->max; n++) {
 		sl = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				empty = 1;
 				break;
+			}
 			if (errno == EINTR || errno == ECONNABORTED ||
 			    errno == EPROTO || errno == EPERM)
 				continue;
@@ -438,6 +381,7 @@ accept_some(struct worker *w, int lfd)
 	}
 	w->yielding = over_share(w);
 	update_watch(w);
+	return empty;
 }
 
 static void
@@ -492,7 +436,7 @@ expire_old(struct worker *w)
 
 	if (w->life_ms == 0)
 		return;
-	while ((i = w->age_head) != NIL &&
+	while ((i = w->age.head) != NIL &&
 	    w->conns[i].start_ms + w->life_ms <= w->now)
 		close_conn(w, i, "max_connection_time");
 }
@@ -504,7 +448,7 @@ expire_idle(struct worker *w)
 
 	if (w->idle_ms == 0)
 		return;
-	while ((i = w->idle_head) != NIL &&
+	while ((i = w->idle.head) != NIL &&
 	    w->conns[i].last_ms + w->idle_ms <= w->now)
 		close_conn(w, i, "idle timeout");
 }
@@ -514,14 +458,17 @@ next_timeout(const struct worker *w)
 {
 	uint64_t t = w->now + w->heartbeat_ms;
 
-	if (w->idle_ms && w->idle_head != NIL &&
-	    w->conns[w->idle_head].last_ms + w->idle_ms < t)
-		t = w->conns[w->idle_head].last_ms + w->idle_ms;
-	if (w->life_ms && w->age_head != NIL &&
-	    w->conns[w->age_head].start_ms + w->life_ms < t)
-		t = w->conns[w->age_head].start_ms + w->life_ms;
+	if (w->idle_ms && w->idle.head != NIL &&
+	    w->conns[w->idle.head].last_ms + w->idle_ms < t)
+		t = w->conns[w->idle.head].last_ms + w->idle_ms;
+	if (w->life_ms && w->age.head != NIL &&
+	    w->conns[w->age.head].start_ms + w->life_ms < t)
+		t = w->conns[w->age.head].start_ms + w->life_ms;
 	if (w->draining && w->drain_deadline < t)
 		t = w->drain_deadline;
+	/* Still emptying the accept queue: come straight back. */
+	if (w->draining && w->listening)
+		return 0;
 	if (w->accept_resume && w->accept_resume < t)
 		t = w->accept_resume;
 	/*
@@ -537,23 +484,54 @@ next_timeout(const struct worker *w)
 
 /* ---- drain ---- */
 
+int
+worker_drain_stop_accepting(int queue_empty, int can_accept, uint64_t now,
+    uint64_t deadline)
+{
+	return queue_empty || !can_accept || now >= deadline;
+}
+
+/*
+ * Draining: those already in the accept queue completed a handshake and
+ * are served, so keep accepting, a batch per listener per loop turn, until
+ * every queue is found empty (or this worker is full, or out of time);
+ * only then close the listeners.
+ */
+static void
+drain_accept(struct worker *w)
+{
+	uint32_t before = w->nopen;
+	size_t i;
+	int empty = 1;
+
+	for (i = 0; i < w->a->nlfds; i++)
+		if (!accept_some(w, w->a->lfds[i]))
+			empty = 0;
+	w->drain_accepted += w->nopen > before ? w->nopen - before : 0;
+	if (!worker_drain_stop_accepting(empty, w->nopen < w->max &&
+	    w->accept_resume == 0, w->now, w->drain_deadline))
+		return;
+	close_listeners(w);
+	log_debug("accept queue%s %s: listeners closed, %llu accepted while "
+	    "draining", w->a->nlfds > 1 ? "s" : "", empty ? "empty" :
+	    w->now >= w->drain_deadline ? "not empty at shutdown_timeout" :
+	    "not empty but this worker is full",
+	    (unsigned long long)w->drain_accepted);
+}
+
 static void
 begin_drain(struct worker *w, const char *why)
 {
-	size_t i;
-
 	if (w->draining)
 		return;
-	/* Serve those already in the queue: they completed a handshake. */
-	for (i = 0; i < w->a->nlfds && w->listening; i++)
-		accept_some(w, w->a->lfds[i]);
-	close_listeners(w);
 	w->draining = 1;
 	w->drain_deadline = w->now + (uint64_t)w->a->conf->shutdown_timeout *
 	    1000;
 	sb_store(&w->sb->state, SB_DRAINING);
-	log_info("%s: draining %u connection(s), at most %d s", why, w->nopen,
-	    w->a->conf->shutdown_timeout);
+	log_info("%s: draining %u connection(s) and the accept queue, at most "
+	    "%d s", why, w->nopen, w->a->conf->shutdown_timeout);
+	if (w->listening)
+		drain_accept(w);
 }
 
 static void
@@ -621,6 +599,8 @@ loop_turn(struct worker *w)
 		w->accept_resume = 0;
 	if (w->yielding)
 		w->yielding = over_share(w);
+	if (w->draining && w->listening)
+		drain_accept(w);
 	if (w->listening)
 		update_watch(w);
 	if (n <= 0 && !w->draining && getppid() != w->a->master_pid)
@@ -635,10 +615,11 @@ run(struct worker *w)
 
 	for (;;) {
 		loop_turn(w);
-		if (w->draining && (w->nopen == 0 || w->now >= w->drain_deadline))
+		if (w->draining && ((w->nopen == 0 && !w->listening) ||
+		    w->now >= w->drain_deadline))
 			break;
 	}
-	while ((i = w->idle_head) != NIL)
+	while ((i = w->idle.head) != NIL)
 		close_conn(w, i, "shutdown");
 	publish(w);
 }
@@ -686,8 +667,7 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	w->a = a;
 	w->sb = &a->sb->slots[a->slot];
 	w->max = (uint32_t)a->max_conns;
-	w->free_head = w->idle_head = w->idle_tail = NIL;
-	w->age_head = w->age_tail = NIL;
+	w->free_head = NIL;
 	w->idle_ms = (uint64_t)a->conf->idle_timeout * 1000;
 	w->life_ms = (uint64_t)a->conf->max_connection_time * 1000;
 	w->limited = a->limits != NULL && a->limits->hdr != NULL &&
@@ -705,6 +685,10 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	if ((w->conns = calloc(w->max, sizeof(*w->conns))) == NULL ||
 	    (w->buf = malloc(CONN_BUFSIZE)) == NULL)
 		return -1;
+	olist_init(&w->idle, w->conns, sizeof(*w->conns),
+	    offsetof(struct conn, idle));
+	olist_init(&w->age, w->conns, sizeof(*w->conns),
+	    offsetof(struct conn, age));
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return -1;
 	sigemptyset(&set);
@@ -731,19 +715,31 @@ report_ready(const struct worker *w)
 		log_warn("cannot tell the master we are ready");
 }
 
+/*
+ * The filter, as configured: on (no filter: exit, start-up or the reload
+ * fails), try (no filter: say why and serve), off.  The slot says which.
+ */
 static void
-enter_sandbox(const struct worker_args *a)
+enter_sandbox(struct worker *w)
 {
-	char err[256];
-	int rc;
+	const struct worker_args *a = w->a;
+	struct sandbox_verdict v;
+	char err[256] = "";
+	int mode = (int)a->conf->sandbox, rc = 0;
 
-	if (!a->conf->sandbox)
-		return;
-	if ((rc = sandbox_enter(err, sizeof(err))) == 1)
-		log_debug("sandbox off: %s", err);
-	else if (rc == -1)
-		/* An older kernel: serve without it rather than not at all. */
-		log_warnx("sandbox not available: %s; running without it", err);
+	if (mode != CONF_SANDBOX_OFF)
+		rc = sandbox_enter(a->sandbox_needs, err, sizeof(err));
+	v = sandbox_decide(mode, rc);
+	sb_store(&w->sb->sandbox, (uint64_t)v.state);
+	if (v.exit)
+		fatalx(ECHOD_EXIT_WORKER_FATAL, "sandbox = on, but the seccomp "
+		    "filter cannot load: %s; not serving without it "
+		    "(sandbox = try would)", err);
+	if (v.warn)
+		log_warnx("sandbox = try: the seccomp filter cannot load: %s; "
+		    "running without it", err);
+	else if (err[0] != '\0')
+		log_debug("sandbox %s: %s", sandbox_state_name(v.state), err);
 }
 
 void
@@ -754,7 +750,7 @@ worker_main(const struct worker_args *a)
 	setup_process(a);
 	if (setup_loop(&w, a) == -1)
 		fatal(ECHOD_EXIT_WORKER_FATAL, "cannot set up the event loop");
-	enter_sandbox(a);
+	enter_sandbox(&w);
 	log_debug("ready: up to %d connections", a->max_conns);
 	publish(&w);
 	report_ready(&w);

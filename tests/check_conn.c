@@ -178,7 +178,6 @@ START_TEST(init_state)
 	conn_init(&c, 42, 777);
 	ck_assert_int_eq(c.fd, 42);
 	ck_assert_int_eq(c.err, 0);
-	ck_assert_uint_eq(c.eof, 0);
 	ck_assert_uint_eq(c.writing, 0);
 	ck_assert_uint_eq(c.pend_len, 0);
 	ck_assert_ptr_null(c.pend);
@@ -230,7 +229,6 @@ START_TEST(eof_with_nothing_pending)
 	ck_assert_int_eq(shutdown(f->peer, SHUT_WR), 0);
 	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
 	    &f->bp), CONN_DONE);
-	ck_assert_uint_eq(f->c.eof, 1);
 	ck_assert_int_eq(f->c.err, 0);
 	ck_assert_uint_eq(f->c.bytes_in, 0);
 	ck_assert_uint_eq(f->c.bytes_out, 0);
@@ -449,7 +447,6 @@ START_TEST(half_close_delivers_everything)
 		    "status %d err %s", st, strerror(f->c.err));
 	}
 	ck_assert_int_eq(st, CONN_DONE);
-	ck_assert_uint_eq(f->c.eof, 1);
 	/* DONE only once every byte was handed to the kernel. */
 	ck_assert_uint_eq(f->c.bytes_in, sent);
 	ck_assert_uint_eq(f->c.bytes_out, sent);

@@ -638,3 +638,17 @@ h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms)
 	waitpid(pid, &st, 0);
 	return -1;
 }
+
+/*
+ * The second half of h_start, for a daemon started some other way (a
+ * wrapper, -d): wait for READY=1 and read the port from it.
+ */
+int
+h_wait_ready(struct echod_proc *p, int timeout_ms)
+{
+	if (h_wait_notify(p, "READY=1", timeout_ms, p->ready,
+	    sizeof(p->ready)) == -1)
+		return -1;
+	p->port = parse_port(p->ready);
+	return p->port > 0 ? 0 : -1;
+}

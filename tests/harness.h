@@ -111,4 +111,7 @@ void h_poll_pause(void);
  */
 int h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms);
 
+/* After h_spawn: wait for READY=1 and read the port, as h_start does. */
+int h_wait_ready(struct echod_proc *p, int timeout_ms);
+
 #endif

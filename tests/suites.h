@@ -19,7 +19,11 @@
 	X(cli)                                                             \
 	X(attack)                                                          \
 	X(systemd)                                                         \
-	X(live)
+	X(live)                                                            \
+	X(daemon)                                                          \
+	X(startup)                                                         \
+	X(sandbox)                                                         \
+	X(worker)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is

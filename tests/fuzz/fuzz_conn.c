@@ -222,7 +222,8 @@ after_event(struct run *r, enum conn_status st)
 	r->st = st;
 	if (st == CONN_DONE) {
 		/* EOF, and everything read was sent. */
-		CHECK(r->c.eof && !r->c.writing, "DONE without EOF");
+		CHECK((r->peer_shut || r->peer == -1) && !r->c.writing,
+		    "DONE without the peer's EOF");
 		CHECK(r->c.bytes_out == r->c.bytes_in, "DONE owing bytes");
 		if (r->peer_shut && r->peer != -1)
 			CHECK(r->c.bytes_in == r->nsent,
