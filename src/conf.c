@@ -25,23 +25,10 @@
  *   is ours: it parses the file with a nested cfg_parse_fp(), which pushes
  *   and pops its own scanner buffer, and resolves relative names against
  *   the including file's directory.
- * - Its scanner calls exit(2) ("input in flex scanner failed") when asked
- *   to read a directory, so every file is read here first (a regular file,
- *   at most FILE_SIZE_MAX, no NUL byte, which would cut values short) and
- *   handed over from memory.
- * - It counts every comment line two or three times, so every later error
- *   would name the wrong line, and a comment after a list element is a
- *   syntax error.  Comments are blanked out before it sees the text.
- * - "${VAR}" and "${VAR:-default}" are replaced from the environment, in
- *   bare and double-quoted values (not in single-quoted ones).
+ * - Its scanner gets comments, NUL bytes, unclosed strings, malformed
+ *   calls and unbounded "${VAR}" expansion wrong: every file goes through
+ *   conftext.c first, which reads it, refuses those and blanks comments.
  * - A trailing comma in a list is accepted: { "a", }.
- * - A double-quoted string or a C comment left open runs silently to the
- *   end of the file; the comment pass refuses both.
- * - In a double-quoted string "\0", "\00", "\000", "\x0" and "\x00" make
- *   a NUL byte that silently ends the value ("/run/a\0b" is "/run/a"), so
- *   the text pass refuses them as it refuses a raw NUL.
- * - A malformed function call leaks the arguments read so far, so calls
- *   are checked before it parses: include("FILE") is the only form.
  * - Lexer and parser state are global, so parsing is not reentrant; the
  *   one static parse context below adds nothing to that.
  *
@@ -51,9 +38,7 @@
  * typo fails -t and a reload; the default user is not (it only matters
  * when echod starts as root, and the master says so then).
  */
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -61,12 +46,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <confuse.h>
 
 #include "conf.h"
+#include "conftext.h"
 #include "listener.h"
 #include "log.h"
 
@@ -74,7 +59,6 @@
 #define XSTR(x) STR(x)
 
 #define INCLUDE_DEPTH 8
-#define FILE_SIZE_MAX (1024 * 1024)
 #define MSG_MAX 1024
 #define LOOKUP_BUF_MAX (1024 * 1024) /* getpwnam_r/getgrnam_r buffer */
 
@@ -696,350 +680,28 @@ listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
-/* A file in memory, blanked of comments, and a stream the scanner reads. */
-struct src {
-	char *buf;
-	size_t len;
-	FILE *fp;
-};
-
-/* Only a regular file of sane size: the scanner exits on a directory. */
+/*
+ * Open path for the scanner (conftext), refusing an empty listen list on
+ * its line.  On failure why says what is wrong and *line is where in the
+ * file, or 0 when the file as a whole is the problem.
+ */
 static int
-check_fd(int fd, size_t *size, char *why, size_t len)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) == -1)
-		snprintf(why, len, "cannot read: %s", strerror(errno));
-	else if (S_ISDIR(st.st_mode))
-		snprintf(why, len, "cannot read: %s", strerror(EISDIR));
-	else if (!S_ISREG(st.st_mode))
-		snprintf(why, len, "cannot read: not a regular file");
-	else if (st.st_size > FILE_SIZE_MAX)
-		snprintf(why, len, "%lld bytes is too large; allowed: up to %d",
-		    (long long)st.st_size, FILE_SIZE_MAX);
-	else {
-		*size = (size_t)st.st_size;
-		return 0;
-	}
-	return -1;
-}
-
-static ssize_t
-read_all(int fd, char *buf, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < len) {
-		n = read(fd, buf + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	return (ssize_t)off;
-}
-
-/*
- * Blank out comments (#, // and C style), keeping newlines and quoted
- * strings.  libconfuse 3.3 counts each comment line two or three times,
- * which would put every later error on the wrong line, and it refuses a
- * comment between list elements.  Returns where a string or comment that
- * is never closed begins (the scanner would silently eat the rest of the
- * file), or n.
- */
-static size_t
-strip_comments(char *s, size_t n)
-{
-	enum { CODE, DQUOTE, SQUOTE, LINE, BLOCK } st = CODE;
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		char next = i + 1 < n ? s[i + 1] : '\0';
-
-		if (st == CODE) {
-			start = i;
-			if (s[i] == '"' || s[i] == '\'')
-				st = s[i] == '"' ? DQUOTE : SQUOTE;
-			else if (s[i] == '#' || (s[i] == '/' && next == '/'))
-				st = LINE;
-			else if (s[i] == '/' && next == '*') {
-				st = BLOCK;
-				s[i++] = ' '; /* the '/'; the '*' below */
-			}
-		} else if (st == DQUOTE || st == SQUOTE) {
-			if (s[i] == '\\')
-				i++; /* an escaped quote does not end it */
-			else if (s[i] == (st == DQUOTE ? '"' : '\''))
-				st = CODE;
-			continue;
-		} else if (st == LINE && s[i] == '\n')
-			st = CODE;
-		else if (st == BLOCK && s[i] == '*' && next == '/') {
-			s[i++] = ' ';
-			s[i] = ' ';
-			st = CODE;
-			continue;
-		}
-		if ((st == LINE || st == BLOCK) && s[i] != '\n')
-			s[i] = ' ';
-	}
-	return st == CODE || st == LINE ? n : start;
-}
-
-static int
-count_lines(const char *s, const char *end)
-{
-	int n = 1;
-
-	for (; s < end; s++)
-		n += *s == '\n';
-	return n;
-}
-
-/* Read path whole into sr->buf (two spare bytes), refusing non-files. */
-static int
-src_read(struct src *sr, const char *path, char *why, size_t len)
-{
-	size_t size;
-	ssize_t n;
-	int fd;
-
-	/* O_NONBLOCK: opening a FIFO would wait for a writer forever. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK)) == -1) {
-		snprintf(why, len, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	if (check_fd(fd, &size, why, len) == -1)
-		n = -1;
-	else if ((sr->buf = calloc(1, size + 2)) == NULL) {
-		snprintf(why, len, "out of memory");
-		n = -1;
-	} else if ((n = read_all(fd, sr->buf, size)) == -1)
-		snprintf(why, len, "cannot read: %s", strerror(errno));
-	close(fd);
-	if (n == -1) {
-		free(sr->buf);
-		sr->buf = NULL;
-		return -1;
-	}
-	sr->len = (size_t)n;
-	return 0;
-}
-
-static void
-src_close(struct src *sr)
-{
-	if (sr->fp != NULL)
-		fclose(sr->fp);
-	free(sr->buf);
-	memset(sr, 0, sizeof(*sr));
-}
-
-/* s is at an opening quote; returns what follows the closing one. */
-static const char *
-skip_string(const char *s)
-{
-	char quote = *s++;
-
-	while (*s != '\0' && *s != quote)
-		s += s[0] == '\\' && s[1] != '\0' ? 2 : 1;
-	return *s == quote ? s + 1 : s;
-}
-
-#define SPACE " \t\r\n"
-#define NOT_WORD SPACE "#\"'={}()+,*"
-
-/* s follows a '(': one quoted string or bare word, then ')'. */
-static bool
-call_ok(const char *s)
-{
-	s += strspn(s, SPACE);
-	if (*s == '"' || *s == '\'')
-		s = skip_string(s);
-	else if (strcspn(s, NOT_WORD) > 0)
-		s += strcspn(s, NOT_WORD);
-	else
-		return false;
-	s += strspn(s, SPACE);
-	return *s == ')';
-}
-
-/*
- * The first '(' outside strings that does not open a well-formed call, or
- * NULL.  libconfuse 3.3 leaks the arguments it has read of a malformed
- * call (truncated, a missing comma, a stray token), so it never sees one.
- */
-static const char *
-bad_call(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\'')
-			s = skip_string(s) - 1;
-		else if (*s == '(' && !call_ok(s + 1))
-			return s;
-	}
-	return NULL;
-}
-
-static bool
-is_octal(char c)
-{
-	return c >= '0' && c <= '7';
-}
-
-/*
- * p follows a backslash: the length of the escape if it makes a NUL byte,
- * else 0.  libconfuse reads one or two hex digits after "\x", one to
- * three octal digits after "\".
- */
-static size_t
-nul_escape_len(const char *p)
-{
-	size_t n;
-
-	if (p[0] == 'x') {
-		if (p[1] != '0')
-			return 0;
-		if (!isxdigit((unsigned char)p[2]))
-			return 2;
-		return p[2] == '0' ? 3 : 0;
-	}
-	for (n = 0; n < 3 && is_octal(p[n]); n++)
-		if (p[n] != '0')
-			return 0;
-	return n;
-}
-
-/*
- * The first escape in a double-quoted string that makes a NUL byte, or
- * NULL; *len is its length.  libconfuse would end the value there without
- * a word.  It takes "${VAR:-default}" literally, up to the first '}'.
- */
-static const char *
-nul_escape(const char *s, int *len)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\'')
-			s = skip_string(s) - 1;
-		if (*s != '"')
-			continue;
-		for (s++; *s != '\0' && *s != '"'; s++) {
-			if (s[0] == '$' && s[1] == '{' &&
-			    strchr(s, '}') != NULL)
-				s = strchr(s, '}');
-			else if (s[0] == '\\' &&
-			    (*len = (int)nul_escape_len(s + 1)) > 0) {
-				(*len)++;
-				return s;
-			} else if (s[0] == '\\' && s[1] != '\0')
-				s++;
-		}
-		if (*s == '\0')
-			break;
-	}
-	return NULL;
-}
-
-static const char *
-skip_space(const char *s)
-{
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	return s;
-}
-
-/*
- * "listen = {}": libconfuse runs no callback for an empty list, so the
- * error would have no line.  Find it in the (comment-free) text instead.
- */
-static const char *
-empty_listen(const char *s)
-{
-	const char *p, *q;
-
-	for (p = s; (p = strstr(p, "listen")) != NULL; p += 6) {
-		if (p > s && p[-1] != ' ' && p[-1] != '\t' && p[-1] != '\n' &&
-		    p[-1] != '\r')
-			continue;
-		q = skip_space(p + 6);
-		if (*q == '+')
-			q++;
-		if (*q != '=')
-			continue;
-		q = skip_space(q + 1);
-		if (*q == '{' && *skip_space(q + 1) == '}')
-			return p;
-	}
-	return NULL;
-}
-
-/* Refuse NUL bytes, unclosed strings and comments, malformed calls. */
-static int
-check_text(struct src *sr, char *why, size_t len, int *line)
+src_open(struct conftext *t, const char *path, char *why, size_t len,
+    int *line)
 {
 	const char *p;
-	size_t open;
-	int n;
 
-	if ((p = memchr(sr->buf, '\0', sr->len)) != NULL) {
-		*line = count_lines(sr->buf, p);
-		snprintf(why, len, "NUL byte (a binary file?); allowed: text");
+	if (conftext_load(t, path, why, len, line) == -1)
 		return -1;
-	}
-	if ((open = strip_comments(sr->buf, sr->len)) < sr->len) {
-		*line = count_lines(sr->buf, sr->buf + open);
-		snprintf(why, len, "syntax error: %s never closed",
-		    sr->buf[open] == ' ' ? "comment" : "string"); /* blanked */
-		return -1;
-	}
-	sr->buf[sr->len] = '\0';
-	if ((p = nul_escape(sr->buf, &n)) != NULL) {
-		*line = count_lines(sr->buf, p);
-		snprintf(why, len, "'%.*s' in a string is a NUL byte; allowed: "
-		    "text", n, p);
-		return -1;
-	}
-	if ((p = bad_call(sr->buf)) != NULL) {
-		*line = count_lines(sr->buf, p);
-		snprintf(why, len, "syntax error: malformed call; allowed: "
-		    "include(\"FILE\")");
-		return -1;
-	}
-	if ((p = empty_listen(sr->buf)) != NULL) {
-		*line = count_lines(sr->buf, p);
+	if ((p = conftext_empty_list(t->buf, specs[OPT_LISTEN].name)) != NULL) {
+		*line = conftext_line(t->buf, p);
 		snprintf(why, len, "listen: the list is empty; allowed: %s",
 		    specs[OPT_LISTEN].allowed);
+		conftext_close(t);
 		return -1;
 	}
-	return 0;
-}
-
-/*
- * Open path for the scanner.  On failure why says what is wrong and *line
- * is where in the file, or 0 when the file as a whole is the problem.
- */
-static int
-src_open(struct src *sr, const char *path, char *why, size_t len, int *line)
-{
-	memset(sr, 0, sizeof(*sr));
-	*line = 0;
-	if (src_read(sr, path, why, len) == -1)
-		return -1;
-	if (check_text(sr, why, len, line) == -1) {
-		src_close(sr);
-		return -1;
-	}
-	if (sr->len == 0) /* fmemopen() may refuse a size of 0 */
-		sr->buf[sr->len++] = '\n';
-	if ((sr->fp = fmemopen(sr->buf, sr->len, "r")) == NULL) {
-		snprintf(why, len, "cannot read: %s", strerror(errno));
-		src_close(sr);
+	if (conftext_stream(t, why, len) == -1) {
+		conftext_close(t);
 		return -1;
 	}
 	return 0;
@@ -1096,7 +758,7 @@ static int
 include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 {
 	char path[PATH_MAX], why[256];
-	struct src sr;
+	struct conftext sr;
 	int line, rc;
 
 	(void)opt;
@@ -1124,7 +786,7 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 		return -1;
 	}
 	rc = parse_included(cfg, sr.fp, path);
-	src_close(&sr);
+	conftext_close(&sr);
 	return rc;
 }
 
@@ -1316,7 +978,7 @@ static cfg_t *
 parse_file(const char *path, char *err, size_t errlen)
 {
 	char why[256];
-	struct src sr;
+	struct conftext sr;
 	cfg_t *cfg;
 	int line;
 
@@ -1328,7 +990,7 @@ parse_file(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	cfg = parse_fp(sr.fp, path, err, errlen);
-	src_close(&sr);
+	conftext_close(&sr);
 	return cfg;
 }
 

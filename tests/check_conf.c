@@ -426,6 +426,14 @@ static const struct bad_case bad_cases[] = {
 	    "syntax error: string never closed" },
 	{ "include(\"inc.conf\")\n", 0, "\n/* never closed", INC, 2,
 	    "syntax error: comment never closed" },
+	/*
+	 * defect 20: libconfuse reads "${" in a string up to the next '}',
+	 * past the quote that seems to close it: a call that looks right is
+	 * malformed (libconfuse leaked its arguments).
+	 */
+	{ "include(\"b${ECHOD_NO_SUCH_VAR:-inc.conf\")\n"
+	  "listen = { \"*:1}\" }\n", 0, NULL, MAIN, 1,
+	    "syntax error: malformed call; allowed: include(\"FILE\")" },
 };
 
 START_TEST(test_bad_file)
@@ -855,6 +863,22 @@ START_TEST(test_long_pidfile)
 }
 END_TEST
 
+/* Defect 4: "listen = {}" inside a string is a value, not an option. */
+START_TEST(test_list_in_string)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[1024];
+
+	conf_defaults(&c);
+	ck_assert_msg(load_text(&t, "pidfile = \"/run/x listen = {}\"\n", 0,
+	    NULL, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.pidfile, "/run/x listen = {}");
+	ck_assert_uint_eq(c.nlisten, 1);
+	conf_free(&c);
+}
+END_TEST
+
 /* --- the API around the file ------------------------------------------ */
 
 START_TEST(test_defaults)
@@ -1108,6 +1132,7 @@ conf_suite(void)
 	    (int)(sizeof(limit_cases) / sizeof(limit_cases[0])));
 	tcase_add_test(tc, test_limits_reload);
 	tcase_add_test(tc, test_long_pidfile);
+	tcase_add_test(tc, test_list_in_string);
 	tcase_add_test(tc, test_failed_reload_keeps_old);
 	tcase_add_test(tc, test_include_errors_do_not_accumulate);
 	suite_add_tcase(s, tc);

@@ -10,6 +10,7 @@
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
 	X(conf)                                                            \
+	X(conftext)                                                        \
 	X(climit)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
