@@ -612,38 +612,46 @@ value_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 }
 
 /* A spec's identity: the parsed address, so "1.2.3.4:07" == "1.2.3.4:7". */
-static int
-addr_key(const char *spec, char *key, size_t keylen, char *why, size_t len)
+static void
+addr_key(const struct listen_addr *la, char *key, size_t keylen)
 {
-	struct listen_addr la;
 	char a[128];
 
-	if (listener_parse(spec, &la, why, len) == -1)
-		return -1;
-	listener_format((const struct sockaddr *)&la.ss, a, sizeof(a));
-	snprintf(key, keylen, "%s%s", la.any ? "*" : "", a);
-	return 0;
+	listener_format((const struct sockaddr *)&la->ss, a, sizeof(a));
+	snprintf(key, keylen, "%s%s", la->any ? "*" : "", a);
 }
 
-/* Validate spec against the n specs before it (the same list). */
+/*
+ * Validate spec against the n specs before it (the same list): neither
+ * the same address nor one that overlaps it (the second could not listen).
+ */
 static int
 check_addr(const char *spec, char *const *prev, size_t n, char *why,
     size_t len)
 {
+	struct listen_addr la, pla;
 	char key[160], pkey[160], junk[8];
 	size_t i;
 
-	if (addr_key(spec, key, sizeof(key), why, len) == -1)
+	if (listener_parse(spec, &la, why, len) == -1)
 		return -1;
+	addr_key(&la, key, sizeof(key));
 	for (i = 0; i < n; i++) {
-		if (addr_key(prev[i], pkey, sizeof(pkey), junk,
-		    sizeof(junk)) == -1 || strcmp(key, pkey) != 0)
+		if (listener_parse(prev[i], &pla, junk, sizeof(junk)) == -1)
 			continue;
+		addr_key(&pla, pkey, sizeof(pkey));
 		if (strcmp(spec, prev[i]) == 0)
 			snprintf(why, len, "'%.64s' is given twice", spec);
-		else
+		else if (strcmp(key, pkey) == 0)
 			snprintf(why, len, "'%.64s' is the same address as "
 			    "'%.64s'", spec, prev[i]);
+		else if (listener_overlap(&la, &pla))
+			snprintf(why, len, "'%.64s' overlaps '%.64s': a "
+			    "wildcard takes the port on every address (\"*\" "
+			    "of both families), so the second cannot listen; "
+			    "allowed: one of them", spec, prev[i]);
+		else
+			continue;
 		return -1;
 	}
 	return 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "listener.h"
 #include "log.h"
 #include "suites.h"
 
@@ -337,6 +338,16 @@ static const struct bad_case bad_cases[] = {
 	    "listen: '1.1.1.1:1' is given twice" },
 	{ "listen = {\"[::1]:7\",\n\"[0::1]:07\"}\n", 0, NULL, MAIN, 2,
 	    "listen: '[0::1]:07' is the same address as '[::1]:7'" },
+	/* defect 14: a wildcard and an address on the same port */
+	{ "listen = {\"127.0.0.1:7\",\n\"*:7\"}\n", 0, NULL, MAIN, 2,
+	    "listen: '*:7' overlaps '127.0.0.1:7': a wildcard takes the port "
+	    "on every address (\"*\" of both families), so the second cannot "
+	    "listen; allowed: one of them" },
+	{ "listen = {\"[::]:7\", \"[::1]:7\"}\n", 0, NULL, MAIN, 1,
+	    "listen: '[::1]:7' overlaps '[::]:7'" },
+	/* defect 19: an IPv6-only socket cannot bind a v4-mapped address */
+	{ "listen = \"[::ffff:127.0.0.1]:7\"\n", 0, NULL, MAIN, 1,
+	    "is an IPv4-mapped address; write it as 127.0.0.1:7" },
 	{ "listen = {\"1.1.1.1:1\",\"1.1.1.1:2\",\"1.1.1.1:3\",\"1.1.1.1:4\","
 	  "\"1.1.1.1:5\",\"1.1.1.1:6\",\"1.1.1.1:7\",\"1.1.1.1:8\","
 	  "\"1.1.1.1:9\",\"1.1.1.1:10\",\"1.1.1.1:11\",\"1.1.1.1:12\","
@@ -1034,6 +1045,7 @@ START_TEST(test_set_listen)
 	char *two[] = { "127.0.0.1:1", "[::1]:2" };
 	char *bad[] = { "127.0.0.1:1", "nowhere:2" };
 	char *dup[] = { "127.0.0.1:1", "127.0.0.1:01" };
+	char *overlap[] = { "[::1]:1", "*:1" };
 	char *many[CONF_LISTEN_MAX + 1];
 	struct conf c;
 	char err[512];
@@ -1049,6 +1061,10 @@ START_TEST(test_set_listen)
 	ck_assert_int_eq(conf_set_listen(&c, dup, 2, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "listen: '127.0.0.1:01' is the same address as "
 	    "'127.0.0.1:1'");
+	ck_assert_int_eq(conf_set_listen(&c, overlap, 2, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strncmp(err, "listen: '*:1' overlaps '[::1]:1': ", 34) ==
+	    0, "%s", err);
 	ck_assert_int_eq(conf_set_listen(&c, two, 0, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "listen: 0 addresses; allowed: 1..16 addresses, "
 	    "each once");
@@ -1058,6 +1074,42 @@ START_TEST(test_set_listen)
 	    sizeof(err)), -1);
 	assert_listen(&c, "127.0.0.1:1", "[::1]:2", 2); /* unchanged */
 	conf_free(&c);
+}
+END_TEST
+
+/* Defect 14: which two listen entries cannot both listen. */
+struct overlap_case {
+	const char *a, *b;
+	bool overlap;
+};
+
+static const struct overlap_case overlap_cases[] = {
+	{ "127.0.0.1:7", "*:7", true },
+	{ "*:7", "[::1]:7", true },
+	{ "*:7", "0.0.0.0:7", true },
+	{ "[::1]:7", "[::]:7", true },
+	{ "0.0.0.0:7", "10.1.2.3:7", true },
+	{ "127.0.0.1:7", "*:8", false },       /* another port */
+	{ "127.0.0.1:7", "[::]:7", false },    /* [::] is IPv6 only */
+	{ "0.0.0.0:7", "[::1]:7", false },
+	{ "0.0.0.0:7", "[::]:7", false },
+	{ "127.0.0.1:7", "127.0.0.2:7", false },
+	{ "[::1]:7", "[fd00::1]:7", false },
+	{ "127.0.0.1:0", "*:0", false },       /* each its own port */
+};
+
+START_TEST(test_overlap)
+{
+	const struct overlap_case *oc = &overlap_cases[_i];
+	struct listen_addr a, b;
+	char err[256];
+
+	ck_assert_int_eq(listener_parse(oc->a, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(listener_parse(oc->b, &b, err, sizeof(err)), 0);
+	ck_assert_msg(listener_overlap(&a, &b) == oc->overlap,
+	    "%s and %s: %d", oc->a, oc->b, !oc->overlap);
+	ck_assert_msg(listener_overlap(&b, &a) == oc->overlap,
+	    "%s and %s: %d", oc->b, oc->a, !oc->overlap);
 }
 END_TEST
 
@@ -1144,6 +1196,8 @@ conf_suite(void)
 	    (int)(sizeof(workers_cases) / sizeof(workers_cases[0])));
 	tcase_add_test(tc, test_set_listen);
 	tcase_add_test(tc, test_summary);
+	tcase_add_loop_test(tc, test_overlap, 0,
+	    sizeof(overlap_cases) / sizeof(overlap_cases[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
