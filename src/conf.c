@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <confuse.h>
@@ -103,6 +104,7 @@ struct opt_spec {
 };
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
+static parse_fn parse_sandbox;
 static parse_fn parse_user, parse_group, parse_pidfile;
 
 static const struct opt_spec specs[OPT_COUNT] = {
@@ -147,8 +149,8 @@ static const struct opt_spec specs[OPT_COUNT] = {
 	    " new connections a second, 0 = no limit", parse_range },
 	[OPT_LIMITS_EXEMPT_LOOPBACK] = { "limits_exempt_loopback", 0, 1,
 	    "true, false, yes, no, on, off", parse_bool },
-	[OPT_SANDBOX] = { "sandbox", 0, 1, "true, false, yes, no, on, off",
-	    parse_bool },
+	[OPT_SANDBOX] = { "sandbox", 0, 0,
+	    "on, off, try (true, yes, false, no: as on, off)", parse_sandbox },
 };
 
 #define OPTION_NAMES                                                       \
@@ -203,7 +205,7 @@ static cfg_opt_t conf_opts[] = {
 	CFG_INT_CB("max_connection_rate_per_ip", 0, CFGF_NODEFAULT, value_cb),
 	CFG_BOOL_CB("limits_exempt_loopback", cfg_false, CFGF_NODEFAULT,
 	    value_cb),
-	CFG_BOOL_CB("sandbox", cfg_true, CFGF_NODEFAULT, value_cb),
+	CFG_INT_CB("sandbox", 0, CFGF_NODEFAULT, value_cb),
 	CFG_FUNC("include", include_cb),
 	CFG_END()
 };
@@ -364,6 +366,22 @@ parse_bool(const struct opt_spec *sp, const char *s, long *out, char *why,
 		return -1;
 	}
 	*out = b;
+	return 0;
+}
+
+/* on, off or try; libconfuse's booleans as on and off. */
+static int
+parse_sandbox(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	if (strcasecmp(s, "try") == 0)
+		*out = CONF_SANDBOX_TRY;
+	else if (parse_bool(sp, s, out, why, len) == 0)
+		*out = *out != 0 ? CONF_SANDBOX_ON : CONF_SANDBOX_OFF;
+	else {
+		snprintf(why, len, "'%.64s' is not a boolean or try", s);
+		return -1;
+	}
 	return 0;
 }
 
@@ -857,7 +875,7 @@ set_value(struct conf *c, enum opt_id id, long v)
 		c->limits_exempt_loopback = v != 0;
 		break;
 	case OPT_SANDBOX:
-		c->sandbox = v != 0;
+		c->sandbox = (int)v;
 		break;
 	default:
 		abort(); /* not a number: a bug in the caller */
@@ -1016,7 +1034,7 @@ conf_defaults(struct conf *c)
 	c->log_level = log_level_parse(CONF_DEFAULT_LOG_LEVEL);
 	c->worker_timeout = CONF_DEFAULT_WORKER_TIMEOUT;
 	c->max_connection_time = CONF_DEFAULT_MAX_CONNECTION_TIME;
-	c->sandbox = true;
+	c->sandbox = CONF_SANDBOX_ON;
 	snprintf(c->user, sizeof(c->user), "%s", CONF_DEFAULT_USER);
 	c->group[0] = '\0'; /* the user's primary group */
 	c->allow_root = false;
@@ -1148,7 +1166,22 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	    c->max_connections_per_ip == 0 &&
 	    c->max_connection_rate_per_ip == 0 ? " (no limits)" : "",
 	    c->limits_exempt_loopback ? " (loopback exempt)" : "",
-	    c->sandbox ? "on" : "off");
+	    conf_sandbox_name(c->sandbox));
+}
+
+const char *
+conf_sandbox_name(int mode)
+{
+	switch (mode) {
+	case CONF_SANDBOX_OFF:
+		return "off";
+	case CONF_SANDBOX_ON:
+		return "on";
+	case CONF_SANDBOX_TRY:
+		return "try";
+	default:
+		return "?";
+	}
 }
 
 void

@@ -42,6 +42,8 @@
 	"allowed: an existing group name, or \"\" for the user's primary group"
 #define PIDFILE_ALLOWED "allowed: an absolute file name such as /run/echod.pid"
 #define BOOL_ALLOWED "allowed: true, false, yes, no, on, off"
+#define SANDBOX_ALLOWED                                                    \
+	"allowed: on, off, try (true, yes, false, no: as on, off)"
 
 struct tmpconf {
 	char dir[64];
@@ -319,10 +321,15 @@ static const struct bad_case bad_cases[] = {
 	{ "limits_exempt_loopback = no\nlimits_exempt_loopback = no\n", 0,
 	    NULL, MAIN, 2, "limits_exempt_loopback: given twice (first at " },
 	{ "sandbox = strict\n", 0, NULL, MAIN, 1,
-	    "sandbox: 'strict' is not a boolean; " BOOL_ALLOWED },
-	{ "sandbox = 0\n", 0, NULL, MAIN, 1, "sandbox: '0' is not a boolean" },
+	    "sandbox: 'strict' is not a boolean or try; " SANDBOX_ALLOWED },
+	{ "sandbox = 0\n", 0, NULL, MAIN, 1,
+	    "sandbox: '0' is not a boolean or try" },
+	{ "sandbox = 2\n", 0, NULL, MAIN, 1,
+	    "sandbox: '2' is not a boolean or try" },
 	{ "sandbox = \"\"\n", 0, NULL, MAIN, 1,
-	    "sandbox: '' is not a boolean" },
+	    "sandbox: '' is not a boolean or try" },
+	{ "sandbox = trying\n", 0, NULL, MAIN, 1,
+	    "sandbox: 'trying' is not a boolean or try" },
 	{ "sandbox = on\n\nsandbox = off\n", 0, NULL, MAIN, 3,
 	    "sandbox: given twice (first at " },
 	{ "sandbox = { on }\n", 0, NULL, MAIN, 1,
@@ -685,34 +692,42 @@ struct limit_case {
 	const char *text;
 	const char *inc;
 	int max_connection_time, per_ip, rate_per_ip;
-	bool exempt, sandbox;
+	bool exempt;
+	int sandbox;
 };
+
+#define ON CONF_SANDBOX_ON
+#define OFF CONF_SANDBOX_OFF
 
 static const struct limit_case limit_cases[] = {
 	/* the defaults: no limits, the sandbox on */
-	{ "", NULL, 0, 0, 0, false, true },
-	{ "workers = 2\n", NULL, 0, 0, 0, false, true },
+	{ "", NULL, 0, 0, 0, false, ON },
+	{ "workers = 2\n", NULL, 0, 0, 0, false, ON },
 	{ "max_connection_time = 0\nmax_connections_per_ip = 0\n"
 	  "max_connection_rate_per_ip = 0\nlimits_exempt_loopback = false\n"
-	  "sandbox = true\n", NULL, 0, 0, 0, false, true },
+	  "sandbox = true\n", NULL, 0, 0, 0, false, ON },
 	/* the smallest and the largest limits */
 	{ "max_connection_time = 1\nmax_connections_per_ip = 1\n"
-	  "max_connection_rate_per_ip = 1\n", NULL, 1, 1, 1, false, true },
+	  "max_connection_rate_per_ip = 1\n", NULL, 1, 1, 1, false, ON },
 	{ "max_connection_time = 604800\nmax_connections_per_ip = 1000000\n"
 	  "max_connection_rate_per_ip = 1000000\n", NULL, 604800, 1000000,
-	    1000000, false, true },
+	    1000000, false, ON },
 	/* quoted numbers, a leading zero (not octal), libconfuse's booleans */
 	{ "max_connection_time = \"60\"\nmax_connections_per_ip = 010\n"
 	  "limits_exempt_loopback = Yes\nsandbox = off\n", NULL, 60, 10, 0,
-	    true, false },
+	    true, OFF },
 	{ "limits_exempt_loopback = on\nsandbox = no\n", NULL, 0, 0, 0, true,
-	    false },
+	    OFF },
+	/* sandbox = try, in any case, quoted or not */
+	{ "sandbox = try\n", NULL, 0, 0, 0, false, CONF_SANDBOX_TRY },
+	{ "sandbox = \"Try\"\n", NULL, 0, 0, 0, false, CONF_SANDBOX_TRY },
+	{ "sandbox = ON\n", NULL, 0, 0, 0, false, ON },
 	{ "limits_exempt_loopback = \"true\"\nsandbox = \"on\"\n", NULL, 0,
-	    0, 0, true, true },
+	    0, 0, true, ON },
 	/* from an included file, merged with the including one */
 	{ "max_connections_per_ip = 3\ninclude(\"inc.conf\")\n",
 	  "max_connection_rate_per_ip = 5\nsandbox = false\n", 0, 3, 5,
-	    false, false },
+	    false, OFF },
 };
 
 START_TEST(test_limits_file)
@@ -756,14 +771,14 @@ START_TEST(test_limits_reload)
 	ck_assert_int_eq(c.max_connections_per_ip, 8);
 	ck_assert_int_eq(c.max_connection_rate_per_ip, 7);
 	ck_assert(c.limits_exempt_loopback);
-	ck_assert(!c.sandbox);
+	ck_assert_int_eq(c.sandbox, CONF_SANDBOX_OFF);
 	ck_assert_int_eq(load_text(&t, "workers = 1\n", 0, NULL, &c, err,
 	    sizeof(err)), 0);
 	ck_assert_int_eq(c.max_connection_time, 0);
 	ck_assert_int_eq(c.max_connections_per_ip, 0);
 	ck_assert_int_eq(c.max_connection_rate_per_ip, 0);
 	ck_assert(!c.limits_exempt_loopback);
-	ck_assert(c.sandbox);
+	ck_assert_int_eq(c.sandbox, CONF_SANDBOX_ON);
 	conf_free(&c);
 }
 END_TEST
@@ -1077,6 +1092,16 @@ START_TEST(test_set_listen)
 }
 END_TEST
 
+START_TEST(test_sandbox_name)
+{
+	ck_assert_str_eq(conf_sandbox_name(CONF_SANDBOX_OFF), "off");
+	ck_assert_str_eq(conf_sandbox_name(CONF_SANDBOX_ON), "on");
+	ck_assert_str_eq(conf_sandbox_name(CONF_SANDBOX_TRY), "try");
+	ck_assert_str_eq(conf_sandbox_name(3), "?");
+	ck_assert_str_eq(conf_sandbox_name(-1), "?");
+}
+END_TEST
+
 /* Defect 14: which two listen entries cannot both listen. */
 struct overlap_case {
 	const char *a, *b;
@@ -1147,10 +1172,13 @@ START_TEST(test_summary)
 	c.max_connections_per_ip = 10;
 	c.max_connection_rate_per_ip = 0;
 	c.limits_exempt_loopback = true;
-	c.sandbox = false;
+	c.sandbox = CONF_SANDBOX_OFF;
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, ", max_connection_time 3600 s, per "
 	    "IP 10 connections and 0 a second (loopback exempt), sandbox off"));
+	c.sandbox = CONF_SANDBOX_TRY;
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "(loopback exempt), sandbox try"));
 	ck_assert_int_eq(conf_set_workers(&c, "auto", err, sizeof(err)), 0);
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, " (auto) x 8192 connections"));
@@ -1196,6 +1224,7 @@ conf_suite(void)
 	    (int)(sizeof(workers_cases) / sizeof(workers_cases[0])));
 	tcase_add_test(tc, test_set_listen);
 	tcase_add_test(tc, test_summary);
+	tcase_add_test(tc, test_sandbox_name);
 	tcase_add_loop_test(tc, test_overlap, 0,
 	    sizeof(overlap_cases) / sizeof(overlap_cases[0]));
 	suite_add_tcase(s, tc);
