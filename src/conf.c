@@ -39,6 +39,7 @@
  * when echod starts as root, and the master says so then).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -66,99 +67,127 @@
 /* The longest string a char array member of struct conf holds. */
 #define FIELD_MAX(f) ((long)sizeof(((struct conf *)0)->f) - 1)
 
+#define BOOLS "true, false, yes, no, on, off"
+
+/*
+ * Every option, once: X(name, kind, parse, default, min, max, allowed).
+ * name is also its field in struct conf.  kind says how libconfuse reads
+ * it and how it is stored:
+ *   LIST     listen only: a list of strings (char *field[CONF_LISTEN_MAX])
+ *   INT      int field; parse turns the text into the number
+ *   WORKERS  as INT, and 0 ("auto") is one per online CPU (workers_auto)
+ *   BOOL     bool field
+ *   STR      char array field; max is its longest length
+ * parse checks a value (from the file, the command line or default) and
+ * turns it into a long: the number, the level, 0 or 1, the uid for user.
+ * default is text, parsed like a value from the file (a string is taken
+ * as it is: the default user is not looked up).  min and max are the
+ * range parse checks; allowed is what an error message offers.
+ * From this table come the option ids, the libconfuse option specs, the
+ * list of names in "no such option" errors, the setters, the defaults and
+ * the fuzz and unit tests' view of the options.  Adding an option: a row
+ * here, its field in struct conf, its documentation (echod.conf(5), the
+ * README's table, conf/echod.conf), and a word in conf_summary() if -t
+ * should show it.
+ */
+#define CONF_OPTIONS(X)                                                    \
+	X(listen, LIST, NULL, CONF_DEFAULT_LISTEN, 1, CONF_LISTEN_MAX,     \
+	    "1.." XSTR(CONF_LISTEN_MAX) " addresses, each once")           \
+	X(workers, WORKERS, parse_workers, "auto", 1, CONF_WORKERS_MAX,    \
+	    "1.." XSTR(CONF_WORKERS_MAX) " or auto")                       \
+	X(max_connections, INT, parse_range,                               \
+	    XSTR(CONF_DEFAULT_MAX_CONNECTIONS), 1, CONF_MAX_CONNECTIONS_MAX, \
+	    "1.." XSTR(CONF_MAX_CONNECTIONS_MAX))                          \
+	X(backlog, INT, parse_range, XSTR(CONF_DEFAULT_BACKLOG), 1,        \
+	    CONF_BACKLOG_MAX, "1.." XSTR(CONF_BACKLOG_MAX))                \
+	X(idle_timeout, INT, parse_range, XSTR(CONF_DEFAULT_IDLE_TIMEOUT), \
+	    0, CONF_TIMEOUT_MAX,                                           \
+	    "0.." XSTR(CONF_TIMEOUT_MAX) " seconds, 0 = never")            \
+	X(shutdown_timeout, INT, parse_range,                              \
+	    XSTR(CONF_DEFAULT_SHUTDOWN_TIMEOUT), 0, CONF_SHUTDOWN_TIMEOUT_MAX, \
+	    "0.." XSTR(CONF_SHUTDOWN_TIMEOUT_MAX) " seconds")              \
+	X(log_level, INT, parse_level, CONF_DEFAULT_LOG_LEVEL, 0, 0,       \
+	    "debug, info, notice, warning, err")                           \
+	X(worker_timeout, INT, parse_range,                                \
+	    XSTR(CONF_DEFAULT_WORKER_TIMEOUT), 0, CONF_WORKER_TIMEOUT_MAX, \
+	    "0.." XSTR(CONF_WORKER_TIMEOUT_MAX) " seconds, 0 = never")     \
+	X(user, STR, parse_user, CONF_DEFAULT_USER, 1, FIELD_MAX(user),    \
+	    "an existing user name")                                       \
+	X(group, STR, parse_group, "", 0, FIELD_MAX(group),                \
+	    "an existing group name, or \"\" for the user's primary group") \
+	X(allow_root, BOOL, parse_bool, "false", 0, 1, BOOLS)              \
+	X(pidfile, STR, parse_pidfile, CONF_DEFAULT_PIDFILE, 1,            \
+	    FIELD_MAX(pidfile),                                            \
+	    "an absolute file name such as " CONF_DEFAULT_PIDFILE)         \
+	X(max_connection_time, INT, parse_range,                           \
+	    XSTR(CONF_DEFAULT_MAX_CONNECTION_TIME), 0,                     \
+	    CONF_CONNECTION_TIME_MAX,                                      \
+	    "0.." XSTR(CONF_CONNECTION_TIME_MAX) " seconds, 0 = no limit") \
+	X(max_connections_per_ip, INT, parse_range, "0", 0,                \
+	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX) ", 0 = no limit") \
+	X(max_connection_rate_per_ip, INT, parse_range, "0", 0,            \
+	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX)                   \
+	    " new connections a second, 0 = no limit")                     \
+	X(limits_exempt_loopback, BOOL, parse_bool, "false", 0, 1, BOOLS)  \
+	X(sandbox, INT, parse_sandbox, "on", 0, 0,                         \
+	    "on, off, try (true, yes, false, no: as on, off)")
+
+/* OPT_listen, OPT_workers, ...: the option's name, as its field. */
 enum opt_id {
-	OPT_LISTEN,
-	OPT_WORKERS,
-	OPT_MAX_CONNECTIONS,
-	OPT_BACKLOG,
-	OPT_IDLE_TIMEOUT,
-	OPT_SHUTDOWN_TIMEOUT,
-	OPT_LOG_LEVEL,
-	OPT_WORKER_TIMEOUT,
-	OPT_USER,
-	OPT_GROUP,
-	OPT_ALLOW_ROOT,
-	OPT_PIDFILE,
-	OPT_MAX_CONNECTION_TIME,
-	OPT_MAX_CONNECTIONS_PER_IP,
-	OPT_MAX_CONNECTION_RATE_PER_IP,
-	OPT_LIMITS_EXEMPT_LOOPBACK,
-	OPT_SANDBOX,
+#define X(name, ...) OPT_##name,
+	CONF_OPTIONS(X)
+#undef X
 	OPT_COUNT
 };
+
+enum opt_kind { K_LIST, K_INT, K_WORKERS, K_BOOL, K_STR };
 
 struct opt_spec;
 typedef int parse_fn(const struct opt_spec *, const char *, long *, char *,
     size_t);
 
-/*
- * parse checks a value and turns it into a long: the number, the level,
- * 0 or 1 for a boolean, the uid for user.  For a string, max is its
- * longest length.
- */
 struct opt_spec {
 	const char *name;
+	enum opt_kind kind;
+	parse_fn *parse;
+	const char *def;
 	long min, max;
 	const char *allowed;
-	parse_fn *parse;
+	size_t offset, size; /* the field in struct conf */
 };
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
-static parse_fn parse_sandbox;
-static parse_fn parse_user, parse_group, parse_pidfile;
+static parse_fn parse_sandbox, parse_user, parse_group, parse_pidfile;
 
 static const struct opt_spec specs[OPT_COUNT] = {
-	[OPT_LISTEN] = { "listen", 1, CONF_LISTEN_MAX,
-	    "1.." XSTR(CONF_LISTEN_MAX) " addresses, each once", NULL },
-	[OPT_WORKERS] = { "workers", 1, CONF_WORKERS_MAX,
-	    "1.." XSTR(CONF_WORKERS_MAX) " or auto", parse_workers },
-	[OPT_MAX_CONNECTIONS] = { "max_connections", 1,
-	    CONF_MAX_CONNECTIONS_MAX, "1.." XSTR(CONF_MAX_CONNECTIONS_MAX),
-	    parse_range },
-	[OPT_BACKLOG] = { "backlog", 1, CONF_BACKLOG_MAX,
-	    "1.." XSTR(CONF_BACKLOG_MAX), parse_range },
-	[OPT_IDLE_TIMEOUT] = { "idle_timeout", 0, CONF_TIMEOUT_MAX,
-	    "0.." XSTR(CONF_TIMEOUT_MAX) " seconds, 0 = never", parse_range },
-	[OPT_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", 0,
-	    CONF_SHUTDOWN_TIMEOUT_MAX,
-	    "0.." XSTR(CONF_SHUTDOWN_TIMEOUT_MAX) " seconds", parse_range },
-	[OPT_LOG_LEVEL] = { "log_level", 0, 0,
-	    "debug, info, notice, warning, err", parse_level },
-	[OPT_WORKER_TIMEOUT] = { "worker_timeout", 0, CONF_WORKER_TIMEOUT_MAX,
-	    "0.." XSTR(CONF_WORKER_TIMEOUT_MAX) " seconds, 0 = never",
-	    parse_range },
-	[OPT_USER] = { "user", 1, FIELD_MAX(user), "an existing user name",
-	    parse_user },
-	[OPT_GROUP] = { "group", 0, FIELD_MAX(group),
-	    "an existing group name, or \"\" for the user's primary group",
-	    parse_group },
-	[OPT_ALLOW_ROOT] = { "allow_root", 0, 1,
-	    "true, false, yes, no, on, off", parse_bool },
-	[OPT_PIDFILE] = { "pidfile", 1, FIELD_MAX(pidfile),
-	    "an absolute file name such as " CONF_DEFAULT_PIDFILE,
-	    parse_pidfile },
-	[OPT_MAX_CONNECTION_TIME] = { "max_connection_time", 0,
-	    CONF_CONNECTION_TIME_MAX,
-	    "0.." XSTR(CONF_CONNECTION_TIME_MAX) " seconds, 0 = no limit",
-	    parse_range },
-	[OPT_MAX_CONNECTIONS_PER_IP] = { "max_connections_per_ip", 0,
-	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX) ", 0 = no limit",
-	    parse_range },
-	[OPT_MAX_CONNECTION_RATE_PER_IP] = { "max_connection_rate_per_ip", 0,
-	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX)
-	    " new connections a second, 0 = no limit", parse_range },
-	[OPT_LIMITS_EXEMPT_LOOPBACK] = { "limits_exempt_loopback", 0, 1,
-	    "true, false, yes, no, on, off", parse_bool },
-	[OPT_SANDBOX] = { "sandbox", 0, 0,
-	    "on, off, try (true, yes, false, no: as on, off)", parse_sandbox },
+#define X(name, kind, parse, def, min, max, allowed)                       \
+	[OPT_##name] = { #name, K_##kind, parse, def, min, max, allowed,   \
+	    offsetof(struct conf, name), sizeof(((struct conf *)0)->name) },
+	CONF_OPTIONS(X)
+#undef X
 };
 
-#define OPTION_NAMES                                                       \
-	"listen, workers, max_connections, backlog, idle_timeout, "        \
-	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
-	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
-	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
-	"include(\"FILE\")"
+/* Each field has the type its kind stores, or the build fails. */
+#define IS_A(name, type)                                                   \
+	__builtin_types_compatible_p(__typeof__(((struct conf *)0)->name), type)
+#define FIELD_OK_LIST(name) IS_A(name, char *[CONF_LISTEN_MAX])
+#define FIELD_OK_INT(name) IS_A(name, int)
+#define FIELD_OK_WORKERS(name) IS_A(name, int)
+#define FIELD_OK_BOOL(name) IS_A(name, bool)
+#define FIELD_OK_STR(name)                                                 \
+	IS_A(name, char[sizeof(((struct conf *)0)->name)])
+#define X(name, kind, ...)                                                 \
+	_Static_assert(FIELD_OK_##kind(name),                              \
+	    "struct conf: " #name " is not a " #kind " field");
+CONF_OPTIONS(X)
+#undef X
+
+/* For "no such option": every name, then the one function. */
+static const char option_names[] =
+#define X(name, ...) #name ", "
+	CONF_OPTIONS(X)
+#undef X
+	"include(\"FILE\")";
 
 /* The one conf_load in progress: libconfuse callbacks carry no user data. */
 struct parse_ctx {
@@ -182,30 +211,21 @@ static int listen_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 static int value_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 static int include_cb(cfg_t *, cfg_opt_t *, int, const char **);
 
+/* How libconfuse reads each kind; a list has no callback variant. */
+#define CFG_OPT_LIST(name) __CFG_STR_LIST(name, 0, CFGF_NODEFAULT, 0, listen_cb)
+#define CFG_OPT_INT(name) CFG_INT_CB(name, 0, CFGF_NODEFAULT, value_cb)
+#define CFG_OPT_WORKERS(name) CFG_OPT_INT(name)
+#define CFG_OPT_BOOL(name) CFG_BOOL_CB(name, cfg_false, CFGF_NODEFAULT, value_cb)
+#define CFG_OPT_STR(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, value_cb)
+
 /*
  * Nothing has a libconfuse default: "not in the file" must stay visible,
- * and the defaults live in one place, conf_defaults().
+ * and the defaults live in one place, the table (conf_defaults).
  */
 static cfg_opt_t conf_opts[] = {
-	/* CFG_STR_LIST has no callback variant; this is what it expands to. */
-	__CFG_STR_LIST("listen", 0, CFGF_NODEFAULT, 0, listen_cb),
-	CFG_INT_CB("workers", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connections", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("backlog", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("idle_timeout", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("shutdown_timeout", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("log_level", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("worker_timeout", 0, CFGF_NODEFAULT, value_cb),
-	CFG_STR_CB("user", 0, CFGF_NODEFAULT, value_cb),
-	CFG_STR_CB("group", 0, CFGF_NODEFAULT, value_cb),
-	CFG_BOOL_CB("allow_root", cfg_false, CFGF_NODEFAULT, value_cb),
-	CFG_STR_CB("pidfile", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connection_time", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connections_per_ip", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connection_rate_per_ip", 0, CFGF_NODEFAULT, value_cb),
-	CFG_BOOL_CB("limits_exempt_loopback", cfg_false, CFGF_NODEFAULT,
-	    value_cb),
-	CFG_INT_CB("sandbox", 0, CFGF_NODEFAULT, value_cb),
+#define X(name, kind, ...) CFG_OPT_##kind(#name),
+	CONF_OPTIONS(X)
+#undef X
 	CFG_FUNC("include", include_cb),
 	CFG_END()
 };
@@ -278,7 +298,7 @@ on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (unknown)
-		conf_fail(cfg, "%s; allowed: %s", msg, OPTION_NAMES);
+		conf_fail(cfg, "%s; allowed: %s", msg, option_names);
 	else if (strncmp(msg, "syntax error", 12) == 0)
 		conf_fail(cfg, "%s", msg);
 	else
@@ -623,7 +643,7 @@ value_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		    sp->allowed);
 		return -1;
 	}
-	if (id == OPT_USER && v == 0)
+	if (id == OPT_user && v == 0)
 		defer_root(cfg, value);
 	store(opt, value, v, result);
 	return 0;
@@ -688,11 +708,11 @@ listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 
 	if (value == NULL)
 		value = "";
-	if (n == 1 && check_once(cfg, OPT_LISTEN) == -1)
+	if (n == 1 && check_once(cfg, OPT_listen) == -1)
 		return -1;
 	if (n > CONF_LISTEN_MAX) {
 		conf_fail(cfg, "listen: more than %d addresses; allowed: %s",
-		    CONF_LISTEN_MAX, specs[OPT_LISTEN].allowed);
+		    CONF_LISTEN_MAX, specs[OPT_listen].allowed);
 		return -1;
 	}
 	for (i = 0; i + 1 < n; i++)
@@ -719,10 +739,10 @@ src_open(struct conftext *t, const char *path, char *why, size_t len,
 
 	if (conftext_load(t, path, why, len, line) == -1)
 		return -1;
-	if ((p = conftext_empty_list(t->buf, specs[OPT_LISTEN].name)) != NULL) {
+	if ((p = conftext_empty_list(t->buf, specs[OPT_listen].name)) != NULL) {
 		*line = conftext_line(t->buf, p);
 		snprintf(why, len, "listen: the list is empty; allowed: %s",
-		    specs[OPT_LISTEN].allowed);
+		    specs[OPT_listen].allowed);
 		conftext_close(t);
 		return -1;
 	}
@@ -834,70 +854,28 @@ set_workers(struct conf *c, long n)
 	c->workers = n == 0 ? online_cpus() : (int)n;
 }
 
+/* Store v (or s, for a string) into sp's field of c. */
 static void
-set_value(struct conf *c, enum opt_id id, long v)
+spec_set(struct conf *c, const struct opt_spec *sp, long v, const char *s)
 {
-	switch (id) {
-	case OPT_WORKERS:
+	char *field = (char *)c + sp->offset;
+
+	switch (sp->kind) {
+	case K_WORKERS:
 		set_workers(c, v);
 		break;
-	case OPT_MAX_CONNECTIONS:
-		c->max_connections = (int)v;
+	case K_INT:
+		*(int *)(void *)field = (int)v;
 		break;
-	case OPT_BACKLOG:
-		c->backlog = (int)v;
+	case K_BOOL:
+		*(bool *)(void *)field = v != 0;
 		break;
-	case OPT_IDLE_TIMEOUT:
-		c->idle_timeout = (int)v;
-		break;
-	case OPT_SHUTDOWN_TIMEOUT:
-		c->shutdown_timeout = (int)v;
-		break;
-	case OPT_LOG_LEVEL:
-		c->log_level = (int)v;
-		break;
-	case OPT_WORKER_TIMEOUT:
-		c->worker_timeout = (int)v;
-		break;
-	case OPT_ALLOW_ROOT:
-		c->allow_root = v != 0;
-		break;
-	case OPT_MAX_CONNECTION_TIME:
-		c->max_connection_time = (int)v;
-		break;
-	case OPT_MAX_CONNECTIONS_PER_IP:
-		c->max_connections_per_ip = (int)v;
-		break;
-	case OPT_MAX_CONNECTION_RATE_PER_IP:
-		c->max_connection_rate_per_ip = (int)v;
-		break;
-	case OPT_LIMITS_EXEMPT_LOOPBACK:
-		c->limits_exempt_loopback = v != 0;
-		break;
-	case OPT_SANDBOX:
-		c->sandbox = (int)v;
+	case K_STR:
+		/* The parse callback checked the length: nothing is cut. */
+		snprintf(field, sp->size, "%s", s);
 		break;
 	default:
-		abort(); /* not a number: a bug in the caller */
-	}
-}
-
-/* The parse callback checked the length: nothing is cut short here. */
-static void
-set_string(struct conf *c, enum opt_id id, const char *s)
-{
-	switch (id) {
-	case OPT_USER:
-		snprintf(c->user, sizeof(c->user), "%s", s);
-		break;
-	case OPT_GROUP:
-		snprintf(c->group, sizeof(c->group), "%s", s);
-		break;
-	case OPT_PIDFILE:
-		snprintf(c->pidfile, sizeof(c->pidfile), "%s", s);
-		break;
-	default:
-		abort(); /* not a string: a bug in the caller */
+		abort(); /* a list: a bug in the caller */
 	}
 }
 
@@ -931,7 +909,7 @@ extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 
 	if (n == 0 && (opt->flags & CFGF_MODIFIED) != 0) {
 		snprintf(err, errlen, "%s: listen: the list is empty; allowed: "
-		    "%s", cfg->filename, specs[OPT_LISTEN].allowed);
+		    "%s", cfg->filename, specs[OPT_listen].allowed);
 		return -1;
 	}
 	for (i = 0; i < n; i++)
@@ -947,23 +925,25 @@ extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 static int
 extract(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 {
+	const struct opt_spec *sp;
 	cfg_opt_t *opt;
 	const char *str;
 	int i;
 
 	if (extract_listen(cfg, c, err, errlen) == -1)
 		return -1;
-	for (i = OPT_LISTEN + 1; i < OPT_COUNT; i++) {
-		opt = cfg_getopt(cfg, specs[i].name);
-		if (cfg_opt_size(opt) == 0)
+	for (i = 0; i < OPT_COUNT; i++) {
+		sp = &specs[i];
+		opt = cfg_getopt(cfg, sp->name);
+		if (sp->kind == K_LIST || cfg_opt_size(opt) == 0)
 			continue;
-		if (opt->type == CFGT_STR) {
+		if (sp->kind == K_STR) {
 			str = cfg_opt_getnstr(opt, 0);
-			set_string(c, (enum opt_id)i, str != NULL ? str : "");
-		} else if (opt->type == CFGT_BOOL)
-			set_value(c, (enum opt_id)i, cfg_opt_getnbool(opt, 0));
+			spec_set(c, sp, 0, str != NULL ? str : "");
+		} else if (sp->kind == K_BOOL)
+			spec_set(c, sp, cfg_opt_getnbool(opt, 0), NULL);
 		else
-			set_value(c, (enum opt_id)i, cfg_opt_getnint(opt, 0));
+			spec_set(c, sp, cfg_opt_getnint(opt, 0), NULL);
 	}
 	return 0;
 }
@@ -1020,25 +1000,26 @@ parse_file(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
+/* The table's defaults, parsed as a file's values would be. */
 void
 conf_defaults(struct conf *c)
 {
+	const struct opt_spec *sp;
+	char why[256];
+	long v;
+
 	memset(c, 0, sizeof(*c));
-	if ((c->listen[0] = strdup(CONF_DEFAULT_LISTEN)) != NULL)
-		c->nlisten = 1;
-	set_workers(c, CONF_DEFAULT_WORKERS);
-	c->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
-	c->backlog = CONF_DEFAULT_BACKLOG;
-	c->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
-	c->shutdown_timeout = CONF_DEFAULT_SHUTDOWN_TIMEOUT;
-	c->log_level = log_level_parse(CONF_DEFAULT_LOG_LEVEL);
-	c->worker_timeout = CONF_DEFAULT_WORKER_TIMEOUT;
-	c->max_connection_time = CONF_DEFAULT_MAX_CONNECTION_TIME;
-	c->sandbox = CONF_SANDBOX_ON;
-	snprintf(c->user, sizeof(c->user), "%s", CONF_DEFAULT_USER);
-	c->group[0] = '\0'; /* the user's primary group */
-	c->allow_root = false;
-	snprintf(c->pidfile, sizeof(c->pidfile), "%s", CONF_DEFAULT_PIDFILE);
+	for (sp = specs; sp < specs + OPT_COUNT; sp++) {
+		if (sp->kind == K_LIST) {
+			if ((c->listen[0] = strdup(sp->def)) != NULL)
+				c->nlisten = 1;
+		} else if (sp->kind == K_STR)
+			spec_set(c, sp, 0, sp->def);
+		else if (sp->parse(sp, sp->def, &v, why, sizeof(why)) == 0)
+			spec_set(c, sp, v, NULL);
+		else
+			abort(); /* a default the table refuses: a bug */
+	}
 }
 
 int
@@ -1075,7 +1056,7 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 int
 conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
 {
-	const struct opt_spec *sp = &specs[OPT_WORKERS];
+	const struct opt_spec *sp = &specs[OPT_workers];
 	char why[256];
 	long n;
 
@@ -1087,7 +1068,7 @@ conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
 			sanitize(err); /* why quotes the value */
 		return -1;
 	}
-	set_workers(c, n);
+	spec_set(c, sp, n, NULL);
 	return 0;
 }
 
@@ -1100,7 +1081,7 @@ conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
 
 	if (n < 1 || n > CONF_LISTEN_MAX) {
 		snprintf(err, errlen, "listen: %zu addresses; allowed: %s", n,
-		    specs[OPT_LISTEN].allowed);
+		    specs[OPT_listen].allowed);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
