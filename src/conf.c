@@ -34,15 +34,13 @@
  *
  * Not libconfuse's doing: a user with uid 0 needs allow_root = true
  * anywhere in the file, before or after, so that check waits for the end
- * of the parse.  user and group are looked up here, at load time, so a
- * typo fails -t and a reload; the default user is not (it only matters
- * when echod starts as root, and the master says so then).
+ * of the parse.  user and group are looked up here (account.c), at load
+ * time, so a typo fails -t and a reload; the default user is not (it only
+ * matters when echod starts as root, and the master says so then).
  */
 #include <errno.h>
 #include <stddef.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +50,7 @@
 
 #include <confuse.h>
 
+#include "account.h"
 #include "conf.h"
 #include "conftext.h"
 #include "listener.h"
@@ -62,7 +61,6 @@
 
 #define INCLUDE_DEPTH 8
 #define MSG_MAX 1024
-#define LOOKUP_BUF_MAX (1024 * 1024) /* getpwnam_r/getgrnam_r buffer */
 
 /* The longest string a char array member of struct conf holds. */
 #define FIELD_MAX(f) ((long)sizeof(((struct conf *)0)->f) - 1)
@@ -421,71 +419,13 @@ check_length(const struct opt_spec *sp, const char *s, char *why, size_t len)
 	return -1;
 }
 
-/* getpwnam_r(3) lists these as "not found"; anything else is a failure. */
-static int
-lookup_result(int e, bool found)
-{
-	if (found)
-		return 0;
-	if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
-		return 1;
-	errno = e;
-	return -1;
-}
-
-/*
- * 0 and the uid, 1 when there is no such user, -1 with errno when the
- * lookup itself failed.  The buffer grows on ERANGE: its size is a guess.
- */
-static int
-lookup_user(const char *name, uid_t *uid)
-{
-	struct passwd pw, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t size = 512;
-	int e;
-
-	do {
-		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
-			e = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		e = getpwnam_r(name, &pw, buf, size, &res);
-	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
-	if (res != NULL)
-		*uid = pw.pw_uid;
-	free(buf);
-	return lookup_result(e, res != NULL);
-}
-
-/* As lookup_user, for a group (a group's member list can be long). */
-static int
-lookup_group(const char *name)
-{
-	struct group gr, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t size = 512;
-	int e;
-
-	do {
-		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
-			e = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		e = getgrnam_r(name, &gr, buf, size, &res);
-	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
-	free(buf);
-	return lookup_result(e, res != NULL);
-}
-
 /* An existing user: *out is its uid, so that uid 0 can be checked later. */
 static int
 parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
     size_t len)
 {
 	uid_t uid = 0;
+	gid_t gid;
 	int rc;
 
 	if (s[0] == '\0') {
@@ -494,7 +434,7 @@ parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
 	}
 	if (check_length(sp, s, why, len) == -1)
 		return -1;
-	if ((rc = lookup_user(s, &uid)) == 1)
+	if ((rc = account_user(s, &uid, &gid)) == 1)
 		snprintf(why, len, "'%s' does not exist", s);
 	else if (rc == -1)
 		snprintf(why, len, "cannot look up '%s': %s", s,
@@ -509,6 +449,7 @@ static int
 parse_group(const struct opt_spec *sp, const char *s, long *out,
     char *why, size_t len)
 {
+	gid_t gid;
 	int rc;
 
 	*out = 0;
@@ -516,7 +457,7 @@ parse_group(const struct opt_spec *sp, const char *s, long *out,
 		return 0;
 	if (check_length(sp, s, why, len) == -1)
 		return -1;
-	if ((rc = lookup_group(s)) == 1)
+	if ((rc = account_group(s, &gid)) == 1)
 		snprintf(why, len, "'%s' does not exist", s);
 	else if (rc == -1)
 		snprintf(why, len, "cannot look up '%s': %s", s,

@@ -11,6 +11,7 @@
 	X(echo)                                                            \
 	X(conf)                                                            \
 	X(conftext)                                                        \
+	X(account)                                                         \
 	X(climit)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
