@@ -950,11 +950,12 @@ conf_defaults(struct conf *c)
 	long v;
 
 	memset(c, 0, sizeof(*c));
+	if ((c->listen[0] = strdup(specs[OPT_listen].def)) != NULL)
+		c->nlisten = 1;
 	for (sp = specs; sp < specs + OPT_COUNT; sp++) {
-		if (sp->kind == K_LIST) {
-			if ((c->listen[0] = strdup(sp->def)) != NULL)
-				c->nlisten = 1;
-		} else if (sp->kind == K_STR)
+		if (sp->kind == K_LIST)
+			continue; /* listen, above */
+		if (sp->kind == K_STR)
 			spec_set(c, sp, 0, sp->def);
 		else if (sp->parse(sp, sp->def, &v, why, sizeof(why)) == 0)
 			spec_set(c, sp, v, NULL);

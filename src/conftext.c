@@ -377,6 +377,8 @@ conftext_check(char *buf, size_t len, char *why, size_t whylen, int *line)
 	}
 	size = conftext_expanded_size(buf, len, CONFTEXT_SIZE_MAX, &p);
 	if (size > CONFTEXT_SIZE_MAX) {
+		if (p == NULL) /* a text too large before any reference */
+			p = buf;
 		*line = conftext_line(buf, p);
 		n = (int)strcspn(p, "}") + 1;
 		snprintf(why, whylen, "'%.*s%s' expands the file past %d bytes; "
