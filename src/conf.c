@@ -15,8 +15,8 @@
  *   cfg_bool_t.
  * - A repeated option silently replaces the earlier one.  We refuse it
  *   ("given twice"); "listen += ..." still appends on purpose.
- * - "listen = {}" runs no callback at all, so the text pass below looks
- *   for it, to give that error a line too.
+ * - "listen = {}" runs no callback at all, so src_open() looks for it in
+ *   the text (conftext_empty_list), to give that error a line too.
  * - A list option takes a bare string too: listen = "*:7007".
  * - Its include() leaks an include-stack slot, a FILE and a string on every
  *   error inside an included file; after ten such errors every include()
@@ -745,7 +745,7 @@ static int
 include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 {
 	char path[PATH_MAX], why[256];
-	struct conftext sr;
+	struct conftext text;
 	int line, rc;
 
 	(void)opt;
@@ -764,7 +764,7 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 		conf_fail(cfg, "include: '%.64s...': name too long", argv[0]);
 		return -1;
 	}
-	if (src_open(&sr, path, why, sizeof(why), &line) == -1) {
+	if (src_open(&text, path, why, sizeof(why), &line) == -1) {
 		if (line > 0) {
 			ctx_printf("%s:%d: %s", path, line, why);
 			ctx_note_included(cfg->filename, cfg->line);
@@ -772,8 +772,8 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 			conf_fail(cfg, "include: '%s': %s", path, why);
 		return -1;
 	}
-	rc = parse_included(cfg, sr.fp, path);
-	conftext_close(&sr);
+	rc = parse_included(cfg, text.fp, path);
+	conftext_close(&text);
 	return rc;
 }
 
@@ -925,19 +925,19 @@ static cfg_t *
 parse_file(const char *path, char *err, size_t errlen)
 {
 	char why[256];
-	struct conftext sr;
+	struct conftext text;
 	cfg_t *cfg;
 	int line;
 
-	if (src_open(&sr, path, why, sizeof(why), &line) == -1) {
+	if (src_open(&text, path, why, sizeof(why), &line) == -1) {
 		if (line > 0)
 			snprintf(err, errlen, "%s:%d: %s", path, line, why);
 		else
 			snprintf(err, errlen, "%s: %s", path, why);
 		return NULL;
 	}
-	cfg = parse_fp(sr.fp, path, err, errlen);
-	conftext_close(&sr);
+	cfg = parse_fp(text.fp, path, err, errlen);
+	conftext_close(&text);
 	return cfg;
 }
 
