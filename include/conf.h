@@ -94,6 +94,9 @@ int conf_set_workers(struct conf *c, const char *value, char *err,
 int conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
     size_t errlen);
 
+/* The name of the i-th option of the file, or NULL past the last. */
+const char *conf_option_name(size_t i);
+
 /* "on", "off", "try" for a CONF_SANDBOX_* ("?" for anything else). */
 const char *conf_sandbox_name(int mode);
 

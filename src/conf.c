@@ -1093,6 +1093,12 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 }
 
 const char *
+conf_option_name(size_t i)
+{
+	return i < OPT_COUNT ? specs[i].name : NULL;
+}
+
+const char *
 conf_sandbox_name(int mode)
 {
 	switch (mode) {

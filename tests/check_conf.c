@@ -1092,6 +1092,56 @@ START_TEST(test_set_listen)
 }
 END_TEST
 
+/*
+ * Whether the file at path (from the source tree) has a line that starts
+ * with want; with comment, "#" or "# " before it counts too.
+ */
+static bool
+file_has_line(const char *path, const char *want, bool comment)
+{
+	char line[512], *p;
+	bool found = false;
+	FILE *fp;
+
+	fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		p = line;
+		if (comment && *p == '#')
+			p += p[1] == ' ' ? 2 : 1;
+		found = strncmp(p, want, strlen(want)) == 0;
+	}
+	fclose(fp);
+	return found;
+}
+
+/*
+ * Adding an option is a row in conf.c's table, its field and its
+ * documentation: the reference (echod.conf(5)) and the example file
+ * describe every option the table has, and the "no such option" error
+ * names it.
+ */
+START_TEST(test_every_option_documented)
+{
+	char want[128];
+	const char *name;
+	size_t i;
+
+	for (i = 0; (name = conf_option_name(i)) != NULL; i++) {
+		snprintf(want, sizeof(want), ".It Ic %s ", name);
+		ck_assert_msg(file_has_line("man/echod.conf.5", want, false),
+		    "man/echod.conf.5 has no '%s'", want);
+		snprintf(want, sizeof(want), "%s = ", name);
+		ck_assert_msg(file_has_line("conf/echod.conf", want, true),
+		    "conf/echod.conf does not show '%s'", want);
+		snprintf(want, sizeof(want), "%s, ", name);
+		ck_assert_msg(strstr(ALLOWED_OPTS, want) != NULL,
+		    "'no such option' does not name %s", name);
+	}
+	ck_assert_uint_eq(i, 17);
+}
+END_TEST
+
 START_TEST(test_sandbox_name)
 {
 	ck_assert_str_eq(conf_sandbox_name(CONF_SANDBOX_OFF), "off");
@@ -1225,6 +1275,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_set_listen);
 	tcase_add_test(tc, test_summary);
 	tcase_add_test(tc, test_sandbox_name);
+	tcase_add_test(tc, test_every_option_documented);
 	tcase_add_loop_test(tc, test_overlap, 0,
 	    sizeof(overlap_cases) / sizeof(overlap_cases[0]));
 	suite_add_tcase(s, tc);
