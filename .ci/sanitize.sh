@@ -87,7 +87,7 @@ valgrind)
 	vg="valgrind -q --error-exitcode=99 --leak-check=full"
 	vg="$vg --show-leak-kinds=definite --errors-for-leak-kinds=definite"
 	vg="$vg --num-callers=30 --run-libc-freeres=no --vgdb=no"
-	for s in echo conf listener pool conn; do
+	for s in echo conf conftext account listener pool conn climit; do
 		# shellcheck disable=SC2086 # $vg is words
 		run env CK_FORK=no CK_RUN_SUITE=$s \
 		    $vg --log-file="$logs/unit-$s.%p" "$b/check_echod"

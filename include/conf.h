@@ -37,7 +37,17 @@
 #define CONF_PER_IP_MAX 1000000
 #define CONF_CONNECTION_TIME_MAX 604800 /* a week */
 
-enum conf_sandbox { CONF_SANDBOX_OFF = 0, CONF_SANDBOX_ON = 1, CONF_SANDBOX_TRY = 2 };
+/*
+ * The worker sandbox (seccomp).  on: a worker that cannot load its filter
+ * exits 71 (start-up fails, a reload fails); try: it logs the real reason
+ * and runs without; off: none.  The file also takes libconfuse's booleans
+ * (true, yes / false, no) as on / off.
+ */
+enum conf_sandbox {
+	CONF_SANDBOX_OFF = 0,
+	CONF_SANDBOX_ON = 1,
+	CONF_SANDBOX_TRY = 2
+};
 
 struct conf {
 	char path[4096];     /* the file read, "" for built-in defaults */
@@ -59,7 +69,7 @@ struct conf {
 	int max_connections_per_ip;     /* across the pool; 0 = no limit */
 	int max_connection_rate_per_ip; /* new connections a second; 0 = none */
 	bool limits_exempt_loopback;    /* per-IP limits spare 127/8 and ::1 */
-	bool sandbox;                   /* seccomp filter in workers */
+	int sandbox;                    /* enum conf_sandbox */
 };
 
 /* Fill c with the built-in defaults (workers resolved to online CPUs). */
@@ -83,6 +93,12 @@ int conf_set_workers(struct conf *c, const char *value, char *err,
     size_t errlen);
 int conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
     size_t errlen);
+
+/* The name of the i-th option of the file, or NULL past the last. */
+const char *conf_option_name(size_t i);
+
+/* "on", "off", "try" for a CONF_SANDBOX_* ("?" for anything else). */
+const char *conf_sandbox_name(int mode);
 
 /* A one-line summary for -t and the start-up log. */
 void conf_summary(const struct conf *c, char *buf, size_t len);

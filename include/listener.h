@@ -22,6 +22,16 @@ struct listen_addr {
 int listener_parse(const char *spec, struct listen_addr *out, char *err,
     size_t errlen);
 
+/*
+ * Whether a and b cannot both listen: the same port (not 0) where one is
+ * "*" (dual-stack [::], every address of both families), or one is the
+ * wildcard of the other's family (0.0.0.0, or an explicit [::], which is
+ * IPv6 only).  The second bind would fail with EADDRINUSE.  Two equal
+ * addresses are the caller's to refuse, as the same address.
+ */
+bool listener_overlap(const struct listen_addr *a,
+    const struct listen_addr *b);
+
 /* "127.0.0.1:7007" or "[::1]:7007", numerically. */
 void listener_format(const struct sockaddr *sa, char *buf, size_t len);
 

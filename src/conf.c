@@ -15,8 +15,8 @@
  *   cfg_bool_t.
  * - A repeated option silently replaces the earlier one.  We refuse it
  *   ("given twice"); "listen += ..." still appends on purpose.
- * - "listen = {}" runs no callback at all, so the text pass below looks
- *   for it, to give that error a line too.
+ * - "listen = {}" runs no callback at all, so src_open() looks for it in
+ *   the text (conftext_empty_list), to give that error a line too.
  * - A list option takes a bare string too: listen = "*:7007".
  * - Its include() leaks an include-stack slot, a FILE and a string on every
  *   error inside an included file; after ten such errors every include()
@@ -25,48 +25,34 @@
  *   is ours: it parses the file with a nested cfg_parse_fp(), which pushes
  *   and pops its own scanner buffer, and resolves relative names against
  *   the including file's directory.
- * - Its scanner calls exit(2) ("input in flex scanner failed") when asked
- *   to read a directory, so every file is read here first (a regular file,
- *   at most FILE_SIZE_MAX, no NUL byte, which would cut values short) and
- *   handed over from memory.
- * - It counts every comment line two or three times, so every later error
- *   would name the wrong line, and a comment after a list element is a
- *   syntax error.  Comments are blanked out before it sees the text.
- * - "${VAR}" and "${VAR:-default}" are replaced from the environment, in
- *   bare and double-quoted values (not in single-quoted ones).
+ * - Its scanner gets comments, NUL bytes, unclosed strings, malformed
+ *   calls and unbounded "${VAR}" expansion wrong: every file goes through
+ *   conftext.c first, which reads it, refuses those and blanks comments.
  * - A trailing comma in a list is accepted: { "a", }.
- * - A double-quoted string or a C comment left open runs silently to the
- *   end of the file; the comment pass refuses both.
- * - In a double-quoted string "\0", "\00", "\000", "\x0" and "\x00" make
- *   a NUL byte that silently ends the value ("/run/a\0b" is "/run/a"), so
- *   the text pass refuses them as it refuses a raw NUL.
- * - A malformed function call leaks the arguments read so far, so calls
- *   are checked before it parses: include("FILE") is the only form.
  * - Lexer and parser state are global, so parsing is not reentrant; the
  *   one static parse context below adds nothing to that.
  *
  * Not libconfuse's doing: a user with uid 0 needs allow_root = true
  * anywhere in the file, before or after, so that check waits for the end
- * of the parse.  user and group are looked up here, at load time, so a
- * typo fails -t and a reload; the default user is not (it only matters
- * when echod starts as root, and the master says so then).
+ * of the parse.  user and group are looked up here (account.c), at load
+ * time, so a typo fails -t and a reload; the default user is not (it only
+ * matters when echod starts as root, and the master says so then).
  */
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
+#include <stddef.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <confuse.h>
 
+#include "account.h"
 #include "conf.h"
+#include "conftext.h"
 #include "listener.h"
 #include "log.h"
 
@@ -74,105 +60,132 @@
 #define XSTR(x) STR(x)
 
 #define INCLUDE_DEPTH 8
-#define FILE_SIZE_MAX (1024 * 1024)
 #define MSG_MAX 1024
-#define LOOKUP_BUF_MAX (1024 * 1024) /* getpwnam_r/getgrnam_r buffer */
 
 /* The longest string a char array member of struct conf holds. */
 #define FIELD_MAX(f) ((long)sizeof(((struct conf *)0)->f) - 1)
 
+#define BOOLS "true, false, yes, no, on, off"
+
+/*
+ * Every option, once: X(name, kind, parse, default, min, max, allowed).
+ * name is also its field in struct conf.  kind says how libconfuse reads
+ * it and how it is stored:
+ *   LIST     listen only: a list of strings (char *field[CONF_LISTEN_MAX])
+ *   INT      int field; parse turns the text into the number
+ *   WORKERS  as INT, and 0 ("auto") is one per online CPU (workers_auto)
+ *   BOOL     bool field
+ *   STR      char array field; max is its longest length
+ * parse checks a value (from the file, the command line or default) and
+ * turns it into a long: the number, the level, 0 or 1, the uid for user.
+ * default is text, parsed like a value from the file (a string is taken
+ * as it is: the default user is not looked up).  min and max are the
+ * range parse checks; allowed is what an error message offers.
+ * From this table come the option ids, the libconfuse option specs, the
+ * list of names in "no such option" errors, the setters, the defaults and
+ * the fuzz and unit tests' view of the options.  Adding an option: a row
+ * here, its field in struct conf, its documentation (echod.conf(5), the
+ * README's table, conf/echod.conf), and a word in conf_summary() if -t
+ * should show it.
+ */
+#define CONF_OPTIONS(X)                                                    \
+	X(listen, LIST, NULL, CONF_DEFAULT_LISTEN, 1, CONF_LISTEN_MAX,     \
+	    "1.." XSTR(CONF_LISTEN_MAX) " addresses, each once")           \
+	X(workers, WORKERS, parse_workers, "auto", 1, CONF_WORKERS_MAX,    \
+	    "1.." XSTR(CONF_WORKERS_MAX) " or auto")                       \
+	X(max_connections, INT, parse_range,                               \
+	    XSTR(CONF_DEFAULT_MAX_CONNECTIONS), 1, CONF_MAX_CONNECTIONS_MAX, \
+	    "1.." XSTR(CONF_MAX_CONNECTIONS_MAX))                          \
+	X(backlog, INT, parse_range, XSTR(CONF_DEFAULT_BACKLOG), 1,        \
+	    CONF_BACKLOG_MAX, "1.." XSTR(CONF_BACKLOG_MAX))                \
+	X(idle_timeout, INT, parse_range, XSTR(CONF_DEFAULT_IDLE_TIMEOUT), \
+	    0, CONF_TIMEOUT_MAX,                                           \
+	    "0.." XSTR(CONF_TIMEOUT_MAX) " seconds, 0 = never")            \
+	X(shutdown_timeout, INT, parse_range,                              \
+	    XSTR(CONF_DEFAULT_SHUTDOWN_TIMEOUT), 0, CONF_SHUTDOWN_TIMEOUT_MAX, \
+	    "0.." XSTR(CONF_SHUTDOWN_TIMEOUT_MAX) " seconds")              \
+	X(log_level, INT, parse_level, CONF_DEFAULT_LOG_LEVEL, 0, 0,       \
+	    "debug, info, notice, warning, err")                           \
+	X(worker_timeout, INT, parse_range,                                \
+	    XSTR(CONF_DEFAULT_WORKER_TIMEOUT), 0, CONF_WORKER_TIMEOUT_MAX, \
+	    "0.." XSTR(CONF_WORKER_TIMEOUT_MAX) " seconds, 0 = never")     \
+	X(user, STR, parse_user, CONF_DEFAULT_USER, 1, FIELD_MAX(user),    \
+	    "an existing user name")                                       \
+	X(group, STR, parse_group, "", 0, FIELD_MAX(group),                \
+	    "an existing group name, or \"\" for the user's primary group") \
+	X(allow_root, BOOL, parse_bool, "false", 0, 1, BOOLS)              \
+	X(pidfile, STR, parse_pidfile, CONF_DEFAULT_PIDFILE, 1,            \
+	    FIELD_MAX(pidfile),                                            \
+	    "an absolute file name such as " CONF_DEFAULT_PIDFILE)         \
+	X(max_connection_time, INT, parse_range,                           \
+	    XSTR(CONF_DEFAULT_MAX_CONNECTION_TIME), 0,                     \
+	    CONF_CONNECTION_TIME_MAX,                                      \
+	    "0.." XSTR(CONF_CONNECTION_TIME_MAX) " seconds, 0 = no limit") \
+	X(max_connections_per_ip, INT, parse_range, "0", 0,                \
+	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX) ", 0 = no limit") \
+	X(max_connection_rate_per_ip, INT, parse_range, "0", 0,            \
+	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX)                   \
+	    " new connections a second, 0 = no limit")                     \
+	X(limits_exempt_loopback, BOOL, parse_bool, "false", 0, 1, BOOLS)  \
+	X(sandbox, INT, parse_sandbox, "on", 0, 0,                         \
+	    "on, off, try (true, yes, false, no: as on, off)")
+
+/* OPT_listen, OPT_workers, ...: the option's name, as its field. */
 enum opt_id {
-	OPT_LISTEN,
-	OPT_WORKERS,
-	OPT_MAX_CONNECTIONS,
-	OPT_BACKLOG,
-	OPT_IDLE_TIMEOUT,
-	OPT_SHUTDOWN_TIMEOUT,
-	OPT_LOG_LEVEL,
-	OPT_WORKER_TIMEOUT,
-	OPT_USER,
-	OPT_GROUP,
-	OPT_ALLOW_ROOT,
-	OPT_PIDFILE,
-	OPT_MAX_CONNECTION_TIME,
-	OPT_MAX_CONNECTIONS_PER_IP,
-	OPT_MAX_CONNECTION_RATE_PER_IP,
-	OPT_LIMITS_EXEMPT_LOOPBACK,
-	OPT_SANDBOX,
+#define X(name, ...) OPT_##name,
+	CONF_OPTIONS(X)
+#undef X
 	OPT_COUNT
 };
+
+enum opt_kind { K_LIST, K_INT, K_WORKERS, K_BOOL, K_STR };
 
 struct opt_spec;
 typedef int parse_fn(const struct opt_spec *, const char *, long *, char *,
     size_t);
 
-/*
- * parse checks a value and turns it into a long: the number, the level,
- * 0 or 1 for a boolean, the uid for user.  For a string, max is its
- * longest length.
- */
 struct opt_spec {
 	const char *name;
+	enum opt_kind kind;
+	parse_fn *parse;
+	const char *def;
 	long min, max;
 	const char *allowed;
-	parse_fn *parse;
+	size_t offset, size; /* the field in struct conf */
 };
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
-static parse_fn parse_user, parse_group, parse_pidfile;
+static parse_fn parse_sandbox, parse_user, parse_group, parse_pidfile;
 
 static const struct opt_spec specs[OPT_COUNT] = {
-	[OPT_LISTEN] = { "listen", 1, CONF_LISTEN_MAX,
-	    "1.." XSTR(CONF_LISTEN_MAX) " addresses, each once", NULL },
-	[OPT_WORKERS] = { "workers", 1, CONF_WORKERS_MAX,
-	    "1.." XSTR(CONF_WORKERS_MAX) " or auto", parse_workers },
-	[OPT_MAX_CONNECTIONS] = { "max_connections", 1,
-	    CONF_MAX_CONNECTIONS_MAX, "1.." XSTR(CONF_MAX_CONNECTIONS_MAX),
-	    parse_range },
-	[OPT_BACKLOG] = { "backlog", 1, CONF_BACKLOG_MAX,
-	    "1.." XSTR(CONF_BACKLOG_MAX), parse_range },
-	[OPT_IDLE_TIMEOUT] = { "idle_timeout", 0, CONF_TIMEOUT_MAX,
-	    "0.." XSTR(CONF_TIMEOUT_MAX) " seconds, 0 = never", parse_range },
-	[OPT_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", 0,
-	    CONF_SHUTDOWN_TIMEOUT_MAX,
-	    "0.." XSTR(CONF_SHUTDOWN_TIMEOUT_MAX) " seconds", parse_range },
-	[OPT_LOG_LEVEL] = { "log_level", 0, 0,
-	    "debug, info, notice, warning, err", parse_level },
-	[OPT_WORKER_TIMEOUT] = { "worker_timeout", 0, CONF_WORKER_TIMEOUT_MAX,
-	    "0.." XSTR(CONF_WORKER_TIMEOUT_MAX) " seconds, 0 = never",
-	    parse_range },
-	[OPT_USER] = { "user", 1, FIELD_MAX(user), "an existing user name",
-	    parse_user },
-	[OPT_GROUP] = { "group", 0, FIELD_MAX(group),
-	    "an existing group name, or \"\" for the user's primary group",
-	    parse_group },
-	[OPT_ALLOW_ROOT] = { "allow_root", 0, 1,
-	    "true, false, yes, no, on, off", parse_bool },
-	[OPT_PIDFILE] = { "pidfile", 1, FIELD_MAX(pidfile),
-	    "an absolute file name such as " CONF_DEFAULT_PIDFILE,
-	    parse_pidfile },
-	[OPT_MAX_CONNECTION_TIME] = { "max_connection_time", 0,
-	    CONF_CONNECTION_TIME_MAX,
-	    "0.." XSTR(CONF_CONNECTION_TIME_MAX) " seconds, 0 = no limit",
-	    parse_range },
-	[OPT_MAX_CONNECTIONS_PER_IP] = { "max_connections_per_ip", 0,
-	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX) ", 0 = no limit",
-	    parse_range },
-	[OPT_MAX_CONNECTION_RATE_PER_IP] = { "max_connection_rate_per_ip", 0,
-	    CONF_PER_IP_MAX, "0.." XSTR(CONF_PER_IP_MAX)
-	    " new connections a second, 0 = no limit", parse_range },
-	[OPT_LIMITS_EXEMPT_LOOPBACK] = { "limits_exempt_loopback", 0, 1,
-	    "true, false, yes, no, on, off", parse_bool },
-	[OPT_SANDBOX] = { "sandbox", 0, 1, "true, false, yes, no, on, off",
-	    parse_bool },
+#define X(name, kind, parse, def, min, max, allowed)                       \
+	[OPT_##name] = { #name, K_##kind, parse, def, min, max, allowed,   \
+	    offsetof(struct conf, name), sizeof(((struct conf *)0)->name) },
+	CONF_OPTIONS(X)
+#undef X
 };
 
-#define OPTION_NAMES                                                       \
-	"listen, workers, max_connections, backlog, idle_timeout, "        \
-	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
-	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
-	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
-	"include(\"FILE\")"
+/* Each field has the type its kind stores, or the build fails. */
+#define IS_A(name, type)                                                   \
+	__builtin_types_compatible_p(__typeof__(((struct conf *)0)->name), type)
+#define FIELD_OK_LIST(name) IS_A(name, char *[CONF_LISTEN_MAX])
+#define FIELD_OK_INT(name) IS_A(name, int)
+#define FIELD_OK_WORKERS(name) IS_A(name, int)
+#define FIELD_OK_BOOL(name) IS_A(name, bool)
+#define FIELD_OK_STR(name)                                                 \
+	IS_A(name, char[sizeof(((struct conf *)0)->name)])
+#define X(name, kind, ...)                                                 \
+	_Static_assert(FIELD_OK_##kind(name),                              \
+	    "struct conf: " #name " is not a " #kind " field");
+CONF_OPTIONS(X)
+#undef X
+
+/* For "no such option": every name, then the one function. */
+static const char option_names[] =
+#define X(name, ...) #name ", "
+	CONF_OPTIONS(X)
+#undef X
+	"include(\"FILE\")";
 
 /* The one conf_load in progress: libconfuse callbacks carry no user data. */
 struct parse_ctx {
@@ -196,30 +209,21 @@ static int listen_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 static int value_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 static int include_cb(cfg_t *, cfg_opt_t *, int, const char **);
 
+/* How libconfuse reads each kind; a list has no callback variant. */
+#define CFG_OPT_LIST(name) __CFG_STR_LIST(name, 0, CFGF_NODEFAULT, 0, listen_cb)
+#define CFG_OPT_INT(name) CFG_INT_CB(name, 0, CFGF_NODEFAULT, value_cb)
+#define CFG_OPT_WORKERS(name) CFG_OPT_INT(name)
+#define CFG_OPT_BOOL(name) CFG_BOOL_CB(name, cfg_false, CFGF_NODEFAULT, value_cb)
+#define CFG_OPT_STR(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, value_cb)
+
 /*
  * Nothing has a libconfuse default: "not in the file" must stay visible,
- * and the defaults live in one place, conf_defaults().
+ * and the defaults live in one place, the table (conf_defaults).
  */
 static cfg_opt_t conf_opts[] = {
-	/* CFG_STR_LIST has no callback variant; this is what it expands to. */
-	__CFG_STR_LIST("listen", 0, CFGF_NODEFAULT, 0, listen_cb),
-	CFG_INT_CB("workers", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connections", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("backlog", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("idle_timeout", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("shutdown_timeout", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("log_level", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("worker_timeout", 0, CFGF_NODEFAULT, value_cb),
-	CFG_STR_CB("user", 0, CFGF_NODEFAULT, value_cb),
-	CFG_STR_CB("group", 0, CFGF_NODEFAULT, value_cb),
-	CFG_BOOL_CB("allow_root", cfg_false, CFGF_NODEFAULT, value_cb),
-	CFG_STR_CB("pidfile", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connection_time", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connections_per_ip", 0, CFGF_NODEFAULT, value_cb),
-	CFG_INT_CB("max_connection_rate_per_ip", 0, CFGF_NODEFAULT, value_cb),
-	CFG_BOOL_CB("limits_exempt_loopback", cfg_false, CFGF_NODEFAULT,
-	    value_cb),
-	CFG_BOOL_CB("sandbox", cfg_true, CFGF_NODEFAULT, value_cb),
+#define X(name, kind, ...) CFG_OPT_##kind(#name),
+	CONF_OPTIONS(X)
+#undef X
 	CFG_FUNC("include", include_cb),
 	CFG_END()
 };
@@ -292,7 +296,7 @@ on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (unknown)
-		conf_fail(cfg, "%s; allowed: %s", msg, OPTION_NAMES);
+		conf_fail(cfg, "%s; allowed: %s", msg, option_names);
 	else if (strncmp(msg, "syntax error", 12) == 0)
 		conf_fail(cfg, "%s", msg);
 	else
@@ -383,6 +387,22 @@ parse_bool(const struct opt_spec *sp, const char *s, long *out, char *why,
 	return 0;
 }
 
+/* on, off or try; libconfuse's booleans as on and off. */
+static int
+parse_sandbox(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	if (strcasecmp(s, "try") == 0)
+		*out = CONF_SANDBOX_TRY;
+	else if (parse_bool(sp, s, out, why, len) == 0)
+		*out = *out != 0 ? CONF_SANDBOX_ON : CONF_SANDBOX_OFF;
+	else {
+		snprintf(why, len, "'%.64s' is not a boolean or try", s);
+		return -1;
+	}
+	return 0;
+}
+
 /* For printf's "'%.*s%s'": a string's head, and "..." if there is more. */
 #define SHOW(s) 64, (s), strlen(s) > 64 ? "..." : ""
 
@@ -399,71 +419,13 @@ check_length(const struct opt_spec *sp, const char *s, char *why, size_t len)
 	return -1;
 }
 
-/* getpwnam_r(3) lists these as "not found"; anything else is a failure. */
-static int
-lookup_result(int e, bool found)
-{
-	if (found)
-		return 0;
-	if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
-		return 1;
-	errno = e;
-	return -1;
-}
-
-/*
- * 0 and the uid, 1 when there is no such user, -1 with errno when the
- * lookup itself failed.  The buffer grows on ERANGE: its size is a guess.
- */
-static int
-lookup_user(const char *name, uid_t *uid)
-{
-	struct passwd pw, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t size = 512;
-	int e;
-
-	do {
-		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
-			e = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		e = getpwnam_r(name, &pw, buf, size, &res);
-	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
-	if (res != NULL)
-		*uid = pw.pw_uid;
-	free(buf);
-	return lookup_result(e, res != NULL);
-}
-
-/* As lookup_user, for a group (a group's member list can be long). */
-static int
-lookup_group(const char *name)
-{
-	struct group gr, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t size = 512;
-	int e;
-
-	do {
-		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
-			e = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		e = getgrnam_r(name, &gr, buf, size, &res);
-	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
-	free(buf);
-	return lookup_result(e, res != NULL);
-}
-
 /* An existing user: *out is its uid, so that uid 0 can be checked later. */
 static int
 parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
     size_t len)
 {
 	uid_t uid = 0;
+	gid_t gid;
 	int rc;
 
 	if (s[0] == '\0') {
@@ -472,7 +434,7 @@ parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
 	}
 	if (check_length(sp, s, why, len) == -1)
 		return -1;
-	if ((rc = lookup_user(s, &uid)) == 1)
+	if ((rc = account_user(s, &uid, &gid)) == 1)
 		snprintf(why, len, "'%s' does not exist", s);
 	else if (rc == -1)
 		snprintf(why, len, "cannot look up '%s': %s", s,
@@ -487,6 +449,7 @@ static int
 parse_group(const struct opt_spec *sp, const char *s, long *out,
     char *why, size_t len)
 {
+	gid_t gid;
 	int rc;
 
 	*out = 0;
@@ -494,7 +457,7 @@ parse_group(const struct opt_spec *sp, const char *s, long *out,
 		return 0;
 	if (check_length(sp, s, why, len) == -1)
 		return -1;
-	if ((rc = lookup_group(s)) == 1)
+	if ((rc = account_group(s, &gid)) == 1)
 		snprintf(why, len, "'%s' does not exist", s);
 	else if (rc == -1)
 		snprintf(why, len, "cannot look up '%s': %s", s,
@@ -621,45 +584,53 @@ value_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		    sp->allowed);
 		return -1;
 	}
-	if (id == OPT_USER && v == 0)
+	if (id == OPT_user && v == 0)
 		defer_root(cfg, value);
 	store(opt, value, v, result);
 	return 0;
 }
 
 /* A spec's identity: the parsed address, so "1.2.3.4:07" == "1.2.3.4:7". */
-static int
-addr_key(const char *spec, char *key, size_t keylen, char *why, size_t len)
+static void
+addr_key(const struct listen_addr *la, char *key, size_t keylen)
 {
-	struct listen_addr la;
 	char a[128];
 
-	if (listener_parse(spec, &la, why, len) == -1)
-		return -1;
-	listener_format((const struct sockaddr *)&la.ss, a, sizeof(a));
-	snprintf(key, keylen, "%s%s", la.any ? "*" : "", a);
-	return 0;
+	listener_format((const struct sockaddr *)&la->ss, a, sizeof(a));
+	snprintf(key, keylen, "%s%s", la->any ? "*" : "", a);
 }
 
-/* Validate spec against the n specs before it (the same list). */
+/*
+ * Validate spec against the n specs before it (the same list): neither
+ * the same address nor one that overlaps it (the second could not listen).
+ */
 static int
 check_addr(const char *spec, char *const *prev, size_t n, char *why,
     size_t len)
 {
+	struct listen_addr la, pla;
 	char key[160], pkey[160], junk[8];
 	size_t i;
 
-	if (addr_key(spec, key, sizeof(key), why, len) == -1)
+	if (listener_parse(spec, &la, why, len) == -1)
 		return -1;
+	addr_key(&la, key, sizeof(key));
 	for (i = 0; i < n; i++) {
-		if (addr_key(prev[i], pkey, sizeof(pkey), junk,
-		    sizeof(junk)) == -1 || strcmp(key, pkey) != 0)
+		if (listener_parse(prev[i], &pla, junk, sizeof(junk)) == -1)
 			continue;
+		addr_key(&pla, pkey, sizeof(pkey));
 		if (strcmp(spec, prev[i]) == 0)
 			snprintf(why, len, "'%.64s' is given twice", spec);
-		else
+		else if (strcmp(key, pkey) == 0)
 			snprintf(why, len, "'%.64s' is the same address as "
 			    "'%.64s'", spec, prev[i]);
+		else if (listener_overlap(&la, &pla))
+			snprintf(why, len, "'%.64s' overlaps '%.64s': a "
+			    "wildcard takes the port on every address (\"*\" "
+			    "of both families), so the second cannot listen; "
+			    "allowed: one of them", spec, prev[i]);
+		else
+			continue;
 		return -1;
 	}
 	return 0;
@@ -678,11 +649,11 @@ listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 
 	if (value == NULL)
 		value = "";
-	if (n == 1 && check_once(cfg, OPT_LISTEN) == -1)
+	if (n == 1 && check_once(cfg, OPT_listen) == -1)
 		return -1;
 	if (n > CONF_LISTEN_MAX) {
 		conf_fail(cfg, "listen: more than %d addresses; allowed: %s",
-		    CONF_LISTEN_MAX, specs[OPT_LISTEN].allowed);
+		    CONF_LISTEN_MAX, specs[OPT_listen].allowed);
 		return -1;
 	}
 	for (i = 0; i + 1 < n; i++)
@@ -696,350 +667,28 @@ listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
-/* A file in memory, blanked of comments, and a stream the scanner reads. */
-struct src {
-	char *buf;
-	size_t len;
-	FILE *fp;
-};
-
-/* Only a regular file of sane size: the scanner exits on a directory. */
+/*
+ * Open path for the scanner (conftext), refusing an empty listen list on
+ * its line.  On failure why says what is wrong and *line is where in the
+ * file, or 0 when the file as a whole is the problem.
+ */
 static int
-check_fd(int fd, size_t *size, char *why, size_t len)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) == -1)
-		snprintf(why, len, "cannot read: %s", strerror(errno));
-	else if (S_ISDIR(st.st_mode))
-		snprintf(why, len, "cannot read: %s", strerror(EISDIR));
-	else if (!S_ISREG(st.st_mode))
-		snprintf(why, len, "cannot read: not a regular file");
-	else if (st.st_size > FILE_SIZE_MAX)
-		snprintf(why, len, "%lld bytes is too large; allowed: up to %d",
-		    (long long)st.st_size, FILE_SIZE_MAX);
-	else {
-		*size = (size_t)st.st_size;
-		return 0;
-	}
-	return -1;
-}
-
-static ssize_t
-read_all(int fd, char *buf, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < len) {
-		n = read(fd, buf + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	return (ssize_t)off;
-}
-
-/*
- * Blank out comments (#, // and C style), keeping newlines and quoted
- * strings.  libconfuse 3.3 counts each comment line two or three times,
- * which would put every later error on the wrong line, and it refuses a
- * comment between list elements.  Returns where a string or comment that
- * is never closed begins (the scanner would silently eat the rest of the
- * file), or n.
- */
-static size_t
-strip_comments(char *s, size_t n)
-{
-	enum { CODE, DQUOTE, SQUOTE, LINE, BLOCK } st = CODE;
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		char next = i + 1 < n ? s[i + 1] : '\0';
-
-		if (st == CODE) {
-			start = i;
-			if (s[i] == '"' || s[i] == '\'')
-				st = s[i] == '"' ? DQUOTE : SQUOTE;
-			else if (s[i] == '#' || (s[i] == '/' && next == '/'))
-				st = LINE;
-			else if (s[i] == '/' && next == '*') {
-				st = BLOCK;
-				s[i++] = ' '; /* the '/'; the '*' below */
-			}
-		} else if (st == DQUOTE || st == SQUOTE) {
-			if (s[i] == '\\')
-				i++; /* an escaped quote does not end it */
-			else if (s[i] == (st == DQUOTE ? '"' : '\''))
-				st = CODE;
-			continue;
-		} else if (st == LINE && s[i] == '\n')
-			st = CODE;
-		else if (st == BLOCK && s[i] == '*' && next == '/') {
-			s[i++] = ' ';
-			s[i] = ' ';
-			st = CODE;
-			continue;
-		}
-		if ((st == LINE || st == BLOCK) && s[i] != '\n')
-			s[i] = ' ';
-	}
-	return st == CODE || st == LINE ? n : start;
-}
-
-static int
-count_lines(const char *s, const char *end)
-{
-	int n = 1;
-
-	for (; s < end; s++)
-		n += *s == '\n';
-	return n;
-}
-
-/* Read path whole into sr->buf (two spare bytes), refusing non-files. */
-static int
-src_read(struct src *sr, const char *path, char *why, size_t len)
-{
-	size_t size;
-	ssize_t n;
-	int fd;
-
-	/* O_NONBLOCK: opening a FIFO would wait for a writer forever. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK)) == -1) {
-		snprintf(why, len, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	if (check_fd(fd, &size, why, len) == -1)
-		n = -1;
-	else if ((sr->buf = calloc(1, size + 2)) == NULL) {
-		snprintf(why, len, "out of memory");
-		n = -1;
-	} else if ((n = read_all(fd, sr->buf, size)) == -1)
-		snprintf(why, len, "cannot read: %s", strerror(errno));
-	close(fd);
-	if (n == -1) {
-		free(sr->buf);
-		sr->buf = NULL;
-		return -1;
-	}
-	sr->len = (size_t)n;
-	return 0;
-}
-
-static void
-src_close(struct src *sr)
-{
-	if (sr->fp != NULL)
-		fclose(sr->fp);
-	free(sr->buf);
-	memset(sr, 0, sizeof(*sr));
-}
-
-/* s is at an opening quote; returns what follows the closing one. */
-static const char *
-skip_string(const char *s)
-{
-	char quote = *s++;
-
-	while (*s != '\0' && *s != quote)
-		s += s[0] == '\\' && s[1] != '\0' ? 2 : 1;
-	return *s == quote ? s + 1 : s;
-}
-
-#define SPACE " \t\r\n"
-#define NOT_WORD SPACE "#\"'={}()+,*"
-
-/* s follows a '(': one quoted string or bare word, then ')'. */
-static bool
-call_ok(const char *s)
-{
-	s += strspn(s, SPACE);
-	if (*s == '"' || *s == '\'')
-		s = skip_string(s);
-	else if (strcspn(s, NOT_WORD) > 0)
-		s += strcspn(s, NOT_WORD);
-	else
-		return false;
-	s += strspn(s, SPACE);
-	return *s == ')';
-}
-
-/*
- * The first '(' outside strings that does not open a well-formed call, or
- * NULL.  libconfuse 3.3 leaks the arguments it has read of a malformed
- * call (truncated, a missing comma, a stray token), so it never sees one.
- */
-static const char *
-bad_call(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\'')
-			s = skip_string(s) - 1;
-		else if (*s == '(' && !call_ok(s + 1))
-			return s;
-	}
-	return NULL;
-}
-
-static bool
-is_octal(char c)
-{
-	return c >= '0' && c <= '7';
-}
-
-/*
- * p follows a backslash: the length of the escape if it makes a NUL byte,
- * else 0.  libconfuse reads one or two hex digits after "\x", one to
- * three octal digits after "\".
- */
-static size_t
-nul_escape_len(const char *p)
-{
-	size_t n;
-
-	if (p[0] == 'x') {
-		if (p[1] != '0')
-			return 0;
-		if (!isxdigit((unsigned char)p[2]))
-			return 2;
-		return p[2] == '0' ? 3 : 0;
-	}
-	for (n = 0; n < 3 && is_octal(p[n]); n++)
-		if (p[n] != '0')
-			return 0;
-	return n;
-}
-
-/*
- * The first escape in a double-quoted string that makes a NUL byte, or
- * NULL; *len is its length.  libconfuse would end the value there without
- * a word.  It takes "${VAR:-default}" literally, up to the first '}'.
- */
-static const char *
-nul_escape(const char *s, int *len)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\'')
-			s = skip_string(s) - 1;
-		if (*s != '"')
-			continue;
-		for (s++; *s != '\0' && *s != '"'; s++) {
-			if (s[0] == '$' && s[1] == '{' &&
-			    strchr(s, '}') != NULL)
-				s = strchr(s, '}');
-			else if (s[0] == '\\' &&
-			    (*len = (int)nul_escape_len(s + 1)) > 0) {
-				(*len)++;
-				return s;
-			} else if (s[0] == '\\' && s[1] != '\0')
-				s++;
-		}
-		if (*s == '\0')
-			break;
-	}
-	return NULL;
-}
-
-static const char *
-skip_space(const char *s)
-{
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	return s;
-}
-
-/*
- * "listen = {}": libconfuse runs no callback for an empty list, so the
- * error would have no line.  Find it in the (comment-free) text instead.
- */
-static const char *
-empty_listen(const char *s)
-{
-	const char *p, *q;
-
-	for (p = s; (p = strstr(p, "listen")) != NULL; p += 6) {
-		if (p > s && p[-1] != ' ' && p[-1] != '\t' && p[-1] != '\n' &&
-		    p[-1] != '\r')
-			continue;
-		q = skip_space(p + 6);
-		if (*q == '+')
-			q++;
-		if (*q != '=')
-			continue;
-		q = skip_space(q + 1);
-		if (*q == '{' && *skip_space(q + 1) == '}')
-			return p;
-	}
-	return NULL;
-}
-
-/* Refuse NUL bytes, unclosed strings and comments, malformed calls. */
-static int
-check_text(struct src *sr, char *why, size_t len, int *line)
+src_open(struct conftext *t, const char *path, char *why, size_t len,
+    int *line)
 {
 	const char *p;
-	size_t open;
-	int n;
 
-	if ((p = memchr(sr->buf, '\0', sr->len)) != NULL) {
-		*line = count_lines(sr->buf, p);
-		snprintf(why, len, "NUL byte (a binary file?); allowed: text");
+	if (conftext_load(t, path, why, len, line) == -1)
 		return -1;
-	}
-	if ((open = strip_comments(sr->buf, sr->len)) < sr->len) {
-		*line = count_lines(sr->buf, sr->buf + open);
-		snprintf(why, len, "syntax error: %s never closed",
-		    sr->buf[open] == ' ' ? "comment" : "string"); /* blanked */
-		return -1;
-	}
-	sr->buf[sr->len] = '\0';
-	if ((p = nul_escape(sr->buf, &n)) != NULL) {
-		*line = count_lines(sr->buf, p);
-		snprintf(why, len, "'%.*s' in a string is a NUL byte; allowed: "
-		    "text", n, p);
-		return -1;
-	}
-	if ((p = bad_call(sr->buf)) != NULL) {
-		*line = count_lines(sr->buf, p);
-		snprintf(why, len, "syntax error: malformed call; allowed: "
-		    "include(\"FILE\")");
-		return -1;
-	}
-	if ((p = empty_listen(sr->buf)) != NULL) {
-		*line = count_lines(sr->buf, p);
+	if ((p = conftext_empty_list(t->buf, specs[OPT_listen].name)) != NULL) {
+		*line = conftext_line(t->buf, p);
 		snprintf(why, len, "listen: the list is empty; allowed: %s",
-		    specs[OPT_LISTEN].allowed);
+		    specs[OPT_listen].allowed);
+		conftext_close(t);
 		return -1;
 	}
-	return 0;
-}
-
-/*
- * Open path for the scanner.  On failure why says what is wrong and *line
- * is where in the file, or 0 when the file as a whole is the problem.
- */
-static int
-src_open(struct src *sr, const char *path, char *why, size_t len, int *line)
-{
-	memset(sr, 0, sizeof(*sr));
-	*line = 0;
-	if (src_read(sr, path, why, len) == -1)
-		return -1;
-	if (check_text(sr, why, len, line) == -1) {
-		src_close(sr);
-		return -1;
-	}
-	if (sr->len == 0) /* fmemopen() may refuse a size of 0 */
-		sr->buf[sr->len++] = '\n';
-	if ((sr->fp = fmemopen(sr->buf, sr->len, "r")) == NULL) {
-		snprintf(why, len, "cannot read: %s", strerror(errno));
-		src_close(sr);
+	if (conftext_stream(t, why, len) == -1) {
+		conftext_close(t);
 		return -1;
 	}
 	return 0;
@@ -1096,7 +745,7 @@ static int
 include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 {
 	char path[PATH_MAX], why[256];
-	struct src sr;
+	struct conftext text;
 	int line, rc;
 
 	(void)opt;
@@ -1115,7 +764,7 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 		conf_fail(cfg, "include: '%.64s...': name too long", argv[0]);
 		return -1;
 	}
-	if (src_open(&sr, path, why, sizeof(why), &line) == -1) {
+	if (src_open(&text, path, why, sizeof(why), &line) == -1) {
 		if (line > 0) {
 			ctx_printf("%s:%d: %s", path, line, why);
 			ctx_note_included(cfg->filename, cfg->line);
@@ -1123,8 +772,8 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 			conf_fail(cfg, "include: '%s': %s", path, why);
 		return -1;
 	}
-	rc = parse_included(cfg, sr.fp, path);
-	src_close(&sr);
+	rc = parse_included(cfg, text.fp, path);
+	conftext_close(&text);
 	return rc;
 }
 
@@ -1146,70 +795,28 @@ set_workers(struct conf *c, long n)
 	c->workers = n == 0 ? online_cpus() : (int)n;
 }
 
+/* Store v (or s, for a string) into sp's field of c. */
 static void
-set_value(struct conf *c, enum opt_id id, long v)
+spec_set(struct conf *c, const struct opt_spec *sp, long v, const char *s)
 {
-	switch (id) {
-	case OPT_WORKERS:
+	char *field = (char *)c + sp->offset;
+
+	switch (sp->kind) {
+	case K_WORKERS:
 		set_workers(c, v);
 		break;
-	case OPT_MAX_CONNECTIONS:
-		c->max_connections = (int)v;
+	case K_INT:
+		*(int *)(void *)field = (int)v;
 		break;
-	case OPT_BACKLOG:
-		c->backlog = (int)v;
+	case K_BOOL:
+		*(bool *)(void *)field = v != 0;
 		break;
-	case OPT_IDLE_TIMEOUT:
-		c->idle_timeout = (int)v;
-		break;
-	case OPT_SHUTDOWN_TIMEOUT:
-		c->shutdown_timeout = (int)v;
-		break;
-	case OPT_LOG_LEVEL:
-		c->log_level = (int)v;
-		break;
-	case OPT_WORKER_TIMEOUT:
-		c->worker_timeout = (int)v;
-		break;
-	case OPT_ALLOW_ROOT:
-		c->allow_root = v != 0;
-		break;
-	case OPT_MAX_CONNECTION_TIME:
-		c->max_connection_time = (int)v;
-		break;
-	case OPT_MAX_CONNECTIONS_PER_IP:
-		c->max_connections_per_ip = (int)v;
-		break;
-	case OPT_MAX_CONNECTION_RATE_PER_IP:
-		c->max_connection_rate_per_ip = (int)v;
-		break;
-	case OPT_LIMITS_EXEMPT_LOOPBACK:
-		c->limits_exempt_loopback = v != 0;
-		break;
-	case OPT_SANDBOX:
-		c->sandbox = v != 0;
+	case K_STR:
+		/* The parse callback checked the length: nothing is cut. */
+		snprintf(field, sp->size, "%s", s);
 		break;
 	default:
-		abort(); /* not a number: a bug in the caller */
-	}
-}
-
-/* The parse callback checked the length: nothing is cut short here. */
-static void
-set_string(struct conf *c, enum opt_id id, const char *s)
-{
-	switch (id) {
-	case OPT_USER:
-		snprintf(c->user, sizeof(c->user), "%s", s);
-		break;
-	case OPT_GROUP:
-		snprintf(c->group, sizeof(c->group), "%s", s);
-		break;
-	case OPT_PIDFILE:
-		snprintf(c->pidfile, sizeof(c->pidfile), "%s", s);
-		break;
-	default:
-		abort(); /* not a string: a bug in the caller */
+		abort(); /* a list: a bug in the caller */
 	}
 }
 
@@ -1243,7 +850,7 @@ extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 
 	if (n == 0 && (opt->flags & CFGF_MODIFIED) != 0) {
 		snprintf(err, errlen, "%s: listen: the list is empty; allowed: "
-		    "%s", cfg->filename, specs[OPT_LISTEN].allowed);
+		    "%s", cfg->filename, specs[OPT_listen].allowed);
 		return -1;
 	}
 	for (i = 0; i < n; i++)
@@ -1259,23 +866,25 @@ extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 static int
 extract(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 {
+	const struct opt_spec *sp;
 	cfg_opt_t *opt;
 	const char *str;
 	int i;
 
 	if (extract_listen(cfg, c, err, errlen) == -1)
 		return -1;
-	for (i = OPT_LISTEN + 1; i < OPT_COUNT; i++) {
-		opt = cfg_getopt(cfg, specs[i].name);
-		if (cfg_opt_size(opt) == 0)
+	for (i = 0; i < OPT_COUNT; i++) {
+		sp = &specs[i];
+		opt = cfg_getopt(cfg, sp->name);
+		if (sp->kind == K_LIST || cfg_opt_size(opt) == 0)
 			continue;
-		if (opt->type == CFGT_STR) {
+		if (sp->kind == K_STR) {
 			str = cfg_opt_getnstr(opt, 0);
-			set_string(c, (enum opt_id)i, str != NULL ? str : "");
-		} else if (opt->type == CFGT_BOOL)
-			set_value(c, (enum opt_id)i, cfg_opt_getnbool(opt, 0));
+			spec_set(c, sp, 0, str != NULL ? str : "");
+		} else if (sp->kind == K_BOOL)
+			spec_set(c, sp, cfg_opt_getnbool(opt, 0), NULL);
 		else
-			set_value(c, (enum opt_id)i, cfg_opt_getnint(opt, 0));
+			spec_set(c, sp, cfg_opt_getnint(opt, 0), NULL);
 	}
 	return 0;
 }
@@ -1316,41 +925,43 @@ static cfg_t *
 parse_file(const char *path, char *err, size_t errlen)
 {
 	char why[256];
-	struct src sr;
+	struct conftext text;
 	cfg_t *cfg;
 	int line;
 
-	if (src_open(&sr, path, why, sizeof(why), &line) == -1) {
+	if (src_open(&text, path, why, sizeof(why), &line) == -1) {
 		if (line > 0)
 			snprintf(err, errlen, "%s:%d: %s", path, line, why);
 		else
 			snprintf(err, errlen, "%s: %s", path, why);
 		return NULL;
 	}
-	cfg = parse_fp(sr.fp, path, err, errlen);
-	src_close(&sr);
+	cfg = parse_fp(text.fp, path, err, errlen);
+	conftext_close(&text);
 	return cfg;
 }
 
+/* The table's defaults, parsed as a file's values would be. */
 void
 conf_defaults(struct conf *c)
 {
+	const struct opt_spec *sp;
+	char why[256];
+	long v;
+
 	memset(c, 0, sizeof(*c));
-	if ((c->listen[0] = strdup(CONF_DEFAULT_LISTEN)) != NULL)
+	if ((c->listen[0] = strdup(specs[OPT_listen].def)) != NULL)
 		c->nlisten = 1;
-	set_workers(c, CONF_DEFAULT_WORKERS);
-	c->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
-	c->backlog = CONF_DEFAULT_BACKLOG;
-	c->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
-	c->shutdown_timeout = CONF_DEFAULT_SHUTDOWN_TIMEOUT;
-	c->log_level = log_level_parse(CONF_DEFAULT_LOG_LEVEL);
-	c->worker_timeout = CONF_DEFAULT_WORKER_TIMEOUT;
-	c->max_connection_time = CONF_DEFAULT_MAX_CONNECTION_TIME;
-	c->sandbox = true;
-	snprintf(c->user, sizeof(c->user), "%s", CONF_DEFAULT_USER);
-	c->group[0] = '\0'; /* the user's primary group */
-	c->allow_root = false;
-	snprintf(c->pidfile, sizeof(c->pidfile), "%s", CONF_DEFAULT_PIDFILE);
+	for (sp = specs; sp < specs + OPT_COUNT; sp++) {
+		if (sp->kind == K_LIST)
+			continue; /* listen, above */
+		if (sp->kind == K_STR)
+			spec_set(c, sp, 0, sp->def);
+		else if (sp->parse(sp, sp->def, &v, why, sizeof(why)) == 0)
+			spec_set(c, sp, v, NULL);
+		else
+			abort(); /* a default the table refuses: a bug */
+	}
 }
 
 int
@@ -1387,7 +998,7 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 int
 conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
 {
-	const struct opt_spec *sp = &specs[OPT_WORKERS];
+	const struct opt_spec *sp = &specs[OPT_workers];
 	char why[256];
 	long n;
 
@@ -1399,7 +1010,7 @@ conf_set_workers(struct conf *c, const char *value, char *err, size_t errlen)
 			sanitize(err); /* why quotes the value */
 		return -1;
 	}
-	set_workers(c, n);
+	spec_set(c, sp, n, NULL);
 	return 0;
 }
 
@@ -1412,7 +1023,7 @@ conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
 
 	if (n < 1 || n > CONF_LISTEN_MAX) {
 		snprintf(err, errlen, "listen: %zu addresses; allowed: %s", n,
-		    specs[OPT_LISTEN].allowed);
+		    specs[OPT_listen].allowed);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -1478,7 +1089,28 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	    c->max_connections_per_ip == 0 &&
 	    c->max_connection_rate_per_ip == 0 ? " (no limits)" : "",
 	    c->limits_exempt_loopback ? " (loopback exempt)" : "",
-	    c->sandbox ? "on" : "off");
+	    conf_sandbox_name(c->sandbox));
+}
+
+const char *
+conf_option_name(size_t i)
+{
+	return i < OPT_COUNT ? specs[i].name : NULL;
+}
+
+const char *
+conf_sandbox_name(int mode)
+{
+	switch (mode) {
+	case CONF_SANDBOX_OFF:
+		return "off";
+	case CONF_SANDBOX_ON:
+		return "on";
+	case CONF_SANDBOX_TRY:
+		return "try";
+	default:
+		return "?";
+	}
 }
 
 void

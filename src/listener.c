@@ -95,6 +95,17 @@ listener_parse(const char *spec, struct listen_addr *out, char *err,
 		out->sslen = sizeof(*sin6);
 	} else if (spec[0] == '[' && inet_pton(AF_INET6, host,
 	    &sin6->sin6_addr) == 1) {
+		/* An IPv6-only socket cannot bind one: EINVAL at start. */
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			char v4[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], v4,
+			    sizeof(v4));
+			snprintf(err, errlen, "'%s': '%s' is an IPv4-mapped "
+			    "address; write it as %s:%u", spec, host, v4,
+			    ntohs(p));
+			return -1;
+		}
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = p;
 		out->sslen = sizeof(*sin6);
@@ -127,6 +138,38 @@ listener_format(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "[%s]:%u", a, ntohs(sin6->sin6_port));
 	} else
 		snprintf(buf, len, "(family %d)", sa->sa_family);
+}
+
+static bool
+is_wildcard(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+static in_port_t
+port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	return ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+bool
+listener_overlap(const struct listen_addr *a, const struct listen_addr *b)
+{
+	if (port_of(&a->ss) != port_of(&b->ss) || port_of(&a->ss) == 0)
+		return false;
+	/* "*" is dual-stack [::]: every address of both families. */
+	if (a->any || b->any)
+		return true;
+	/* 0.0.0.0 and an explicit [::] (IPv6 only) cover their family. */
+	return a->ss.ss_family == b->ss.ss_family &&
+	    (is_wildcard(&a->ss) || is_wildcard(&b->ss));
 }
 
 /*

@@ -10,6 +10,8 @@
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
 	X(conf)                                                            \
+	X(conftext)                                                        \
+	X(account)                                                         \
 	X(climit)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \

@@ -125,11 +125,13 @@ describe(const struct conf *c, char *buf, size_t len)
 	size_t i, off;
 
 	off = (size_t)snprintf(buf, len,
-	    "%s|%d|%d|%d|%d|%d|%d|%d|%d|%s|%s|%d|%s|%zu",
+	    "%s|%d|%d|%d|%d|%d|%d|%d|%d|%s|%s|%d|%s|%d|%d|%d|%d|%d|%zu",
 	    c->path, c->workers, c->workers_auto, c->max_connections,
 	    c->backlog, c->idle_timeout, c->shutdown_timeout, c->log_level,
 	    c->worker_timeout, c->user, c->group, c->allow_root, c->pidfile,
-	    c->nlisten);
+	    c->max_connection_time, c->max_connections_per_ip,
+	    c->max_connection_rate_per_ip, c->limits_exempt_loopback,
+	    c->sandbox, c->nlisten);
 	for (i = 0; i < c->nlisten && i < CONF_LISTEN_MAX && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, "|%s",
 		    c->listen[i]);
@@ -177,6 +179,15 @@ check_conf(const struct conf *c)
 	    "worker_timeout %d", c->worker_timeout);
 	CHECK(c->log_level >= LOG_LVL_ERR && c->log_level <= LOG_LVL_DEBUG,
 	    "log_level %d", c->log_level);
+	CHECK(c->sandbox == CONF_SANDBOX_OFF || c->sandbox == CONF_SANDBOX_ON ||
+	    c->sandbox == CONF_SANDBOX_TRY, "sandbox %d", c->sandbox);
+	CHECK(c->max_connection_time >= 0 &&
+	    c->max_connection_time <= CONF_CONNECTION_TIME_MAX,
+	    "max_connection_time %d", c->max_connection_time);
+	CHECK(c->max_connections_per_ip >= 0 &&
+	    c->max_connections_per_ip <= CONF_PER_IP_MAX &&
+	    c->max_connection_rate_per_ip >= 0 &&
+	    c->max_connection_rate_per_ip <= CONF_PER_IP_MAX, "per-IP limits");
 	CHECK(strnlen(c->user, sizeof(c->user)) < sizeof(c->user) &&
 	    c->user[0] != '\0', "user");
 	CHECK(strnlen(c->group, sizeof(c->group)) < sizeof(c->group), "group");
