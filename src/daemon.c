@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "account.h"
 #include "daemon.h"
 #include "exitcodes.h"
 
@@ -239,32 +239,6 @@ daemon_pidfile_remove(const char *path, int fd)
 	close(fd);
 }
 
-static int
-lookup(const struct conf *c, uid_t *uid, gid_t *gid, char *err,
-    size_t errlen)
-{
-	struct passwd *pw;
-	struct group *gr;
-
-	errno = 0;
-	if ((pw = getpwnam(c->user)) == NULL) {
-		snprintf(err, errlen, "user '%s' does not exist%s%s", c->user,
-		    errno ? ": " : "", errno ? strerror(errno) : "");
-		return -1;
-	}
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-	if (c->group[0] == '\0')
-		return 0;
-	errno = 0;
-	if ((gr = getgrnam(c->group)) == NULL) {
-		snprintf(err, errlen, "group '%s' does not exist", c->group);
-		return -1;
-	}
-	*gid = gr->gr_gid;
-	return 0;
-}
-
 int
 daemon_drop_privileges(const struct conf *c, char *what, size_t whatlen,
     char *err, size_t errlen)
@@ -277,7 +251,8 @@ daemon_drop_privileges(const struct conf *c, char *what, size_t whatlen,
 		    "root: user and group are not used)", (int)geteuid());
 		return 0;
 	}
-	if (lookup(c, &uid, &gid, err, errlen) == -1)
+	if (account_resolve(c->user, c->group, &uid, &gid, err,
+	    errlen) == -1)
 		return -1;
 	if (uid == 0) {
 		if (!c->allow_root) {
