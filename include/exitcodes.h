@@ -1,5 +1,5 @@
 /*
- * exitcodes: the process exit statuses echod promises (see README).
+ * exitcodes: the process exit statuses echod promises (see echod(8)).
  */
 #ifndef ECHOD_EXITCODES_H
 #define ECHOD_EXITCODES_H

@@ -2,7 +2,7 @@
  * main: options, configuration, listeners, then the master.
  *
  * Only wiring and exit codes live here; everything worth testing is in
- * libechod.  Exit codes: see exitcodes.h and the README.
+ * libechod.  Exit codes: see exitcodes.h and echod(8), EXIT STATUS.
  */
 #include <getopt.h>
 #include <stdarg.h>

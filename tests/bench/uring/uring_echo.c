@@ -2,7 +2,7 @@
  * uring_echo: an experiment, not part of echod.  A minimal uppercase TCP
  * echo server on io_uring (liburing 2.3), to measure whether an io_uring
  * backend would beat echod's epoll loop on this kind of machine: make
- * bench-uring runs it side by side with echod (README, Performance).
+ * bench-uring runs it side by side with echod (docs/performance.md).
  * Measured so far: within the machine's noise (under 10%) on connections
  * and small round trips, and far behind on bulk, so echod stays on epoll.
  *
