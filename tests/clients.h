@@ -48,6 +48,15 @@ void cl_upper(unsigned char *buf, size_t len);
 /* Can this host bind ::1? */
 int cl_have_ipv6(void);
 
+/* Did the process exit with code?  st: a wait status, or -1 (timeout). */
+int cl_exited_with(int st, int code);
+
+/* A socket listening on 127.0.0.1, its port (the kernel's pick) into
+ * *port; -1 on failure. */
+int cl_listen_lo(int *port);
+/* A port on 127.0.0.1 nothing listened on a moment ago; -1 on failure. */
+int cl_free_port(void);
+
 /*
  * Blocking TCP connection from source address src (numeric, port chosen
  * by the kernel at connect time; NULL: any) to dst:port, with 10 s I/O
@@ -65,6 +74,12 @@ int cl_echo(int fd, const char *msg, int timeout_ms);
 int cl_closed(int fd, int timeout_ms);
 
 /*
+ * Does the peer end the connection (EOF or reset) within timeout_ms?
+ * Unlike cl_closed, bytes before the end are read and ignored.
+ */
+int cl_eof_or_reset(int fd, int timeout_ms);
+
+/*
  * Send msg and see what comes of it: 1 if it comes back uppercased, 0 if
  * the daemon ends the connection (EOF or reset) before sending a byte,
  * -1 otherwise (a timeout, wrong bytes).
@@ -80,13 +95,19 @@ int cl_finish(int fd, int timeout_ms);
 /* close() with SO_LINGER 0: the peer gets a reset. */
 void cl_reset(int fd);
 
-/* The inode of the daemon's end of client_fd (/proc/net/tcp, tcp6). */
+/* The inode of the daemon's end of client_fd, connected to port
+ * (sock_diag; /proc/net/tcp or tcp6 where that fails); 0 if none. */
 unsigned long cl_server_inode(int port, int client_fd);
 /* Does pid hold socket inode? */
 int cl_pid_has_socket(pid_t pid, unsigned long inode);
 /* The worker (pid, and slot if wanted) holding client_fd; -1 if none. */
 pid_t cl_owner(pid_t master, unsigned nslots, int port, int client_fd,
     int *slot);
+
+/* The child of master (any worker, any generation) holding client_fd. */
+pid_t cl_owner_child(pid_t master, int port, int client_fd);
+/* Is pid one of set[0..n-1]? */
+int cl_pid_in(const pid_t *set, int n, pid_t pid);
 
 /* utime + stime of master and its live children, in ms. */
 long long cl_cpu_ms(pid_t master);
@@ -142,5 +163,43 @@ int cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
     void *res, size_t reslen);
 /* SIGKILL and reap it if still there, close the pipes; idempotent. */
 void cl_child_cleanup(struct cl_child *c);
+
+/*
+ * A prober: a helper process (cl_child) that connects, echoes
+ * "probe N: text\r\n" and closes, in a loop, until cl_prober_finish
+ * tells it to stop; then it makes 20 more probes and reports.  Bounded
+ * by max_iters (at most CL_PROBE_MAX) and run_ms; with max_bad > 0 it
+ * also stops once that many probes failed or came back wrong.  With
+ * say_going, cl_prober_start returns after the first probe.  With old,
+ * it notes when a child of master not in old first served a probe.
+ */
+#define CL_PROBE_MAX 6000
+
+struct cl_probe {
+	int port;
+	const char *text;
+	int echo_ms, run_ms, max_iters, max_bad, say_going;
+	pid_t master;
+	const pid_t *old;
+	int nold;
+};
+
+struct cl_probe_res {
+	int iters, ok, refused, failed, wrong;
+	int first_errno;
+	int in_window;          /* probes overlapping the window's [from, to] */
+	long long first_new_ms; /* first echo by a child not in old */
+};
+
+/* What the test asks about when it stops the prober (ms, h_now_ms). */
+struct cl_probe_window {
+	long long from, to;
+};
+
+/* a must stay valid until cl_prober_finish.  0, or -1. */
+int cl_prober_start(struct cl_child *c, const struct cl_probe *a);
+/* Stop it (w may be NULL) and read its result; 0, or -1. */
+int cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
+    struct cl_probe_res *r);
 
 #endif

@@ -1,0 +1,146 @@
+/*
+ * procfs: reading /proc for the integration suites (see procfs.h).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "procfs.h"
+
+int
+pf_read(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if (len == 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int
+pf_read_pid(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	return pf_read(path, buf, len);
+}
+
+int
+pf_stat(pid_t pid, struct pf_stat *st)
+{
+	char buf[1024], *rp;
+	int ppid, pgrp, sid;
+
+	memset(st, 0, sizeof(*st));
+	/* After "(comm)": state ppid pgrp session tty tpgid flags minflt
+	 * cminflt majflt cmajflt utime stime. */
+	if (pf_read_pid(pid, "stat", buf, sizeof(buf)) <= 0 ||
+	    (rp = strrchr(buf, ')')) == NULL ||
+	    sscanf(rp + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu "
+	    "%llu", &st->state, &ppid, &pgrp, &sid, &st->utime,
+	    &st->stime) != 6)
+		return -1;
+	st->ppid = ppid;
+	st->pgrp = pgrp;
+	st->sid = sid;
+	return 0;
+}
+
+int
+pf_state(pid_t pid)
+{
+	struct pf_stat st;
+
+	return pf_stat(pid, &st) == 0 ? st.state : 0;
+}
+
+int
+pf_wait_stopped(pid_t pid, int stopped, int timeout_ms)
+{
+	struct timespec half = { 0, 500 * 1000 };
+	long long deadline = h_now_ms() + timeout_ms;
+	int s;
+
+	do {
+		if ((s = pf_state(pid)) == 0)
+			return 0;
+		if ((s == 'T') == (stopped != 0))
+			return 1;
+		nanosleep(&half, NULL);
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
+long
+pf_status_num(pid_t pid, const char *field)
+{
+	char buf[8192], key[64];
+	const char *s;
+
+	if (pf_read_pid(pid, "status", buf, sizeof(buf)) <= 0)
+		return -1;
+	/* At a line start: "voluntary_..." is inside "nonvoluntary_...";
+	 * the first line ("Name:") has no newline before it. */
+	snprintf(key, sizeof(key), "%s:", field);
+	if (strncmp(buf, key, strlen(key)) == 0)
+		s = buf;
+	else {
+		snprintf(key, sizeof(key), "\n%s:", field);
+		if ((s = strstr(buf, key)) == NULL)
+			return -1;
+	}
+	return strtol(s + strlen(key), NULL, 10);
+}
+
+int
+pf_count_fds(pid_t pid)
+{
+	char dir[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int
+pf_has_fd(pid_t pid, const char *target)
+{
+	char dir[64], path[384], link[4096];
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+	int found = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		found = strcmp(link, target) == 0;
+	}
+	closedir(d);
+	return found;
+}
