@@ -20,9 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -42,6 +39,7 @@
 #include "exitcodes.h"
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -61,51 +59,18 @@ static long long live_t0;
 static void
 live_setup(void)
 {
-	memset(&live_p, 0, sizeof(live_p));
-	live_p.pid = -1;
-	live_p.notify_fd = -1;
+	cl_proc_init(&live_p);
 	live_stopped = live_daemon = -1;
 	live_dir[0] = '\0';
 	live_t0 = h_now_ms();
 }
 
 static int
-read_small(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return (int)n;
-}
-
-/* From /proc/PID/stat: state, parent, process group, session. */
-static int
-proc_stat(pid_t pid, char *state, int *ppid, int *pgrp, int *sid)
-{
-	char path[64], buf[1024], *rp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1 ||
-	    (rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %c %d %d %d", state, ppid, pgrp, sid) != 4)
-		return -1;
-	return 0;
-}
-
-static int
 proc_title_is(pid_t pid, const char *want)
 {
-	char path[64], title[128];
+	char title[128];
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	return read_small(path, title, sizeof(title)) > 0 &&
+	return pf_read_pid(pid, "cmdline", title, sizeof(title)) > 0 &&
 	    strcmp(title, want) == 0;
 }
 
@@ -113,11 +78,10 @@ proc_title_is(pid_t pid, const char *want)
 static int
 is_echod(pid_t pid)
 {
-	char path[64], cmd[256];
+	char cmd[256];
 	const char *bin = h_echod_bin(), *base;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if (read_small(path, cmd, sizeof(cmd)) <= 0)
+	if (pf_read_pid(pid, "cmdline", cmd, sizeof(cmd)) <= 0)
 		return 0;
 	base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
 	return strncmp(cmd, "echod: ", 7) == 0 || strcmp(cmd, bin) == 0 ||
@@ -151,13 +115,12 @@ kill_detached(void)
 static void
 live_cleanup(void)
 {
-	int pp, pg, sid;
-	char c, cmd[128];
+	struct pf_stat ps;
+	char cmd[128];
 
 	/* A stopped worker would ignore its PDEATHSIG SIGTERM forever. */
 	if (live_stopped > 0 && live_p.pid > 0 &&
-	    proc_stat(live_stopped, &c, &pp, &pg, &sid) == 0 &&
-	    pp == live_p.pid) {
+	    pf_stat(live_stopped, &ps) == 0 && ps.ppid == live_p.pid) {
 		kill(live_stopped, SIGKILL);
 		kill(live_stopped, SIGCONT);
 	}
@@ -205,68 +168,7 @@ write_conf(const char *path, const char *fmt, ...)
 	return fclose(f) == 0 && rc >= 0 ? 0 : -1;
 }
 
-/* A port on 127.0.0.1 that was free a moment ago; -1 on failure. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-/* A socket listening on 127.0.0.1:*port (kernel's pick); -1 on failure. */
-static int
-hold_port(int *port)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 8) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 /* ---- talking ---- */
-
-/* Send msg, expect it back uppercased within timeout_ms. */
-static int
-echo_ok(int fd, const char *msg, int timeout_ms)
-{
-	char want[256], got[256];
-	size_t i, len = strlen(msg);
-
-	if (len >= sizeof(want))
-		return 0;
-	for (i = 0; i < len; i++)
-		want[i] = msg[i] >= 'a' && msg[i] <= 'z' ?
-		    (char)(msg[i] - 'a' + 'A') : msg[i];
-	if (h_write_all(fd, msg, len) == -1)
-		return 0;
-	return h_read_exact(fd, got, len, timeout_ms) == len &&
-	    memcmp(got, want, len) == 0;
-}
 
 /* Connect, echo msg, close: 1 if it all worked. */
 static int
@@ -276,30 +178,9 @@ echo_new(int port, const char *msg)
 
 	if ((fd = h_connect(port, 0)) == -1)
 		return 0;
-	ok = echo_ok(fd, msg, 3000);
+	ok = cl_echo(fd, msg, 3000);
 	close(fd);
 	return ok;
-}
-
-/* Does the peer end this connection (EOF or reset) within timeout_ms? */
-static int
-eof_or_reset(int fd, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[256];
-	ssize_t n;
-
-	while (h_now_ms() < deadline) {
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n == -1 && errno == ECONNRESET))
-			return 1;
-		if (n == -1 && errno != EAGAIN && errno != EINTR)
-			return 0;
-	}
-	return 0;
 }
 
 /* ---- the log ---- */
@@ -314,17 +195,6 @@ log_wait(struct echod_proc *p, const char *needle, int timeout_ms)
 }
 
 /* ---- processes ---- */
-
-static int
-pid_in(const pid_t *set, int n, pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == pid)
-			return 1;
-	return 0;
-}
 
 /* Wait until the master has exactly n children; returns how many. */
 static int
@@ -362,129 +232,6 @@ reload_wait(struct echod_proc *p, char *ready, size_t len, int timeout_ms)
 {
 	return h_wait_notify(p, "RELOADING=1", timeout_ms, NULL, 0) == 0 &&
 	    h_wait_notify(p, "READY=1", timeout_ms, ready, len) == 0;
-}
-
-/* ---- which worker holds a connection ---- */
-
-/* The same from /proc/net/tcp: slow on a busy host (a few ms). */
-static unsigned long
-server_inode_proc(int port, unsigned cport)
-{
-	unsigned long inode = 0, ino;
-	unsigned lport, rport;
-	char line[512];
-	FILE *f;
-
-	if ((f = fopen("/proc/net/tcp", "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, " %*u: %*x:%x %*x:%x %*x %*x:%*x %*x:%*x "
-		    "%*x %*u %*u %lu", &lport, &rport, &ino) == 3 &&
-		    lport == (unsigned)port && rport == cport && ino != 0) {
-			inode = ino;
-			break;
-		}
-	}
-	fclose(f);
-	return inode;
-}
-
-/*
- * Inode of the daemon's end of client_fd (connected to 127.0.0.1:port):
- * an exact sock_diag lookup of 127.0.0.1:port -> 127.0.0.1:cport, which
- * costs one round trip whatever else the host has open; 0 if none.
- */
-static unsigned long
-server_inode(int port, int client_fd)
-{
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req;
-	union {
-		struct nlmsghdr nlh;
-		char buf[1024];
-	} resp;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	const struct inet_diag_msg *m;
-	unsigned long inode = 0;
-	unsigned cport;
-	ssize_t n;
-	int fd;
-
-	if (getsockname(client_fd, (struct sockaddr *)&sin, &sl) == -1)
-		return 0;
-	cport = ntohs(sin.sin_port);
-	memset(&req, 0, sizeof(req));
-	req.nlh.nlmsg_len = sizeof(req);
-	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.nlh.nlmsg_flags = NLM_F_REQUEST;
-	req.r.sdiag_family = AF_INET;
-	req.r.sdiag_protocol = IPPROTO_TCP;
-	req.r.idiag_states = ~0U;
-	req.r.id.idiag_sport = htons((uint16_t)port);
-	req.r.id.idiag_dport = htons((uint16_t)cport);
-	req.r.id.idiag_src[0] = htonl(INADDR_LOOPBACK);
-	req.r.id.idiag_dst[0] = htonl(INADDR_LOOPBACK);
-	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
-	    NETLINK_SOCK_DIAG)) == -1)
-		return server_inode_proc(port, cport);
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa,
-	    sizeof(sa)) == (ssize_t)sizeof(req) &&
-	    (n = recv(fd, &resp, sizeof(resp), 0)) > 0 &&
-	    NLMSG_OK(&resp.nlh, (size_t)n) &&
-	    resp.nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-		m = NLMSG_DATA(&resp.nlh);
-		inode = m->idiag_inode;
-	}
-	close(fd);
-	return inode != 0 ? inode : server_inode_proc(port, cport);
-}
-
-static int
-pid_has_socket(pid_t pid, unsigned long inode)
-{
-	char dir[64], path[384], link[64], want[64];
-	struct dirent *de;
-	ssize_t n;
-	DIR *d;
-	int found = 0;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while (!found && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		found = strcmp(link, want) == 0;
-	}
-	closedir(d);
-	return found;
-}
-
-/* The child of master serving client_fd (connected to port), or -1. */
-static pid_t
-owner_pid(pid_t master, int port, int client_fd)
-{
-	unsigned long inode = server_inode(port, client_fd);
-	pid_t kids[MAXKIDS];
-	int i, n;
-
-	if (inode == 0)
-		return -1;
-	n = h_children(master, kids, MAXKIDS);
-	for (i = 0; i < n; i++)
-		if (pid_has_socket(kids[i], inode))
-			return kids[i];
-	return -1;
 }
 
 /* ---- the scoreboard dump (SIGUSR1) ---- */
@@ -558,119 +305,6 @@ sb_find(const struct sb_row *rows, int n, pid_t pid)
 
 /* ---- a prober: connect, echo, close, in a loop, in a child ---- */
 
-#define PROBE_MAX 6000
-
-struct probe_res {
-	int iters, ok, refused, failed, wrong;
-	int first_errno;
-	int in_window;          /* probes overlapping [from, to] */
-	long long first_new_ms; /* first echo by a worker not in old[] */
-};
-
-struct probe_args {
-	pid_t master;
-	int port;
-	const pid_t *old;
-	int nold;
-};
-
-/* The window the parent asks about, sent with the word to stop. */
-struct probe_window {
-	long long from, to;
-};
-
-static long long probe_began[PROBE_MAX], probe_ended[PROBE_MAX];
-
-static void
-probe_once(const struct probe_args *a, int i, struct probe_res *r)
-{
-	char msg[64];
-	long long t;
-	pid_t owner;
-	int fd;
-
-	r->iters++;
-	if ((fd = h_connect(a->port, 0)) == -1) {
-		if (errno == ECONNREFUSED)
-			r->refused++;
-		else
-			r->failed++;
-		if (r->first_errno == 0)
-			r->first_errno = errno;
-		return;
-	}
-	snprintf(msg, sizeof(msg), "probe %d: reload me\r\n", i);
-	if (!echo_ok(fd, msg, 2000)) {
-		r->wrong++;
-		close(fd);
-		return;
-	}
-	t = h_now_ms();
-	r->ok++;
-	if (r->first_new_ms == 0 &&
-	    (owner = owner_pid(a->master, a->port, fd)) > 0 &&
-	    !pid_in(a->old, a->nold, owner))
-		r->first_new_ms = t;
-	close(fd);
-}
-
-static void probe_run(const void *, int, int) __attribute__((noreturn));
-
-/*
- * Say "going" after the first probe, probe until told to stop, then 20
- * more; bounded in count and time.
- */
-static void
-probe_run(const void *arg, int stop_rd, int res_wr)
-{
-	struct pollfd pfd = { .fd = stop_rd, .events = POLLIN };
-	long long deadline = h_now_ms() + 12000;
-	const struct probe_args *a = arg;
-	struct probe_window w = { 0, 0 };
-	struct probe_res r;
-	int i, after = -1;
-
-	memset(&r, 0, sizeof(r));
-	/* A few failures say enough: do not wait out every one. */
-	for (i = 0; i < PROBE_MAX && h_now_ms() < deadline && after < 20 &&
-	    r.failed + r.wrong < 3; i++) {
-		if (after < 0 && poll(&pfd, 1, 0) > 0) {
-			if (read(stop_rd, &w, sizeof(w)) != (ssize_t)sizeof(w))
-				_exit(1);
-			after = 0;
-		}
-		if (after >= 0)
-			after++;
-		probe_began[i] = h_now_ms();
-		probe_once(a, i, &r);
-		probe_ended[i] = h_now_ms();
-		if (i == 0 && write(res_wr, "g", 1) != 1)
-			_exit(1);
-	}
-	while (--i >= 0)
-		r.in_window += probe_ended[i] >= w.from &&
-		    probe_began[i] <= w.to;
-	if (write(res_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
-		_exit(1);
-	_exit(0);
-}
-
-/* Fork it and wait for its first probe. */
-static int
-prober_start(struct cl_child *pr, const struct probe_args *a)
-{
-	struct pollfd pfd;
-	char c;
-
-	if (cl_child_start(pr, probe_run, a) == -1)
-		return -1;
-	pfd.fd = pr->res_rd;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 5000) <= 0 || read(pr->res_rd, &c, 1) != 1)
-		return -1;
-	return 0;
-}
-
 /* ---- 1. a reload that changes the pool size, a connection open ---- */
 
 #define CONF_POOL                                                          \
@@ -685,145 +319,220 @@ prober_start(struct cl_child *pr, const struct probe_args *a)
  * closed after 2 s idle), the other old worker gone; C still echoes;
  * closing C ends H; three children remain.
  */
-START_TEST(reload_resizes_pool)
+/* reload_resizes_pool's state, shared by its steps. */
+struct rp {
+	struct echod_proc *p;
+	struct cl_child pr;
+	struct cl_probe probe;
+	struct cl_probe_res res;
+	char ready[512];
+	pid_t old[MAXKIDS], kids[MAXKIDS], fresh[MAXKIDS], holder, other;
+	long long t_hup, t_ready;
+	int c, n1, nold, nk, nfresh;
+};
+
+/* Two workers; client C open on one of them (the holder H). */
+static int
+rp_start_holding(struct tres *t, struct rp *r)
 {
-	struct echod_proc *p = &live_p;
-	struct cl_child pr = CL_CHILD_INIT;
-	struct probe_args pa;
-	struct probe_window w;
-	struct probe_res res;
-	struct tres t = { 0, "" };
-	struct sb_row rows[16];
-	const struct sb_row *r;
-	unsigned long long gen;
-	char conf[256], ready[512], err[256], want[128];
-	pid_t old[MAXKIDS], kids[MAXKIDS], fresh[MAXKIDS], holder, other, o;
-	long long t_hup, t_ready, t0, idle_ms;
-	int c = -1, n1 = -1, nold, nk, nfresh = 0, i, nrows, st;
+	struct echod_proc *p = r->p;
+	char conf[256];
 
 	snprintf(conf, sizeof(conf), CONF_POOL, 2, 300);
-	REQUIRE(&t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
-	nold = h_children(p->pid, old, MAXKIDS);
-	REQUIRE(&t, nold == 2, "%d children at start, want 2", nold);
-	REQUIRE(&t, (c = h_connect(p->port, 0)) != -1, "connect: %s",
+	REQUIRE(t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
+	r->nold = h_children(p->pid, r->old, MAXKIDS);
+	REQUIRE(t, r->nold == 2, "%d children at start, want 2", r->nold);
+	REQUIRE(t, (r->c = h_connect(p->port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(c, "before", 2000), "'before' not echoed");
-	holder = owner_pid(p->pid, p->port, c);
-	REQUIRE(&t, pid_in(old, nold, holder), "no worker holds C (%d)",
-	    (int)holder);
-	other = old[0] == holder ? old[1] : old[0];
+	REQUIRE(t, cl_echo(r->c, "before", 2000), "'before' not echoed");
+	r->holder = cl_owner_child(p->pid, p->port, r->c);
+	REQUIRE(t, cl_pid_in(r->old, r->nold, r->holder),
+	    "no worker holds C (%d)", (int)r->holder);
+	r->other = r->old[0] == r->holder ? r->old[1] : r->old[0];
+out:
+	return !t->failed;
+}
 
-	REQUIRE(&t, write_conf(p->conf_path, CONF_POOL, 3, 2) == 0,
+/* workers = 3, idle_timeout = 2 by SIGHUP, a prober running: three new
+ * workers, H still there, the other old one gone. */
+static int
+rp_reload_probed(struct tres *t, struct rp *r)
+{
+	struct echod_proc *p = r->p;
+	int i;
+
+	REQUIRE(t, write_conf(p->conf_path, CONF_POOL, 3, 2) == 0,
 	    "rewrite %s: %s", p->conf_path, strerror(errno));
-	pa = (struct probe_args){ p->pid, p->port, old, nold };
-	REQUIRE(&t, prober_start(&pr, &pa) == 0, "fork prober");
+	r->probe = (struct cl_probe){ .port = p->port, .text = "reload me",
+		.echo_ms = 2000, .run_ms = 12000, .max_iters = CL_PROBE_MAX,
+		.max_bad = 3, .say_going = 1, .master = p->pid, .old = r->old,
+		.nold = r->nold };
+	REQUIRE(t, cl_prober_start(&r->pr, &r->probe) == 0, "fork prober");
 	h_drain_notify(p);
-	t_hup = h_now_ms();
-	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
-	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
+	r->t_hup = h_now_ms();
+	REQUIRE(t, kill(p->pid, SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
+	REQUIRE(t, reload_wait(p, r->ready, sizeof(r->ready), 10000),
 	    "no RELOADING=1 then READY=1 within 10 s of SIGHUP");
-	t_ready = h_now_ms();
-	REQUIRE(&t, strstr(ready, "ready: generation 2, 3 workers, ") != NULL,
-	    "READY after the reload: '%s'", ready);
-
+	r->t_ready = h_now_ms();
+	REQUIRE(t, strstr(r->ready, "ready: generation 2, 3 workers, ") !=
+	    NULL, "READY after the reload: '%s'", r->ready);
 	/* The other old worker had nothing to drain: it goes at once. */
-	REQUIRE(&t, wait_dead(p, other, 3000), "old worker %d (no "
-	    "connections) still alive 3 s after READY=1", (int)other);
-	nk = wait_nkids(p, 4, kids, 3000);
-	REQUIRE(&t, nk == 4, "%d children after the reload, want 3 new + "
-	    "the old one draining C", nk);
-	REQUIRE(&t, pid_in(kids, nk, holder), "old worker %d, holding C, "
-	    "is gone", (int)holder);
-	for (i = 0; i < nk; i++)
-		if (kids[i] != holder)
-			fresh[nfresh++] = kids[i];
-	for (i = 0; i < nfresh; i++)
-		REQUIRE(&t, !pid_in(old, nold, fresh[i]), "pid %d is old",
-		    (int)fresh[i]);
+	REQUIRE(t, wait_dead(p, r->other, 3000), "old worker %d (no "
+	    "connections) still alive 3 s after READY=1", (int)r->other);
+	r->nk = wait_nkids(p, 4, r->kids, 3000);
+	REQUIRE(t, r->nk == 4, "%d children after the reload, want 3 new + "
+	    "the old one draining C", r->nk);
+	REQUIRE(t, cl_pid_in(r->kids, r->nk, r->holder), "old worker %d, "
+	    "holding C, is gone", (int)r->holder);
+	for (i = 0; i < r->nk; i++)
+		if (r->kids[i] != r->holder)
+			r->fresh[r->nfresh++] = r->kids[i];
+	for (i = 0; i < r->nfresh; i++)
+		REQUIRE(t, !cl_pid_in(r->old, r->nold, r->fresh[i]),
+		    "pid %d is old", (int)r->fresh[i]);
+out:
+	return !t->failed;
+}
 
-	w.from = t_hup;
-	w.to = t_ready;
-	REQUIRE(&t,
-	    cl_child_finish(&pr, &w, sizeof(w), &res, sizeof(res)) == 0,
+/* The prober: nothing refused or failed, some probes inside the reload,
+ * some served by the new generation. */
+static int
+rp_prober_result(struct tres *t, struct rp *r)
+{
+	struct cl_probe_window w = { r->t_hup, r->t_ready };
+	struct cl_probe_res *res = &r->res;
+	const char *status = strstr(r->ready, "STATUS=");
+
+	REQUIRE(t, cl_prober_finish(&r->pr, &w, res) == 0,
 	    "no result from prober");
 	printf("live: reload: SIGHUP -> READY=1 %lld ms; SIGHUP -> first "
 	    "echo by a new-generation worker %lld ms; daemon says: %s\n",
-	    t_ready - t_hup, res.first_new_ms ? res.first_new_ms - t_hup : -1,
-	    strstr(ready, "STATUS=") ? strstr(ready, "STATUS=") + 7 : ready);
+	    r->t_ready - r->t_hup,
+	    res->first_new_ms ? res->first_new_ms - r->t_hup : -1,
+	    status ? status + 7 : r->ready);
 	printf("live: reload prober: %d connections (%d between SIGHUP and "
 	    "READY=1), %d echoed, %d refused, %d failed, %d wrong\n",
-	    res.iters, res.in_window, res.ok, res.refused, res.failed,
-	    res.wrong);
+	    res->iters, res->in_window, res->ok, res->refused, res->failed,
+	    res->wrong);
 	fflush(stdout);
-	REQUIRE(&t, res.refused == 0 && res.failed == 0 && res.wrong == 0,
+	REQUIRE(t, res->refused == 0 && res->failed == 0 && res->wrong == 0,
 	    "prober: %d connections, %d refused, %d failed (%s), %d wrong",
-	    res.iters, res.refused, res.failed, strerror(res.first_errno),
-	    res.wrong);
-	REQUIRE(&t, res.ok >= 20, "prober made only %d connections", res.ok);
-	REQUIRE(&t, res.in_window >= 1, "no probe fell between SIGHUP and "
+	    res->iters, res->refused, res->failed,
+	    strerror(res->first_errno), res->wrong);
+	REQUIRE(t, res->ok >= 20, "prober made only %d connections", res->ok);
+	REQUIRE(t, res->in_window >= 1, "no probe fell between SIGHUP and "
 	    "READY=1");
-	REQUIRE(&t, res.first_new_ms != 0,
+	REQUIRE(t, res->first_new_ms != 0,
 	    "no probe was served by a new-generation worker");
-
-	/* The scoreboard agrees: H drains C in generation 1. */
-	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows >= 0, "%s", err);
-	REQUIRE(&t, gen == 2 && nrows == 4, "scoreboard: generation %llu, "
-	    "%d rows; want generation 2, 4 rows", gen, nrows);
-	r = sb_find(rows, nrows, holder);
-	REQUIRE(&t, r != NULL && r->gen == 1 && r->open == 1 &&
-	    strcmp(r->state, "draining") == 0, "holder %d's row: gen %llu, "
-	    "%s, %llu open; want 1, draining, 1", (int)holder,
-	    r ? r->gen : 0, r ? r->state : "(none)", r ? r->open : 0);
-	for (i = 0; i < nfresh; i++) {
-		r = sb_find(rows, nrows, fresh[i]);
-		REQUIRE(&t, r != NULL && r->gen == 2 &&
-		    strcmp(r->state, "ready") == 0, "new worker %d's row: "
-		    "gen %llu, %s", (int)fresh[i], r ? r->gen : 0,
-		    r ? r->state : "(none)");
-	}
-
-	/* The new generation has idle_timeout 2; C's worker keeps 300. */
-	REQUIRE(&t, (n1 = h_connect(p->port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(n1, "idle", 2000), "new connection not echoed");
-	t0 = h_now_ms();
-	o = owner_pid(p->pid, p->port, n1);
-	REQUIRE(&t, pid_in(fresh, nfresh, o), "new connection on pid %d, "
-	    "not a new worker", (int)o);
-	REQUIRE(&t, eof_or_reset(n1, 6000), "a new-generation connection "
-	    "was not closed after idle_timeout = 2");
-	idle_ms = h_now_ms() - t0;
-	REQUIRE(&t, idle_ms >= 1500 && idle_ms <= 4000, "closed after %lld "
-	    "ms idle, want about 2000", idle_ms);
-	close(n1);
-	n1 = -1;
-	REQUIRE(&t, echo_ok(c, "during", 2000), "C: 'during' not echoed "
-	    "after the reload (it was idle %lld ms)", idle_ms);
-
-	close(c);
-	c = -1;
-	REQUIRE(&t, wait_dead(p, holder, 3000), "old worker %d still alive "
-	    "3 s after its last connection closed", (int)holder);
-	snprintf(want, sizeof(want), "(pid %d) exited with status 0",
-	    (int)holder);
-	REQUIRE(&t, log_wait(p, want, 2000), "no log line '%s'", want);
-	nk = wait_nkids(p, 3, kids, 2000);
-	REQUIRE(&t, nk == 3, "%d children at the end, want 3", nk);
-	for (i = 0; i < nk; i++)
-		REQUIRE(&t, pid_in(fresh, nfresh, kids[i]), "child %d is not "
-		    "one of the new workers", (int)kids[i]);
-	REQUIRE(&t, echo_new(p->port, "after"), "no echo at the end");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
 out:
-	if (c != -1)
-		close(c);
-	if (n1 != -1)
-		close(n1);
-	cl_child_cleanup(&pr);
-	cl_log_dump_if_failed(&t, p);
+	return !t->failed;
+}
+
+/* The scoreboard agrees: H drains C in generation 1. */
+static int
+rp_scoreboard(struct tres *t, struct rp *r)
+{
+	struct sb_row rows[16];
+	const struct sb_row *row;
+	unsigned long long gen;
+	char err[256];
+	int i, nrows;
+
+	nrows = sb_dump(r->p, &gen, rows, 16, err, sizeof(err));
+	REQUIRE(t, nrows >= 0, "%s", err);
+	REQUIRE(t, gen == 2 && nrows == 4, "scoreboard: generation %llu, "
+	    "%d rows; want generation 2, 4 rows", gen, nrows);
+	row = sb_find(rows, nrows, r->holder);
+	REQUIRE(t, row != NULL && row->gen == 1 && row->open == 1 &&
+	    strcmp(row->state, "draining") == 0, "holder %d's row: gen %llu, "
+	    "%s, %llu open; want 1, draining, 1", (int)r->holder,
+	    row ? row->gen : 0, row ? row->state : "(none)",
+	    row ? row->open : 0);
+	for (i = 0; i < r->nfresh; i++) {
+		row = sb_find(rows, nrows, r->fresh[i]);
+		REQUIRE(t, row != NULL && row->gen == 2 &&
+		    strcmp(row->state, "ready") == 0, "new worker %d's row: "
+		    "gen %llu, %s", (int)r->fresh[i], row ? row->gen : 0,
+		    row ? row->state : "(none)");
+	}
+out:
+	return !t->failed;
+}
+
+/* The new generation has idle_timeout 2; C's worker keeps 300. */
+static int
+rp_idle_timeouts(struct tres *t, struct rp *r)
+{
+	struct echod_proc *p = r->p;
+	long long t0, idle_ms = 0;
+	pid_t o;
+
+	REQUIRE(t, (r->n1 = h_connect(p->port, 0)) != -1, "connect: %s",
+	    strerror(errno));
+	REQUIRE(t, cl_echo(r->n1, "idle", 2000), "new connection not echoed");
+	t0 = h_now_ms();
+	o = cl_owner_child(p->pid, p->port, r->n1);
+	REQUIRE(t, cl_pid_in(r->fresh, r->nfresh, o), "new connection on pid "
+	    "%d, not a new worker", (int)o);
+	REQUIRE(t, cl_eof_or_reset(r->n1, 6000), "a new-generation "
+	    "connection was not closed after idle_timeout = 2");
+	idle_ms = h_now_ms() - t0;
+	REQUIRE(t, idle_ms >= 1500 && idle_ms <= 4000, "closed after %lld "
+	    "ms idle, want about 2000", idle_ms);
+	close(r->n1);
+	r->n1 = -1;
+	REQUIRE(t, cl_echo(r->c, "during", 2000), "C: 'during' not echoed "
+	    "after the reload (it was idle %lld ms)", idle_ms);
+out:
+	return !t->failed;
+}
+
+/* Closing C ends H; three children remain. */
+static int
+rp_holder_ends(struct tres *t, struct rp *r)
+{
+	struct echod_proc *p = r->p;
+	char want[128];
+	int i, st;
+
+	close(r->c);
+	r->c = -1;
+	REQUIRE(t, wait_dead(p, r->holder, 3000), "old worker %d still alive "
+	    "3 s after its last connection closed", (int)r->holder);
+	snprintf(want, sizeof(want), "(pid %d) exited with status 0",
+	    (int)r->holder);
+	REQUIRE(t, log_wait(p, want, 2000), "no log line '%s'", want);
+	r->nk = wait_nkids(p, 3, r->kids, 2000);
+	REQUIRE(t, r->nk == 3, "%d children at the end, want 3", r->nk);
+	for (i = 0; i < r->nk; i++)
+		REQUIRE(t, cl_pid_in(r->fresh, r->nfresh, r->kids[i]),
+		    "child %d is not one of the new workers", (int)r->kids[i]);
+	REQUIRE(t, echo_new(p->port, "after"), "no echo at the end");
+	st = cl_stop(p, 5000);
+	REQUIRE(t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+out:
+	return !t->failed;
+}
+
+START_TEST(reload_resizes_pool)
+{
+	static struct rp r;
+	struct cl_child pr0 = CL_CHILD_INIT;
+	struct tres t = { 0, "" };
+
+	memset(&r, 0, sizeof(r));
+	r.p = &live_p;
+	r.pr = pr0;
+	r.c = r.n1 = -1;
+	(void)(rp_start_holding(&t, &r) && rp_reload_probed(&t, &r) &&
+	    rp_prober_result(&t, &r) && rp_scoreboard(&t, &r) &&
+	    rp_idle_timeouts(&t, &r) && rp_holder_ends(&t, &r));
+	if (r.c != -1)
+		close(r.c);
+	if (r.n1 != -1)
+		close(r.n1);
+	cl_child_cleanup(&r.pr);
+	cl_log_dump_if_failed(&t, r.p);
 	live_cleanup();
 	took("reload_resizes_pool");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -842,7 +551,7 @@ START_TEST(reload_listeners)
 	pid_t gen2[MAXKIDS], kids[MAXKIDS];
 	int a, b, fd = -1, n2, nk, i, st, e;
 
-	REQUIRE(&t, (a = free_port()) > 0 && (b = free_port()) > 0 && a != b,
+	REQUIRE(&t, (a = cl_free_port()) > 0 && (b = cl_free_port()) > 0 && a != b,
 	    "no free ports");
 	snprintf(la, sizeof(la), "\"127.0.0.1:%d\"", a);
 	snprintf(lb, sizeof(lb), "\"127.0.0.1:%d\"", b);
@@ -952,7 +661,7 @@ START_TEST(reload_broken_file)
 	REQUIRE(&t, nk == nb, "%d children after a failed reload, want %d",
 	    nk, nb);
 	for (i = 0; i < nk; i++)
-		REQUIRE(&t, pid_in(before, nb, kids[i]), "new child %d after "
+		REQUIRE(&t, cl_pid_in(before, nb, kids[i]), "new child %d after "
 		    "a failed reload", (int)kids[i]);
 	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
 	REQUIRE(&t, nrows >= 0, "%s", err);
@@ -962,8 +671,8 @@ START_TEST(reload_broken_file)
 		REQUIRE(&t, echo_new(p->port, "still here"), "no echo after "
 		    "the failed reload (try %d)", i);
 	nk = h_children(p->pid, kids, MAXKIDS);
-	REQUIRE(&t, nk == nb && pid_in(before, nb, kids[0]) &&
-	    pid_in(before, nb, kids[1]), "the workers changed");
+	REQUIRE(&t, nk == nb && cl_pid_in(before, nb, kids[0]) &&
+	    cl_pid_in(before, nb, kids[1]), "the workers changed");
 
 	/* A good file afterwards is taken. */
 	snprintf(conf, sizeof(conf), CONF_POOL, 3, 300);
@@ -1024,10 +733,10 @@ START_TEST(resize_ttin_ttou)
 		REQUIRE(&t, (fds[i] = h_connect(p->port, 0)) != -1,
 		    "connect %d: %s", i, strerror(errno));
 		snprintf(msg, sizeof(msg), "conn %d", i);
-		REQUIRE(&t, echo_ok(fds[i], msg, 3000), "conn %d not echoed "
+		REQUIRE(&t, cl_echo(fds[i], msg, 3000), "conn %d not echoed "
 		    "(a worker does not serve)", i);
-		own[i] = owner_pid(p->pid, p->port, fds[i]);
-		REQUIRE(&t, pid_in(kids, nk, own[i]), "conn %d on pid %d",
+		own[i] = cl_owner_child(p->pid, p->port, fds[i]);
+		REQUIRE(&t, cl_pid_in(kids, nk, own[i]), "conn %d on pid %d",
 		    i, (int)own[i]);
 		for (j = 0; j < i; j++)
 			REQUIRE(&t, own[j] != own[i], "conns %d and %d both on "
@@ -1060,7 +769,7 @@ START_TEST(resize_ttin_ttou)
 	for (i = 0; i < 3 && own[i] != gone; i++)
 		;
 	REQUIRE(&t, i < 3, "no connection on slot 2's worker %d", (int)gone);
-	REQUIRE(&t, echo_ok(fds[i], "draining", 2000), "the draining worker "
+	REQUIRE(&t, cl_echo(fds[i], "draining", 2000), "the draining worker "
 	    "stopped serving its connection");
 	REQUIRE(&t, h_alive(gone), "slot 2's worker exited with a "
 	    "connection open");
@@ -1116,11 +825,10 @@ END_TEST
 static int
 sig_pending(pid_t pid, int sig)
 {
-	char path[64], buf[4096], *s;
+	char buf[4096], *s;
 	unsigned long long mask = 0, m;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1)
+	if (pf_read_pid(pid, "status", buf, sizeof(buf)) == -1)
 		return 0;
 	if ((s = strstr(buf, "\nSigPnd:")) != NULL &&
 	    sscanf(s + 8, "%llx", &m) == 1)
@@ -1138,15 +846,15 @@ START_TEST(hung_worker)
 	char want[128], line[512], state;
 	pid_t x = -1, y, nx = -1, kids[MAXKIDS];
 	long long t_stop, t_hung = 0, t_dead = 0, deadline;
-	int c = -1, slot = -1, served = 0, i, pp, pg, sid, nk, st;
+	int c = -1, slot = -1, served = 0, i, nk, st;
 
 	REQUIRE(&t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
 	    "worker_timeout = 1\nlog_level = info\n", NULL, START_MS) == 0,
 	    "start failed");
 	REQUIRE(&t, (c = h_connect(p->port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(c, "watch me", 2000), "no echo");
-	y = owner_pid(p->pid, p->port, c);
+	REQUIRE(&t, cl_echo(c, "watch me", 2000), "no echo");
+	y = cl_owner_child(p->pid, p->port, c);
 	REQUIRE(&t, y > 0, "no worker holds the connection");
 	/* Stop the other one. */
 	for (i = 0; i < 2; i++)
@@ -1166,11 +874,11 @@ START_TEST(hung_worker)
 	for (i = 0; i < 4000 && h_now_ms() < deadline; i++) {
 		if (t_hung == 0 && cl_log_count(p, want) > 0) {
 			t_hung = h_now_ms();
-			REQUIRE(&t, proc_stat(x, &state, &pp, &pg, &sid) == 0 &&
-			    state == 'T' && sig_pending(x, SIGABRT),
+			state = (char)pf_state(x);
+			REQUIRE(&t, state == 'T' && sig_pending(x, SIGABRT),
 			    "hung worker %d: state %c, SIGABRT %spending",
-			    (int)x, state, sig_pending(x, SIGABRT) ? "" :
-			    "not ");
+			    (int)x, state ? state : '?',
+			    sig_pending(x, SIGABRT) ? "" : "not ");
 		}
 		if (t_hung && t_dead == 0 && !h_alive(x))
 			t_dead = h_now_ms();
@@ -1178,7 +886,7 @@ START_TEST(hung_worker)
 		    nx != x)
 			break;
 		snprintf(line, sizeof(line), "meanwhile %d\n", i);
-		REQUIRE(&t, echo_ok(c, line, 2000), "the other worker stopped "
+		REQUIRE(&t, cl_echo(c, line, 2000), "the other worker stopped "
 		    "serving its connection (iteration %d)", i);
 		REQUIRE(&t, echo_new(p->port, line), "a new connection was "
 		    "not served while worker %d was stopped (iteration %d)",
@@ -1208,7 +916,7 @@ START_TEST(hung_worker)
 	    "the other worker changed");
 	nk = h_children(p->pid, kids, MAXKIDS);
 	REQUIRE(&t, nk == 2, "%d children after the replacement", nk);
-	REQUIRE(&t, echo_ok(c, "still", 2000), "no echo at the end");
+	REQUIRE(&t, cl_echo(c, "still", 2000), "no echo at the end");
 	close(c);
 	c = -1;
 	st = cl_stop(p, 5000);
@@ -1230,10 +938,9 @@ END_TEST
 static int
 proc_ids(pid_t pid, const char *key, long ids[4], char *groups, size_t glen)
 {
-	char path[64], buf[4096], *s, *e;
+	char buf[4096], *s, *e;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1 ||
+	if (pf_read_pid(pid, "status", buf, sizeof(buf)) == -1 ||
 	    (s = strstr(buf, key)) == NULL ||
 	    sscanf(s + strlen(key), "%ld %ld %ld %ld", &ids[0], &ids[1],
 	    &ids[2], &ids[3]) != 4)
@@ -1382,7 +1089,7 @@ read_pidfile(const char *path)
 {
 	char buf[32];
 
-	if (read_small(path, buf, sizeof(buf)) <= 0)
+	if (pf_read(path, buf, sizeof(buf)) <= 0)
 		return -1;
 	return (pid_t)atoi(buf);
 }
@@ -1395,8 +1102,8 @@ START_TEST(daemon_mode)
 	const char *argv2[] = { "echod", "-d", "-c", conf2, NULL };
 	long long t0, el, deadline;
 	int port, qport, hold = -1, st, pp, pg, sid;
+	struct pf_stat ps;
 	pid_t d, w;
-	char state;
 
 	/* The detached daemon is reparented to us: we can reap it. */
 	REQUIRE(&t, prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper: %s",
@@ -1408,7 +1115,7 @@ START_TEST(daemon_mode)
 	REQUIRE(&t, chmod(live_dir, 0777) == 0, "chmod: %s", strerror(errno));
 	snprintf(conf, sizeof(conf), "%s/echod.conf", live_dir);
 	snprintf(pidf, sizeof(pidf), "%s/echod.pid", live_dir);
-	REQUIRE(&t, (port = free_port()) > 0, "no free port");
+	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
 	REQUIRE(&t, write_conf(conf, "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 2\npidfile = \"%s\"\n", port, pidf) == 0, "write conf");
 
@@ -1428,8 +1135,10 @@ START_TEST(daemon_mode)
 	    (int)d);
 	REQUIRE(&t, proc_title_is(d, "echod: master"), "pid %d is not "
 	    "titled 'echod: master'", (int)d);
-	REQUIRE(&t, proc_stat(d, &state, &pp, &pg, &sid) == 0, "stat %d",
-	    (int)d);
+	REQUIRE(&t, pf_stat(d, &ps) == 0, "stat %d", (int)d);
+	pp = ps.ppid;
+	pg = ps.pgrp;
+	sid = ps.sid;
 	REQUIRE(&t, sid == d && pg == d, "pid %d: session %d, group %d; "
 	    "want both %d (setsid)", (int)d, sid, pg, (int)d);
 	REQUIRE(&t, pp == 1 || pp == getpid(), "pid %d's parent is %d, not "
@@ -1452,7 +1161,7 @@ START_TEST(daemon_mode)
 	/* Another port, the same pidfile: the lock refuses it (after the
 	 * detach, so the reason goes to syslog, not to this output). */
 	snprintf(conf2, sizeof(conf2), "%s/locked.conf", live_dir);
-	REQUIRE(&t, (qport = free_port()) > 0, "no free port");
+	REQUIRE(&t, (qport = cl_free_port()) > 0, "no free port");
 	REQUIRE(&t, write_conf(conf2, "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 2\npidfile = \"%s\"\n", qport, pidf) == 0,
 	    "write conf");
@@ -1489,7 +1198,7 @@ START_TEST(daemon_mode)
 	live_daemon = -1;
 
 	/* -d with the port taken: exit 71 with the error on the output. */
-	REQUIRE(&t, (hold = hold_port(&qport)) != -1, "hold a port: %s",
+	REQUIRE(&t, (hold = cl_listen_lo(&qport)) != -1, "hold a port: %s",
 	    strerror(errno));
 	snprintf(conf2, sizeof(conf2), "%s/taken.conf", live_dir);
 	snprintf(pidf2, sizeof(pidf2), "%s/taken.pid", live_dir);
