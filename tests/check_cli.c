@@ -24,6 +24,7 @@
 #include "clients.h"
 #include "exitcodes.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 #include "version.h"
 
@@ -76,20 +77,6 @@ scratch_cleanup(struct scratch *s)
 	s->dir[0] = '\0';
 }
 
-static void
-proc_init(struct echod_proc *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->pid = -1;
-	p->notify_fd = -1;
-}
-
-static int
-exited_with(int st, int code)
-{
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
-}
-
 static int
 count_lines(const char *s)
 {
@@ -106,67 +93,6 @@ default_conf_exists(void)
 	return access(CONF_DEFAULT_PATH, F_OK) == 0;
 }
 
-/* ---- ports ---- */
-
-/* A listening socket on 127.0.0.1, port chosen by the kernel. */
-static int
-listen_any(int *port)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 4) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* A port nothing listens on just now (asked of the kernel, then freed). */
-static int
-free_port(void)
-{
-	int port, fd = listen_any(&port);
-
-	if (fd == -1)
-		return -1;
-	close(fd);
-	return port;
-}
-
-/* Is a connection to 127.0.0.1:port refused? */
-static int
-refused(int port)
-{
-	int fd = h_connect(port, 0);
-
-	if (fd != -1) {
-		close(fd);
-		return 0;
-	}
-	return errno == ECONNREFUSED;
-}
-
-static int
-echo_ok(int fd, const char *msg, const char *want)
-{
-	char got[64];
-	size_t len = strlen(msg);
-
-	return h_write_all(fd, msg, len) == 0 &&
-	    h_read_exact(fd, got, len, 2000) == len &&
-	    memcmp(got, want, len) == 0;
-}
-
 /* ---- help and version ---- */
 
 static const char *const help_opts[] = { "-h", "--help" };
@@ -178,7 +104,7 @@ START_TEST(help)
 	int st;
 
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, 0), "%s: wait status %#x", argv[1], st);
+	ck_assert_msg(cl_exited_with(st, 0), "%s: wait status %#x", argv[1], st);
 	ck_assert_msg(strncmp(out, "usage: echod ", 13) == 0,
 	    "%s: output does not start with the usage: %s", argv[1], out);
 	ck_assert_msg(strstr(out, "-c, --config FILE") != NULL &&
@@ -199,7 +125,7 @@ START_TEST(version)
 	int st;
 
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, 0), "%s: wait status %#x", argv[1], st);
+	ck_assert_msg(cl_exited_with(st, 0), "%s: wait status %#x", argv[1], st);
 	ck_assert_str_eq(out, "echod " ECHOD_VERSION "\n");
 	ck_assert_str_eq(ECHOD_VERSION, "0.1.0");
 }
@@ -255,7 +181,7 @@ START_TEST(usage_error)
 		snprintf(args + strlen(args), sizeof(args) - strlen(args),
 		    " '%s'", c->argv[i]);
 	st = h_run(c->argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_USAGE),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_USAGE),
 	    "echod%s: wait status %#x, want exit 64; output: %s", args, st,
 	    out);
 	ck_assert_msg(strncmp(out, "echod: ", 7) == 0 &&
@@ -282,7 +208,7 @@ START_TEST(too_many_listen)
 	}
 	argv[n] = NULL;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_USAGE),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_USAGE),
 	    "%d -l: wait status %#x: %s", CONF_LISTEN_MAX + 1, st, out);
 	ck_assert_msg(strstr(out, "too many -l") != NULL, "message: %s", out);
 }
@@ -318,7 +244,7 @@ START_TEST(test_good)
 	    "write");
 	argv[3] = s.path;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, 0), "wait status %#x: %s", st, out);
+	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	snprintf(want, sizeof(want), "echod: %s: configuration OK: ", s.path);
 	REQUIRE(&t, strncmp(out, want, strlen(want)) == 0,
 	    "output: %s, want it to start with %s", out, want);
@@ -347,7 +273,7 @@ START_TEST(test_overrides)
 	    "write");
 	argv[3] = s.path;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, 0), "wait status %#x: %s", st, out);
+	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	REQUIRE(&t, strstr(out, "configuration OK") != NULL, "%s", out);
 	REQUIRE(&t, strstr(out, "5 workers x 100 connections") != NULL,
 	    "-w 5 not applied: %s", out);
@@ -374,7 +300,7 @@ START_TEST(test_empty_file)
 	REQUIRE(&t, scratch_write(&s, "", 0) == 0, "write");
 	argv[3] = s.path;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, 0), "wait status %#x: %s", st, out);
+	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	REQUIRE(&t, strstr(out, "configuration OK") != NULL &&
 	    strstr(out, "listen " CONF_DEFAULT_LISTEN ",") != NULL,
 	    "output: %s", out);
@@ -396,7 +322,7 @@ START_TEST(test_builtin_defaults)
 		return;
 	}
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, 0), "wait status %#x: %s", st, out);
+	ck_assert_msg(cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 #define DEFAULTS_OK "echod: built-in defaults: configuration OK: "
 	ck_assert_msg(strncmp(out, DEFAULTS_OK, strlen(DEFAULTS_OK)) == 0,
 	    "output: %s", out);
@@ -525,7 +451,7 @@ START_TEST(test_bad)
 	REQUIRE(&t, scratch_write(&s, c->text, len) == 0, "write");
 	argv[3] = s.path;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, ECHOD_EXIT_CONFIG),
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "case %d: wait status %#x, want exit 78; output: %s", _i, st, out);
 	line = msg_line(out, s.path);
 	REQUIRE(&t, line >= c->line_min && line <= c->line_max,
@@ -552,7 +478,7 @@ START_TEST(test_missing_file)
 	int st;
 
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_CONFIG),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "wait status %#x: %s", st, out);
 #define MISSING "echod: /nonexistent/echod.conf: "
 	ck_assert_msg(strncmp(out, MISSING, strlen(MISSING)) == 0 &&
@@ -571,7 +497,7 @@ START_TEST(test_directory)
 	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
 	argv[3] = s.dir;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, ECHOD_EXIT_CONFIG),
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "wait status %#x: %s", st, out);
 	REQUIRE(&t, strncmp(out, "echod: ", 7) == 0 &&
 	    strstr(out, s.dir) != NULL && strstr(out, strerror(EISDIR)) !=
@@ -593,17 +519,18 @@ START_TEST(bad_conf_nothing_listens)
 	int st, port;
 
 	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, (port = free_port()) > 0, "no free port");
+	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
 	snprintf(text, sizeof(text), "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 1\nbacklog = 0\n", port);
 	REQUIRE(&t, scratch_write(&s, text, strlen(text)) == 0, "write");
 	argv[2] = s.path;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, ECHOD_EXIT_CONFIG),
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "wait status %#x: %s", st, out);
 	snprintf(want, sizeof(want), "echod: %s:3: backlog", s.path);
 	REQUIRE(&t, strncmp(out, want, strlen(want)) == 0, "output: %s", out);
-	REQUIRE(&t, refused(port), "127.0.0.1:%d is not refused", port);
+	REQUIRE(&t, cl_port_refused(port), "127.0.0.1:%d is not refused",
+	    port);
 out:
 	scratch_cleanup(&s);
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -619,22 +546,22 @@ START_TEST(port_in_use)
 	char out[OUT_MAX], a1[32], a2[32], want[128];
 	int fd, busy, freep, st;
 
-	fd = listen_any(&busy);
+	fd = cl_listen_lo(&busy);
 	ck_assert_msg(fd != -1, "listen: %s", strerror(errno));
-	freep = free_port();
+	freep = cl_free_port();
 	snprintf(a1, sizeof(a1), "127.0.0.1:%d", freep);
 	snprintf(a2, sizeof(a2), "127.0.0.1:%d", busy);
 	argv[4] = a1;
 	argv[6] = a2;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
 	close(fd);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_OSERR),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_OSERR),
 	    "wait status %#x, want exit 71: %s", st, out);
 	snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: %s",
 	    busy, strerror(EADDRINUSE));
 	ck_assert_msg(strstr(out, want) != NULL, "output lacks '%s': %s",
 	    want, out);
-	ck_assert_msg(freep > 0 && refused(freep),
+	ck_assert_msg(freep > 0 && cl_port_refused(freep),
 	    "the first listener (port %d) outlived the failure", freep);
 }
 END_TEST
@@ -649,7 +576,7 @@ START_TEST(builtin_defaults_run)
 	struct tres t = { 0, "" };
 	int fd = -1, st;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	if (default_conf_exists()) {
 		fprintf(stderr, "builtin_defaults_run: skipped: %s exists\n",
 		    CONF_DEFAULT_PATH);
@@ -661,11 +588,11 @@ START_TEST(builtin_defaults_run)
 	REQUIRE(&t, h_log_wait(&p, "1 worker x", 1000), "-w 1 not applied");
 	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(fd, "hi\n", "HI\n"), "no echo");
+	REQUIRE(&t, cl_echo(fd, "hi\n", 2000), "no echo");
 	close(fd);
 	fd = -1;
 	st = h_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
 	if (fd != -1)
 		close(fd);
@@ -680,41 +607,36 @@ START_TEST(overrides_run)
 		NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	char conf[256], path[64], title[64];
+	char conf[256], title[64];
 	pid_t kids[16];
 	int fd = -1, st, port, n, i, slots = 0;
-	FILE *f;
 
-	proc_init(&p);
-	REQUIRE(&t, (port = free_port()) > 0, "no free port");
+	cl_proc_init(&p);
+	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
 	snprintf(conf, sizeof(conf), "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 1\n", port);
 	REQUIRE(&t, h_start(&p, conf, args, START_MS) == 0, "start failed");
 	REQUIRE(&t, p.port != port, "listening on the file's port %d", port);
 	REQUIRE(&t, strstr(p.ready, "3 workers") != NULL, "READY: %s",
 	    p.ready);
-	REQUIRE(&t, refused(port), "the file's 127.0.0.1:%d is listening",
-	    port);
+	REQUIRE(&t, cl_port_refused(port), "the file's 127.0.0.1:%d is "
+	    "listening", port);
 	n = h_children(p.pid, kids, 16);
 	REQUIRE(&t, n == 3, "%d worker processes, want 3", n);
 	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		if (fgets(title, sizeof(title), f) != NULL &&
+		if (pf_read_pid(kids[i], "cmdline", title, sizeof(title)) > 0 &&
 		    strncmp(title, "echod: worker ", 14) == 0)
 			slots |= 1 << atoi(title + 14);
-		fclose(f);
 	}
 	REQUIRE(&t, slots == 7, "worker titles cover slots %#x, want 0-2",
 	    slots);
 	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(fd, "ok?\n", "OK?\n"), "no echo");
+	REQUIRE(&t, cl_echo(fd, "ok?\n", 2000), "no echo");
 	close(fd);
 	fd = -1;
 	st = h_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
 	if (fd != -1)
 		close(fd);
@@ -731,13 +653,13 @@ START_TEST(verbose_run)
 	struct tres t = { 0, "" };
 	int st;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
 	    "log_level = err\n", args, START_MS) == 0, "start failed");
 	REQUIRE(&t, h_log_wait(&p, "worker 0 started, pid", 1000),
 	    "no debug line with -v");
 	st = h_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
 	h_cleanup(&p);
 	ck_assert_msg(!t.failed, "%s", t.msg);

@@ -122,6 +122,20 @@ cl_free_port(void)
 	return port;
 }
 
+int
+cl_port_refused(int port)
+{
+	int fd = h_connect(port, 0), e = errno;
+
+	if (fd != -1) {
+		close(fd);
+		errno = 0;
+		return 0;
+	}
+	errno = e;
+	return e == ECONNREFUSED;
+}
+
 /* ---- TCP ---- */
 
 static int

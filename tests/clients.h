@@ -56,6 +56,9 @@ int cl_exited_with(int st, int code);
 int cl_listen_lo(int *port);
 /* A port on 127.0.0.1 nothing listened on a moment ago; -1 on failure. */
 int cl_free_port(void);
+/* Is a connection to 127.0.0.1:port refused (nothing listens)?  errno
+ * is connect's, or 0 when it was accepted. */
+int cl_port_refused(int port);
 
 /*
  * Blocking TCP connection from source address src (numeric, port chosen
