@@ -174,13 +174,9 @@ write_conf(const char *path, const char *fmt, ...)
 static int
 echo_new(int port, const char *msg)
 {
-	int fd, ok;
+	char err[256];
 
-	if ((fd = h_connect(port, 0)) == -1)
-		return 0;
-	ok = cl_echo(fd, msg, 3000);
-	close(fd);
-	return ok;
+	return cl_echo_new(port, msg, 3000, err, sizeof(err));
 }
 
 /* ---- the log ---- */
@@ -215,15 +211,7 @@ wait_nkids(struct echod_proc *p, int n, pid_t *kids, int timeout_ms)
 static int
 wait_dead(struct echod_proc *p, pid_t pid, int timeout_ms)
 {
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		h_drain_notify(p);
-		if (!h_alive(pid))
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
+	return cl_wait_gone(p, &pid, 1, timeout_ms) == 0;
 }
 
 /* The wait for RELOADING=1 and then READY=1 after a SIGHUP. */

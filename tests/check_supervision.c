@@ -86,23 +86,6 @@ wait_worker_fast(struct echod_proc *p, unsigned slot, pid_t old,
 	return -1;
 }
 
-/* Wait until none of pids is alive; returns how many still are. */
-static int
-wait_all_dead(const pid_t *pids, int n, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	int i, alive;
-
-	do {
-		for (alive = 0, i = 0; i < n; i++)
-			alive += h_alive(pids[i]);
-		if (alive == 0)
-			return 0;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return alive;
-}
-
 static int
 seen_add(pid_t *seen, int n, pid_t pid)
 {
@@ -122,7 +105,7 @@ seen_add(pid_t *seen, int n, pid_t pid)
 static int
 wait_dead(pid_t pid, int timeout_ms)
 {
-	return wait_all_dead(&pid, 1, timeout_ms) == 0;
+	return cl_wait_gone(NULL, &pid, 1, timeout_ms) == 0;
 }
 
 /*
@@ -427,7 +410,7 @@ START_TEST(crash_loop_gives_up)
 	REQUIRE(&t, early == 20, "%d early deaths before giving up, want 20 "
 	    "(budget: more than 20 in 60 s)", early);
 	REQUIRE(&t, nseen >= 21, "only %d workers seen", nseen);
-	alive = wait_all_dead(seen, nseen, 2000);
+	alive = cl_wait_gone(NULL, seen, nseen, 2000);
 	REQUIRE(&t, alive == 0, "%d worker(s) still alive", alive);
 out:
 	cl_log_dump_if_failed(&t, &p);
@@ -482,7 +465,7 @@ START_TEST(sigterm_drains)
 	    "the last client closed", h_now_ms() - t0);
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "wait status %#x, want exit 0", st);
-	alive = wait_all_dead(kids, nk, 1000);
+	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
 	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
 	    "the master had to kill workers");
@@ -527,7 +510,7 @@ START_TEST(sigterm_timeout)
 	    "want about shutdown_timeout = 1 s", el);
 	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	alive = wait_all_dead(kids, nk, 1000);
+	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
 	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
 	    "the worker did not end its drain at shutdown_timeout itself");
@@ -568,7 +551,7 @@ START_TEST(sigint_drains)
 	st = h_wait_exit(&p, 2000);
 	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "wait status %#x, want exit 0", st);
-	alive = wait_all_dead(kids, nk, 1000);
+	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
 out:
 	if (a != -1)
@@ -614,7 +597,7 @@ START_TEST(second_sigterm_stops_now)
 	    "no 'again: stopping now' in the log");
 	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	alive = wait_all_dead(kids, nk, 1000);
+	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
 out:
 	if (a != -1)
@@ -646,7 +629,7 @@ START_TEST(master_killed_workers_exit)
 	st = h_wait_exit(&p, 2000);
 	REQUIRE(&t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 	    "master wait status %#x", st);
-	alive = wait_all_dead(kids, nk, 5000);
+	alive = cl_wait_gone(NULL, kids, nk, 5000);
 	printf("supervision: master SIGKILLed; workers gone after %lld ms\n",
 	    h_now_ms() - t0);
 	fflush(stdout);

@@ -2,6 +2,7 @@
  * clients: helpers of the attack and stress suites (see clients.h).
  */
 #include <arpa/inet.h>
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -102,7 +103,7 @@ cl_listen_lo(int *port)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 8) == -1 ||
+	    listen(fd, 64) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
 		close(fd);
 		return -1;
@@ -209,6 +210,41 @@ cl_echo(int fd, const char *msg, int timeout_ms)
 		return 0;
 	return h_read_exact(fd, got, len, timeout_ms) == len &&
 	    memcmp(got, want, len) == 0;
+}
+
+int
+cl_echo_new(int port, const char *msg, int timeout_ms, char *err,
+    size_t errlen)
+{
+	unsigned char want[512], got[512];
+	size_t len = strlen(msg), n;
+	int fd;
+
+	if (len > sizeof(want)) {
+		snprintf(err, errlen, "message too long");
+		return 0;
+	}
+	if ((fd = h_connect(port, 0)) == -1) {
+		snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", port,
+		    strerror(errno));
+		return 0;
+	}
+	memcpy(want, msg, len);
+	cl_upper(want, len);
+	if (h_write_all(fd, msg, len) == -1) {
+		snprintf(err, errlen, "send: %s", strerror(errno));
+		close(fd);
+		return 0;
+	}
+	n = h_read_exact(fd, got, len, timeout_ms);
+	close(fd);
+	if (n != len || memcmp(got, want, len) != 0) {
+		snprintf(err, errlen, "sent '%s' to port %d, got '%.*s' "
+		    "(%zu bytes) within %d ms", msg, port, (int)n, got, n,
+		    timeout_ms);
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -505,6 +541,24 @@ cl_owner_child(pid_t master, int port, int client_fd)
 }
 
 int
+cl_wait_gone(struct echod_proc *p, const pid_t *pids, int n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	int i, alive;
+
+	do {
+		if (p != NULL)
+			h_drain_notify(p);
+		for (alive = 0, i = 0; i < n; i++)
+			alive += h_alive(pids[i]);
+		if (alive == 0)
+			return 0;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return alive;
+}
+
+int
 cl_pid_in(const pid_t *set, int n, pid_t pid)
 {
 	int i;
@@ -730,6 +784,36 @@ cl_log_line(struct echod_proc *p, const char *needle, char *line,
 		e = s + strlen(s);
 	snprintf(line, len, "%.*s", (int)(e - b), b);
 	return 1;
+}
+
+const char *
+cl_log_tail(struct echod_proc *p)
+{
+	static char out[2048];
+	size_t n = h_log_read(p, logbuf, sizeof(logbuf));
+
+	snprintf(out, sizeof(out), "%s ends:\n%.1500s", p->log_path,
+	    n > 1500 ? logbuf + n - 1500 : logbuf);
+	return out;
+}
+
+void
+cl_must_start(struct echod_proc *p, const char *conf_text, int timeout_ms)
+{
+	if (h_start(p, conf_text, NULL, timeout_ms) == -1)
+		ck_abort_msg("echod did not send READY=1 with a port within "
+		    "%d ms (ready: '%s'); %s", timeout_ms, p->ready,
+		    cl_log_tail(p));
+}
+
+void
+cl_must_stop(struct echod_proc *p, int timeout_ms)
+{
+	int st = h_stop(p, timeout_ms);
+
+	ck_assert_msg(cl_exited_with(st, 0), "echod did not exit 0 within "
+	    "%d ms of SIGTERM (wait status %d); %s", timeout_ms, st,
+	    cl_log_tail(p));
 }
 
 void

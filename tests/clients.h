@@ -77,6 +77,13 @@ int cl_echo(int fd, const char *msg, int timeout_ms);
 int cl_closed(int fd, int timeout_ms);
 
 /*
+ * Connect to 127.0.0.1:port, expect msg back uppercased within
+ * timeout_ms, close: 1, or 0 with the reason in err.
+ */
+int cl_echo_new(int port, const char *msg, int timeout_ms, char *err,
+    size_t errlen);
+
+/*
  * Does the peer end the connection (EOF or reset) within timeout_ms?
  * Unlike cl_closed, bytes before the end are read and ignored.
  */
@@ -109,6 +116,10 @@ pid_t cl_owner(pid_t master, unsigned nslots, int port, int client_fd,
 
 /* The child of master (any worker, any generation) holding client_fd. */
 pid_t cl_owner_child(pid_t master, int port, int client_fd);
+/* Wait until none of pids is alive (a zombie counts as gone), reading
+ * p's notify datagrams meanwhile (p may be NULL); how many still are. */
+int cl_wait_gone(struct echod_proc *p, const pid_t *pids, int n,
+    int timeout_ms);
 /* Is pid one of set[0..n-1]? */
 int cl_pid_in(const pid_t *set, int n, pid_t pid);
 
@@ -142,6 +153,16 @@ int cl_log_wait(struct echod_proc *p, const char *needle, int n,
 /* The first log line containing needle, into line; 0 if none. */
 int cl_log_line(struct echod_proc *p, const char *needle, char *line,
     size_t len);
+/* "PATH ends:" and the last 1500 bytes of the log, for a message; a
+ * static buffer, overwritten by the next call. */
+const char *cl_log_tail(struct echod_proc *p);
+/* For tests that assert directly (no REQUIRE): h_start, or abort the
+ * test with the end of the log. */
+void cl_must_start(struct echod_proc *p, const char *conf_text,
+    int timeout_ms);
+/* h_stop: the daemon must exit 0 within timeout_ms, or the test aborts. */
+void cl_must_stop(struct echod_proc *p, int timeout_ms);
+
 /* On failure, show the failure and the end of the daemon's log. */
 void cl_log_dump_if_failed(const struct tres *t, struct echod_proc *p);
 

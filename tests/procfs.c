@@ -15,17 +15,17 @@
 int
 pf_read(const char *path, char *buf, size_t len)
 {
-	ssize_t n;
+	size_t n = 0;
+	ssize_t r = 0;
 	int fd;
 
 	if (len == 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	n = read(fd, buf, len - 1);
+	while (n + 1 < len && (r = read(fd, buf + n, len - n - 1)) > 0)
+		n += (size_t)r;
 	close(fd);
-	if (n < 0)
-		return -1;
 	buf[n] = '\0';
-	return (int)n;
+	return r < 0 && n == 0 ? -1 : (int)n;
 }
 
 int

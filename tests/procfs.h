@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Read path (at most len - 1 bytes), NUL-terminated; bytes, or -1. */
+/* Read path (any small file; at most len - 1 bytes), NUL-terminated;
+ * bytes, or -1. */
 int pf_read(const char *path, char *buf, size_t len);
 /* The same for /proc/PID/name ("stat", "status", "cmdline", ...). */
 int pf_read_pid(pid_t pid, const char *name, char *buf, size_t len);
