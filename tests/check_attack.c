@@ -1191,34 +1191,14 @@ Suite *
 attack_suite(void)
 {
 	Suite *s = suite_create("attack");
-	TCase *tc;
 
-	tc = tcase_create("limits");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, per_ip_across_workers);
-	tcase_add_test(tc, per_ip_ipv6);
-	tcase_add_test(tc, exempt_loopback);
-	tcase_add_test(tc, rate_per_ip);
-	tcase_add_test(tc, dead_worker_counts_forgotten);
-	tcase_add_test(tc, connection_time_limit);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("sandbox");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, sandbox_kills_forbidden_call);
-	tcase_add_test(tc, sandbox_off_allows_it);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("abuse");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, odd_client_storms);
-	tcase_add_test(tc, descriptor_exhaustion);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("faults");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, bad_config_files);
-	tcase_add_test(tc, fork_fails_retried);
-	suite_add_tcase(s, tc);
+	h_case(s, "limits", 30, H_TESTS(per_ip_across_workers, per_ip_ipv6,
+	    exempt_loopback, rate_per_ip, dead_worker_counts_forgotten,
+	    connection_time_limit));
+	h_case(s, "sandbox", 60, H_TESTS(sandbox_kills_forbidden_call,
+	    sandbox_off_allows_it));
+	h_case(s, "abuse", 30, H_TESTS(odd_client_storms,
+	    descriptor_exhaustion));
+	h_case(s, "faults", 30, H_TESTS(bad_config_files, fork_fails_retried));
 	return s;
 }

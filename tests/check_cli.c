@@ -672,34 +672,23 @@ cli_suite(void)
 	Suite *s = suite_create("cli");
 	TCase *tc;
 
-	tc = tcase_create("options");
-	tcase_set_timeout(tc, 30);
+	tc = h_case(s, "options", 30, NULL);
 	tcase_add_loop_test(tc, help, 0, 2);
 	tcase_add_loop_test(tc, version, 0, 2);
 	tcase_add_loop_test(tc, usage_error, 0,
 	    (int)(sizeof(usage_cases) / sizeof(usage_cases[0])));
 	tcase_add_test(tc, too_many_listen);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("config");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_good);
-	tcase_add_test(tc, test_overrides);
-	tcase_add_test(tc, test_empty_file);
-	tcase_add_test(tc, test_builtin_defaults);
+	tc = h_case(s, "config", 30, H_TESTS(test_good, test_overrides,
+	    test_empty_file, test_builtin_defaults));
 	tcase_add_loop_test(tc, test_bad, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_directory);
 	tcase_add_test(tc, bad_conf_nothing_listens);
 	tcase_add_test(tc, port_in_use);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("run");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, builtin_defaults_run);
-	tcase_add_test(tc, overrides_run);
-	tcase_add_test(tc, verbose_run);
-	suite_add_tcase(s, tc);
+	h_case(s, "run", 30, H_TESTS(builtin_defaults_run, overrides_run,
+	    verbose_run));
 	return s;
 }

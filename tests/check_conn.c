@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "harness.h"
 #include "suites.h"
 
 #define MAX_TURNS 100000 /* bound on every pump loop */
@@ -604,23 +605,14 @@ conn_suite(void)
 	Suite *s = suite_create("conn");
 	TCase *tc;
 
-	tc = tcase_create("echo");
-	tcase_add_test(tc, init_state);
-	tcase_add_test(tc, echo_small_message);
-	tcase_add_test(tc, eof_with_nothing_pending);
-	tcase_add_test(tc, data_then_eof);
-	tcase_add_test(tc, reads_per_event_bounded);
-	tcase_add_test(tc, read_size_clamped);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("pending");
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, partial_writes_and_backpressure);
-	tcase_add_test(tc, half_close_delivers_everything);
+	h_case(s, "echo", 0, H_TESTS(init_state, echo_small_message,
+	    eof_with_nothing_pending, data_then_eof, reads_per_event_bounded,
+	    read_size_clamped));
+	tc = h_case(s, "pending", 20, H_TESTS(partial_writes_and_backpressure,
+	    half_close_delivers_everything));
 	tcase_add_loop_test(tc, peer_gone_while_pending, 0, 2);
 	tcase_add_test(tc, peer_reset_while_reading);
 	tcase_add_test(tc, close_releases);
 	tcase_add_test(tc, bufpool_keeps_a_bounded_number);
-	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "echo.h"
+#include "harness.h"
 #include "suites.h"
 
 #define MAXOFF 16   /* alignments 0..15 */
@@ -241,18 +242,11 @@ Suite *
 echo_suite(void)
 {
 	Suite *s = suite_create("echo");
-	TCase *tc = tcase_create("upper");
 
-	tcase_add_test(tc, every_byte_every_offset_and_length);
-	tcase_add_test(tc, every_byte_scattered_neighbours);
-	tcase_add_test(tc, every_pair_of_neighbours);
-	tcase_add_test(tc, large_random_buffer);
-	tcase_add_test(tc, only_ascii_lowercase_changes);
-	tcase_add_test(tc, control_and_high_bytes_unchanged);
-	tcase_add_test(tc, utf8_passes_through);
-	tcase_add_test(tc, plain_text);
-	tcase_add_test(tc, idempotent);
-	tcase_add_test(tc, zero_length_touches_nothing);
-	suite_add_tcase(s, tc);
+	h_case(s, "upper", 0, H_TESTS(every_byte_every_offset_and_length,
+	    every_byte_scattered_neighbours, every_pair_of_neighbours,
+	    large_random_buffer, only_ascii_lowercase_changes,
+	    control_and_high_bytes_unchanged, utf8_passes_through, plain_text,
+	    idempotent, zero_length_touches_nothing));
 	return s;
 }

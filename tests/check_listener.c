@@ -19,6 +19,7 @@
 
 #include "listener.h"
 #include "clients.h"
+#include "harness.h"
 #include "suites.h"
 
 #define EXPECTED "expected HOST:PORT, [IPV6]:PORT or *:PORT"
@@ -464,7 +465,7 @@ listener_suite(void)
 	Suite *s = suite_create("listener");
 	TCase *tc;
 
-	tc = tcase_create("parse");
+	tc = h_case(s, "parse", 0, NULL);
 	tcase_add_loop_test(tc, parse_valid, 0,
 	    (int)(sizeof(valid) / sizeof(valid[0])));
 	tcase_add_loop_test(tc, parse_invalid, 0,
@@ -472,14 +473,9 @@ listener_suite(void)
 	tcase_add_test(tc, parse_very_long);
 	tcase_add_test(tc, parse_small_err_buffer);
 	tcase_add_test(tc, format_other_family_and_truncation);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("open");
-	tcase_add_test(tc, open_ipv4_loopback);
-	tcase_add_test(tc, open_ipv6_loopback_is_v6only);
-	tcase_add_test(tc, open_ipv6_any_is_v6only);
-	tcase_add_test(tc, open_any_is_dual_stack);
-	tcase_add_test(tc, open_same_port_twice);
-	suite_add_tcase(s, tc);
+	h_case(s, "open", 0, H_TESTS(open_ipv4_loopback,
+	    open_ipv6_loopback_is_v6only, open_ipv6_any_is_v6only,
+	    open_any_is_dual_stack, open_same_port_twice));
 	return s;
 }

@@ -1225,28 +1225,16 @@ Suite *
 live_suite(void)
 {
 	Suite *s = suite_create("live");
-	TCase *tc;
+	TCase *tc[3];
+	int i;
 
-	tc = tcase_create("reload");
-	tcase_add_checked_fixture(tc, live_setup, live_teardown);
-	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, reload_resizes_pool);
-	tcase_add_test(tc, reload_listeners);
-	tcase_add_test(tc, reload_broken_file);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("resize");
-	tcase_add_checked_fixture(tc, live_setup, live_teardown);
-	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, resize_ttin_ttou);
-	tcase_add_test(tc, hung_worker);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("process");
-	tcase_add_checked_fixture(tc, live_setup, live_teardown);
-	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, privilege_drop);
-	tcase_add_test(tc, daemon_mode);
-	suite_add_tcase(s, tc);
+	tc[0] = h_case(s, "reload", 40, H_TESTS(reload_resizes_pool,
+	    reload_listeners, reload_broken_file));
+	tc[1] = h_case(s, "resize", 40, H_TESTS(resize_ttin_ttou,
+	    hung_worker));
+	tc[2] = h_case(s, "process", 40, H_TESTS(privilege_drop,
+	    daemon_mode));
+	for (i = 0; i < 3; i++)
+		tcase_add_checked_fixture(tc[i], live_setup, live_teardown);
 	return s;
 }

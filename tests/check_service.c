@@ -1084,49 +1084,27 @@ START_TEST(non_reader_bounded_memory)
 }
 END_TEST
 
-static TCase *
-new_case(Suite *s, const char *name, double timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 Suite *
 service_suite(void)
 {
 	Suite *s = suite_create("service");
-	TCase *tc;
+	TCase *tc[7];
+	int i;
 
-	tc = new_case(s, "echo", 30);
-	tcase_add_test(tc, interactive_lines_before_eof);
-	tcase_add_test(tc, every_byte_value);
-	tcase_add_test(tc, one_byte_writes);
-	tcase_add_test(tc, debug_line_per_connection);
-
-	tc = new_case(s, "stream", 60);
-	tcase_add_test(tc, large_random_stream_half_close);
-
-	tc = new_case(s, "connections", 30);
-	tcase_add_test(tc, hundreds_of_connections_two_workers);
-	tcase_add_test(tc, max_connections_one);
-
-	tc = new_case(s, "idle", 30);
-	tcase_add_test(tc, idle_timeout_spares_active);
-
-	tc = new_case(s, "herd", 30);
-	tcase_add_test(tc, no_thundering_herd);
-	tcase_add_test(tc, connections_spread_over_workers);
-
-	tc = new_case(s, "ipv6", 30);
-	tcase_add_test(tc, ipv6_loopback);
-	tcase_add_test(tc, any_address_dual_stack);
-
-	tc = new_case(s, "misbehaving", 60);
-	tcase_add_test(tc, reset_mid_stream_harms_nobody);
-	tcase_add_test(tc, non_reader_bounded_memory);
+	tc[0] = h_case(s, "echo", 30, H_TESTS(interactive_lines_before_eof,
+	    every_byte_value, one_byte_writes, debug_line_per_connection));
+	tc[1] = h_case(s, "stream", 60,
+	    H_TESTS(large_random_stream_half_close));
+	tc[2] = h_case(s, "connections", 30,
+	    H_TESTS(hundreds_of_connections_two_workers, max_connections_one));
+	tc[3] = h_case(s, "idle", 30, H_TESTS(idle_timeout_spares_active));
+	tc[4] = h_case(s, "herd", 30, H_TESTS(no_thundering_herd,
+	    connections_spread_over_workers));
+	tc[5] = h_case(s, "ipv6", 30, H_TESTS(ipv6_loopback,
+	    any_address_dual_stack));
+	tc[6] = h_case(s, "misbehaving", 60,
+	    H_TESTS(reset_mid_stream_harms_nobody, non_reader_bounded_memory));
+	for (i = 0; i < 7; i++)
+		tcase_add_checked_fixture(tc[i], setup, teardown);
 	return s;
 }

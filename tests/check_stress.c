@@ -844,22 +844,9 @@ Suite *
 stress_suite(void)
 {
 	Suite *s = suite_create("stress");
-	TCase *tc;
 
-	tc = tcase_create("chaos");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, chaos_kills);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("slow");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, idle_crowd);
-	tcase_add_test(tc, non_reading_client);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("stream");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, large_stream);
-	suite_add_tcase(s, tc);
+	h_case(s, "chaos", 90, H_TESTS(chaos_kills));
+	h_case(s, "slow", 90, H_TESTS(idle_crowd, non_reading_client));
+	h_case(s, "stream", 120, H_TESTS(large_stream));
 	return s;
 }

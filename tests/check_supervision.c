@@ -754,23 +754,11 @@ Suite *
 supervision_suite(void)
 {
 	Suite *s = suite_create("supervision");
-	TCase *tc;
 
-	tc = tcase_create("replace");
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, kill_worker_replaced);
-	tcase_add_test(tc, backoff_doubles);
-	tcase_add_test(tc, crash_loop_gives_up);
-	tcase_add_test(tc, worker_fatal_not_respawned);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("stop");
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, sigterm_drains);
-	tcase_add_test(tc, sigterm_timeout);
-	tcase_add_test(tc, sigint_drains);
-	tcase_add_test(tc, second_sigterm_stops_now);
-	tcase_add_test(tc, master_killed_workers_exit);
-	suite_add_tcase(s, tc);
+	h_case(s, "replace", 20, H_TESTS(kill_worker_replaced,
+	    backoff_doubles, crash_loop_gives_up, worker_fatal_not_respawned));
+	h_case(s, "stop", 20, H_TESTS(sigterm_drains, sigterm_timeout,
+	    sigint_drains, second_sigterm_stops_now,
+	    master_killed_workers_exit));
 	return s;
 }

@@ -1485,40 +1485,26 @@ Suite *
 systemd_suite(void)
 {
 	Suite *s = suite_create("systemd");
-	TCase *tc;
+	TCase *tc[4];
+	int i;
 
-	tc = tcase_create("notify");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, ready_only_when_every_worker_is);
-	tcase_add_test(tc, reload_says_reloading_then_ready);
-	tcase_add_test(tc, crash_loop_gives_up_with_errno);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("sockets");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, socket_activation_adopts_passed_socket);
-	tcase_add_test(tc, systemd_socket_activate_first_connection);
-	tcase_add_test(tc, fd_store_keeps_clients_across_restart);
-	tcase_add_test(tc, fd_store_not_offered_when_refused);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("watchdog");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, watchdog_pings_and_recycles_a_stuck_pool);
-	tcase_add_test(tc, watchdog_pings_stop_when_recycling_does_not_help);
-	tcase_add_test(tc, no_watchdog_no_pings);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("install");
-	tcase_add_unchecked_fixture(tc, build_setup, build_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, unit_files_verify_and_are_hardened);
-	tcase_add_test(tc, man_pages_lint_clean);
-	tcase_add_test(tc, make_install_and_uninstall);
-	suite_add_tcase(s, tc);
+	tc[0] = h_case(s, "notify", 30, H_TESTS(
+	    ready_only_when_every_worker_is, reload_says_reloading_then_ready,
+	    crash_loop_gives_up_with_errno));
+	tc[1] = h_case(s, "sockets", 30, H_TESTS(
+	    socket_activation_adopts_passed_socket,
+	    systemd_socket_activate_first_connection,
+	    fd_store_keeps_clients_across_restart,
+	    fd_store_not_offered_when_refused));
+	tc[2] = h_case(s, "watchdog", 30, H_TESTS(
+	    watchdog_pings_and_recycles_a_stuck_pool,
+	    watchdog_pings_stop_when_recycling_does_not_help,
+	    no_watchdog_no_pings));
+	tc[3] = h_case(s, "install", 60, H_TESTS(
+	    unit_files_verify_and_are_hardened, man_pages_lint_clean,
+	    make_install_and_uninstall));
+	tcase_add_unchecked_fixture(tc[3], build_setup, build_teardown);
+	for (i = 0; i < 4; i++)
+		tcase_add_checked_fixture(tc[i], setup, teardown);
 	return s;
 }

@@ -604,3 +604,19 @@ h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms)
 	waitpid(pid, &st, 0);
 	return -1;
 }
+
+/* ---- suites ---- */
+
+TCase *
+h_case(Suite *s, const char *name, double timeout_s,
+    const TTest *const *tests)
+{
+	TCase *tc = tcase_create(name);
+
+	if (timeout_s > 0)
+		tcase_set_timeout(tc, timeout_s);
+	for (; tests != NULL && *tests != NULL; tests++)
+		tcase_add_test(tc, *tests);
+	suite_add_tcase(s, tc);
+	return tc;
+}

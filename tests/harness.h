@@ -12,6 +12,7 @@
 #ifndef ECHOD_TEST_HARNESS_H
 #define ECHOD_TEST_HARNESS_H
 
+#include <check.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -110,5 +111,14 @@ void h_poll_pause(void);
  * timeout (the process is killed) or with more than 32 arguments.
  */
 int h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms);
+
+/*
+ * Add a test case to s: its name, a timeout in seconds (0: Check's
+ * default) and its tests, a NULL-terminated list (H_TESTS(a, b, ...)).
+ * Returns it, for fixtures and loop tests.
+ */
+TCase *h_case(Suite *s, const char *name, double timeout_s,
+    const TTest *const *tests);
+#define H_TESTS(...) ((const TTest *const[]){ __VA_ARGS__, NULL })
 
 #endif
