@@ -46,24 +46,6 @@
 #define SRC3 "127.0.0.3"
 
 static void
-close_fds(int *fds, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		if (fds[i] != -1)
-			close(fds[i]);
-		fds[i] = -1;
-	}
-}
-
-static int
-exited_with(int st, int code)
-{
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
-}
-
-static void
 pause_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -160,17 +142,15 @@ START_TEST(per_ip_across_workers)
 	for (i = 1; i < 4; i++)
 		REQUIRE(&t, cl_echo(a[i], "still", REPLY_MS), "connection %d "
 		    "stopped echoing", i);
-	close_fds(a, 4);
+	cl_close_fds(a, 4);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(a, 4);
-	close_fds(b, 3);
-	close_fds(&x, 1);
-	close_fds(&fd, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(a, 4);
+	cl_close_fds(b, 3);
+	cl_close_fds(&x, 1);
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -206,14 +186,12 @@ START_TEST(per_ip_ipv6)
 	    "connect: %s", strerror(errno));
 	REQUIRE(&t, cl_echo(c[3], "again", REPLY_MS), "::1 refused after one "
 	    "of its connections closed");
-	close_fds(c, 4);
+	cl_close_fds(c, 4);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(c, 4);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(c, 4);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -236,14 +214,12 @@ START_TEST(exempt_loopback)
 		    LO);
 	}
 	REQUIRE(&t, cl_log_count(&p, "refused") == 0, "'refused' logged");
-	close_fds(c, 6);
+	cl_close_fds(c, 6);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(c, 6);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(c, 6);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -317,11 +293,9 @@ START_TEST(rate_per_ip)
 	again = try_once(SRC2, p.port);
 	REQUIRE(&t, again == 1, SRC2 " not served in the next second");
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -369,7 +343,7 @@ START_TEST(dead_worker_counts_forgotten)
 	REQUIRE(&t, (nw = h_wait_worker(p.pid, (unsigned)s0, w0, 2000)) > 0,
 	    "slot %d not refilled", s0);
 	REQUIRE(&t, cl_closed(a0, REPLY_MS), "a0 survived its worker");
-	close_fds(&a0, 1);
+	cl_close_fds(&a0, 1);
 	REQUIRE(&t, (c = cl_connect(SRC2, LO, p.port)) != -1, "connect: %s",
 	    strerror(errno));
 	REQUIRE(&t, cl_echo(c, "c", REPLY_MS), SRC2 " refused after the "
@@ -396,19 +370,17 @@ START_TEST(dead_worker_counts_forgotten)
 	    strerror(errno));
 	REQUIRE(&t, cl_echo(f, "f", REPLY_MS), SRC2 "'s 2nd connection "
 	    "refused after the old workers died");
-	close_fds(&e, 1);
-	close_fds(&f, 1);
+	cl_close_fds(&e, 1);
+	cl_close_fds(&f, 1);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(&a0, 1);
-	close_fds(&a1, 1);
-	close_fds(&c, 1);
-	close_fds(&e, 1);
-	close_fds(&f, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a0, 1);
+	cl_close_fds(&a1, 1);
+	cl_close_fds(&c, 1);
+	cl_close_fds(&e, 1);
+	cl_close_fds(&f, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -469,16 +441,14 @@ START_TEST(connection_time_limit)
 	    "connect: %s", strerror(errno));
 	REQUIRE(&t, cl_echo(fresh, "fresh", REPLY_MS), "a new connection "
 	    "was not served");
-	close_fds(&fresh, 1);
+	cl_close_fds(&fresh, 1);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(&busy, 1);
-	close_fds(&idle, 1);
-	close_fds(&fresh, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&busy, 1);
+	cl_close_fds(&idle, 1);
+	cl_close_fds(&fresh, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -606,18 +576,16 @@ sandbox_case(int on)
 	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)sx) == x, "worker %d "
 	    "changed", sx);
 	REQUIRE(&t, cl_echo(a, "a still", REPLY_MS), "a stopped echoing");
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	cl_conclude(&t, &p);
 }
 
 START_TEST(sandbox_kills_forbidden_call)
@@ -708,9 +676,7 @@ one_byte_interleaved(int port)
 		ok = h_read_exact(fd[i], got, sizeof(got), REPLY_MS) ==
 		    sizeof(got) && memcmp(got, want, sizeof(got)) == 0;
 	}
-	for (i = 0; i < 50; i++)
-		if (fd[i] != -1)
-			close(fd[i]);
+	cl_close_fds(fd, 50);
 	return ok;
 }
 
@@ -811,11 +777,9 @@ START_TEST(odd_client_storms)
 	REQUIRE(&t, cl_log_count(&p, "killed by signal") == 0 &&
 	    cl_log_count(&p, "exited with") == 0, "a worker died");
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -968,13 +932,13 @@ START_TEST(descriptor_exhaustion)
 	snprintf(want, sizeof(want), "worker 0 (pid %d)", (int)w);
 	REQUIRE(&t, h_worker_pid(p.pid, 0) == w && cl_log_count(&p, want) ==
 	    0, "the worker died");
-	close_fds(c, EXHAUST_CLIENTS);
-	close_fds(&fresh, 1);
+	cl_close_fds(c, EXHAUST_CLIENTS);
+	cl_close_fds(&fresh, 1);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	close_fds(c, EXHAUST_CLIENTS);
-	close_fds(&fresh, 1);
+	cl_close_fds(c, EXHAUST_CLIENTS);
+	cl_close_fds(&fresh, 1);
 	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	if (oldbin[0] != '\0')
@@ -1005,13 +969,13 @@ refused_config(struct tres *t, const struct bad_run *b)
 	int st;
 
 	st = h_run(start, out, sizeof(out), 5000);
-	if (!exited_with(st, 78) || strstr(out, b->want) == NULL) {
+	if (!cl_exited_with(st, 78) || strstr(out, b->want) == NULL) {
 		cl_fail(t, __LINE__, "%s: echod -c: status %#x, output '%s', "
 		    "want exit 78 and '%s'", b->what, st, out, b->want);
 		return 0;
 	}
 	st = h_run(test, out, sizeof(out), 5000);
-	if (!exited_with(st, 78) || strstr(out, b->want) == NULL) {
+	if (!cl_exited_with(st, 78) || strstr(out, b->want) == NULL) {
 		cl_fail(t, __LINE__, "%s: echod -t -c: status %#x, output "
 		    "'%s', want exit 78 and '%s'", b->what, st, out, b->want);
 		return 0;
@@ -1170,20 +1134,18 @@ START_TEST(fork_fails_retried)
 	    cl_echo(c, "c", REPLY_MS), "the new worker does not serve");
 	REQUIRE(&t, cl_owner(p.pid, 2, p.port, c, NULL) == ny, "c is not on "
 	    "the new worker");
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
 	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
 	if (lowered)
 		cl_prlimit(p.pid, RLIMIT_NPROC, &old, NULL);
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

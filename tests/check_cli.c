@@ -594,10 +594,8 @@ START_TEST(builtin_defaults_run)
 	st = h_stop(&p, 5000);
 	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	if (fd != -1)
-		close(fd);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -638,10 +636,8 @@ START_TEST(overrides_run)
 	st = h_stop(&p, 5000);
 	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	if (fd != -1)
-		close(fd);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -661,8 +657,7 @@ START_TEST(verbose_run)
 	st = h_stop(&p, 5000);
 	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

@@ -599,11 +599,10 @@ START_TEST(reload_listeners)
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(b, "still b"), "B: no echo (try %d)", i);
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "stop: wait status %#x", st);
 out:
-	if (fd != -1)
-		close(fd);
+	cl_close_fds(&fd, 1);
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("reload_listeners");
@@ -680,7 +679,7 @@ START_TEST(reload_broken_file)
 		REQUIRE(&t, echo_new(p->port, "reloaded"), "no echo after "
 		    "the good reload (try %d)", i);
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "stop: wait status %#x", st);
 out:
 	cl_log_dump_if_failed(&t, p);
@@ -767,11 +766,7 @@ START_TEST(resize_ttin_ttou)
 	    "alive after its connection closed", (int)gone);
 	nk = wait_nkids(p, 2, kids, 2000);
 	REQUIRE(&t, nk == 2, "%d children after SIGTTOU, want 2", nk);
-	for (i = 0; i < 3; i++) {
-		if (fds[i] != -1)
-			close(fds[i]);
-		fds[i] = -1;
-	}
+	cl_close_fds(fds, 3);
 
 	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
 	REQUIRE(&t, log_wait(p, "SIGTTOU: one worker fewer, now 1", 2000),
@@ -794,12 +789,10 @@ START_TEST(resize_ttin_ttou)
 	REQUIRE(&t, h_children(p->pid, kids, MAXKIDS) == 1 && kids[0] == last,
 	    "the last worker changed");
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "stop: wait status %#x", st);
 out:
-	for (i = 0; i < 3; i++)
-		if (fds[i] != -1)
-			close(fds[i]);
+	cl_close_fds(fds, 3);
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("resize_ttin_ttou");
@@ -908,11 +901,10 @@ START_TEST(hung_worker)
 	close(c);
 	c = -1;
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "stop: wait status %#x", st);
 out:
-	if (c != -1)
-		close(c);
+	cl_close_fds(&c, 1);
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("hung_worker");
@@ -1025,7 +1017,7 @@ START_TEST(privilege_drop)
 	    "no log line 'running as user nobody (uid 65534)'");
 	REQUIRE(&t, echo_new(p->port, "as nobody"), "no echo as nobody");
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "stop: wait status %#x", st);
 	live_cleanup();
 
@@ -1058,7 +1050,7 @@ START_TEST(privilege_drop)
 	    "no log line 'running as root (allow_root = true)'");
 	REQUIRE(&t, echo_new(p->port, "as root"), "no echo as root");
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "stop: wait status %#x", st);
 out:
 	if (nsaved != -1 && setgroups((size_t)nsaved, saved) == -1)
@@ -1213,8 +1205,7 @@ START_TEST(daemon_mode)
 	}
 	REQUIRE(&t, d <= 0, "a pidfile was written (pid %d)", (int)d);
 out:
-	if (hold != -1)
-		close(hold);
+	cl_close_fds(&hold, 1);
 	live_cleanup();
 	took("daemon_mode");
 	ck_assert_msg(!t.failed, "%s", t.msg);

@@ -41,12 +41,6 @@
 #define LO "127.0.0.1"
 #define MIB (1024 * 1024)
 
-static int
-exited_with(int st, int code)
-{
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
-}
-
 static uint64_t
 splitmix(uint64_t x)
 {
@@ -520,14 +514,12 @@ START_TEST(chaos_kills)
 	    ch.nkills);
 	REQUIRE(&t, cl_log_count(&p, "died early") == 0, "an early death");
 	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
 	for (i = 0; i < CHAOS_MAX; i++)
 		if (ch.c[i].fd != -1)
 			close(ch.c[i].fd);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -649,16 +641,11 @@ START_TEST(idle_crowd)
 		fd[i] = -1;
 	}
 	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	for (i = 0; i < IDLE_CONNS; i++)
-		if (fd[i] != -1)
-			close(fd[i]);
-	if (fresh != -1)
-		close(fresh);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(fd, IDLE_CONNS);
+	cl_close_fds(&fresh, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -741,15 +728,11 @@ START_TEST(non_reading_client)
 	close(other);
 	other = -1;
 	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	if (fd != -1)
-		close(fd);
-	if (other != -1)
-		close(other);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&fd, 1);
+	cl_close_fds(&other, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -830,13 +813,10 @@ START_TEST(large_stream)
 	close(fd);
 	fd = -1;
 	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	if (fd != -1)
-		close(fd);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

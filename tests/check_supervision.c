@@ -361,13 +361,11 @@ START_TEST(backoff_doubles)
 	{
 		int st = h_stop(&p, 5000);
 
-		REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		REQUIRE(&t, cl_exited_with(st, 0),
 		    "stop: wait status %#x", st);
 	}
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -413,9 +411,7 @@ START_TEST(crash_loop_gives_up)
 	alive = cl_wait_gone(NULL, seen, nseen, 2000);
 	REQUIRE(&t, alive == 0, "%d worker(s) still alive", alive);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -470,13 +466,9 @@ START_TEST(sigterm_drains)
 	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
 	    "the master had to kill workers");
 out:
-	if (a != -1)
-		close(a);
-	if (b != -1)
-		close(b);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -515,11 +507,8 @@ START_TEST(sigterm_timeout)
 	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
 	    "the worker did not end its drain at shutdown_timeout itself");
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -549,16 +538,13 @@ START_TEST(sigint_drains)
 	close(a);
 	a = -1;
 	st = h_wait_exit(&p, 2000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
 	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -600,11 +586,8 @@ START_TEST(second_sigterm_stops_now)
 	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -645,9 +628,7 @@ out:
 			if (h_alive(kids[i]))
 				kill(kids[i], SIGKILL);
 	}
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -742,11 +723,8 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started again");
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

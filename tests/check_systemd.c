@@ -890,8 +890,7 @@ recv_fdstore(struct echod_proc *p, char *msg, size_t len)
 		    "before any FDSTORE=1: '%s'", msg);
 		if (strstr(msg, "FDSTORE=1") != NULL)
 			return fd;
-		if (fd != -1)
-			close(fd);
+		cl_close_fds(&fd, 1);
 	}
 	ck_abort_msg("no FDSTORE=1 datagram within %d ms; %s", START_MS,
 	    cl_log_tail(p));

@@ -42,6 +42,18 @@ cl_fail(struct tres *t, int line, const char *fmt, ...)
 }
 
 void
+cl_close_fds(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] != -1)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+void
 cl_proc_init(struct echod_proc *p)
 {
 	memset(p, 0, sizeof(*p));

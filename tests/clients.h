@@ -36,6 +36,21 @@ void cl_fail(struct tres *t, int line, const char *fmt, ...)
 		}                                                          \
 	} while (0)
 
+/*
+ * The end of an integration test, after its "out:" label: on failure
+ * show it and the end of p's log, clean p up (h_cleanup), then assert
+ * (a macro, so that Check names the test's own file and line).
+ */
+#define cl_conclude(t, p)                                                  \
+	do {                                                               \
+		cl_log_dump_if_failed((t), (p));                           \
+		h_cleanup(p);                                              \
+		ck_assert_msg(!(t)->failed, "%s", (t)->msg);               \
+	} while (0)
+
+/* Close those of fds[0..n-1] that are open (not -1) and set them to -1. */
+void cl_close_fds(int *fds, int n);
+
 /* An echod_proc that h_cleanup may be called on before any start. */
 void cl_proc_init(struct echod_proc *p);
 
