@@ -696,104 +696,158 @@ END_TEST
  * three connections opened one after another land on three different
  * workers, which proves all three serve.
  */
-START_TEST(resize_ttin_ttou)
+/* resize_ttin_ttou's state, shared by its steps. */
+struct rz {
+	struct echod_proc *p;
+	pid_t kids[MAXKIDS], own[3];
+	int fds[3], nk;
+};
+
+/* SIGTTIN: a third worker; three connections land on three workers. */
+static int
+rz_grow(struct tres *t, struct rz *z)
 {
-	struct echod_proc *p = &live_p;
-	struct tres t = { 0, "" };
+	struct echod_proc *p = z->p;
+	char msg[32];
+	int i, j;
+
+	REQUIRE(t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
+	    "max_connections = 1\nlog_level = info\n", NULL, START_MS) == 0,
+	    "start failed");
+	REQUIRE(t, h_children(p->pid, z->kids, MAXKIDS) == 2,
+	    "not 2 workers");
+	REQUIRE(t, kill(p->pid, SIGTTIN) == 0, "SIGTTIN");
+	z->nk = wait_nkids(p, 3, z->kids, 3000);
+	REQUIRE(t, z->nk == 3, "%d children after SIGTTIN, want 3", z->nk);
+	REQUIRE(t, log_wait(p, "SIGTTIN: one worker more, now 3", 1000),
+	    "no 'SIGTTIN: one worker more, now 3'");
+	for (i = 0; i < 3; i++) {
+		REQUIRE(t, (z->fds[i] = h_connect(p->port, 0)) != -1,
+		    "connect %d: %s", i, strerror(errno));
+		snprintf(msg, sizeof(msg), "conn %d", i);
+		REQUIRE(t, cl_echo(z->fds[i], msg, 3000), "conn %d not echoed "
+		    "(a worker does not serve)", i);
+		z->own[i] = cl_owner_child(p->pid, p->port, z->fds[i]);
+		REQUIRE(t, cl_pid_in(z->kids, z->nk, z->own[i]), "conn %d on "
+		    "pid %d", i, (int)z->own[i]);
+		for (j = 0; j < i; j++)
+			REQUIRE(t, z->own[j] != z->own[i], "conns %d and %d "
+			    "both on pid %d (max_connections = 1)", j, i,
+			    (int)z->own[i]);
+	}
+out:
+	return !t->failed;
+}
+
+/* SIGUSR1: one row per live worker, each with one open. */
+static int
+rz_scoreboard(struct tres *t, struct rz *z)
+{
 	struct sb_row rows[16];
 	const struct sb_row *r;
 	unsigned long long gen;
-	char err[256], msg[32];
-	pid_t kids[MAXKIDS], own[3], gone, last;
-	int fds[3] = { -1, -1, -1 }, nk, i, j, nrows, st, k;
+	char err[256];
+	int i, nrows;
+	pid_t k;
 
-	REQUIRE(&t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
-	    "max_connections = 1\nlog_level = info\n", NULL, START_MS) == 0,
-	    "start failed");
-	REQUIRE(&t, h_children(p->pid, kids, MAXKIDS) == 2, "not 2 workers");
-	REQUIRE(&t, kill(p->pid, SIGTTIN) == 0, "SIGTTIN");
-	nk = wait_nkids(p, 3, kids, 3000);
-	REQUIRE(&t, nk == 3, "%d children after SIGTTIN, want 3", nk);
-	REQUIRE(&t, log_wait(p, "SIGTTIN: one worker more, now 3", 1000),
-	    "no 'SIGTTIN: one worker more, now 3'");
-	for (i = 0; i < 3; i++) {
-		REQUIRE(&t, (fds[i] = h_connect(p->port, 0)) != -1,
-		    "connect %d: %s", i, strerror(errno));
-		snprintf(msg, sizeof(msg), "conn %d", i);
-		REQUIRE(&t, cl_echo(fds[i], msg, 3000), "conn %d not echoed "
-		    "(a worker does not serve)", i);
-		own[i] = cl_owner_child(p->pid, p->port, fds[i]);
-		REQUIRE(&t, cl_pid_in(kids, nk, own[i]), "conn %d on pid %d",
-		    i, (int)own[i]);
-		for (j = 0; j < i; j++)
-			REQUIRE(&t, own[j] != own[i], "conns %d and %d both on "
-			    "pid %d (max_connections = 1)", j, i, (int)own[i]);
-	}
-
-	/* SIGUSR1: one row per live worker, each with one open. */
-	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows >= 0, "%s", err);
-	REQUIRE(&t, nrows == 3, "%d scoreboard rows, want 3", nrows);
-	for (i = 0; i < nk; i++) {
-		r = sb_find(rows, nrows, kids[i]);
-		REQUIRE(&t, r != NULL, "worker %d not in the scoreboard",
-		    (int)kids[i]);
-		REQUIRE(&t, h_worker_pid(p->pid, r->slot) == kids[i], "row slot %u "
+	nrows = sb_dump(z->p, &gen, rows, 16, err, sizeof(err));
+	REQUIRE(t, nrows >= 0, "%s", err);
+	REQUIRE(t, nrows == 3, "%d scoreboard rows, want 3", nrows);
+	for (i = 0; i < z->nk; i++) {
+		k = z->kids[i];
+		r = sb_find(rows, nrows, k);
+		REQUIRE(t, r != NULL, "worker %d not in the scoreboard", (int)k);
+		REQUIRE(t, h_worker_pid(z->p->pid, r->slot) == k, "row slot %u "
 		    "has pid %d, but that slot's title is on pid %d", r->slot,
-		    (int)kids[i], (int)h_worker_pid(p->pid, r->slot));
-		REQUIRE(&t, strcmp(r->state, "ready") == 0 && r->open == 1,
-		    "worker %d: %s, %llu open; want ready, 1", (int)kids[i],
+		    (int)k, (int)h_worker_pid(z->p->pid, r->slot));
+		REQUIRE(t, strcmp(r->state, "ready") == 0 && r->open == 1,
+		    "worker %d: %s, %llu open; want ready, 1", (int)k,
 		    r->state, r->open);
 	}
+out:
+	return !t->failed;
+}
 
-	/* SIGTTOU: the newest slot drains its connection, then exits. */
+/* SIGTTOU: the newest slot drains its connection, then exits. */
+static int
+rz_shrink_draining(struct tres *t, struct rz *z)
+{
+	struct echod_proc *p = z->p;
+	pid_t gone;
+	int i;
+
 	gone = h_worker_pid(p->pid, 2);
-	REQUIRE(&t, gone > 0, "no worker in slot 2 after SIGTTIN");
-	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
-	REQUIRE(&t, log_wait(p, "SIGTTOU: one worker fewer, now 2 (worker 2 "
+	REQUIRE(t, gone > 0, "no worker in slot 2 after SIGTTIN");
+	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
+	REQUIRE(t, log_wait(p, "SIGTTOU: one worker fewer, now 2 (worker 2 "
 	    "drains)", 2000), "no 'SIGTTOU: one worker fewer, now 2 (worker "
 	    "2 drains)'");
-	for (i = 0; i < 3 && own[i] != gone; i++)
+	for (i = 0; i < 3 && z->own[i] != gone; i++)
 		;
-	REQUIRE(&t, i < 3, "no connection on slot 2's worker %d", (int)gone);
-	REQUIRE(&t, cl_echo(fds[i], "draining", 2000), "the draining worker "
-	    "stopped serving its connection");
-	REQUIRE(&t, h_alive(gone), "slot 2's worker exited with a "
+	REQUIRE(t, i < 3, "no connection on slot 2's worker %d", (int)gone);
+	REQUIRE(t, cl_echo(z->fds[i], "draining", 2000), "the draining "
+	    "worker stopped serving its connection");
+	REQUIRE(t, h_alive(gone), "slot 2's worker exited with a "
 	    "connection open");
-	close(fds[i]);
-	fds[i] = -1;
-	REQUIRE(&t, wait_dead(p, gone, 3000), "slot 2's worker %d still "
+	cl_close_fds(&z->fds[i], 1);
+	REQUIRE(t, wait_dead(p, gone, 3000), "slot 2's worker %d still "
 	    "alive after its connection closed", (int)gone);
-	nk = wait_nkids(p, 2, kids, 2000);
-	REQUIRE(&t, nk == 2, "%d children after SIGTTOU, want 2", nk);
-	cl_close_fds(fds, 3);
+	z->nk = wait_nkids(p, 2, z->kids, 2000);
+	REQUIRE(t, z->nk == 2, "%d children after SIGTTOU, want 2", z->nk);
+	cl_close_fds(z->fds, 3);
+out:
+	return !t->failed;
+}
 
-	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
-	REQUIRE(&t, log_wait(p, "SIGTTOU: one worker fewer, now 1", 2000),
+/* Two more SIGTTOU: down to one worker, which then stays. */
+static int
+rz_down_to_one(struct tres *t, struct rz *z)
+{
+	struct echod_proc *p = z->p;
+	struct sb_row rows[16];
+	unsigned long long gen;
+	char err[256];
+	int i, k, nrows, st;
+	pid_t last;
+
+	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
+	REQUIRE(t, log_wait(p, "SIGTTOU: one worker fewer, now 1", 2000),
 	    "no 'SIGTTOU: one worker fewer, now 1'");
-	nk = wait_nkids(p, 1, kids, 3000);
-	REQUIRE(&t, nk == 1, "%d children after the second SIGTTOU", nk);
-	last = kids[0];
-	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
-	REQUIRE(&t, log_wait(p, "SIGTTOU: already down to one worker", 2000),
+	z->nk = wait_nkids(p, 1, z->kids, 3000);
+	REQUIRE(t, z->nk == 1, "%d children after the second SIGTTOU", z->nk);
+	last = z->kids[0];
+	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
+	REQUIRE(t, log_wait(p, "SIGTTOU: already down to one worker", 2000),
 	    "no 'SIGTTOU: already down to one worker'");
-	k = h_children(p->pid, kids, MAXKIDS);
-	REQUIRE(&t, k == 1 && kids[0] == last, "%d children after SIGTTOU "
+	k = h_children(p->pid, z->kids, MAXKIDS);
+	REQUIRE(t, k == 1 && z->kids[0] == last, "%d children after SIGTTOU "
 	    "at one worker (want only %d)", k, (int)last);
 	for (i = 0; i < 3; i++)
-		REQUIRE(&t, echo_new(p->port, "one left"), "no echo with one "
+		REQUIRE(t, echo_new(p->port, "one left"), "no echo with one "
 		    "worker (try %d)", i);
 	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows == 1 && rows[0].pid == last, "%d scoreboard rows "
+	REQUIRE(t, nrows == 1 && rows[0].pid == last, "%d scoreboard rows "
 	    "with one worker (%s)", nrows, nrows < 0 ? err : "");
-	REQUIRE(&t, h_children(p->pid, kids, MAXKIDS) == 1 && kids[0] == last,
-	    "the last worker changed");
+	REQUIRE(t, h_children(p->pid, z->kids, MAXKIDS) == 1 &&
+	    z->kids[0] == last, "the last worker changed");
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "stop: wait status %#x", st);
+	REQUIRE(t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	cl_close_fds(fds, 3);
-	cl_log_dump_if_failed(&t, p);
+	return !t->failed;
+}
+
+START_TEST(resize_ttin_ttou)
+{
+	static struct rz z;
+	struct tres t = { 0, "" };
+
+	memset(&z, 0, sizeof(z));
+	z.p = &live_p;
+	z.fds[0] = z.fds[1] = z.fds[2] = -1;
+	(void)(rz_grow(&t, &z) && rz_scoreboard(&t, &z) &&
+	    rz_shrink_draining(&t, &z) && rz_down_to_one(&t, &z));
+	cl_close_fds(z.fds, 3);
+	cl_log_dump_if_failed(&t, z.p);
 	live_cleanup();
 	took("resize_ttin_ttou");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -820,92 +874,138 @@ sig_pending(pid_t pid, int sig)
 	return (mask & (1ULL << (sig - 1))) != 0;
 }
 
-START_TEST(hung_worker)
-{
-	struct echod_proc *p = &live_p;
-	struct tres t = { 0, "" };
-	char want[128], line[512], state;
-	pid_t x = -1, y, nx = -1, kids[MAXKIDS];
-	long long t_stop, t_hung = 0, t_dead = 0, deadline;
-	int c = -1, slot = -1, served = 0, i, nk, st;
+/* hung_worker's state, shared by its steps. */
+struct hw {
+	struct echod_proc *p;
+	pid_t x, y, nx;  /* stopped worker, the other one, x's successor */
+	long long t_stop, t_hung, t_dead;
+	int c, slot, served;
+};
 
-	REQUIRE(&t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
+/* Two workers, connection c on y; the other one (x, in slot) stopped. */
+static int
+hw_stop_one(struct tres *t, struct hw *h)
+{
+	struct echod_proc *p = h->p;
+	int i;
+
+	REQUIRE(t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
 	    "worker_timeout = 1\nlog_level = info\n", NULL, START_MS) == 0,
 	    "start failed");
-	REQUIRE(&t, (c = h_connect(p->port, 0)) != -1, "connect: %s",
+	REQUIRE(t, (h->c = h_connect(p->port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, cl_echo(c, "watch me", 2000), "no echo");
-	y = cl_owner_child(p->pid, p->port, c);
-	REQUIRE(&t, y > 0, "no worker holds the connection");
+	REQUIRE(t, cl_echo(h->c, "watch me", 2000), "no echo");
+	h->y = cl_owner_child(p->pid, p->port, h->c);
+	REQUIRE(t, h->y > 0, "no worker holds the connection");
 	/* Stop the other one. */
 	for (i = 0; i < 2; i++)
-		if ((x = h_worker_pid(p->pid, (unsigned)i)) > 0 && x != y) {
-			slot = i;
+		if ((h->x = h_worker_pid(p->pid, (unsigned)i)) > 0 &&
+		    h->x != h->y) {
+			h->slot = i;
 			break;
 		}
-	REQUIRE(&t, slot != -1, "no second worker");
-	x = h_worker_pid(p->pid, (unsigned)slot);
-	live_stopped = x;
-	t_stop = h_now_ms();
-	REQUIRE(&t, kill(x, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	REQUIRE(t, h->slot != -1, "no second worker");
+	h->x = h_worker_pid(p->pid, (unsigned)h->slot);
+	live_stopped = h->x;
+	h->t_stop = h_now_ms();
+	REQUIRE(t, kill(h->x, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+out:
+	return !t->failed;
+}
 
-	snprintf(want, sizeof(want), "worker %d (pid %d) hung", slot, (int)x);
-	deadline = t_stop + 8000;
-	/* Serve clients until the replacement is there; bounded. */
+/* Serve clients until x is called hung, dies and is replaced; bounded.
+ * When it is called hung it is still stopped, with SIGABRT pending. */
+static int
+hw_serve_until_replaced(struct tres *t, struct hw *h)
+{
+	struct echod_proc *p = h->p;
+	long long deadline = h->t_stop + 8000;
+	char want[128], line[512], state;
+	int i;
+
+	snprintf(want, sizeof(want), "worker %d (pid %d) hung", h->slot,
+	    (int)h->x);
 	for (i = 0; i < 4000 && h_now_ms() < deadline; i++) {
-		if (t_hung == 0 && cl_log_count(p, want) > 0) {
-			t_hung = h_now_ms();
-			state = (char)pf_state(x);
-			REQUIRE(&t, state == 'T' && sig_pending(x, SIGABRT),
+		if (h->t_hung == 0 && cl_log_count(p, want) > 0) {
+			h->t_hung = h_now_ms();
+			state = (char)pf_state(h->x);
+			REQUIRE(t, state == 'T' && sig_pending(h->x, SIGABRT),
 			    "hung worker %d: state %c, SIGABRT %spending",
-			    (int)x, state ? state : '?',
-			    sig_pending(x, SIGABRT) ? "" : "not ");
+			    (int)h->x, state ? state : '?',
+			    sig_pending(h->x, SIGABRT) ? "" : "not ");
 		}
-		if (t_hung && t_dead == 0 && !h_alive(x))
-			t_dead = h_now_ms();
-		if (t_dead && (nx = h_worker_pid(p->pid, (unsigned)slot)) > 0 &&
-		    nx != x)
+		if (h->t_hung && h->t_dead == 0 && !h_alive(h->x))
+			h->t_dead = h_now_ms();
+		if (h->t_dead && (h->nx = h_worker_pid(p->pid,
+		    (unsigned)h->slot)) > 0 && h->nx != h->x)
 			break;
 		snprintf(line, sizeof(line), "meanwhile %d\n", i);
-		REQUIRE(&t, cl_echo(c, line, 2000), "the other worker stopped "
-		    "serving its connection (iteration %d)", i);
-		REQUIRE(&t, echo_new(p->port, line), "a new connection was "
+		REQUIRE(t, cl_echo(h->c, line, 2000), "the other worker "
+		    "stopped serving its connection (iteration %d)", i);
+		REQUIRE(t, echo_new(p->port, line), "a new connection was "
 		    "not served while worker %d was stopped (iteration %d)",
-		    slot, i);
-		served += 2;
+		    h->slot, i);
+		h->served += 2;
 		h_drain_notify(p);
 		h_poll_pause();
 	}
-	REQUIRE(&t, t_hung != 0, "no log line '%s' within 8 s", want);
-	REQUIRE(&t, t_dead != 0, "hung worker %d still alive", (int)x);
-	REQUIRE(&t, nx > 0 && nx != x, "slot %d not refilled", slot);
+	REQUIRE(t, h->t_hung != 0, "no log line '%s' within 8 s", want);
+	REQUIRE(t, h->t_dead != 0, "hung worker %d still alive", (int)h->x);
+	REQUIRE(t, h->nx > 0 && h->nx != h->x, "slot %d not refilled",
+	    h->slot);
 	live_stopped = -1;
+out:
+	return !t->failed;
+}
+
+/* 'hung' about worker_timeout after the stop, SIGKILL about 2 s later;
+ * the other worker and its connection untouched. */
+static int
+hw_timings(struct tres *t, struct hw *h)
+{
+	struct echod_proc *p = h->p;
+	long long hung = h->t_hung - h->t_stop, dead = h->t_dead - h->t_hung;
+	pid_t kids[MAXKIDS];
+	char want[128];
+	int nk, st;
+
 	printf("live: hung worker: SIGSTOP -> 'hung' %lld ms, 'hung' -> dead "
 	    "%lld ms, dead -> replaced in slot %d; %d echoes meanwhile\n",
-	    t_hung - t_stop, t_dead - t_hung, slot, served);
+	    hung, dead, h->slot, h->served);
 	fflush(stdout);
 	/* The last heartbeat may be up to 250 ms older than the SIGSTOP. */
-	REQUIRE(&t, t_hung - t_stop >= 700 && t_hung - t_stop <= 3000,
-	    "'hung' after %lld ms with worker_timeout = 1", t_hung - t_stop);
-	REQUIRE(&t, t_dead - t_hung >= 1500 && t_dead - t_hung <= 3500,
-	    "dead %lld ms after 'hung'; want SIGKILL about 2 s after "
-	    "SIGABRT", t_dead - t_hung);
+	REQUIRE(t, hung >= 700 && hung <= 3000,
+	    "'hung' after %lld ms with worker_timeout = 1", hung);
+	REQUIRE(t, dead >= 1500 && dead <= 3500, "dead %lld ms after 'hung'; "
+	    "want SIGKILL about 2 s after SIGABRT", dead);
 	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9",
-	    slot, (int)x);
-	REQUIRE(&t, log_wait(p, want, 2000), "no log line '%s'", want);
-	REQUIRE(&t, h_worker_pid(p->pid, (unsigned)(1 - slot)) == y,
+	    h->slot, (int)h->x);
+	REQUIRE(t, log_wait(p, want, 2000), "no log line '%s'", want);
+	REQUIRE(t, h_worker_pid(p->pid, (unsigned)(1 - h->slot)) == h->y,
 	    "the other worker changed");
 	nk = h_children(p->pid, kids, MAXKIDS);
-	REQUIRE(&t, nk == 2, "%d children after the replacement", nk);
-	REQUIRE(&t, cl_echo(c, "still", 2000), "no echo at the end");
-	close(c);
-	c = -1;
+	REQUIRE(t, nk == 2, "%d children after the replacement", nk);
+	REQUIRE(t, cl_echo(h->c, "still", 2000), "no echo at the end");
+	cl_close_fds(&h->c, 1);
 	st = cl_stop(p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "stop: wait status %#x", st);
+	REQUIRE(t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:
-	cl_close_fds(&c, 1);
-	cl_log_dump_if_failed(&t, p);
+	return !t->failed;
+}
+
+START_TEST(hung_worker)
+{
+	static struct hw h;
+	struct tres t = { 0, "" };
+
+	memset(&h, 0, sizeof(h));
+	h.p = &live_p;
+	h.x = h.nx = -1;
+	h.c = h.slot = -1;
+	(void)(hw_stop_one(&t, &h) && hw_serve_until_replaced(&t, &h) &&
+	    hw_timings(&t, &h));
+	cl_close_fds(&h.c, 1);
+	cl_log_dump_if_failed(&t, h.p);
 	live_cleanup();
 	took("hung_worker");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1074,138 +1174,185 @@ read_pidfile(const char *path)
 	return (pid_t)atoi(buf);
 }
 
-START_TEST(daemon_mode)
-{
-	struct tres t = { 0, "" };
+/* daemon_mode's state, shared by its steps. */
+struct dm {
 	char conf[128], pidf[128], conf2[128], pidf2[128], out[4096];
+	int port, qport, hold;
+	pid_t d, w, pp;
+};
+
+/* Run echod -d -c conf into m->out; its wait status, -1 on timeout. */
+static int
+dm_run(struct dm *m, const char *conf)
+{
 	const char *argv[] = { "echod", "-d", "-c", conf, NULL };
-	const char *argv2[] = { "echod", "-d", "-c", conf2, NULL };
-	long long t0, el, deadline;
-	int port, qport, hold = -1, st, pp, pg, sid;
+
+	return h_run(argv, m->out, sizeof(m->out), 10000);
+}
+
+/* echod -d returns at once, leaving a titled master in its own session
+ * with two workers, its pid in the pidfile. */
+static int
+dm_detach(struct tres *t, struct dm *m)
+{
 	struct pf_stat ps;
-	pid_t d, w;
+	long long t0, el;
+	int st;
 
 	/* The detached daemon is reparented to us: we can reap it. */
-	REQUIRE(&t, prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper: %s",
+	REQUIRE(t, prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper: %s",
 	    strerror(errno));
 	snprintf(live_dir, sizeof(live_dir), "/tmp/echod-live.XXXXXX");
-	REQUIRE(&t, mkdtemp(live_dir) != NULL, "mkdtemp: %s",
+	REQUIRE(t, mkdtemp(live_dir) != NULL, "mkdtemp: %s",
 	    strerror(errno));
 	/* nobody removes the pidfile after the privilege drop. */
-	REQUIRE(&t, chmod(live_dir, 0777) == 0, "chmod: %s", strerror(errno));
-	snprintf(conf, sizeof(conf), "%s/echod.conf", live_dir);
-	snprintf(pidf, sizeof(pidf), "%s/echod.pid", live_dir);
-	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
-	REQUIRE(&t, write_conf(conf, "listen = { \"127.0.0.1:%d\" }\n"
-	    "workers = 2\npidfile = \"%s\"\n", port, pidf) == 0, "write conf");
+	REQUIRE(t, chmod(live_dir, 0777) == 0, "chmod: %s", strerror(errno));
+	snprintf(m->conf, sizeof(m->conf), "%s/echod.conf", live_dir);
+	snprintf(m->pidf, sizeof(m->pidf), "%s/echod.pid", live_dir);
+	REQUIRE(t, (m->port = cl_free_port()) > 0, "no free port");
+	REQUIRE(t, write_conf(m->conf, "listen = { \"127.0.0.1:%d\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", m->port, m->pidf) == 0,
+	    "write conf");
 
 	t0 = h_now_ms();
-	st = h_run(argv, out, sizeof(out), 10000);
+	st = dm_run(m, m->conf);
 	el = h_now_ms() - t0;
 	printf("live: echod -d returned after %lld ms\n", el);
 	fflush(stdout);
-	REQUIRE(&t, st != -1, "echod -d did not return within 10 s");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "echod -d: wait status %#x, output: %s", st, out);
-	REQUIRE(&t, el < 3000, "echod -d took %lld ms to return", el);
-	d = read_pidfile(pidf);
-	REQUIRE(&t, d > 0, "no pid in %s", pidf);
-	live_daemon = d;
-	REQUIRE(&t, h_alive(d), "pid %d from the pidfile is not alive",
-	    (int)d);
-	REQUIRE(&t, proc_title_is(d, "echod: master"), "pid %d is not "
-	    "titled 'echod: master'", (int)d);
-	REQUIRE(&t, pf_stat(d, &ps) == 0, "stat %d", (int)d);
-	pp = ps.ppid;
-	pg = ps.pgrp;
-	sid = ps.sid;
-	REQUIRE(&t, sid == d && pg == d, "pid %d: session %d, group %d; "
-	    "want both %d (setsid)", (int)d, sid, pg, (int)d);
-	REQUIRE(&t, pp == 1 || pp == getpid(), "pid %d's parent is %d, not "
-	    "1 or us (subreaper %d)", (int)d, pp, (int)getpid());
-	REQUIRE(&t, (w = h_worker_pid(d, 0)) > 0 && h_worker_pid(d, 1) > 0,
-	    "the daemon has no workers 0 and 1");
-	REQUIRE(&t, echo_new(port, "detached"), "no echo from the daemon");
+	REQUIRE(t, st != -1, "echod -d did not return within 10 s");
+	REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "echod -d: wait status %#x, output: %s", st, m->out);
+	REQUIRE(t, el < 3000, "echod -d took %lld ms to return", el);
+	m->d = read_pidfile(m->pidf);
+	REQUIRE(t, m->d > 0, "no pid in %s", m->pidf);
+	live_daemon = m->d;
+	REQUIRE(t, h_alive(m->d), "pid %d from the pidfile is not alive",
+	    (int)m->d);
+	REQUIRE(t, proc_title_is(m->d, "echod: master"), "pid %d is not "
+	    "titled 'echod: master'", (int)m->d);
+	REQUIRE(t, pf_stat(m->d, &ps) == 0, "stat %d", (int)m->d);
+	m->pp = ps.ppid;
+	REQUIRE(t, ps.sid == m->d && ps.pgrp == m->d, "pid %d: session %d, "
+	    "group %d; want both %d (setsid)", (int)m->d, (int)ps.sid,
+	    (int)ps.pgrp, (int)m->d);
+	REQUIRE(t, m->pp == 1 || m->pp == getpid(), "pid %d's parent is %d, "
+	    "not 1 or us (subreaper %d)", (int)m->d, (int)m->pp,
+	    (int)getpid());
+	REQUIRE(t, (m->w = h_worker_pid(m->d, 0)) > 0 &&
+	    h_worker_pid(m->d, 1) > 0, "the daemon has no workers 0 and 1");
+	REQUIRE(t, echo_new(m->port, "detached"), "no echo from the daemon");
+out:
+	return !t->failed;
+}
 
-	/* A second one: the port is taken (and the pidfile locked). */
-	st = h_run(argv, out, sizeof(out), 10000);
-	printf("live: second echod -d: wait status %#x, output: %s", st, out);
+/* A second echod -d fails (the port is taken), and so does a third on
+ * another port with the same pidfile (the lock); the first serves on. */
+static int
+dm_refused(struct tres *t, struct dm *m)
+{
+	int st;
+
+	st = dm_run(m, m->conf);
+	printf("live: second echod -d: wait status %#x, output: %s", st,
+	    m->out);
 	fflush(stdout);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
+	REQUIRE(t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
 	    "a second echod -d with the same configuration: wait status %#x",
 	    st);
-	REQUIRE(&t, read_pidfile(pidf) == d, "the pidfile changed");
-	REQUIRE(&t, h_alive(d) && echo_new(port, "still"), "the first "
+	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the second");
 
 	/* Another port, the same pidfile: the lock refuses it (after the
 	 * detach, so the reason goes to syslog, not to this output). */
-	snprintf(conf2, sizeof(conf2), "%s/locked.conf", live_dir);
-	REQUIRE(&t, (qport = cl_free_port()) > 0, "no free port");
-	REQUIRE(&t, write_conf(conf2, "listen = { \"127.0.0.1:%d\" }\n"
-	    "workers = 2\npidfile = \"%s\"\n", qport, pidf) == 0,
+	snprintf(m->conf2, sizeof(m->conf2), "%s/locked.conf", live_dir);
+	REQUIRE(t, (m->qport = cl_free_port()) > 0, "no free port");
+	REQUIRE(t, write_conf(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf) == 0,
 	    "write conf");
-	st = h_run(argv2, out, sizeof(out), 10000);
+	st = dm_run(m, m->conf2);
 	printf("live: echod -d, pidfile locked: wait status %#x, output: %s",
-	    st, out);
+	    st, m->out);
 	fflush(stdout);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == ECHOD_EXIT_OSERR, "pidfile locked: wait "
-	    "status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
-	REQUIRE(&t, read_pidfile(pidf) == d, "the pidfile changed");
-	REQUIRE(&t, h_alive(d) && echo_new(port, "still"), "the first "
+	REQUIRE(t, cl_exited_with(st, ECHOD_EXIT_OSERR), "pidfile locked: "
+	    "wait status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
+	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the third");
+out:
+	return !t->failed;
+}
 
-	/* SIGTERM: the pidfile goes, then the process. */
-	REQUIRE(&t, kill(d, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
+/* SIGTERM: the pidfile goes, then the process and its workers. */
+static int
+dm_sigterm(struct tres *t, struct dm *m)
+{
+	long long deadline;
+	int st;
+
+	REQUIRE(t, kill(m->d, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
 	deadline = h_now_ms() + 5000;
-	while (access(pidf, F_OK) == 0 && h_now_ms() < deadline)
+	while (access(m->pidf, F_OK) == 0 && h_now_ms() < deadline)
 		h_poll_pause();
-	REQUIRE(&t, access(pidf, F_OK) == -1 && errno == ENOENT, "%s still "
-	    "there 5 s after SIGTERM", pidf);
-	deadline = h_now_ms() + 5000;
-	while (h_alive(d) && h_now_ms() < deadline)
-		h_poll_pause();
-	REQUIRE(&t, !h_alive(d), "pid %d still alive 5 s after SIGTERM",
-	    (int)d);
-	REQUIRE(&t, !h_alive(w), "worker %d outlived the daemon", (int)w);
-	if (pp == getpid()) {
-		REQUIRE(&t, waitpid(d, &st, 0) == d, "waitpid: %s",
+	REQUIRE(t, access(m->pidf, F_OK) == -1 && errno == ENOENT, "%s "
+	    "still there 5 s after SIGTERM", m->pidf);
+	REQUIRE(t, cl_wait_gone(NULL, &m->d, 1, 5000) == 0, "pid %d still "
+	    "alive 5 s after SIGTERM", (int)m->d);
+	REQUIRE(t, !h_alive(m->w), "worker %d outlived the daemon",
+	    (int)m->w);
+	if (m->pp == getpid()) {
+		REQUIRE(t, waitpid(m->d, &st, 0) == m->d, "waitpid: %s",
 		    strerror(errno));
-		REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		    "the daemon's wait status %#x, want exit 0", st);
 	}
 	live_daemon = -1;
-
-	/* -d with the port taken: exit 71 with the error on the output. */
-	REQUIRE(&t, (hold = cl_listen_lo(&qport)) != -1, "hold a port: %s",
-	    strerror(errno));
-	snprintf(conf2, sizeof(conf2), "%s/taken.conf", live_dir);
-	snprintf(pidf2, sizeof(pidf2), "%s/taken.pid", live_dir);
-	REQUIRE(&t, write_conf(conf2, "listen = { \"127.0.0.1:%d\" }\n"
-	    "workers = 2\npidfile = \"%s\"\n", qport, pidf2) == 0,
-	    "write conf");
-	st = h_run(argv2, out, sizeof(out), 10000);
-	if ((d = read_pidfile(pidf2)) > 0)
-		live_daemon = d; /* it should not exist: clean up if it does */
-	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
-	    out);
-	fflush(stdout);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == ECHOD_EXIT_OSERR, "port taken: wait status "
-	    "%#x, want exit %d", st, ECHOD_EXIT_OSERR);
-	{
-		char want[64];
-
-		snprintf(want, sizeof(want), "127.0.0.1:%d", qport);
-		REQUIRE(&t, strstr(out, want) != NULL &&
-		    strstr(out, strerror(EADDRINUSE)) != NULL,
-		    "port taken: output '%s' does not name %s and '%s'", out,
-		    want, strerror(EADDRINUSE));
-	}
-	REQUIRE(&t, d <= 0, "a pidfile was written (pid %d)", (int)d);
 out:
-	cl_close_fds(&hold, 1);
+	return !t->failed;
+}
+
+/* -d with the port taken: exit 71 with the error on the output. */
+static int
+dm_port_taken(struct tres *t, struct dm *m)
+{
+	char want[64];
+	int st;
+
+	REQUIRE(t, (m->hold = cl_listen_lo(&m->qport)) != -1, "hold a port: "
+	    "%s", strerror(errno));
+	snprintf(m->conf2, sizeof(m->conf2), "%s/taken.conf", live_dir);
+	snprintf(m->pidf2, sizeof(m->pidf2), "%s/taken.pid", live_dir);
+	REQUIRE(t, write_conf(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf2) == 0,
+	    "write conf");
+	st = dm_run(m, m->conf2);
+	if ((m->d = read_pidfile(m->pidf2)) > 0)
+		live_daemon = m->d; /* it should not exist: clean up if it does */
+	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
+	    m->out);
+	fflush(stdout);
+	REQUIRE(t, cl_exited_with(st, ECHOD_EXIT_OSERR), "port taken: wait "
+	    "status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
+	snprintf(want, sizeof(want), "127.0.0.1:%d", m->qport);
+	REQUIRE(t, strstr(m->out, want) != NULL &&
+	    strstr(m->out, strerror(EADDRINUSE)) != NULL,
+	    "port taken: output '%s' does not name %s and '%s'", m->out,
+	    want, strerror(EADDRINUSE));
+	REQUIRE(t, m->d <= 0, "a pidfile was written (pid %d)", (int)m->d);
+out:
+	return !t->failed;
+}
+
+START_TEST(daemon_mode)
+{
+	static struct dm m;
+	struct tres t = { 0, "" };
+
+	memset(&m, 0, sizeof(m));
+	m.hold = -1;
+	(void)(dm_detach(&t, &m) && dm_refused(&t, &m) &&
+	    dm_sigterm(&t, &m) && dm_port_taken(&t, &m));
+	cl_close_fds(&m.hold, 1);
 	live_cleanup();
 	took("daemon_mode");
 	ck_assert_msg(!t.failed, "%s", t.msg);
