@@ -56,6 +56,41 @@ pause_ms(long ms)
 /* ---- per-client limits ---- */
 
 /*
+ * A flood from SRC2, at its limit: 200 connects, every one refused, a
+ * few (rate-limited) log lines; a[1..3] still echo.
+ */
+static int
+per_ip_flood(struct tres *t, struct echod_proc *p, const int *a)
+{
+	int i, fd = -1, refused = 0, lines0, lines;
+	long long t0, el;
+
+	lines0 = cl_log_count(p, "refused " SRC2 ":");
+	t0 = h_now_ms();
+	for (i = 0; i < 200 && h_now_ms() - t0 < 10000; i++) {
+		REQUIRE(t, (fd = cl_connect(SRC2, LO, p->port)) != -1,
+		    "flood connect %d: %s", i, strerror(errno));
+		refused += cl_refused(fd, REPLY_MS);
+		cl_close_fds(&fd, 1);
+	}
+	el = h_now_ms() - t0;
+	REQUIRE(t, refused == 200, "%d of %d flood connects refused", refused,
+	    i);
+	lines = cl_log_count(p, "refused " SRC2 ":") - lines0;
+	printf("attack: 200 refused connects in %lld ms, %d log line(s)\n",
+	    el, lines);
+	fflush(stdout);
+	REQUIRE(t, lines <= 3 * (int)(el / 1000 + 2), "%d 'refused' lines "
+	    "for 200 refusals in %lld ms: not rate-limited", lines, el);
+	for (i = 1; i < 4; i++)
+		REQUIRE(t, cl_echo(a[i], "still", REPLY_MS), "connection %d "
+		    "stopped echoing", i);
+out:
+	cl_close_fds(&fd, 1);
+	return !t->failed;
+}
+
+/*
  * Three workers of two connections each: 127.0.0.2's three connections
  * cannot all sit on one worker, so the fourth, refused, is refused by a
  * worker that holds at most two of them itself: only the count summed
@@ -66,9 +101,8 @@ START_TEST(per_ip_across_workers)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int a[4] = { -1, -1, -1, -1 }, b[3] = { -1, -1, -1 }, x = -1, fd = -1;
-	int slot[3], i, refused = 0, lines0, lines, st;
-	long long t0, el;
+	int a[4] = { -1, -1, -1, -1 }, b[3] = { -1, -1, -1 }, x = -1;
+	int slot[3], i, st;
 	char line[512];
 
 	cl_proc_init(&p);
@@ -120,28 +154,8 @@ START_TEST(per_ip_across_workers)
 		b[i] = -1;
 	}
 
-	/* A flood: 200 refused connects, a few log lines. */
-	lines0 = cl_log_count(&p, "refused " SRC2 ":");
-	t0 = h_now_ms();
-	for (i = 0; i < 200 && h_now_ms() - t0 < 10000; i++) {
-		REQUIRE(&t, (fd = cl_connect(SRC2, LO, p.port)) != -1,
-		    "flood connect %d: %s", i, strerror(errno));
-		refused += cl_refused(fd, REPLY_MS);
-		close(fd);
-		fd = -1;
-	}
-	el = h_now_ms() - t0;
-	REQUIRE(&t, refused == 200, "%d of %d flood connects refused", refused,
-	    i);
-	lines = cl_log_count(&p, "refused " SRC2 ":") - lines0;
-	printf("attack: 200 refused connects in %lld ms, %d log line(s)\n",
-	    el, lines);
-	fflush(stdout);
-	REQUIRE(&t, lines <= 3 * (int)(el / 1000 + 2), "%d 'refused' lines "
-	    "for 200 refusals in %lld ms: not rate-limited", lines, el);
-	for (i = 1; i < 4; i++)
-		REQUIRE(&t, cl_echo(a[i], "still", REPLY_MS), "connection %d "
-		    "stopped echoing", i);
+	if (!per_ip_flood(&t, &p, a))
+		goto out;
 	cl_close_fds(a, 4);
 	st = cl_stop(&p, 5000);
 	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
@@ -149,7 +163,6 @@ out:
 	cl_close_fds(a, 4);
 	cl_close_fds(b, 3);
 	cl_close_fds(&x, 1);
-	cl_close_fds(&fd, 1);
 	cl_conclude(&t, &p);
 }
 END_TEST
@@ -838,6 +851,61 @@ soft_limit_for(pid_t pid, int nfree)
 	return left == 0 ? s : -1;
 }
 
+/* Out of descriptors with clients waiting: the daemon must not spin
+ * (its CPU over 2 s), and says so once. */
+static int
+exhaust_no_spin(struct tres *t, struct echod_proc *p)
+{
+	long long cpu0, cpu1, t0, el;
+
+	cpu0 = cl_cpu_ms(p->pid);
+	t0 = h_now_ms();
+	while ((el = h_now_ms() - t0) < 2000) {
+		cl_notify_drain(p);
+		pause_ms(20);
+	}
+	cpu1 = cl_cpu_ms(p->pid);
+	printf("attack: descriptors exhausted, %d clients waiting: daemon CPU "
+	    "%lld ms over %lld ms\n", EXHAUST_CLIENTS, cpu1 - cpu0, el);
+	fflush(stdout);
+	REQUIRE(t, cpu1 - cpu0 < 300, "the daemon used %lld ms of CPU in "
+	    "%lld ms while it could not accept: spinning", cpu1 - cpu0, el);
+	REQUIRE(t, cl_log_count(p, "pausing accepts") == 1, "%d accept "
+	    "pause lines in ~2 s (once per 10 s wanted)",
+	    cl_log_count(p, "pausing accepts"));
+out:
+	return !t->failed;
+}
+
+/* Worker w's descriptors back: the first clients are served, the last
+ * one, which waited in the queue, too, and so is a new one (*fresh). */
+static int
+exhaust_recovers(struct tres *t, struct echod_proc *p, pid_t w, int *c,
+    int *fresh)
+{
+	struct rlimit rl = { 64, 64 };
+	char got[4];
+	int i, served = 0;
+
+	REQUIRE(t, h_write_all(c[EXHAUST_CLIENTS - 1], "late", 4) == 0,
+	    "write");
+	REQUIRE(t, cl_prlimit(w, RLIMIT_NOFILE, &rl, NULL) == 0,
+	    "prlimit on the worker: %s", strerror(errno));
+	for (i = 0; i < EXHAUST_CLIENTS - 1; i++) {
+		served += i < 20 && cl_echo(c[i], "back", REPLY_MS);
+		cl_close_fds(&c[i], 1);
+	}
+	REQUIRE(t, served == 20, "%d of the first 20 clients served once "
+	    "descriptors were back", served);
+	REQUIRE(t, h_read_exact(c[EXHAUST_CLIENTS - 1], got, 4, 5000) == 4 &&
+	    memcmp(got, "LATE", 4) == 0,
+	    "the client that waited in the queue was not served");
+	REQUIRE(t, (*fresh = cl_connect(NULL, LO, p->port)) != -1 &&
+	    cl_echo(*fresh, "fresh", REPLY_MS), "a new client is not served");
+out:
+	return !t->failed;
+}
+
 /*
  * Started under RLIMIT_NOFILE 64:64, echod fits max_connections to the
  * limit (31 a worker) so that its own limit never runs out.  To run it
@@ -853,8 +921,7 @@ START_TEST(descriptor_exhaustion)
 	struct tres t = { 0, "" };
 	struct rlimit rl;
 	char wdir[64] = "", wpath[128] = "", want[160], oldbin[PATH_MAX] = "";
-	int c[EXHAUST_CLIENTS], fresh = -1, i, soft, served = 0, st;
-	long long cpu0, cpu1, t0, el;
+	int c[EXHAUST_CLIENTS], fresh = -1, i, soft, st;
 	pid_t w;
 
 	for (i = 0; i < EXHAUST_CLIENTS; i++)
@@ -890,45 +957,10 @@ START_TEST(descriptor_exhaustion)
 	    "accepts for 100 ms", 1, 3000), "no accept pause in the log");
 	REQUIRE(&t, cl_echo(c[0], "first", REPLY_MS), "the first client, "
 	    "accepted before the limit, is not served");
-	/* Measure: the daemon cannot accept and must not spin. */
-	cpu0 = cl_cpu_ms(p.pid);
-	t0 = h_now_ms();
-	while ((el = h_now_ms() - t0) < 2000) {
-		cl_notify_drain(&p);
-		pause_ms(20);
-	}
-	cpu1 = cl_cpu_ms(p.pid);
-	printf("attack: descriptors exhausted, %d clients waiting: daemon CPU "
-	    "%lld ms over %lld ms\n", EXHAUST_CLIENTS, cpu1 - cpu0, el);
-	fflush(stdout);
-	REQUIRE(&t, cpu1 - cpu0 < 300, "the daemon used %lld ms of CPU in "
-	    "%lld ms while it could not accept: spinning", cpu1 - cpu0, el);
-	REQUIRE(&t, cl_log_count(&p, "pausing accepts") == 1, "%d accept "
-	    "pause lines in ~2 s (once per 10 s wanted)",
-	    cl_log_count(&p, "pausing accepts"));
-
-	/* The last client waits in the queue; it is served in the end. */
-	REQUIRE(&t, h_write_all(c[EXHAUST_CLIENTS - 1], "late", 4) == 0,
-	    "write");
-	rl.rlim_cur = 64;
-	REQUIRE(&t, cl_prlimit(w, RLIMIT_NOFILE, &rl, NULL) == 0,
-	    "prlimit on the worker: %s", strerror(errno));
-	for (i = 0; i < EXHAUST_CLIENTS - 1; i++) {
-		served += i < 20 && cl_echo(c[i], "back", REPLY_MS);
-		close(c[i]);
-		c[i] = -1;
-	}
-	REQUIRE(&t, served == 20, "%d of the first 20 clients served once "
-	    "descriptors were back", served);
-	{
-		char got[4];
-
-		REQUIRE(&t, h_read_exact(c[EXHAUST_CLIENTS - 1], got, 4,
-		    5000) == 4 && memcmp(got, "LATE", 4) == 0,
-		    "the client that waited in the queue was not served");
-	}
-	REQUIRE(&t, (fresh = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(fresh, "fresh", REPLY_MS), "a new client is not served");
+	if (!exhaust_no_spin(&t, &p))
+		goto out;
+	if (!exhaust_recovers(&t, &p, w, c, &fresh))
+		goto out;
 	snprintf(want, sizeof(want), "worker 0 (pid %d)", (int)w);
 	REQUIRE(&t, h_worker_pid(p.pid, 0) == w && cl_log_count(&p, want) ==
 	    0, "the worker died");
