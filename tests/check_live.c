@@ -539,8 +539,8 @@ START_TEST(reload_listeners)
 	pid_t gen2[MAXKIDS], kids[MAXKIDS];
 	int a, b, fd = -1, n2, nk, i, st, e;
 
-	REQUIRE(&t, (a = cl_free_port()) > 0 && (b = cl_free_port()) > 0 && a != b,
-	    "no free ports");
+	REQUIRE(&t, (a = cl_free_port()) > 0 && (b = cl_free_port()) > 0 &&
+	    a != b, "no free ports");
 	snprintf(la, sizeof(la), "\"127.0.0.1:%d\"", a);
 	snprintf(lb, sizeof(lb), "\"127.0.0.1:%d\"", b);
 	snprintf(both, sizeof(both), "%s, %s", la, lb);
@@ -1327,7 +1327,7 @@ dm_port_taken(struct tres *t, struct dm *m)
 	    "write conf");
 	st = dm_run(m, m->conf2);
 	if ((m->d = read_pidfile(m->pidf2)) > 0)
-		live_daemon = m->d; /* it should not exist: clean up if it does */
+		live_daemon = m->d; /* should not exist: clean up if it does */
 	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
 	    m->out);
 	fflush(stdout);

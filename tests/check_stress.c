@@ -527,6 +527,66 @@ END_TEST
 
 #define IDLE_CONNS 4000
 
+/*
+ * Wait up to timeout_ms for the daemon to end each of fd[0..IDLE_CONNS-1]
+ * not yet marked in closed_at[] (< 0), marking when it did; how many it
+ * has not ended.
+ */
+static int
+idle_wait_closed(const int *fd, long long *closed_at, int timeout_ms)
+{
+	static struct pollfd pfd[IDLE_CONNS];
+	static int idx[IDLE_CONNS];
+	long long deadline = h_now_ms() + timeout_ms;
+	int i, k, n, left = 0;
+	ssize_t r;
+	char c;
+
+	for (i = 0; i < IDLE_CONNS; i++)
+		left += closed_at[i] < 0;
+	while (left > 0 && h_now_ms() < deadline) {
+		for (n = 0, i = 0; i < IDLE_CONNS; i++)
+			if (closed_at[i] < 0) {
+				pfd[n].fd = fd[i];
+				pfd[n].events = POLLIN;
+				idx[n++] = i;
+			}
+		if (poll(pfd, (nfds_t)n, 100) <= 0)
+			continue;
+		for (k = 0; k < n; k++) {
+			if (pfd[k].revents == 0)
+				continue;
+			i = idx[k];
+			r = recv(fd[i], &c, 1, MSG_DONTWAIT);
+			if (r == 0 || (r == -1 && errno != EAGAIN &&
+			    errno != EINTR)) {
+				closed_at[i] = h_now_ms();
+				left--;
+			}
+		}
+	}
+	return left;
+}
+
+/* The shortest and longest open-to-closed time of the closed ones (-1:
+ * none closed). */
+static void
+idle_ages(const long long *opened, const long long *closed_at,
+    long long *min_age, long long *max_age)
+{
+	int i;
+
+	*min_age = *max_age = -1;
+	for (i = 0; i < IDLE_CONNS; i++) {
+		if (closed_at[i] < 0)
+			continue;
+		if (*min_age < 0 || closed_at[i] - opened[i] < *min_age)
+			*min_age = closed_at[i] - opened[i];
+		if (closed_at[i] - opened[i] > *max_age)
+			*max_age = closed_at[i] - opened[i];
+	}
+}
+
 /* Open descriptors of every worker. */
 static int
 worker_fds(pid_t master)
@@ -543,15 +603,11 @@ START_TEST(idle_crowd)
 {
 	static int fd[IDLE_CONNS];
 	static long long opened[IDLE_CONNS], closed_at[IDLE_CONNS];
-	static struct pollfd pfd[IDLE_CONNS];
-	static int idx[IDLE_CONNS];
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	struct rlimit rl;
-	long long t0, lat_us, min_age = -1, max_age = -1, deadline;
-	int i, k, n, base, held, left, fresh = -1, st;
-	ssize_t r;
-	char c;
+	long long t0, lat_us, min_age, max_age;
+	int i, base, held, left, fresh = -1, st;
 
 	cl_proc_init(&p);
 	for (i = 0; i < IDLE_CONNS; i++)
@@ -595,37 +651,8 @@ START_TEST(idle_crowd)
 	fresh = -1;
 
 	/* idle_timeout = 2: every one of them gets EOF, none early. */
-	deadline = h_now_ms() + 8000;
-	left = IDLE_CONNS;
-	while (left > 0 && h_now_ms() < deadline) {
-		for (n = 0, i = 0; i < IDLE_CONNS; i++)
-			if (closed_at[i] < 0) {
-				pfd[n].fd = fd[i];
-				pfd[n].events = POLLIN;
-				idx[n++] = i;
-			}
-		if (poll(pfd, (nfds_t)n, 100) <= 0)
-			continue;
-		for (k = 0; k < n; k++) {
-			if (pfd[k].revents == 0)
-				continue;
-			i = idx[k];
-			r = recv(fd[i], &c, 1, MSG_DONTWAIT);
-			if (r == 0 || (r == -1 && errno != EAGAIN &&
-			    errno != EINTR)) {
-				closed_at[i] = h_now_ms();
-				left--;
-			}
-		}
-	}
-	for (i = 0; i < IDLE_CONNS; i++) {
-		if (closed_at[i] < 0)
-			continue;
-		if (min_age < 0 || closed_at[i] - opened[i] < min_age)
-			min_age = closed_at[i] - opened[i];
-		if (closed_at[i] - opened[i] > max_age)
-			max_age = closed_at[i] - opened[i];
-	}
+	left = idle_wait_closed(fd, closed_at, 8000);
+	idle_ages(opened, closed_at, &min_age, &max_age);
 	printf("stress: idle_timeout = 2 closed %d of %d, after %lld..%lld ms "
 	    "of silence\n", IDLE_CONNS - left, IDLE_CONNS, min_age, max_age);
 	fflush(stdout);
@@ -636,10 +663,7 @@ START_TEST(idle_crowd)
 		if ((held = worker_fds(p.pid) - base) <= 0)
 			break;
 	REQUIRE(&t, held <= 0, "the workers still hold %d descriptors", held);
-	for (i = 0; i < IDLE_CONNS; i++) {
-		close(fd[i]);
-		fd[i] = -1;
-	}
+	cl_close_fds(fd, IDLE_CONNS);
 	st = cl_stop(&p, 10000);
 	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
 out:

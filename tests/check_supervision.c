@@ -635,6 +635,48 @@ END_TEST
 /* ---- 8. a worker that cannot set itself up is not respawned ---- */
 
 /*
+ * The configuration for worker_fatal_not_respawned: a connection table
+ * big enough (max_connections, capped by RLIMIT_NOFILE) that a lowered
+ * RLIMIT_AS makes its allocation fail.
+ */
+static int
+wf_conf(struct tres *t, char *conf, size_t len)
+{
+	struct rlimit nofile;
+	char asan[1024];
+	long table_kb;
+	int maxc;
+
+	/* The table the worker allocates: max_connections, capped by NOFILE. */
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	maxc = 16384;
+	if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < 16384 + 33)
+		maxc = (int)nofile.rlim_max - 33;
+	table_kb = (long)((size_t)maxc * sizeof(struct conn) / 1024);
+	REQUIRE(t, table_kb >= 512, "the worker's table would be %ld kB "
+	    "only (RLIMIT_NOFILE hard %llu): cannot make it fail", table_kb,
+	    (unsigned long long)nofile.rlim_max);
+	conf_make(conf, len, 2, 16384, 2, "debug");
+	/*
+	 * prlimit() on another user's process needs CAP_SYS_RESOURCE, which
+	 * this sandbox may not grant: keep echod as our own user (root).
+	 */
+	if (geteuid() == 0)
+		strncat(conf, "user = \"root\"\nallow_root = true\n",
+		    len - strlen(conf) - 1);
+	/*
+	 * In an ASan build (make check-asan), LeakSanitizer needs a 2 MB
+	 * stack at exit, which an address space this full cannot give: every
+	 * process would end with that report instead of its own status.
+	 */
+	snprintf(asan, sizeof(asan), "%s:detect_leaks=0",
+	    getenv("ASAN_OPTIONS") != NULL ? getenv("ASAN_OPTIONS") : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+out:
+	return !t->failed;
+}
+
+/*
  * The honest way in from outside: lower the running master's address
  * space limit (prlimit) so that a worker it forks from then on cannot
  * allocate its connection table: worker_main's set-up fails with ENOMEM
@@ -646,38 +688,15 @@ START_TEST(worker_fatal_not_respawned)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	struct rlimit rl, nofile;
-	char conf[256], needle[128], asan[1024];
-	long vm, table_kb;
+	struct rlimit rl;
+	char conf[256], needle[128];
+	long vm;
 	pid_t w0, w1;
-	int a = -1, st, maxc;
+	int a = -1, st;
 
 	cl_proc_init(&p);
-	/* The table the worker allocates: max_connections, capped by NOFILE. */
-	getrlimit(RLIMIT_NOFILE, &nofile);
-	maxc = 16384;
-	if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < 16384 + 33)
-		maxc = (int)nofile.rlim_max - 33;
-	table_kb = (long)((size_t)maxc * sizeof(struct conn) / 1024);
-	REQUIRE(&t, table_kb >= 512, "the worker's table would be %ld kB "
-	    "only (RLIMIT_NOFILE hard %llu): cannot make it fail", table_kb,
-	    (unsigned long long)nofile.rlim_max);
-	conf_make(conf, sizeof(conf), 2, 16384, 2, "debug");
-	/*
-	 * prlimit() on another user's process needs CAP_SYS_RESOURCE, which
-	 * this sandbox may not grant: keep echod as our own user (root).
-	 */
-	if (geteuid() == 0)
-		strncat(conf, "user = \"root\"\nallow_root = true\n",
-		    sizeof(conf) - strlen(conf) - 1);
-	/*
-	 * In an ASan build (make check-asan), LeakSanitizer needs a 2 MB
-	 * stack at exit, which an address space this full cannot give: every
-	 * process would end with that report instead of its own status.
-	 */
-	snprintf(asan, sizeof(asan), "%s:detect_leaks=0",
-	    getenv("ASAN_OPTIONS") != NULL ? getenv("ASAN_OPTIONS") : "");
-	setenv("ASAN_OPTIONS", asan, 1);
+	if (!wf_conf(&t, conf, sizeof(conf)))
+		goto out;
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	w0 = h_worker_pid(p.pid, 0);
 	w1 = h_worker_pid(p.pid, 1);

@@ -572,8 +572,8 @@ START_TEST(ready_only_when_every_worker_is)
 	    "watched the listening socket; %s", watching, nw, cl_log_tail(&ep));
 	for (i = 0; i < nw; i++) {
 		w = h_worker_pid(ep.pid, (unsigned)i);
-		ck_assert_msg(w > 0 && cl_pid_in(kids, n, w), "no 'echod: worker "
-		    "%d' among the master's children at READY=1", i);
+		ck_assert_msg(w > 0 && cl_pid_in(kids, n, w), "no 'echod: "
+		    "worker %d' among the master's children at READY=1", i);
 	}
 	snprintf(text, sizeof(text), "STATUS=ready: %d workers, listening on "
 	    "127.0.0.1:%d", nw, ep.port);
@@ -672,8 +672,9 @@ START_TEST(reload_says_reloading_then_ready)
 	    got_reloading ? "seen" : "missing", got_ready ? "seen" : "missing",
 	    seen, cl_log_tail(&ep));
 	/* The new generation serves; the old one is gone. */
-	ck_assert_msg((cl_wait_gone(NULL, old, nold, 5000) == 0), "the workers of generation "
-	    "1 still run 5 s after the reload; %s", cl_log_tail(&ep));
+	ck_assert_msg(cl_wait_gone(NULL, old, nold, 5000) == 0, "the workers "
+	    "of generation 1 still run 5 s after the reload; %s",
+	    cl_log_tail(&ep));
 	n = new_children(ep.pid, old, nold, fresh, MAX_KIDS);
 	ck_assert_msg(n == nw, "%d new workers after the reload, want %d", n,
 	    nw);
@@ -699,7 +700,8 @@ START_TEST(crash_loop_gives_up_with_errno)
 		n = h_children(ep.pid, kids, MAX_KIDS);
 		for (i = 0; i < n; i++) {
 			kill(kids[i], SIGKILL);
-			if (!cl_pid_in(killed, nkilled, kids[i]) && nkilled < 1024)
+			if (!cl_pid_in(killed, nkilled, kids[i]) &&
+			    nkilled < 1024)
 				killed[nkilled++] = kids[i];
 		}
 		absorb(&ep, &sn);
@@ -1048,8 +1050,8 @@ START_TEST(watchdog_pings_and_recycles_a_stuck_pool)
 	    "probe stopped the pings; %s", cl_log_tail(&ep));
 	/* The old workers were told to drain: continued, they go. */
 	cont_all();
-	ck_assert_msg((cl_wait_gone(NULL, old, nold, 5000) == 0), "the stuck workers still "
-	    "run 5 s after being continued; %s", cl_log_tail(&ep));
+	ck_assert_msg(cl_wait_gone(NULL, old, nold, 5000) == 0, "the stuck "
+	    "workers still run 5 s after being continued; %s", cl_log_tail(&ep));
 	echo_ok(&ep, ep.port, "after the recycle\n");
 	cl_must_stop(&ep, STOP_MS);
 }
@@ -1379,6 +1381,37 @@ inst_path(const struct installed *f, const char *udir, char *buf,
 		snprintf(buf, len, "%s%s", tmpdir, f->path);
 }
 
+static char inst_a[1 << 20], inst_b[1 << 20];
+
+/* Every file of inst_files is installed under udir/tmpdir with its
+ * mode and the contents of its source. */
+static void
+assert_installed(const char *udir)
+{
+	char path[512], src[512];
+	struct stat sb;
+	ssize_t na, nb;
+	size_t i;
+
+	for (i = 0; i < NINST; i++) {
+		inst_path(&inst_files[i], udir, path, sizeof(path));
+		ck_assert_msg(stat(path, &sb) == 0, "not installed: %s", path);
+		ck_assert_msg(S_ISREG(sb.st_mode) &&
+		    (sb.st_mode & 07777) == inst_files[i].mode, "%s: mode %04o, "
+		    "want %04o", path, (unsigned)(sb.st_mode & 07777),
+		    (unsigned)inst_files[i].mode);
+		if (inst_files[i].source == NULL)
+			snprintf(src, sizeof(src), "%s/echod", builddir);
+		else
+			snprintf(src, sizeof(src), "%s", inst_files[i].source);
+		na = pf_read(path, inst_a, sizeof(inst_a));
+		nb = pf_read(src, inst_b, sizeof(inst_b));
+		ck_assert_msg(na > 0 && na == nb &&
+		    memcmp(inst_a, inst_b, (size_t)na) == 0,
+		    "%s differs from %s", path, src);
+	}
+}
+
 /* Regular files (and links) under dir, recursively. */
 static int
 count_files(const char *dir)
@@ -1397,8 +1430,8 @@ count_files(const char *dir)
 
 START_TEST(make_install_and_uninstall)
 {
-	static char a[1 << 20], b[1 << 20], out[1 << 16];
-	char destdir[200], udir[256], path[512], conf[512], src[512];
+	static char out[1 << 16];
+	char destdir[200], udir[256], path[512], conf[512];
 	const char *argv[3];
 	struct stat sb;
 	size_t i;
@@ -1411,22 +1444,7 @@ START_TEST(make_install_and_uninstall)
 	st = run_make(out, sizeof(out), "install", destdir, NULL, NULL, NULL);
 	ck_assert_msg(st == 0, "make install %s: status %d: %s", destdir, st,
 	    out);
-	for (i = 0; i < NINST; i++) {
-		inst_path(&inst_files[i], udir, path, sizeof(path));
-		ck_assert_msg(stat(path, &sb) == 0, "not installed: %s", path);
-		ck_assert_msg(S_ISREG(sb.st_mode) &&
-		    (sb.st_mode & 07777) == inst_files[i].mode, "%s: mode %04o, "
-		    "want %04o", path, (unsigned)(sb.st_mode & 07777),
-		    (unsigned)inst_files[i].mode);
-		if (inst_files[i].source == NULL)
-			snprintf(src, sizeof(src), "%s/echod", builddir);
-		else
-			snprintf(src, sizeof(src), "%s", inst_files[i].source);
-		na = pf_read(path, a, sizeof(a));
-		nb = pf_read(src, b, sizeof(b));
-		ck_assert_msg(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0,
-		    "%s differs from %s", path, src);
-	}
+	assert_installed(udir);
 	ck_assert_msg(count_files(tmpdir) == (int)NINST, "make install "
 	    "left %d files under %s, want %d", count_files(tmpdir),
 	    tmpdir, (int)NINST);
@@ -1455,12 +1473,13 @@ START_TEST(make_install_and_uninstall)
 		fputs("# changed by the admin\n", f);
 		ck_assert_int_eq(fclose(f), 0);
 	}
-	na = pf_read(conf, a, sizeof(a));
+	na = pf_read(conf, inst_a, sizeof(inst_a));
 	st = run_make(out, sizeof(out), "install", destdir, NULL, NULL, NULL);
 	ck_assert_msg(st == 0 && strstr(out, "keeping the existing") != NULL,
 	    "second make install: status %d: %s", st, out);
-	nb = pf_read(conf, b, sizeof(b));
-	ck_assert_msg(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0,
+	nb = pf_read(conf, inst_b, sizeof(inst_b));
+	ck_assert_msg(na > 0 && na == nb &&
+	    memcmp(inst_a, inst_b, (size_t)na) == 0,
 	    "a second make install overwrote the changed %s", conf);
 	/* Uninstall: everything but the configuration. */
 	st = run_make(out, sizeof(out), "uninstall", destdir, NULL, NULL,
@@ -1473,9 +1492,9 @@ START_TEST(make_install_and_uninstall)
 		ck_assert_msg(access(path, F_OK) == -1 && errno == ENOENT,
 		    "make uninstall left %s", path);
 	}
-	nb = pf_read(conf, b, sizeof(b));
-	ck_assert_msg(na == nb && memcmp(a, b, (size_t)na) == 0, "make "
-	    "uninstall removed or changed %s", conf);
+	nb = pf_read(conf, inst_b, sizeof(inst_b));
+	ck_assert_msg(na == nb && memcmp(inst_a, inst_b, (size_t)na) == 0,
+	    "make uninstall removed or changed %s", conf);
 	ck_assert_int_eq(count_files(tmpdir), 1);
 }
 END_TEST
