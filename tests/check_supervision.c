@@ -415,6 +415,30 @@ out:
 }
 END_TEST
 
+/*
+ * For the stop tests: start `workers` workers with shutdown_timeout =
+ * drain_s, their pids into kids (16 at most) and *nk; with a, a client
+ * there, echoed.
+ */
+static int
+stop_start(struct tres *t, struct echod_proc *p, int workers, int drain_s,
+    pid_t *kids, int *nk, int *a)
+{
+	char conf[256];
+
+	conf_make(conf, sizeof(conf), workers, 0, drain_s, "info");
+	REQUIRE(t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
+	*nk = h_children(p->pid, kids, 16);
+	REQUIRE(t, *nk == workers, "%d children, want %d", *nk, workers);
+	if (a != NULL) {
+		REQUIRE(t, (*a = h_connect(p->port, 0)) != -1, "connect: %s",
+		    strerror(errno));
+		REQUIRE(t, cl_echo(*a, "abc", 2000), "abc not echoed");
+	}
+out:
+	return !t->failed;
+}
+
 /* ---- 4. SIGTERM drains an open connection ---- */
 
 START_TEST(sigterm_drains)
@@ -422,18 +446,12 @@ START_TEST(sigterm_drains)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
 	int a = -1, b = -1, nk, st, alive, e;
 	long long t0;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 0, 5, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, cl_echo(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 2, 5, kids, &nk, &a))
+		goto out;
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both log 'SIGTERM: draining'");
@@ -479,18 +497,12 @@ START_TEST(sigterm_timeout)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
 	int a = -1, nk, st, alive;
 	long long t0, el;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 1, 0, 1, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 1, "%d children, want 1", nk);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, cl_echo(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 1, 1, kids, &nk, &a))
+		goto out;
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	st = h_wait_exit(&p, 4000);
@@ -519,16 +531,12 @@ START_TEST(sigint_drains)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256], line[512];
+	char line[512];
 	int a = -1, nk, st, alive;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 1, 0, 5, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, cl_echo(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 1, 5, kids, &nk, &a))
+		goto out;
 	REQUIRE(&t, kill(p.pid, SIGINT) == 0, "kill");
 	REQUIRE(&t, cl_log_wait(&p, "draining", 1, 3000), "no worker drains");
 	REQUIRE(&t, cl_log_line(&p, ": stopping; ", line, sizeof(line)) &&
@@ -553,18 +561,12 @@ START_TEST(second_sigterm_stops_now)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
 	int a = -1, nk, st, alive;
 	long long t0, el;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 0, 30, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, cl_echo(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 2, 30, kids, &nk, &a))
+		goto out;
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both start draining");
@@ -598,15 +600,12 @@ START_TEST(master_killed_workers_exit)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
 	int nk = 0, st, alive;
 	long long t0;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 0, 1, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
+	if (!stop_start(&t, &p, 2, 1, kids, &nk, NULL))
+		goto out;
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGKILL) == 0, "kill");
 	st = h_wait_exit(&p, 2000);
