@@ -102,7 +102,7 @@ START_TEST(per_ip_across_workers)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	int a[4] = { -1, -1, -1, -1 }, b[3] = { -1, -1, -1 }, x = -1;
-	int slot[3], i, st;
+	int slot[3], i;
 	char line[512];
 
 	cl_proc_init(&p);
@@ -157,8 +157,7 @@ START_TEST(per_ip_across_workers)
 	if (!per_ip_flood(&t, &p, a))
 		goto out;
 	cl_close_fds(a, 4);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(a, 4);
 	cl_close_fds(b, 3);
@@ -171,7 +170,7 @@ START_TEST(per_ip_ipv6)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int c[4] = { -1, -1, -1, -1 }, i, st;
+	int c[4] = { -1, -1, -1, -1 }, i;
 
 	if (!cl_have_ipv6()) {
 		fprintf(stderr, "attack: per_ip_ipv6 SKIPPED: this host cannot "
@@ -200,8 +199,7 @@ START_TEST(per_ip_ipv6)
 	REQUIRE(&t, cl_echo(c[3], "again", REPLY_MS), "::1 refused after one "
 	    "of its connections closed");
 	cl_close_fds(c, 4);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(c, 4);
 	cl_conclude(&t, &p);
@@ -212,7 +210,7 @@ START_TEST(exempt_loopback)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int c[6] = { -1, -1, -1, -1, -1, -1 }, i, st;
+	int c[6] = { -1, -1, -1, -1, -1, -1 }, i;
 
 	cl_proc_init(&p);
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
@@ -228,8 +226,7 @@ START_TEST(exempt_loopback)
 	}
 	REQUIRE(&t, cl_log_count(&p, "refused") == 0, "'refused' logged");
 	cl_close_fds(c, 6);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(c, 6);
 	cl_conclude(&t, &p);
@@ -275,7 +272,7 @@ START_TEST(rate_per_ip)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int attempt, i, ok = 0, sixth = -1, other = -1, again, st;
+	int attempt, i, ok = 0, sixth = -1, other = -1, again;
 	time_t sec;
 
 	cl_proc_init(&p);
@@ -305,8 +302,7 @@ START_TEST(rate_per_ip)
 	REQUIRE(&t, next_second(), "the clock did not move");
 	again = try_once(SRC2, p.port);
 	REQUIRE(&t, again == 1, SRC2 " not served in the next second");
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_conclude(&t, &p);
 }
@@ -333,7 +329,7 @@ START_TEST(dead_worker_counts_forgotten)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int a0 = -1, a1 = -1, c = -1, e = -1, f = -1, s0 = -1, s1 = -1, st;
+	int a0 = -1, a1 = -1, c = -1, e = -1, f = -1, s0 = -1, s1 = -1;
 	pid_t w0, w1, nw, wc;
 
 	cl_proc_init(&p);
@@ -385,8 +381,7 @@ START_TEST(dead_worker_counts_forgotten)
 	    "refused after the old workers died");
 	cl_close_fds(&e, 1);
 	cl_close_fds(&f, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(&a0, 1);
 	cl_close_fds(&a1, 1);
@@ -429,7 +424,7 @@ START_TEST(connection_time_limit)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int busy = -1, idle = -1, fresh = -1, wrong = 0, st;
+	int busy = -1, idle = -1, fresh = -1, wrong = 0;
 	long long el;
 
 	cl_proc_init(&p);
@@ -455,8 +450,7 @@ START_TEST(connection_time_limit)
 	REQUIRE(&t, cl_echo(fresh, "fresh", REPLY_MS), "a new connection "
 	    "was not served");
 	cl_close_fds(&fresh, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(&busy, 1);
 	cl_close_fds(&idle, 1);
@@ -529,7 +523,7 @@ sandbox_case(int on)
 	struct tres t = { 0, "" };
 	static char out[16384];
 	char want[128], conf[256];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1, st, rc;
+	int a = -1, b = -1, c = -1, sx = -1, sy = -1, rc;
 	pid_t x, y, ny;
 
 	if (!in_path("gdb")) {
@@ -592,8 +586,7 @@ sandbox_case(int on)
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
 	cl_close_fds(&c, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
@@ -759,7 +752,7 @@ START_TEST(odd_client_storms)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t w0, w1;
-	int n, st;
+	int n;
 	long long t0;
 
 	cl_proc_init(&p);
@@ -789,8 +782,7 @@ START_TEST(odd_client_storms)
 	    w1, "a worker was replaced during the storms");
 	REQUIRE(&t, cl_log_count(&p, "killed by signal") == 0 &&
 	    cl_log_count(&p, "exited with") == 0, "a worker died");
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_conclude(&t, &p);
 }
@@ -921,7 +913,7 @@ START_TEST(descriptor_exhaustion)
 	struct tres t = { 0, "" };
 	struct rlimit rl;
 	char wdir[64] = "", wpath[128] = "", want[160], oldbin[PATH_MAX] = "";
-	int c[EXHAUST_CLIENTS], fresh = -1, i, soft, st;
+	int c[EXHAUST_CLIENTS], fresh = -1, i, soft;
 	pid_t w;
 
 	for (i = 0; i < EXHAUST_CLIENTS; i++)
@@ -966,8 +958,7 @@ START_TEST(descriptor_exhaustion)
 	    0, "the worker died");
 	cl_close_fds(c, EXHAUST_CLIENTS);
 	cl_close_fds(&fresh, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_close_fds(c, EXHAUST_CLIENTS);
 	cl_close_fds(&fresh, 1);
@@ -1110,7 +1101,7 @@ START_TEST(fork_fails_retried)
 	struct tres t = { 0, "" };
 	struct rlimit rl, old;
 	char want[128];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1, lowered = 0, n, st;
+	int a = -1, b = -1, c = -1, sx = -1, sy = -1, lowered = 0, n;
 	long long t0, t1, t2;
 	pid_t x, y, ny;
 
@@ -1169,8 +1160,7 @@ START_TEST(fork_fails_retried)
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
 	cl_close_fds(&c, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	if (lowered)
 		cl_prlimit(p.pid, RLIMIT_NPROC, &old, NULL);

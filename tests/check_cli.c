@@ -574,7 +574,7 @@ START_TEST(builtin_defaults_run)
 		NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int fd = -1, st;
+	char err[256];
 
 	cl_proc_init(&p);
 	if (default_conf_exists()) {
@@ -586,15 +586,10 @@ START_TEST(builtin_defaults_run)
 	REQUIRE(&t, h_log_wait(&p, "running on built-in defaults", 1000),
 	    "log lacks 'running on built-in defaults'");
 	REQUIRE(&t, h_log_wait(&p, "1 worker x", 1000), "-w 1 not applied");
-	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, cl_echo(fd, "hi\n", 2000), "no echo");
-	close(fd);
-	fd = -1;
-	st = h_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_echo_new(p.port, "hi\n", 2000, err, sizeof(err)),
+	    "no echo: %s", err);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(&fd, 1);
 	cl_conclude(&t, &p);
 }
 END_TEST
@@ -605,9 +600,9 @@ START_TEST(overrides_run)
 		NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	char conf[256], title[64];
+	char conf[256], title[64], err[256];
 	pid_t kids[16];
-	int fd = -1, st, port, n, i, slots = 0;
+	int port, n, i, slots = 0;
 
 	cl_proc_init(&p);
 	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
@@ -628,15 +623,10 @@ START_TEST(overrides_run)
 	}
 	REQUIRE(&t, slots == 7, "worker titles cover slots %#x, want 0-2",
 	    slots);
-	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, cl_echo(fd, "ok?\n", 2000), "no echo");
-	close(fd);
-	fd = -1;
-	st = h_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_echo_new(p.port, "ok?\n", 2000, err, sizeof(err)),
+	    "no echo: %s", err);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(&fd, 1);
 	cl_conclude(&t, &p);
 }
 END_TEST
@@ -647,15 +637,13 @@ START_TEST(verbose_run)
 	static const char *const args[] = { "-v", NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int st;
 
 	cl_proc_init(&p);
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
 	    "log_level = err\n", args, START_MS) == 0, "start failed");
 	REQUIRE(&t, h_log_wait(&p, "worker 0 started, pid", 1000),
 	    "no debug line with -v");
-	st = h_stop(&p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	cl_conclude(&t, &p);
 }

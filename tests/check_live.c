@@ -481,7 +481,7 @@ rp_holder_ends(struct tres *t, struct rp *r)
 {
 	struct echod_proc *p = r->p;
 	char want[128];
-	int i, st;
+	int i;
 
 	close(r->c);
 	r->c = -1;
@@ -496,8 +496,7 @@ rp_holder_ends(struct tres *t, struct rp *r)
 		REQUIRE(t, cl_pid_in(r->fresh, r->nfresh, r->kids[i]),
 		    "child %d is not one of the new workers", (int)r->kids[i]);
 	REQUIRE(t, echo_new(p->port, "after"), "no echo at the end");
-	st = cl_stop(p, 5000);
-	REQUIRE(t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(t, p, 5000);
 out:
 	return !t->failed;
 }
@@ -537,7 +536,7 @@ START_TEST(reload_listeners)
 	struct tres t = { 0, "" };
 	char conf[256], la[40], lb[40], both[96], ready[512], want[128];
 	pid_t gen2[MAXKIDS], kids[MAXKIDS];
-	int a, b, fd = -1, n2, nk, i, st, e;
+	int a, b, fd = -1, n2, nk, i, e;
 
 	REQUIRE(&t, (a = cl_free_port()) > 0 && (b = cl_free_port()) > 0 &&
 	    a != b, "no free ports");
@@ -598,9 +597,7 @@ START_TEST(reload_listeners)
 	REQUIRE(&t, log_wait(p, want, 1000), "no log line '%s'", want);
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(b, "still b"), "B: no echo (try %d)", i);
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 out:
 	cl_close_fds(&fd, 1);
 	cl_log_dump_if_failed(&t, p);
@@ -620,7 +617,7 @@ START_TEST(reload_broken_file)
 	unsigned long long gen;
 	char conf[256], ready[512], want[256], line[1024], err[256];
 	pid_t before[MAXKIDS], kids[MAXKIDS];
-	int nb, nk, i, nrows, st;
+	int nb, nk, i, nrows;
 
 	snprintf(conf, sizeof(conf), CONF_POOL, 2, 300);
 	REQUIRE(&t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
@@ -678,9 +675,7 @@ START_TEST(reload_broken_file)
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(p->port, "reloaded"), "no echo after "
 		    "the good reload (try %d)", i);
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 out:
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
@@ -807,7 +802,7 @@ rz_down_to_one(struct tres *t, struct rz *z)
 	struct sb_row rows[16];
 	unsigned long long gen;
 	char err[256];
-	int i, k, nrows, st;
+	int i, k, nrows;
 	pid_t last;
 
 	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
@@ -830,8 +825,7 @@ rz_down_to_one(struct tres *t, struct rz *z)
 	    "with one worker (%s)", nrows, nrows < 0 ? err : "");
 	REQUIRE(t, h_children(p->pid, z->kids, MAXKIDS) == 1 &&
 	    z->kids[0] == last, "the last worker changed");
-	st = cl_stop(p, 5000);
-	REQUIRE(t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(t, p, 5000);
 out:
 	return !t->failed;
 }
@@ -967,7 +961,7 @@ hw_timings(struct tres *t, struct hw *h)
 	long long hung = h->t_hung - h->t_stop, dead = h->t_dead - h->t_hung;
 	pid_t kids[MAXKIDS];
 	char want[128];
-	int nk, st;
+	int nk;
 
 	printf("live: hung worker: SIGSTOP -> 'hung' %lld ms, 'hung' -> dead "
 	    "%lld ms, dead -> replaced in slot %d; %d echoes meanwhile\n",
@@ -987,8 +981,7 @@ hw_timings(struct tres *t, struct hw *h)
 	REQUIRE(t, nk == 2, "%d children after the replacement", nk);
 	REQUIRE(t, cl_echo(h->c, "still", 2000), "no echo at the end");
 	cl_close_fds(&h->c, 1);
-	st = cl_stop(p, 5000);
-	REQUIRE(t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(t, p, 5000);
 out:
 	return !t->failed;
 }
@@ -1116,9 +1109,7 @@ START_TEST(privilege_drop)
 	REQUIRE(&t, log_wait(p, "running as user nobody (uid 65534)", 1000),
 	    "no log line 'running as user nobody (uid 65534)'");
 	REQUIRE(&t, echo_new(p->port, "as nobody"), "no echo as nobody");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 	live_cleanup();
 
 	/* user = "root" without allow_root: a configuration error. */
@@ -1149,9 +1140,7 @@ START_TEST(privilege_drop)
 	REQUIRE(&t, log_wait(p, "running as root (allow_root = true)", 1000),
 	    "no log line 'running as root (allow_root = true)'");
 	REQUIRE(&t, echo_new(p->port, "as root"), "no echo as root");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 out:
 	if (nsaved != -1 && setgroups((size_t)nsaved, saved) == -1)
 		fprintf(stderr, "setgroups: %s\n", strerror(errno));

@@ -446,7 +446,7 @@ START_TEST(chaos_kills)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	long long t0, now, next_kill, end;
-	int i, st, turns = 0;
+	int i, turns = 0;
 
 	cl_proc_init(&p);
 	memset(&ch, 0, sizeof(ch));
@@ -513,8 +513,7 @@ START_TEST(chaos_kills)
 	    "%d kills logged, %d made", cl_log_count(&p, "killed by signal 9"),
 	    ch.nkills);
 	REQUIRE(&t, cl_log_count(&p, "died early") == 0, "an early death");
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	for (i = 0; i < CHAOS_MAX; i++)
 		if (ch.c[i].fd != -1)
@@ -607,7 +606,7 @@ START_TEST(idle_crowd)
 	struct tres t = { 0, "" };
 	struct rlimit rl;
 	long long t0, lat_us, min_age, max_age;
-	int i, base, held, left, fresh = -1, st;
+	int i, base, held, left, fresh = -1;
 
 	cl_proc_init(&p);
 	for (i = 0; i < IDLE_CONNS; i++)
@@ -664,8 +663,7 @@ START_TEST(idle_crowd)
 			break;
 	REQUIRE(&t, held <= 0, "the workers still hold %d descriptors", held);
 	cl_close_fds(fd, IDLE_CONNS);
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	cl_close_fds(fd, IDLE_CONNS);
 	cl_close_fds(&fresh, 1);
@@ -687,7 +685,7 @@ START_TEST(non_reading_client)
 	struct pollfd pfd;
 	uint64_t pushed = 0, back = 0;
 	long long t0, last, rss0, rss1;
-	int fd = -1, other = -1, st;
+	int fd = -1, other = -1;
 	ssize_t n;
 	size_t k;
 
@@ -751,8 +749,7 @@ START_TEST(non_reading_client)
 	fd = -1;
 	close(other);
 	other = -1;
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	cl_close_fds(&fd, 1);
 	cl_close_fds(&other, 1);
@@ -774,7 +771,7 @@ START_TEST(large_stream)
 	uint64_t sent = 0, got = 0, wrong_at = UINT64_MAX;
 	size_t chunk = 0, off = 0, k;
 	long long t0, el;
-	int fd = -1, eof = 0, st;
+	int fd = -1, eof = 0;
 	ssize_t n;
 
 	cl_proc_init(&p);
@@ -836,8 +833,7 @@ START_TEST(large_stream)
 	    (unsigned long long)got, STREAM_BYTES);
 	close(fd);
 	fd = -1;
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	cl_close_fds(&fd, 1);
 	cl_conclude(&t, &p);

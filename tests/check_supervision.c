@@ -254,7 +254,6 @@ START_TEST(kill_worker_replaced)
 	static struct kw k;
 	struct tres t = { 0, "" };
 	struct cl_child pr0 = CL_CHILD_INIT;
-	int st;
 
 	memset(&k, 0, sizeof(k));
 	cl_proc_init(&k.p);
@@ -274,8 +273,7 @@ START_TEST(kill_worker_replaced)
 	    "worker %d changed pid", k.x);
 	close(k.a);
 	k.a = -1;
-	st = h_stop(&k.p, 5000);
-	REQUIRE(&t, cl_exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &k.p, 5000);
 out:
 	if (k.stopped)
 		kill(k.p.pid, SIGCONT);

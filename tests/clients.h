@@ -51,6 +51,14 @@ void cl_fail(struct tres *t, int line, const char *fmt, ...)
 /* Close those of fds[0..n-1] that are open (not -1) and set them to -1. */
 void cl_close_fds(int *fds, int n);
 
+/* Stop the daemon (cl_stop, timeout_ms); REQUIRE that it exits 0. */
+#define REQUIRE_STOPPED(t, p, timeout_ms)                                  \
+	do {                                                               \
+		int st_ = cl_stop((p), (timeout_ms));                      \
+		REQUIRE((t), cl_exited_with(st_, 0),                       \
+		    "stop: wait status %#x", st_);                         \
+	} while (0)
+
 /* An echod_proc that h_cleanup may be called on before any start. */
 void cl_proc_init(struct echod_proc *p);
 
