@@ -67,6 +67,22 @@ scratch_write(struct scratch *s, const char *data, size_t len)
 	return fclose(f);
 }
 
+/*
+ * Write len bytes of data into a new scratch file, put its path into
+ * argv[at] and run argv: output into out, wait status into *st.  0, or
+ * -1 (errno) when the file could not be made.
+ */
+static int
+scratch_run(struct scratch *s, const char *data, size_t len,
+    const char **argv, int at, char *out, size_t outlen, int *st)
+{
+	if (scratch_init(s) == -1 || scratch_write(s, data, len) == -1)
+		return -1;
+	argv[at] = s->path;
+	*st = h_run(argv, out, outlen, RUN_MS);
+	return 0;
+}
+
 static void
 scratch_cleanup(struct scratch *s)
 {
@@ -239,11 +255,8 @@ START_TEST(test_good)
 	size_t i;
 	int st;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, good_conf, strlen(good_conf)) == 0,
-	    "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
+	REQUIRE(&t, scratch_run(&s, good_conf, strlen(good_conf), argv, 3,
+	    out, sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
 	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	snprintf(want, sizeof(want), "echod: %s: configuration OK: ", s.path);
 	REQUIRE(&t, strncmp(out, want, strlen(want)) == 0,
@@ -268,11 +281,8 @@ START_TEST(test_overrides)
 	char out[OUT_MAX];
 	int st;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, good_conf, strlen(good_conf)) == 0,
-	    "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
+	REQUIRE(&t, scratch_run(&s, good_conf, strlen(good_conf), argv, 3,
+	    out, sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
 	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	REQUIRE(&t, strstr(out, "configuration OK") != NULL, "%s", out);
 	REQUIRE(&t, strstr(out, "5 workers x 100 connections") != NULL,
@@ -296,10 +306,8 @@ START_TEST(test_empty_file)
 	char out[OUT_MAX];
 	int st;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, "", 0) == 0, "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
+	REQUIRE(&t, scratch_run(&s, "", 0, argv, 3, out, sizeof(out), &st) ==
+	    0, "scratch file: %s", strerror(errno));
 	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	REQUIRE(&t, strstr(out, "configuration OK") != NULL &&
 	    strstr(out, "listen " CONF_DEFAULT_LISTEN ",") != NULL,
@@ -447,10 +455,8 @@ START_TEST(test_bad)
 	size_t len = c->len ? c->len : strlen(c->text);
 	int st, line, i;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, c->text, len) == 0, "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
+	REQUIRE(&t, scratch_run(&s, c->text, len, argv, 3, out, sizeof(out),
+	    &st) == 0, "scratch file: %s", strerror(errno));
 	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "case %d: wait status %#x, want exit 78; output: %s", _i, st, out);
 	line = msg_line(out, s.path);
