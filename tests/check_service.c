@@ -265,6 +265,30 @@ close_reset(int fd)
 	close(fd);
 }
 
+/*
+ * On a new connection to [::1] (v6) or 127.0.0.1: msg comes back, our
+ * half-close gets EOF, and the daemon logs the close with both counts.
+ */
+static void
+echo_logged(int v6, const char *msg)
+{
+	const char *host = v6 ? "[::1]" : "127.0.0.1";
+	size_t len = strlen(msg);
+	char needle[128];
+	unsigned port;
+	int fd;
+
+	fd = connect_ok(v6);
+	port = local_port(fd);
+	expect_echo_str(fd, msg, host);
+	half_close_expect_eof(fd, host);
+	close(fd);
+	snprintf(needle, sizeof(needle), "%s:%u closed: client closed, %zu "
+	    "bytes in, %zu out", host, port, len, len);
+	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS),
+	    "no '%s' in %s", needle, cl_log_tail(&ep));
+}
+
 /* ---- a client that writes without reading ---- */
 
 struct pusher {
@@ -573,22 +597,8 @@ END_TEST
 
 START_TEST(debug_line_per_connection)
 {
-	char buf[16], needle[128];
-	unsigned port;
-	int fd;
-
 	start(mkconf("127.0.0.1:0", 2, 64, 300, "debug"));
-	fd = connect_ok(0);
-	port = local_port(fd);
-	ck_assert_int_eq(h_write_all(fd, "hello", 5), 0);
-	ck_assert_uint_eq(h_read_exact(fd, buf, 5, REPLY_MS), 5);
-	ck_assert_mem_eq(buf, "HELLO", 5);
-	half_close_expect_eof(fd, "log test");
-	close(fd);
-	snprintf(needle, sizeof(needle),
-	    "127.0.0.1:%u closed: client closed, 5 bytes in, 5 out", port);
-	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS),
-	    "no '%s' in %s", needle, cl_log_tail(&ep));
+	echo_logged(0, "hello");
 	stop_ok();
 }
 END_TEST
@@ -895,10 +905,6 @@ END_TEST
 
 START_TEST(ipv6_loopback)
 {
-	char needle[128];
-	unsigned port;
-	int fd;
-
 	if (!cl_have_ipv6()) {
 		fprintf(stderr, "service: ipv6_loopback SKIPPED: this host "
 		    "cannot bind ::1\n");
@@ -907,15 +913,7 @@ START_TEST(ipv6_loopback)
 	start(mkconf("[::1]:0", 2, 64, 300, "debug"));
 	ck_assert_msg(strstr(ep.ready, "listening on [::1]:") != NULL,
 	    "READY status '%s' does not say [::1]", ep.ready);
-	fd = connect_ok(1);
-	port = local_port(fd);
-	expect_echo_str(fd, "over ipv6\r\n", "[::1]");
-	half_close_expect_eof(fd, "[::1]");
-	close(fd);
-	snprintf(needle, sizeof(needle),
-	    "[::1]:%u closed: client closed, 11 bytes in, 11 out", port);
-	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS),
-	    "no '%s' in %s", needle, cl_log_tail(&ep));
+	echo_logged(1, "over ipv6\r\n");
 	stop_ok();
 }
 END_TEST
