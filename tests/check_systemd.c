@@ -772,7 +772,6 @@ spawn_socket_activate(struct echod_proc *p, const char *conf_text, int port)
 	struct sockaddr_un sun;
 	char listen[64], env[160];
 	FILE *f;
-	int fd;
 
 	cl_proc_init(p);
 	snprintf(p->dir, sizeof(p->dir), "/tmp/echod-test.XXXXXX");
@@ -801,15 +800,7 @@ spawn_socket_activate(struct echod_proc *p, const char *conf_text, int port)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
-	if ((fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
+	h_child_stdio(p->log_path);
 	/* Only -E variables reach the child: NOTIFY_SOCKET must be one. */
 	execlp("systemd-socket-activate", "systemd-socket-activate", "-l",
 	    listen, "-E", env, h_echod_bin(), "-c", p->conf_path, (char *)NULL);

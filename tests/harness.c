@@ -107,13 +107,29 @@ set_envs(const char *const *envs)
 	}
 }
 
+void
+h_child_stdio(const char *log_path)
+{
+	int fd;
+
+	if ((fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+}
+
 static void
 exec_echod(struct echod_proc *p, const char *conf_text,
     const char *const *args, const char *const *envs, const int *fds,
     int nfds)
 {
 	const char *argv[MAX_ARGS + 4];
-	int i = 0, fd;
+	int i = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	setenv("NOTIFY_SOCKET", p->notify_path, 1);
@@ -125,15 +141,7 @@ exec_echod(struct echod_proc *p, const char *conf_text,
 	unsetenv("JOURNAL_STREAM");
 	set_envs(envs);
 	pass_fds(fds, nfds);
-	if ((fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
+	h_child_stdio(p->log_path);
 	argv[i++] = h_echod_bin();
 	if (conf_text != NULL) {
 		argv[i++] = "-c";

@@ -61,6 +61,10 @@ int h_spawn_ex(struct echod_proc *p, const char *conf_text,
     const char *const *args, const char *const *envs, const int *fds,
     int nfds);
 
+/* In a forked child about to exec: stdout and stderr appended to
+ * log_path, stdin from /dev/null. */
+void h_child_stdio(const char *log_path);
+
 /*
  * Wait for the next notify datagram containing needle (NULL: any), looking
  * at the queued ones first (and dropping those before it); copy it to
