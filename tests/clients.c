@@ -64,10 +64,7 @@ cl_proc_init(struct echod_proc *p)
 long long
 cl_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return h_now_us();
 }
 
 void
@@ -259,49 +256,44 @@ cl_echo_new(int port, const char *msg, int timeout_ms, char *err,
 	return 1;
 }
 
-int
-cl_closed(int fd, int timeout_ms)
+/*
+ * Does the peer end the connection (EOF or reset) within timeout_ms?  A
+ * byte before the end is a "no", or, with drain, read and ignored.
+ */
+static int
+peer_ends(int fd, int timeout_ms, int drain)
 {
 	long long deadline = h_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
+	char buf[256];
 	ssize_t n;
 	int left;
 
 	while ((left = (int)(deadline - h_now_ms())) > 0) {
 		if (poll(&pfd, 1, left) <= 0)
 			continue;
-		n = recv(fd, &c, 1, MSG_DONTWAIT);
+		n = recv(fd, buf, drain ? sizeof(buf) : 1, MSG_DONTWAIT);
 		if (n == 0 || (n == -1 && (errno == ECONNRESET ||
 		    errno == EPIPE)))
 			return 1;
-		if (n == 1)
+		if (n > 0 && !drain)
 			return 0; /* a byte came back: it was served */
-		if (errno != EAGAIN && errno != EINTR)
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
 			return 0;
 	}
 	return 0;
 }
 
 int
+cl_closed(int fd, int timeout_ms)
+{
+	return peer_ends(fd, timeout_ms, 0);
+}
+
+int
 cl_eof_or_reset(int fd, int timeout_ms)
 {
-	long long deadline = h_now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[256];
-	ssize_t n;
-
-	while (h_now_ms() < deadline) {
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n == -1 && errno == ECONNRESET))
-			return 1;
-		if (n == -1 && errno != EAGAIN && errno != EINTR)
-			return 0;
-		/* Bytes: not what we expect, but keep draining. */
-	}
-	return 0;
+	return peer_ends(fd, timeout_ms, 1);
 }
 
 int
@@ -988,6 +980,23 @@ probe_run(const void *arg, int stop_rd, int res_wr)
 	if (write(res_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		_exit(1);
 	_exit(0);
+}
+
+int
+cl_probe_clean(const struct cl_probe_res *r, int min_ok, char *err,
+    size_t errlen)
+{
+	if (r->refused != 0 || r->failed != 0 || r->wrong != 0) {
+		snprintf(err, errlen, "prober: %d connections, %d refused, %d "
+		    "failed (%s), %d wrong", r->iters, r->refused, r->failed,
+		    strerror(r->first_errno), r->wrong);
+		return 0;
+	}
+	if (r->ok < min_ok) {
+		snprintf(err, errlen, "prober made only %d connections", r->ok);
+		return 0;
+	}
+	return 1;
 }
 
 int

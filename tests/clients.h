@@ -243,6 +243,10 @@ struct cl_probe_window {
 	long long from, to;
 };
 
+/* Was every probe served (none refused, failed or wrong), and at least
+ * min_ok of them?  1, or 0 with what was not in err. */
+int cl_probe_clean(const struct cl_probe_res *r, int min_ok, char *err,
+    size_t errlen);
 /* a must stay valid until cl_prober_finish.  0, or -1. */
 int cl_prober_start(struct cl_child *c, const struct cl_probe *a);
 /* Stop it (w may be NULL) and read its result; 0, or -1. */

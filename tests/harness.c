@@ -27,12 +27,18 @@
 #define MAX_ARGS 32
 
 long long
-h_now_ms(void)
+h_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long long
+h_now_ms(void)
+{
+	return h_now_us() / 1000;
 }
 
 void

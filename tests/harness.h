@@ -104,8 +104,9 @@ size_t h_read_exact(int fd, void *buf, size_t len, int timeout_ms);
 /* Is the next read EOF within timeout_ms? */
 int h_expect_eof(int fd, int timeout_ms);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds, microseconds on the monotonic clock. */
 long long h_now_ms(void);
+long long h_now_us(void);
 /* Sleep a few ms between polls of a condition with a deadline. */
 void h_poll_pause(void);
 
