@@ -1115,7 +1115,7 @@ START_TEST(privilege_drop)
 	st = h_wait_exit(p, 5000);
 	REQUIRE(&t, st != -1, "user = root without allow_root: still "
 	    "running after 5 s");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == ECHOD_EXIT_CONFIG,
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "user = root without allow_root: wait status %#x, want exit %d",
 	    st, ECHOD_EXIT_CONFIG);
 	REQUIRE(&t, log_wait(p, "uid 0", 1000), "no message about uid 0");
@@ -1206,7 +1206,7 @@ dm_detach(struct tres *t, struct dm *m)
 	printf("live: echod -d returned after %lld ms\n", el);
 	fflush(stdout);
 	REQUIRE(t, st != -1, "echod -d did not return within 10 s");
-	REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(t, cl_exited_with(st, 0),
 	    "echod -d: wait status %#x, output: %s", st, m->out);
 	REQUIRE(t, el < 3000, "echod -d took %lld ms to return", el);
 	m->d = read_pidfile(m->pidf);
@@ -1289,7 +1289,7 @@ dm_sigterm(struct tres *t, struct dm *m)
 	if (m->pp == getpid()) {
 		REQUIRE(t, waitpid(m->d, &st, 0) == m->d, "waitpid: %s",
 		    strerror(errno));
-		REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		REQUIRE(t, cl_exited_with(st, 0),
 		    "the daemon's wait status %#x, want exit 0", st);
 	}
 	live_daemon = -1;

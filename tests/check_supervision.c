@@ -395,7 +395,7 @@ START_TEST(crash_loop_gives_up)
 	fflush(stdout);
 	REQUIRE(&t, h_now_ms() - t0 <= 5000, "gave up only after %lld ms",
 	    h_now_ms() - t0);
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	REQUIRE(&t, cl_exited_with(st, 1),
 	    "master wait status %#x, want exit 1", st);
 	REQUIRE(&t, cl_log_count(&p, "giving up") >= 1, "log lacks 'giving up'");
 	early = cl_log_count(&p, "died early, replacing it in");
@@ -471,7 +471,7 @@ START_TEST(sigterm_drains)
 	    "client closed");
 	REQUIRE(&t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
 	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
@@ -502,7 +502,7 @@ START_TEST(sigterm_timeout)
 	st = h_wait_exit(&p, 4000);
 	el = h_now_ms() - t0;
 	REQUIRE(&t, st != -1, "master still running 4 s after SIGTERM");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
 	REQUIRE(&t, el >= 800 && el <= 3000, "exited %lld ms after SIGTERM, "
 	    "want about shutdown_timeout = 1 s", el);
@@ -573,7 +573,7 @@ START_TEST(second_sigterm_stops_now)
 	    "SIGTERM");
 	REQUIRE(&t, el <= 2000, "exited %lld ms after the second SIGTERM",
 	    el);
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
 	REQUIRE(&t, cl_log_count(&p, "again: stopping now") == 1,
 	    "no 'again: stopping now' in the log");
@@ -726,7 +726,7 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, kill(w0, SIGKILL) == 0, "kill");
 	st = h_wait_exit(&p, 3000);
 	REQUIRE(&t, st != -1, "master still running with no worker left");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	REQUIRE(&t, cl_exited_with(st, 1),
 	    "wait status %#x, want exit 1", st);
 	snprintf(needle, sizeof(needle), "slot 0 stays empty");
 	REQUIRE(&t, cl_log_count(&p, needle) == 1, "no '%s'", needle);

@@ -711,7 +711,7 @@ START_TEST(crash_loop_gives_up_with_errno)
 	ck_assert_msg(st != -1, "echod still runs after %d workers were "
 	    "killed in 15 s; %s", nkilled, cl_log_tail(&ep));
 	absorb(&ep, &sn);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "echod gave up "
+	ck_assert_msg(cl_exited_with(st, 1), "echod gave up "
 	    "with wait status %#x, want exit 1; %s", st, cl_log_tail(&ep));
 	/* The budget is more than 20 early deaths: not fewer. */
 	ck_assert_msg(nkilled > 20, "gave up after only %d workers died",
