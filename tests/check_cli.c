@@ -664,14 +664,12 @@ cli_suite(void)
 	tc = h_case(s, "options", 30, NULL);
 	tcase_add_loop_test(tc, help, 0, 2);
 	tcase_add_loop_test(tc, version, 0, 2);
-	tcase_add_loop_test(tc, usage_error, 0,
-	    (int)(sizeof(usage_cases) / sizeof(usage_cases[0])));
+	tcase_add_loop_test(tc, usage_error, 0, H_NELEM(usage_cases));
 	tcase_add_test(tc, too_many_listen);
 
 	tc = h_case(s, "config", 30, H_TESTS(test_good, test_overrides,
 	    test_empty_file, test_builtin_defaults));
-	tcase_add_loop_test(tc, test_bad, 0,
-	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_loop_test(tc, test_bad, 0, H_NELEM(bad_cases));
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_directory);
 	tcase_add_test(tc, bad_conf_nothing_listens);

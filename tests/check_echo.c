@@ -243,7 +243,6 @@ echo_suite(void)
 	    every_byte_scattered_neighbours, every_pair_of_neighbours,
 	    large_random_buffer, only_ascii_lowercase_changes,
 	    idempotent, zero_length_touches_nothing));
-	tcase_add_loop_test(tc, known_inputs, 0,
-	    (int)(sizeof(upper_cases) / sizeof(upper_cases[0])));
+	tcase_add_loop_test(tc, known_inputs, 0, H_NELEM(upper_cases));
 	return s;
 }

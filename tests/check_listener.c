@@ -466,10 +466,8 @@ listener_suite(void)
 	TCase *tc;
 
 	tc = h_case(s, "parse", 0, NULL);
-	tcase_add_loop_test(tc, parse_valid, 0,
-	    (int)(sizeof(valid) / sizeof(valid[0])));
-	tcase_add_loop_test(tc, parse_invalid, 0,
-	    (int)(sizeof(invalid) / sizeof(invalid[0])));
+	tcase_add_loop_test(tc, parse_valid, 0, H_NELEM(valid));
+	tcase_add_loop_test(tc, parse_invalid, 0, H_NELEM(invalid));
 	tcase_add_test(tc, parse_very_long);
 	tcase_add_test(tc, parse_small_err_buffer);
 	tcase_add_test(tc, format_other_family_and_truncation);

@@ -1349,16 +1349,12 @@ Suite *
 live_suite(void)
 {
 	Suite *s = suite_create("live");
-	TCase *tc[3];
-	int i;
 
-	tc[0] = h_case(s, "reload", 40, H_TESTS(reload_resizes_pool,
-	    reload_listeners, reload_broken_file));
-	tc[1] = h_case(s, "resize", 40, H_TESTS(resize_ttin_ttou,
-	    hung_worker));
-	tc[2] = h_case(s, "process", 40, H_TESTS(privilege_drop,
-	    daemon_mode));
-	for (i = 0; i < 3; i++)
-		tcase_add_checked_fixture(tc[i], live_setup, live_teardown);
+	h_case_fixed(s, "reload", 40, live_setup, live_teardown,
+	    H_TESTS(reload_resizes_pool, reload_listeners, reload_broken_file));
+	h_case_fixed(s, "resize", 40, live_setup, live_teardown,
+	    H_TESTS(resize_ttin_ttou, hung_worker));
+	h_case_fixed(s, "process", 40, live_setup, live_teardown,
+	    H_TESTS(privilege_drop, daemon_mode));
 	return s;
 }

@@ -1086,23 +1086,21 @@ Suite *
 service_suite(void)
 {
 	Suite *s = suite_create("service");
-	TCase *tc[7];
-	int i;
 
-	tc[0] = h_case(s, "echo", 30, H_TESTS(interactive_lines_before_eof,
-	    every_byte_value, one_byte_writes, debug_line_per_connection));
-	tc[1] = h_case(s, "stream", 60,
+	h_case_fixed(s, "echo", 30, setup, teardown,
+	    H_TESTS(interactive_lines_before_eof, every_byte_value,
+	    one_byte_writes, debug_line_per_connection));
+	h_case_fixed(s, "stream", 60, setup, teardown,
 	    H_TESTS(large_random_stream_half_close));
-	tc[2] = h_case(s, "connections", 30,
+	h_case_fixed(s, "connections", 30, setup, teardown,
 	    H_TESTS(hundreds_of_connections_two_workers, max_connections_one));
-	tc[3] = h_case(s, "idle", 30, H_TESTS(idle_timeout_spares_active));
-	tc[4] = h_case(s, "herd", 30, H_TESTS(no_thundering_herd,
-	    connections_spread_over_workers));
-	tc[5] = h_case(s, "ipv6", 30, H_TESTS(ipv6_loopback,
-	    any_address_dual_stack));
-	tc[6] = h_case(s, "misbehaving", 60,
+	h_case_fixed(s, "idle", 30, setup, teardown,
+	    H_TESTS(idle_timeout_spares_active));
+	h_case_fixed(s, "herd", 30, setup, teardown,
+	    H_TESTS(no_thundering_herd, connections_spread_over_workers));
+	h_case_fixed(s, "ipv6", 30, setup, teardown,
+	    H_TESTS(ipv6_loopback, any_address_dual_stack));
+	h_case_fixed(s, "misbehaving", 60, setup, teardown,
 	    H_TESTS(reset_mid_stream_harms_nobody, non_reader_bounded_memory));
-	for (i = 0; i < 7; i++)
-		tcase_add_checked_fixture(tc[i], setup, teardown);
 	return s;
 }

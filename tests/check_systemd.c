@@ -854,18 +854,6 @@ END_TEST
 
 /* ---- 5. the fd store ---- */
 
-/* "listen-" and the listen spec with ':' as '_' (listener.h). */
-static void
-fdname(const char *spec, char *buf, size_t len)
-{
-	char *s;
-
-	snprintf(buf, len, "listen-%s", spec);
-	for (s = buf; *s != '\0'; s++)
-		if (*s == ':')
-			*s = '_';
-}
-
 /* Before READY=1: the FDSTORE=1 datagram and its descriptor. */
 static int
 recv_fdstore(struct echod_proc *p, char *msg, size_t len)
@@ -904,7 +892,8 @@ START_TEST(fd_store_keeps_clients_across_restart)
 	unsetenv("FDSTORE"); /* as systemd before 254: offer it anyway */
 	port = reserve_port();
 	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
-	fdname(spec, name, sizeof(name));
+	/* The name: "listen-" and the spec with ':' as '_' (listener.h). */
+	snprintf(name, sizeof(name), "listen-127.0.0.1_%d", port);
 	ck_assert_int_eq(h_spawn(&ep, mkconf(spec, 2), NULL), 0);
 	sfd = recv_fdstore(&ep, msg, sizeof(msg));
 	snprintf(want, sizeof(want), "FDSTORE=1\nFDNAME=%s", name);
@@ -1494,26 +1483,23 @@ Suite *
 systemd_suite(void)
 {
 	Suite *s = suite_create("systemd");
-	TCase *tc[4];
-	int i;
+	TCase *tc;
 
-	tc[0] = h_case(s, "notify", 30, H_TESTS(
-	    ready_only_when_every_worker_is, reload_says_reloading_then_ready,
-	    crash_loop_gives_up_with_errno));
-	tc[1] = h_case(s, "sockets", 30, H_TESTS(
-	    socket_activation_adopts_passed_socket,
+	h_case_fixed(s, "notify", 30, setup, teardown,
+	    H_TESTS(ready_only_when_every_worker_is,
+	    reload_says_reloading_then_ready, crash_loop_gives_up_with_errno));
+	h_case_fixed(s, "sockets", 30, setup, teardown,
+	    H_TESTS(socket_activation_adopts_passed_socket,
 	    systemd_socket_activate_first_connection,
 	    fd_store_keeps_clients_across_restart,
 	    fd_store_not_offered_when_refused));
-	tc[2] = h_case(s, "watchdog", 30, H_TESTS(
-	    watchdog_pings_and_recycles_a_stuck_pool,
+	h_case_fixed(s, "watchdog", 30, setup, teardown,
+	    H_TESTS(watchdog_pings_and_recycles_a_stuck_pool,
 	    watchdog_pings_stop_when_recycling_does_not_help,
 	    no_watchdog_no_pings));
-	tc[3] = h_case(s, "install", 60, H_TESTS(
-	    unit_files_verify_and_are_hardened, man_pages_lint_clean,
+	tc = h_case_fixed(s, "install", 60, setup, teardown,
+	    H_TESTS(unit_files_verify_and_are_hardened, man_pages_lint_clean,
 	    make_install_and_uninstall));
-	tcase_add_unchecked_fixture(tc[3], build_setup, build_teardown);
-	for (i = 0; i < 4; i++)
-		tcase_add_checked_fixture(tc[i], setup, teardown);
+	tcase_add_unchecked_fixture(tc, build_setup, build_teardown);
 	return s;
 }

@@ -622,15 +622,24 @@ h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms)
 /* ---- suites ---- */
 
 TCase *
-h_case(Suite *s, const char *name, double timeout_s,
-    const TTest *const *tests)
+h_case_fixed(Suite *s, const char *name, double timeout_s,
+    void (*setup)(void), void (*teardown)(void), const TTest *const *tests)
 {
 	TCase *tc = tcase_create(name);
 
+	if (setup != NULL || teardown != NULL)
+		tcase_add_checked_fixture(tc, setup, teardown);
 	if (timeout_s > 0)
 		tcase_set_timeout(tc, timeout_s);
 	for (; tests != NULL && *tests != NULL; tests++)
 		tcase_add_test(tc, *tests);
 	suite_add_tcase(s, tc);
 	return tc;
+}
+
+TCase *
+h_case(Suite *s, const char *name, double timeout_s,
+    const TTest *const *tests)
+{
+	return h_case_fixed(s, name, timeout_s, NULL, NULL, tests);
 }

@@ -124,6 +124,11 @@ int h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms);
  */
 TCase *h_case(Suite *s, const char *name, double timeout_s,
     const TTest *const *tests);
+/* The same with a checked fixture: setup and teardown around each test. */
+TCase *h_case_fixed(Suite *s, const char *name, double timeout_s,
+    void (*setup)(void), void (*teardown)(void), const TTest *const *tests);
 #define H_TESTS(...) ((const TTest *const[]){ __VA_ARGS__, NULL })
+/* How many elements an array has, for tcase_add_loop_test. */
+#define H_NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 #endif
