@@ -1,5 +1,5 @@
 /*
- * clients: helpers of the attack and stress suites (see clients.h).
+ * clients: what the integration suites share (see clients.h).
  */
 #include <arpa/inet.h>
 #include <check.h>

@@ -1,10 +1,15 @@
 /*
  * clients: what the integration suites share beyond harness.h:
- * failures recorded so that cleanup always runs, clients bound to a
- * chosen loopback source address, which worker holds a connection, the
- * daemon's CPU time and memory from /proc, resource limits of a running
- * daemon process, counting lines in its log, and helper processes (the
- * probers) that run beside a test.
+ * failures recorded so that cleanup always runs (REQUIRE, cl_conclude,
+ * REQUIRE_STOPPED), ports and clients on loopback (cl_listen_lo,
+ * cl_free_port, cl_connect from a chosen source address, cl_echo,
+ * cl_echo_new, cl_closed, cl_eof_or_reset), which worker holds a
+ * connection (cl_server_inode, cl_owner, cl_owner_child), the daemon's
+ * CPU time and memory, resource limits of a running daemon process, its
+ * log (counting, waiting, the tail for a message), and helper processes
+ * beside a test, among them the prober (cl_prober_*).  Reading /proc is
+ * procfs.h's; starting the daemon is harness.h's.  One helper for each
+ * thing: add to these rather than copying one into a suite.
  *
  * Check's fork mode _exit()s a test on its first failed ck_assert and
  * skips its teardown, so the integration tests record the first failure
