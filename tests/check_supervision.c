@@ -433,6 +433,24 @@ out:
 	return !t->failed;
 }
 
+/*
+ * For the stop tests: every worker gone within 1 s of the master; with
+ * why, none of them had to be killed (why says what that would mean).
+ */
+static int
+stop_workers_gone(struct tres *t, struct echod_proc *p, const pid_t *kids,
+    int nk, const char *why)
+{
+	int alive = cl_wait_gone(NULL, kids, nk, 1000);
+
+	REQUIRE(t, alive == 0, "%d worker(s) left", alive);
+	if (why != NULL)
+		REQUIRE(t, cl_log_count(p, "killing the remaining") == 0, "%s",
+		    why);
+out:
+	return !t->failed;
+}
+
 /* ---- 4. SIGTERM drains an open connection ---- */
 
 START_TEST(sigterm_drains)
@@ -440,7 +458,7 @@ START_TEST(sigterm_drains)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	int a = -1, b = -1, nk, st, alive, e;
+	int a = -1, b = -1, nk, st, e;
 	long long t0;
 
 	cl_proc_init(&p);
@@ -473,10 +491,9 @@ START_TEST(sigterm_drains)
 	    "the last client closed", h_now_ms() - t0);
 	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
-	alive = cl_wait_gone(NULL, kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
-	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
-	    "the master had to kill workers");
+	if (!stop_workers_gone(&t, &p, kids, nk,
+	    "the master had to kill workers"))
+		goto out;
 out:
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
@@ -491,7 +508,7 @@ START_TEST(sigterm_timeout)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	int a = -1, nk, st, alive;
+	int a = -1, nk, st;
 	long long t0, el;
 
 	cl_proc_init(&p);
@@ -508,10 +525,9 @@ START_TEST(sigterm_timeout)
 	    "want about shutdown_timeout = 1 s", el);
 	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	alive = cl_wait_gone(NULL, kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
-	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
-	    "the worker did not end its drain at shutdown_timeout itself");
+	if (!stop_workers_gone(&t, &p, kids, nk, "the worker did not end "
+	    "its drain at shutdown_timeout itself"))
+		goto out;
 out:
 	cl_close_fds(&a, 1);
 	cl_conclude(&t, &p);
@@ -526,7 +542,7 @@ START_TEST(sigint_drains)
 	struct tres t = { 0, "" };
 	pid_t kids[16];
 	char line[512];
-	int a = -1, nk, st, alive;
+	int a = -1, nk, st;
 
 	cl_proc_init(&p);
 	if (!stop_start(&t, &p, 1, 5, kids, &nk, &a))
@@ -542,8 +558,8 @@ START_TEST(sigint_drains)
 	st = h_wait_exit(&p, 2000);
 	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
-	alive = cl_wait_gone(NULL, kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
+	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
+		goto out;
 out:
 	cl_close_fds(&a, 1);
 	cl_conclude(&t, &p);
@@ -555,7 +571,7 @@ START_TEST(second_sigterm_stops_now)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	int a = -1, nk, st, alive;
+	int a = -1, nk, st;
 	long long t0, el;
 
 	cl_proc_init(&p);
@@ -579,8 +595,8 @@ START_TEST(second_sigterm_stops_now)
 	    "no 'again: stopping now' in the log");
 	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	alive = cl_wait_gone(NULL, kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
+	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
+		goto out;
 out:
 	cl_close_fds(&a, 1);
 	cl_conclude(&t, &p);
