@@ -37,6 +37,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -490,25 +491,6 @@ gdb_open(pid_t pid, char *out, size_t len)
 	return h_run(argv, out, len, 30000);
 }
 
-/* Does pid hold a descriptor to path? */
-static int
-holds_file(pid_t pid, const char *path)
-{
-	char p[64], link[256];
-	ssize_t n;
-	int fd;
-
-	for (fd = 0; fd < 256; fd++) {
-		snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, fd);
-		if ((n = readlink(p, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		if (strcmp(link, path) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * Two workers, one connection each (max_connections = 1).  gdb makes
  * worker Y call open() as if its code had been subverted.  Sandboxed,
@@ -573,7 +555,7 @@ sandbox_case(int on)
 		    atoi(strstr(out, "$1 = ") + 5) >= 0, "open() in the "
 		    "unsandboxed worker failed; gdb (status %#x) said: %s", rc,
 		    out);
-		REQUIRE(&t, h_alive(y) && holds_file(y, "/etc/hostname"),
+		REQUIRE(&t, h_alive(y) && pf_has_fd(y, "/etc/hostname"),
 		    "the worker is gone or holds no /etc/hostname");
 		REQUIRE(&t, cl_echo(b, "b again", REPLY_MS), "b not echoed "
 		    "after the call");
@@ -814,6 +796,18 @@ write_wrapper(char *dir, size_t dlen, char *path, size_t plen)
 	return 0;
 }
 
+/* pf_fds: mark fd in the 1024-entry table arg. */
+static int
+mark_used(void *arg, int fd, const char *target)
+{
+	unsigned char *used = arg;
+
+	(void)target;
+	if (fd >= 0 && fd < 1024)
+		used[fd] = 1;
+	return 0;
+}
+
 /*
  * The soft RLIMIT_NOFILE under which pid has exactly nfree descriptor
  * numbers left: accept() takes the lowest free number below the limit,
@@ -823,21 +817,12 @@ write_wrapper(char *dir, size_t dlen, char *path, size_t plen)
 static int
 soft_limit_for(pid_t pid, int nfree)
 {
-	char dir[64];
 	unsigned char used[1024];
-	struct dirent *de;
-	DIR *d;
-	int fd, s, left = nfree;
+	int s, left = nfree;
 
 	memset(used, 0, sizeof(used));
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
+	if (pf_fds(pid, mark_used, used) == -1)
 		return -1;
-	while ((de = readdir(d)) != NULL)
-		if ((fd = atoi(de->d_name)) > 0 || strcmp(de->d_name, "0") == 0)
-			if (fd < (int)sizeof(used))
-				used[fd] = 1;
-	closedir(d);
 	for (s = 0; s < (int)sizeof(used) && left > 0; s++)
 		left -= !used[s];
 	return left == 0 ? s : -1;

@@ -34,6 +34,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 10000
@@ -267,30 +268,35 @@ struct sockown {
 	pid_t pid;
 };
 
+struct sock_walk {
+	struct sockown *so;
+	pid_t pid;
+	int n, max;
+};
+
+static int
+sock_one(void *arg, int fd, const char *target)
+{
+	struct sock_walk *w = arg;
+	unsigned long ino;
+
+	(void)fd;
+	if (sscanf(target, "socket:[%lu]", &ino) == 1) {
+		w->so[w->n].inode = ino;
+		w->so[w->n++].pid = w->pid;
+	}
+	return w->n >= w->max;
+}
+
+/* Add pid's sockets to so[n..max-1]; the new n. */
 static int
 worker_sockets(pid_t pid, struct sockown *so, int n, int max)
 {
-	char dir[64], path[384], link[64];
-	struct dirent *de;
-	unsigned long ino;
-	ssize_t r;
-	DIR *d;
+	struct sock_walk w = { so, pid, n, max };
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return n;
-	while (n < max && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((r = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[r] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) == 1) {
-			so[n].inode = ino;
-			so[n++].pid = pid;
-		}
-	}
-	closedir(d);
-	return n;
+	if (n < max)
+		pf_fds(pid, sock_one, &w);
+	return w.n;
 }
 
 /* Server-side inode of the connection from local port cport, or 0. */

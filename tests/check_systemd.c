@@ -274,6 +274,34 @@ listen_inode(int port)
 	return found;
 }
 
+struct watch_walk {
+	pid_t pid;
+	char want[64];
+};
+
+/* pf_fds: is fd an epoll set watching the socket arg wants? */
+static int
+watches_one(void *arg, int fd, const char *target)
+{
+	const struct watch_walk *w = arg;
+	static char info[1 << 16];
+	char name[32], link[64];
+	const char *s, *e;
+	int tfd;
+
+	if (strcmp(target, "anon_inode:[eventpoll]") != 0)
+		return 0;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (pf_read_pid(w->pid, name, info, sizeof(info)) <= 0)
+		return 0;
+	for (s = info; s != NULL; s = (e = strchr(s, '\n')) ? e + 1 : NULL)
+		if (sscanf(s, "tfd: %d", &tfd) == 1 &&
+		    pf_fd_target(w->pid, tfd, link, sizeof(link)) == 0 &&
+		    strcmp(link, w->want) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * Does an epoll set of pid watch the socket with inode ino?  A worker
  * adds the listeners to its epoll set before it reports ready.
@@ -281,43 +309,11 @@ listen_inode(int port)
 static int
 epoll_watches(pid_t pid, unsigned long ino)
 {
-	char path[96], link[64], want[64], line[256];
-	struct dirent *de;
-	int tfd, yes = 0;
-	ssize_t n;
-	FILE *f;
-	DIR *d;
+	struct watch_walk w;
 
-	snprintf(want, sizeof(want), "socket:[%lu]", ino);
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while (!yes && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "/proc/%d/fd/%.20s", (int)pid,
-		    de->d_name);
-		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		if (strcmp(link, "anon_inode:[eventpoll]") != 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.20s", (int)pid,
-		    de->d_name);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		while (!yes && fgets(line, sizeof(line), f) != NULL) {
-			if (sscanf(line, "tfd: %d", &tfd) != 1)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%d",
-			    (int)pid, tfd);
-			if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
-				link[n] = '\0';
-				yes = strcmp(link, want) == 0;
-			}
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return yes;
+	w.pid = pid;
+	snprintf(w.want, sizeof(w.want), "socket:[%lu]", ino);
+	return pf_fds(pid, watches_one, &w) == 1;
 }
 
 /* Is name an executable in $PATH? */

@@ -3,6 +3,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,42 +106,67 @@ pf_status_num(pid_t pid, const char *field)
 }
 
 int
-pf_count_fds(pid_t pid)
+pf_fd_target(pid_t pid, int fd, char *buf, size_t len)
 {
-	char dir[64];
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if (len == 0 || (n = readlink(path, buf, len - 1)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+int
+pf_fds(pid_t pid, int (*fn)(void *arg, int fd, const char *target),
+    void *arg)
+{
+	char dir[64], target[4096];
 	struct dirent *de;
 	DIR *d;
-	int n = 0;
+	int fd, rc = 0;
 
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(dir)) == NULL)
 		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
-			n++;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		fd = atoi(de->d_name);
+		if (pf_fd_target(pid, fd, target, sizeof(target)) == 0)
+			rc = fn(arg, fd, target);
+	}
 	closedir(d);
-	return n;
+	return rc;
+}
+
+static int
+count_one(void *arg, int fd, const char *target)
+{
+	(void)fd;
+	(void)target;
+	(*(int *)arg)++;
+	return 0;
+}
+
+int
+pf_count_fds(pid_t pid)
+{
+	int n = 0;
+
+	return pf_fds(pid, count_one, &n) == -1 ? -1 : n;
+}
+
+static int
+is_target(void *arg, int fd, const char *target)
+{
+	(void)fd;
+	return strcmp(target, arg) == 0;
 }
 
 int
 pf_has_fd(pid_t pid, const char *target)
 {
-	char dir[64], path[384], link[4096];
-	struct dirent *de;
-	ssize_t n;
-	DIR *d;
-	int found = 0;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while (!found && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		found = strcmp(link, target) == 0;
-	}
-	closedir(d);
-	return found;
+	return pf_fds(pid, is_target, (void *)(uintptr_t)target) == 1;
 }

@@ -40,6 +40,17 @@ int pf_wait_stopped(pid_t pid, int stopped, int timeout_ms);
 /* A number of a /proc/PID/status line ("VmRSS", "VmSize", ...), or -1. */
 long pf_status_num(pid_t pid, const char *field);
 
+/*
+ * Call fn for each open descriptor of pid with what it points at
+ * ("socket:[123]", "anon_inode:[eventpoll]", a path), until fn returns
+ * non-zero: that value, 0 when every descriptor was seen, -1 if pid is
+ * gone.
+ */
+int pf_fds(pid_t pid, int (*fn)(void *arg, int fd, const char *target),
+    void *arg);
+/* Where pid's descriptor fd points, into buf; 0, or -1. */
+int pf_fd_target(pid_t pid, int fd, char *buf, size_t len);
+
 /* Open descriptors of pid; -1 if it is gone. */
 int pf_count_fds(pid_t pid);
 /* Does one of pid's descriptors point at target ("socket:[123]", a path)? */
