@@ -39,6 +39,7 @@
 #include "clients.h"
 #include "harness.h"
 #include "inject.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -46,24 +47,6 @@
 #define LO "127.0.0.1"
 #define SRC2 "127.0.0.2"
 #define SRC3 "127.0.0.3"
-
-static void
-close_fds(int *fds, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		if (fds[i] != -1)
-			close(fds[i]);
-		fds[i] = -1;
-	}
-}
-
-static int
-exited_with(int st, int code)
-{
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
-}
 
 static void
 pause_ms(long ms)
@@ -76,6 +59,41 @@ pause_ms(long ms)
 /* ---- per-client limits ---- */
 
 /*
+ * A flood from SRC2, at its limit: 200 connects, every one refused, a
+ * few (rate-limited) log lines; a[1..3] still echo.
+ */
+static int
+per_ip_flood(struct tres *t, struct echod_proc *p, const int *a)
+{
+	int i, fd = -1, refused = 0, lines0, lines;
+	long long t0, el;
+
+	lines0 = cl_log_count(p, "refused " SRC2 ":");
+	t0 = h_now_ms();
+	for (i = 0; i < 200 && h_now_ms() - t0 < 10000; i++) {
+		REQUIRE(t, (fd = cl_connect(SRC2, LO, p->port)) != -1,
+		    "flood connect %d: %s", i, strerror(errno));
+		refused += cl_refused(fd, REPLY_MS);
+		cl_close_fds(&fd, 1);
+	}
+	el = h_now_ms() - t0;
+	REQUIRE(t, refused == 200, "%d of %d flood connects refused", refused,
+	    i);
+	lines = cl_log_count(p, "refused " SRC2 ":") - lines0;
+	printf("attack: 200 refused connects in %lld ms, %d log line(s)\n",
+	    el, lines);
+	fflush(stdout);
+	REQUIRE(t, lines <= 3 * (int)(el / 1000 + 2), "%d 'refused' lines "
+	    "for 200 refusals in %lld ms: not rate-limited", lines, el);
+	for (i = 1; i < 4; i++)
+		REQUIRE(t, cl_echo(a[i], "still", REPLY_MS), "connection %d "
+		    "stopped echoing", i);
+out:
+	cl_close_fds(&fd, 1);
+	return !t->failed;
+}
+
+/*
  * Three workers of two connections each: 127.0.0.2's three connections
  * cannot all sit on one worker, so the fourth, refused, is refused by a
  * worker that holds at most two of them itself: only the count summed
@@ -86,9 +104,8 @@ START_TEST(per_ip_across_workers)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int a[4] = { -1, -1, -1, -1 }, b[3] = { -1, -1, -1 }, x = -1, fd = -1;
-	int slot[3], i, refused = 0, lines0, lines, st;
-	long long t0, el;
+	int a[4] = { -1, -1, -1, -1 }, b[3] = { -1, -1, -1 }, x = -1;
+	int slot[3], i;
 	char line[512];
 
 	cl_proc_init(&p);
@@ -140,39 +157,15 @@ START_TEST(per_ip_across_workers)
 		b[i] = -1;
 	}
 
-	/* A flood: 200 refused connects, a few log lines. */
-	lines0 = cl_log_count(&p, "refused " SRC2 ":");
-	t0 = h_now_ms();
-	for (i = 0; i < 200 && h_now_ms() - t0 < 10000; i++) {
-		REQUIRE(&t, (fd = cl_connect(SRC2, LO, p.port)) != -1,
-		    "flood connect %d: %s", i, strerror(errno));
-		refused += cl_refused(fd, REPLY_MS);
-		close(fd);
-		fd = -1;
-	}
-	el = h_now_ms() - t0;
-	REQUIRE(&t, refused == 200, "%d of %d flood connects refused", refused,
-	    i);
-	lines = cl_log_count(&p, "refused " SRC2 ":") - lines0;
-	printf("attack: 200 refused connects in %lld ms, %d log line(s)\n",
-	    el, lines);
-	fflush(stdout);
-	REQUIRE(&t, lines <= 3 * (int)(el / 1000 + 2), "%d 'refused' lines "
-	    "for 200 refusals in %lld ms: not rate-limited", lines, el);
-	for (i = 1; i < 4; i++)
-		REQUIRE(&t, cl_echo(a[i], "still", REPLY_MS), "connection %d "
-		    "stopped echoing", i);
-	close_fds(a, 4);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	if (!per_ip_flood(&t, &p, a))
+		goto out;
+	cl_close_fds(a, 4);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(a, 4);
-	close_fds(b, 3);
-	close_fds(&x, 1);
-	close_fds(&fd, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(a, 4);
+	cl_close_fds(b, 3);
+	cl_close_fds(&x, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -180,7 +173,7 @@ START_TEST(per_ip_ipv6)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int c[4] = { -1, -1, -1, -1 }, i, st;
+	int c[4] = { -1, -1, -1, -1 }, i;
 
 	if (!cl_have_ipv6()) {
 		fprintf(stderr, "attack: per_ip_ipv6 SKIPPED: this host cannot "
@@ -208,14 +201,11 @@ START_TEST(per_ip_ipv6)
 	    "connect: %s", strerror(errno));
 	REQUIRE(&t, cl_echo(c[3], "again", REPLY_MS), "::1 refused after one "
 	    "of its connections closed");
-	close_fds(c, 4);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(c, 4);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(c, 4);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(c, 4);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -223,7 +213,7 @@ START_TEST(exempt_loopback)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int c[6] = { -1, -1, -1, -1, -1, -1 }, i, st;
+	int c[6] = { -1, -1, -1, -1, -1, -1 }, i;
 
 	cl_proc_init(&p);
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
@@ -238,14 +228,11 @@ START_TEST(exempt_loopback)
 		    LO);
 	}
 	REQUIRE(&t, cl_log_count(&p, "refused") == 0, "'refused' logged");
-	close_fds(c, 6);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(c, 6);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(c, 6);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(c, 6);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -288,7 +275,7 @@ START_TEST(rate_per_ip)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int attempt, i, ok = 0, sixth = -1, other = -1, again, st;
+	int attempt, i, ok = 0, sixth = -1, other = -1, again;
 	time_t sec;
 
 	cl_proc_init(&p);
@@ -318,12 +305,9 @@ START_TEST(rate_per_ip)
 	REQUIRE(&t, next_second(), "the clock did not move");
 	again = try_once(SRC2, p.port);
 	REQUIRE(&t, again == 1, SRC2 " not served in the next second");
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -348,7 +332,7 @@ START_TEST(dead_worker_counts_forgotten)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int a0 = -1, a1 = -1, c = -1, e = -1, f = -1, s0 = -1, s1 = -1, st;
+	int a0 = -1, a1 = -1, c = -1, e = -1, f = -1, s0 = -1, s1 = -1;
 	pid_t w0, w1, nw, wc;
 
 	cl_proc_init(&p);
@@ -371,7 +355,7 @@ START_TEST(dead_worker_counts_forgotten)
 	REQUIRE(&t, (nw = h_wait_worker(p.pid, (unsigned)s0, w0, 2000)) > 0,
 	    "slot %d not refilled", s0);
 	REQUIRE(&t, cl_closed(a0, REPLY_MS), "a0 survived its worker");
-	close_fds(&a0, 1);
+	cl_close_fds(&a0, 1);
 	REQUIRE(&t, (c = cl_connect(SRC2, LO, p.port)) != -1, "connect: %s",
 	    strerror(errno));
 	REQUIRE(&t, cl_echo(c, "c", REPLY_MS), SRC2 " refused after the "
@@ -398,19 +382,16 @@ START_TEST(dead_worker_counts_forgotten)
 	    strerror(errno));
 	REQUIRE(&t, cl_echo(f, "f", REPLY_MS), SRC2 "'s 2nd connection "
 	    "refused after the old workers died");
-	close_fds(&e, 1);
-	close_fds(&f, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(&e, 1);
+	cl_close_fds(&f, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(&a0, 1);
-	close_fds(&a1, 1);
-	close_fds(&c, 1);
-	close_fds(&e, 1);
-	close_fds(&f, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a0, 1);
+	cl_close_fds(&a1, 1);
+	cl_close_fds(&c, 1);
+	cl_close_fds(&e, 1);
+	cl_close_fds(&f, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -446,7 +427,7 @@ START_TEST(connection_time_limit)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int busy = -1, idle = -1, fresh = -1, wrong = 0, st;
+	int busy = -1, idle = -1, fresh = -1, wrong = 0;
 	long long el;
 
 	cl_proc_init(&p);
@@ -471,16 +452,13 @@ START_TEST(connection_time_limit)
 	    "connect: %s", strerror(errno));
 	REQUIRE(&t, cl_echo(fresh, "fresh", REPLY_MS), "a new connection "
 	    "was not served");
-	close_fds(&fresh, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(&fresh, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(&busy, 1);
-	close_fds(&idle, 1);
-	close_fds(&fresh, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&busy, 1);
+	cl_close_fds(&idle, 1);
+	cl_close_fds(&fresh, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -503,25 +481,6 @@ in_path(const char *name)
 	return 0;
 }
 
-/* Does pid hold a descriptor to path? */
-static int
-holds_file(pid_t pid, const char *path)
-{
-	char p[64], link[256];
-	ssize_t n;
-	int fd;
-
-	for (fd = 0; fd < 256; fd++) {
-		snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, fd);
-		if ((n = readlink(p, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		if (strcmp(link, path) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * Two workers, one connection each (max_connections = 1).  inject.c makes
  * worker Y call openat() as if its code had been subverted.  Sandboxed,
@@ -535,7 +494,7 @@ sandbox_case(int on)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	char want[128], conf[256], out[256];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1, st;
+	int a = -1, b = -1, c = -1, sx = -1, sy = -1;
 	enum inj_result rc;
 	long ret = 0;
 	pid_t x, y, ny;
@@ -581,7 +540,7 @@ sandbox_case(int on)
 		REQUIRE(&t, rc == INJ_DONE && ret >= 0, "openat() in the "
 		    "unsandboxed worker failed (result %d, %ld: %s)", (int)rc,
 		    ret, out);
-		REQUIRE(&t, h_alive(y) && holds_file(y, "/etc/hostname"),
+		REQUIRE(&t, h_alive(y) && pf_has_fd(y, "/etc/hostname"),
 		    "the worker is gone or holds no /etc/hostname");
 		REQUIRE(&t, cl_echo(b, "b again", REPLY_MS), "b not echoed "
 		    "after the call");
@@ -591,18 +550,15 @@ sandbox_case(int on)
 	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)sx) == x, "worker %d "
 	    "changed", sx);
 	REQUIRE(&t, cl_echo(a, "a still", REPLY_MS), "a stopped echoing");
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	cl_conclude(&t, &p);
 }
 
 START_TEST(sandbox_kills_forbidden_call)
@@ -693,9 +649,7 @@ one_byte_interleaved(int port)
 		ok = h_read_exact(fd[i], got, sizeof(got), REPLY_MS) ==
 		    sizeof(got) && memcmp(got, want, sizeof(got)) == 0;
 	}
-	for (i = 0; i < 50; i++)
-		if (fd[i] != -1)
-			close(fd[i]);
+	cl_close_fds(fd, 50);
 	return ok;
 }
 
@@ -765,7 +719,7 @@ START_TEST(odd_client_storms)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t w0, w1;
-	int n, st;
+	int n;
 	long long t0;
 
 	cl_proc_init(&p);
@@ -795,12 +749,9 @@ START_TEST(odd_client_storms)
 	    w1, "a worker was replaced during the storms");
 	REQUIRE(&t, cl_log_count(&p, "killed by signal") == 0 &&
 	    cl_log_count(&p, "exited with") == 0, "a worker died");
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -830,6 +781,18 @@ write_wrapper(char *dir, size_t dlen, char *path, size_t plen)
 	return 0;
 }
 
+/* pf_fds: mark fd in the 1024-entry table arg. */
+static int
+mark_used(void *arg, int fd, const char *target)
+{
+	unsigned char *used = arg;
+
+	(void)target;
+	if (fd >= 0 && fd < 1024)
+		used[fd] = 1;
+	return 0;
+}
+
 /*
  * The soft RLIMIT_NOFILE under which pid has exactly nfree descriptor
  * numbers left: accept() takes the lowest free number below the limit,
@@ -839,24 +802,70 @@ write_wrapper(char *dir, size_t dlen, char *path, size_t plen)
 static int
 soft_limit_for(pid_t pid, int nfree)
 {
-	char dir[64];
 	unsigned char used[1024];
-	struct dirent *de;
-	DIR *d;
-	int fd, s, left = nfree;
+	int s, left = nfree;
 
 	memset(used, 0, sizeof(used));
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
+	if (pf_fds(pid, mark_used, used) == -1)
 		return -1;
-	while ((de = readdir(d)) != NULL)
-		if ((fd = atoi(de->d_name)) > 0 || strcmp(de->d_name, "0") == 0)
-			if (fd < (int)sizeof(used))
-				used[fd] = 1;
-	closedir(d);
 	for (s = 0; s < (int)sizeof(used) && left > 0; s++)
 		left -= !used[s];
 	return left == 0 ? s : -1;
+}
+
+/* Out of descriptors with clients waiting: the daemon must not spin
+ * (its CPU over 2 s), and says so once. */
+static int
+exhaust_no_spin(struct tres *t, struct echod_proc *p)
+{
+	long long cpu0, cpu1, t0, el;
+
+	cpu0 = cl_cpu_ms(p->pid);
+	t0 = h_now_ms();
+	while ((el = h_now_ms() - t0) < 2000) {
+		cl_notify_drain(p);
+		pause_ms(20);
+	}
+	cpu1 = cl_cpu_ms(p->pid);
+	printf("attack: descriptors exhausted, %d clients waiting: daemon CPU "
+	    "%lld ms over %lld ms\n", EXHAUST_CLIENTS, cpu1 - cpu0, el);
+	fflush(stdout);
+	REQUIRE(t, cpu1 - cpu0 < 300, "the daemon used %lld ms of CPU in "
+	    "%lld ms while it could not accept: spinning", cpu1 - cpu0, el);
+	REQUIRE(t, cl_log_count(p, "pausing accepts") == 1, "%d accept "
+	    "pause lines in ~2 s (once per 10 s wanted)",
+	    cl_log_count(p, "pausing accepts"));
+out:
+	return !t->failed;
+}
+
+/* Worker w's descriptors back: the first clients are served, the last
+ * one, which waited in the queue, too, and so is a new one (*fresh). */
+static int
+exhaust_recovers(struct tres *t, struct echod_proc *p, pid_t w, int *c,
+    int *fresh)
+{
+	struct rlimit rl = { 64, 64 };
+	char got[4];
+	int i, served = 0;
+
+	REQUIRE(t, h_write_all(c[EXHAUST_CLIENTS - 1], "late", 4) == 0,
+	    "write");
+	REQUIRE(t, cl_prlimit(w, RLIMIT_NOFILE, &rl, NULL) == 0,
+	    "prlimit on the worker: %s", strerror(errno));
+	for (i = 0; i < EXHAUST_CLIENTS - 1; i++) {
+		served += i < 20 && cl_echo(c[i], "back", REPLY_MS);
+		cl_close_fds(&c[i], 1);
+	}
+	REQUIRE(t, served == 20, "%d of the first 20 clients served once "
+	    "descriptors were back", served);
+	REQUIRE(t, h_read_exact(c[EXHAUST_CLIENTS - 1], got, 4, 5000) == 4 &&
+	    memcmp(got, "LATE", 4) == 0,
+	    "the client that waited in the queue was not served");
+	REQUIRE(t, (*fresh = cl_connect(NULL, LO, p->port)) != -1 &&
+	    cl_echo(*fresh, "fresh", REPLY_MS), "a new client is not served");
+out:
+	return !t->failed;
 }
 
 /*
@@ -874,8 +883,7 @@ START_TEST(descriptor_exhaustion)
 	struct tres t = { 0, "" };
 	struct rlimit rl;
 	char wdir[64] = "", wpath[128] = "", want[160], oldbin[PATH_MAX] = "";
-	int c[EXHAUST_CLIENTS], fresh = -1, i, soft, served = 0, st;
-	long long cpu0, cpu1, t0, el;
+	int c[EXHAUST_CLIENTS], fresh = -1, i, soft;
 	pid_t w;
 
 	for (i = 0; i < EXHAUST_CLIENTS; i++)
@@ -911,55 +919,19 @@ START_TEST(descriptor_exhaustion)
 	    "accepts for 100 ms", 1, 3000), "no accept pause in the log");
 	REQUIRE(&t, cl_echo(c[0], "first", REPLY_MS), "the first client, "
 	    "accepted before the limit, is not served");
-	/* Measure: the daemon cannot accept and must not spin. */
-	cpu0 = cl_cpu_ms(p.pid);
-	t0 = h_now_ms();
-	while ((el = h_now_ms() - t0) < 2000) {
-		cl_notify_drain(&p);
-		pause_ms(20);
-	}
-	cpu1 = cl_cpu_ms(p.pid);
-	printf("attack: descriptors exhausted, %d clients waiting: daemon CPU "
-	    "%lld ms over %lld ms\n", EXHAUST_CLIENTS, cpu1 - cpu0, el);
-	fflush(stdout);
-	REQUIRE(&t, cpu1 - cpu0 < 300, "the daemon used %lld ms of CPU in "
-	    "%lld ms while it could not accept: spinning", cpu1 - cpu0, el);
-	REQUIRE(&t, cl_log_count(&p, "pausing accepts") == 1, "%d accept "
-	    "pause lines in ~2 s (once per 10 s wanted)",
-	    cl_log_count(&p, "pausing accepts"));
-
-	/* The last client waits in the queue; it is served in the end. */
-	REQUIRE(&t, h_write_all(c[EXHAUST_CLIENTS - 1], "late", 4) == 0,
-	    "write");
-	rl.rlim_cur = 64;
-	REQUIRE(&t, cl_prlimit(w, RLIMIT_NOFILE, &rl, NULL) == 0,
-	    "prlimit on the worker: %s", strerror(errno));
-	for (i = 0; i < EXHAUST_CLIENTS - 1; i++) {
-		served += i < 20 && cl_echo(c[i], "back", REPLY_MS);
-		close(c[i]);
-		c[i] = -1;
-	}
-	REQUIRE(&t, served == 20, "%d of the first 20 clients served once "
-	    "descriptors were back", served);
-	{
-		char got[4];
-
-		REQUIRE(&t, h_read_exact(c[EXHAUST_CLIENTS - 1], got, 4,
-		    5000) == 4 && memcmp(got, "LATE", 4) == 0,
-		    "the client that waited in the queue was not served");
-	}
-	REQUIRE(&t, (fresh = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(fresh, "fresh", REPLY_MS), "a new client is not served");
+	if (!exhaust_no_spin(&t, &p))
+		goto out;
+	if (!exhaust_recovers(&t, &p, w, c, &fresh))
+		goto out;
 	snprintf(want, sizeof(want), "worker 0 (pid %d)", (int)w);
 	REQUIRE(&t, h_worker_pid(p.pid, 0) == w && cl_log_count(&p, want) ==
 	    0, "the worker died");
-	close_fds(c, EXHAUST_CLIENTS);
-	close_fds(&fresh, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(c, EXHAUST_CLIENTS);
+	cl_close_fds(&fresh, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	close_fds(c, EXHAUST_CLIENTS);
-	close_fds(&fresh, 1);
+	cl_close_fds(c, EXHAUST_CLIENTS);
+	cl_close_fds(&fresh, 1);
 	cl_log_dump_if_failed(&t, &p);
 	h_cleanup(&p);
 	if (oldbin[0] != '\0')
@@ -990,13 +962,13 @@ refused_config(struct tres *t, const struct bad_run *b)
 	int st;
 
 	st = h_run(start, out, sizeof(out), 5000);
-	if (!exited_with(st, 78) || strstr(out, b->want) == NULL) {
+	if (!cl_exited_with(st, 78) || strstr(out, b->want) == NULL) {
 		cl_fail(t, __LINE__, "%s: echod -c: status %#x, output '%s', "
 		    "want exit 78 and '%s'", b->what, st, out, b->want);
 		return 0;
 	}
 	st = h_run(test, out, sizeof(out), 5000);
-	if (!exited_with(st, 78) || strstr(out, b->want) == NULL) {
+	if (!cl_exited_with(st, 78) || strstr(out, b->want) == NULL) {
 		cl_fail(t, __LINE__, "%s: echod -t -c: status %#x, output "
 		    "'%s', want exit 78 and '%s'", b->what, st, out, b->want);
 		return 0;
@@ -1099,7 +1071,7 @@ START_TEST(fork_fails_retried)
 	struct tres t = { 0, "" };
 	struct rlimit rl, old;
 	char want[128];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1, lowered = 0, n, st;
+	int a = -1, b = -1, c = -1, sx = -1, sy = -1, lowered = 0, n;
 	long long t0, t1, t2;
 	pid_t x, y, ny;
 
@@ -1155,20 +1127,17 @@ START_TEST(fork_fails_retried)
 	    cl_echo(c, "c", REPLY_MS), "the new worker does not serve");
 	REQUIRE(&t, cl_owner(p.pid, 2, p.port, c, NULL) == ny, "c is not on "
 	    "the new worker");
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
-	st = cl_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	if (lowered)
 		cl_prlimit(p.pid, RLIMIT_NPROC, &old, NULL);
-	close_fds(&a, 1);
-	close_fds(&b, 1);
-	close_fds(&c, 1);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -1176,34 +1145,14 @@ Suite *
 attack_suite(void)
 {
 	Suite *s = suite_create("attack");
-	TCase *tc;
 
-	tc = tcase_create("limits");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, per_ip_across_workers);
-	tcase_add_test(tc, per_ip_ipv6);
-	tcase_add_test(tc, exempt_loopback);
-	tcase_add_test(tc, rate_per_ip);
-	tcase_add_test(tc, dead_worker_counts_forgotten);
-	tcase_add_test(tc, connection_time_limit);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("sandbox");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, sandbox_kills_forbidden_call);
-	tcase_add_test(tc, sandbox_off_allows_it);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("abuse");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, odd_client_storms);
-	tcase_add_test(tc, descriptor_exhaustion);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("faults");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, bad_config_files);
-	tcase_add_test(tc, fork_fails_retried);
-	suite_add_tcase(s, tc);
+	h_case(s, "limits", 30, H_TESTS(per_ip_across_workers, per_ip_ipv6,
+	    exempt_loopback, rate_per_ip, dead_worker_counts_forgotten,
+	    connection_time_limit));
+	h_case(s, "sandbox", 60, H_TESTS(sandbox_kills_forbidden_call,
+	    sandbox_off_allows_it));
+	h_case(s, "abuse", 30, H_TESTS(odd_client_storms,
+	    descriptor_exhaustion));
+	h_case(s, "faults", 30, H_TESTS(bad_config_files, fork_fails_retried));
 	return s;
 }

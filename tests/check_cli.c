@@ -24,6 +24,7 @@
 #include "clients.h"
 #include "exitcodes.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 #include "version.h"
 
@@ -66,6 +67,22 @@ scratch_write(struct scratch *s, const char *data, size_t len)
 	return fclose(f);
 }
 
+/*
+ * Write len bytes of data into a new scratch file, put its path into
+ * argv[at] and run argv: output into out, wait status into *st.  0, or
+ * -1 (errno) when the file could not be made.
+ */
+static int
+scratch_run(struct scratch *s, const char *data, size_t len,
+    const char **argv, int at, char *out, size_t outlen, int *st)
+{
+	if (scratch_init(s) == -1 || scratch_write(s, data, len) == -1)
+		return -1;
+	argv[at] = s->path;
+	*st = h_run(argv, out, outlen, RUN_MS);
+	return 0;
+}
+
 static void
 scratch_cleanup(struct scratch *s)
 {
@@ -74,20 +91,6 @@ scratch_cleanup(struct scratch *s)
 	unlink(s->path);
 	rmdir(s->dir);
 	s->dir[0] = '\0';
-}
-
-static void
-proc_init(struct echod_proc *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->pid = -1;
-	p->notify_fd = -1;
-}
-
-static int
-exited_with(int st, int code)
-{
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
 }
 
 static int
@@ -106,67 +109,6 @@ default_conf_exists(void)
 	return access(CONF_DEFAULT_PATH, F_OK) == 0;
 }
 
-/* ---- ports ---- */
-
-/* A listening socket on 127.0.0.1, port chosen by the kernel. */
-static int
-listen_any(int *port)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 4) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* A port nothing listens on just now (asked of the kernel, then freed). */
-static int
-free_port(void)
-{
-	int port, fd = listen_any(&port);
-
-	if (fd == -1)
-		return -1;
-	close(fd);
-	return port;
-}
-
-/* Is a connection to 127.0.0.1:port refused? */
-static int
-refused(int port)
-{
-	int fd = h_connect(port, 0);
-
-	if (fd != -1) {
-		close(fd);
-		return 0;
-	}
-	return errno == ECONNREFUSED;
-}
-
-static int
-echo_ok(int fd, const char *msg, const char *want)
-{
-	char got[64];
-	size_t len = strlen(msg);
-
-	return h_write_all(fd, msg, len) == 0 &&
-	    h_read_exact(fd, got, len, 2000) == len &&
-	    memcmp(got, want, len) == 0;
-}
-
 /* ---- help and version ---- */
 
 static const char *const help_opts[] = { "-h", "--help" };
@@ -178,7 +120,7 @@ START_TEST(help)
 	int st;
 
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, 0), "%s: wait status %#x", argv[1], st);
+	ck_assert_msg(cl_exited_with(st, 0), "%s: wait status %#x", argv[1], st);
 	ck_assert_msg(strncmp(out, "usage: echod ", 13) == 0,
 	    "%s: output does not start with the usage: %s", argv[1], out);
 	ck_assert_msg(strstr(out, "-c, --config FILE") != NULL &&
@@ -199,7 +141,7 @@ START_TEST(version)
 	int st;
 
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, 0), "%s: wait status %#x", argv[1], st);
+	ck_assert_msg(cl_exited_with(st, 0), "%s: wait status %#x", argv[1], st);
 	ck_assert_str_eq(out, "echod " ECHOD_VERSION "\n");
 	ck_assert_str_eq(ECHOD_VERSION, "0.1.0");
 }
@@ -255,7 +197,7 @@ START_TEST(usage_error)
 		snprintf(args + strlen(args), sizeof(args) - strlen(args),
 		    " '%s'", c->argv[i]);
 	st = h_run(c->argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_USAGE),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_USAGE),
 	    "echod%s: wait status %#x, want exit 64; output: %s", args, st,
 	    out);
 	ck_assert_msg(strncmp(out, "echod: ", 7) == 0 &&
@@ -282,7 +224,7 @@ START_TEST(too_many_listen)
 	}
 	argv[n] = NULL;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_USAGE),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_USAGE),
 	    "%d -l: wait status %#x: %s", CONF_LISTEN_MAX + 1, st, out);
 	ck_assert_msg(strstr(out, "too many -l") != NULL, "message: %s", out);
 }
@@ -313,12 +255,9 @@ START_TEST(test_good)
 	size_t i;
 	int st;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, good_conf, strlen(good_conf)) == 0,
-	    "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, 0), "wait status %#x: %s", st, out);
+	REQUIRE(&t, scratch_run(&s, good_conf, strlen(good_conf), argv, 3,
+	    out, sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
+	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	snprintf(want, sizeof(want), "echod: %s: configuration OK: ", s.path);
 	REQUIRE(&t, strncmp(out, want, strlen(want)) == 0,
 	    "output: %s, want it to start with %s", out, want);
@@ -342,12 +281,9 @@ START_TEST(test_overrides)
 	char out[OUT_MAX];
 	int st;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, good_conf, strlen(good_conf)) == 0,
-	    "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, 0), "wait status %#x: %s", st, out);
+	REQUIRE(&t, scratch_run(&s, good_conf, strlen(good_conf), argv, 3,
+	    out, sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
+	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	REQUIRE(&t, strstr(out, "configuration OK") != NULL, "%s", out);
 	REQUIRE(&t, strstr(out, "5 workers x 100 connections") != NULL,
 	    "-w 5 not applied: %s", out);
@@ -370,11 +306,9 @@ START_TEST(test_empty_file)
 	char out[OUT_MAX];
 	int st;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, "", 0) == 0, "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, 0), "wait status %#x: %s", st, out);
+	REQUIRE(&t, scratch_run(&s, "", 0, argv, 3, out, sizeof(out), &st) ==
+	    0, "scratch file: %s", strerror(errno));
+	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 	REQUIRE(&t, strstr(out, "configuration OK") != NULL &&
 	    strstr(out, "listen " CONF_DEFAULT_LISTEN ",") != NULL,
 	    "output: %s", out);
@@ -396,7 +330,7 @@ START_TEST(test_builtin_defaults)
 		return;
 	}
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, 0), "wait status %#x: %s", st, out);
+	ck_assert_msg(cl_exited_with(st, 0), "wait status %#x: %s", st, out);
 #define DEFAULTS_OK "echod: built-in defaults: configuration OK: "
 	ck_assert_msg(strncmp(out, DEFAULTS_OK, strlen(DEFAULTS_OK)) == 0,
 	    "output: %s", out);
@@ -521,11 +455,9 @@ START_TEST(test_bad)
 	size_t len = c->len ? c->len : strlen(c->text);
 	int st, line, i;
 
-	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, scratch_write(&s, c->text, len) == 0, "write");
-	argv[3] = s.path;
-	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, ECHOD_EXIT_CONFIG),
+	REQUIRE(&t, scratch_run(&s, c->text, len, argv, 3, out, sizeof(out),
+	    &st) == 0, "scratch file: %s", strerror(errno));
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "case %d: wait status %#x, want exit 78; output: %s", _i, st, out);
 	line = msg_line(out, s.path);
 	REQUIRE(&t, line >= c->line_min && line <= c->line_max,
@@ -552,7 +484,7 @@ START_TEST(test_missing_file)
 	int st;
 
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_CONFIG),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "wait status %#x: %s", st, out);
 #define MISSING "echod: /nonexistent/echod.conf: "
 	ck_assert_msg(strncmp(out, MISSING, strlen(MISSING)) == 0 &&
@@ -571,7 +503,7 @@ START_TEST(test_directory)
 	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
 	argv[3] = s.dir;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, ECHOD_EXIT_CONFIG),
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "wait status %#x: %s", st, out);
 	REQUIRE(&t, strncmp(out, "echod: ", 7) == 0 &&
 	    strstr(out, s.dir) != NULL && strstr(out, strerror(EISDIR)) !=
@@ -593,17 +525,18 @@ START_TEST(bad_conf_nothing_listens)
 	int st, port;
 
 	REQUIRE(&t, scratch_init(&s) == 0, "mkdtemp: %s", strerror(errno));
-	REQUIRE(&t, (port = free_port()) > 0, "no free port");
+	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
 	snprintf(text, sizeof(text), "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 1\nbacklog = 0\n", port);
 	REQUIRE(&t, scratch_write(&s, text, strlen(text)) == 0, "write");
 	argv[2] = s.path;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
-	REQUIRE(&t, exited_with(st, ECHOD_EXIT_CONFIG),
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "wait status %#x: %s", st, out);
 	snprintf(want, sizeof(want), "echod: %s:3: backlog", s.path);
 	REQUIRE(&t, strncmp(out, want, strlen(want)) == 0, "output: %s", out);
-	REQUIRE(&t, refused(port), "127.0.0.1:%d is not refused", port);
+	REQUIRE(&t, cl_port_refused(port), "127.0.0.1:%d is not refused",
+	    port);
 out:
 	scratch_cleanup(&s);
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -619,22 +552,22 @@ START_TEST(port_in_use)
 	char out[OUT_MAX], a1[32], a2[32], want[128];
 	int fd, busy, freep, st;
 
-	fd = listen_any(&busy);
+	fd = cl_listen_lo(&busy);
 	ck_assert_msg(fd != -1, "listen: %s", strerror(errno));
-	freep = free_port();
+	freep = cl_free_port();
 	snprintf(a1, sizeof(a1), "127.0.0.1:%d", freep);
 	snprintf(a2, sizeof(a2), "127.0.0.1:%d", busy);
 	argv[4] = a1;
 	argv[6] = a2;
 	st = h_run(argv, out, sizeof(out), RUN_MS);
 	close(fd);
-	ck_assert_msg(exited_with(st, ECHOD_EXIT_OSERR),
+	ck_assert_msg(cl_exited_with(st, ECHOD_EXIT_OSERR),
 	    "wait status %#x, want exit 71: %s", st, out);
 	snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: %s",
 	    busy, strerror(EADDRINUSE));
 	ck_assert_msg(strstr(out, want) != NULL, "output lacks '%s': %s",
 	    want, out);
-	ck_assert_msg(freep > 0 && refused(freep),
+	ck_assert_msg(freep > 0 && cl_port_refused(freep),
 	    "the first listener (port %d) outlived the failure", freep);
 }
 END_TEST
@@ -647,9 +580,9 @@ START_TEST(builtin_defaults_run)
 		NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int fd = -1, st;
+	char err[256];
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	if (default_conf_exists()) {
 		fprintf(stderr, "builtin_defaults_run: skipped: %s exists\n",
 		    CONF_DEFAULT_PATH);
@@ -659,18 +592,11 @@ START_TEST(builtin_defaults_run)
 	REQUIRE(&t, h_log_wait(&p, "running on built-in defaults", 1000),
 	    "log lacks 'running on built-in defaults'");
 	REQUIRE(&t, h_log_wait(&p, "1 worker x", 1000), "-w 1 not applied");
-	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(fd, "hi\n", "HI\n"), "no echo");
-	close(fd);
-	fd = -1;
-	st = h_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_echo_new(p.port, "hi\n", 2000, err, sizeof(err)),
+	    "no echo: %s", err);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	if (fd != -1)
-		close(fd);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -680,46 +606,34 @@ START_TEST(overrides_run)
 		NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	char conf[256], path[64], title[64];
+	char conf[256], title[64], err[256];
 	pid_t kids[16];
-	int fd = -1, st, port, n, i, slots = 0;
-	FILE *f;
+	int port, n, i, slots = 0;
 
-	proc_init(&p);
-	REQUIRE(&t, (port = free_port()) > 0, "no free port");
+	cl_proc_init(&p);
+	REQUIRE(&t, (port = cl_free_port()) > 0, "no free port");
 	snprintf(conf, sizeof(conf), "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 1\n", port);
 	REQUIRE(&t, h_start(&p, conf, args, START_MS) == 0, "start failed");
 	REQUIRE(&t, p.port != port, "listening on the file's port %d", port);
 	REQUIRE(&t, strstr(p.ready, "3 workers") != NULL, "READY: %s",
 	    p.ready);
-	REQUIRE(&t, refused(port), "the file's 127.0.0.1:%d is listening",
-	    port);
+	REQUIRE(&t, cl_port_refused(port), "the file's 127.0.0.1:%d is "
+	    "listening", port);
 	n = h_children(p.pid, kids, 16);
 	REQUIRE(&t, n == 3, "%d worker processes, want 3", n);
 	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		if (fgets(title, sizeof(title), f) != NULL &&
+		if (pf_read_pid(kids[i], "cmdline", title, sizeof(title)) > 0 &&
 		    strncmp(title, "echod: worker ", 14) == 0)
 			slots |= 1 << atoi(title + 14);
-		fclose(f);
 	}
 	REQUIRE(&t, slots == 7, "worker titles cover slots %#x, want 0-2",
 	    slots);
-	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(fd, "ok?\n", "OK?\n"), "no echo");
-	close(fd);
-	fd = -1;
-	st = h_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE(&t, cl_echo_new(p.port, "ok?\n", 2000, err, sizeof(err)),
+	    "no echo: %s", err);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	if (fd != -1)
-		close(fd);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -729,18 +643,15 @@ START_TEST(verbose_run)
 	static const char *const args[] = { "-v", NULL };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	int st;
 
-	proc_init(&p);
+	cl_proc_init(&p);
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
 	    "log_level = err\n", args, START_MS) == 0, "start failed");
 	REQUIRE(&t, h_log_wait(&p, "worker 0 started, pid", 1000),
 	    "no debug line with -v");
-	st = h_stop(&p, 5000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -750,34 +661,21 @@ cli_suite(void)
 	Suite *s = suite_create("cli");
 	TCase *tc;
 
-	tc = tcase_create("options");
-	tcase_set_timeout(tc, 30);
+	tc = h_case(s, "options", 30, NULL);
 	tcase_add_loop_test(tc, help, 0, 2);
 	tcase_add_loop_test(tc, version, 0, 2);
-	tcase_add_loop_test(tc, usage_error, 0,
-	    (int)(sizeof(usage_cases) / sizeof(usage_cases[0])));
+	tcase_add_loop_test(tc, usage_error, 0, H_NELEM(usage_cases));
 	tcase_add_test(tc, too_many_listen);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("config");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_good);
-	tcase_add_test(tc, test_overrides);
-	tcase_add_test(tc, test_empty_file);
-	tcase_add_test(tc, test_builtin_defaults);
-	tcase_add_loop_test(tc, test_bad, 0,
-	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tc = h_case(s, "config", 30, H_TESTS(test_good, test_overrides,
+	    test_empty_file, test_builtin_defaults));
+	tcase_add_loop_test(tc, test_bad, 0, H_NELEM(bad_cases));
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_directory);
 	tcase_add_test(tc, bad_conf_nothing_listens);
 	tcase_add_test(tc, port_in_use);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("run");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, builtin_defaults_run);
-	tcase_add_test(tc, overrides_run);
-	tcase_add_test(tc, verbose_run);
-	suite_add_tcase(s, tc);
+	h_case(s, "run", 30, H_TESTS(builtin_defaults_run, overrides_run,
+	    verbose_run));
 	return s;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "harness.h"
 #include "suites.h"
 
 #define MAX_TURNS 100000 /* bound on every pump loop */
@@ -170,6 +171,21 @@ send_until_writing(struct fixture *f, const unsigned char *in, size_t len)
 	return sent;
 }
 
+/* The connection's byte counts (macros: Check names the caller's line). */
+#define ASSERT_BYTES(f, in, out)                                           \
+	do {                                                               \
+		ck_assert_uint_eq((f)->c.bytes_in, (in));                  \
+		ck_assert_uint_eq((f)->c.bytes_out, (out));                \
+	} while (0)
+
+/* Nothing (more) for the peer to read now. */
+#define ASSERT_PEER_EMPTY(f, buf)                                          \
+	do {                                                               \
+		ck_assert_int_eq(recv((f)->peer, (buf), sizeof(buf),       \
+		    MSG_DONTWAIT), -1);                                    \
+		ck_assert_int_eq(errno, EAGAIN);                           \
+	} while (0)
+
 START_TEST(init_state)
 {
 	struct conn c;
@@ -210,10 +226,8 @@ START_TEST(echo_small_message)
 	    (ssize_t)sizeof(msg));
 	ck_assert_mem_eq(got, want, sizeof(want));
 	/* Exactly those bytes: nothing more follows. */
-	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
-	ck_assert_int_eq(errno, EAGAIN);
-	ck_assert_uint_eq(f->c.bytes_in, sizeof(msg));
-	ck_assert_uint_eq(f->c.bytes_out, sizeof(msg));
+	ASSERT_PEER_EMPTY(f, got);
+	ASSERT_BYTES(f, sizeof(msg), sizeof(msg));
 	ck_assert_uint_eq(f->bp.in_use, 0);
 	ck_assert_ptr_null(f->c.pend);
 	ck_assert_int_eq(f->c.err, 0);
@@ -230,10 +244,8 @@ START_TEST(eof_with_nothing_pending)
 	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, sizeof(f->buf),
 	    &f->bp), CONN_DONE);
 	ck_assert_int_eq(f->c.err, 0);
-	ck_assert_uint_eq(f->c.bytes_in, 0);
-	ck_assert_uint_eq(f->c.bytes_out, 0);
-	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
-	ck_assert_int_eq(errno, EAGAIN);
+	ASSERT_BYTES(f, 0, 0);
+	ASSERT_PEER_EMPTY(f, got);
 	fixture_free(f);
 }
 END_TEST
@@ -253,8 +265,7 @@ START_TEST(data_then_eof)
 	ck_assert_int_eq(st, CONN_DONE);
 	ck_assert_int_eq(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 3);
 	ck_assert_mem_eq(got, "ABC", 3);
-	ck_assert_uint_eq(f->c.bytes_in, 3);
-	ck_assert_uint_eq(f->c.bytes_out, 3);
+	ASSERT_BYTES(f, 3, 3);
 	fixture_free(f);
 	/* (that the peer then sees EOF: half_close_delivers_everything) */
 }
@@ -272,8 +283,7 @@ START_TEST(reads_per_event_bounded)
 	ck_assert_uint_eq(peer_send(f, in, sizeof(in)), sizeof(in));
 	ck_assert_int_eq(conn_on_readable(&f->c, f->buf, bufsz, &f->bp),
 	    CONN_READING);
-	ck_assert_uint_eq(f->c.bytes_in, CONN_READS_PER_EVENT * bufsz);
-	ck_assert_uint_eq(f->c.bytes_out, CONN_READS_PER_EVENT * bufsz);
+	ASSERT_BYTES(f, CONN_READS_PER_EVENT * bufsz, CONN_READS_PER_EVENT * bufsz);
 	ck_assert_int_eq(unread(f->c.fd),
 	    (int)(sizeof(in) - CONN_READS_PER_EVENT * bufsz));
 	done += peer_recv(f, in, done, sizeof(in), &eof);
@@ -400,8 +410,7 @@ START_TEST(partial_writes_and_backpressure)
 	ck_assert_uint_eq(sent, len);
 	ck_assert_uint_eq(done, len);
 	ck_assert_int_gt(writing_turns, 1); /* partial writes kept happening */
-	ck_assert_uint_eq(f->c.bytes_in, len);
-	ck_assert_uint_eq(f->c.bytes_out, len);
+	ASSERT_BYTES(f, len, len);
 
 	ck_assert_int_eq(shutdown(f->peer, SHUT_WR), 0);
 	if (st == CONN_WRITING)
@@ -448,8 +457,7 @@ START_TEST(half_close_delivers_everything)
 	}
 	ck_assert_int_eq(st, CONN_DONE);
 	/* DONE only once every byte was handed to the kernel. */
-	ck_assert_uint_eq(f->c.bytes_in, sent);
-	ck_assert_uint_eq(f->c.bytes_out, sent);
+	ASSERT_BYTES(f, sent, sent);
 	ck_assert_uint_eq(f->bp.in_use, 0);
 	done += peer_recv(f, in, done, sent - done, &eof);
 	ck_assert_uint_eq(done, sent);
@@ -601,23 +609,14 @@ conn_suite(void)
 	Suite *s = suite_create("conn");
 	TCase *tc;
 
-	tc = tcase_create("echo");
-	tcase_add_test(tc, init_state);
-	tcase_add_test(tc, echo_small_message);
-	tcase_add_test(tc, eof_with_nothing_pending);
-	tcase_add_test(tc, data_then_eof);
-	tcase_add_test(tc, reads_per_event_bounded);
-	tcase_add_test(tc, read_size_clamped);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("pending");
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, partial_writes_and_backpressure);
-	tcase_add_test(tc, half_close_delivers_everything);
+	h_case(s, "echo", 0, H_TESTS(init_state, echo_small_message,
+	    eof_with_nothing_pending, data_then_eof, reads_per_event_bounded,
+	    read_size_clamped));
+	tc = h_case(s, "pending", 20, H_TESTS(partial_writes_and_backpressure,
+	    half_close_delivers_everything));
 	tcase_add_loop_test(tc, peer_gone_while_pending, 0, 2);
 	tcase_add_test(tc, peer_reset_while_reading);
 	tcase_add_test(tc, close_releases);
 	tcase_add_test(tc, bufpool_keeps_a_bounded_number);
-	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "echo.h"
+#include "harness.h"
 #include "suites.h"
 
 #define MAXOFF 16   /* alignments 0..15 */
@@ -165,45 +166,40 @@ START_TEST(only_ascii_lowercase_changes)
 }
 END_TEST
 
-START_TEST(control_and_high_bytes_unchanged)
-{
+/* Known inputs (NULs inside) and what echo_upper makes of them. */
+static const struct upper_case {
+	const char *what, *in, *want;
+	size_t len, want_len;
+} upper_cases[] = {
+#define UPPER_CASE(what, in, want)                                         \
+	{ what, in, want, sizeof(in), sizeof(want) }
 	/* CR, LF, NUL, the letters' neighbours and their high-bit twins. */
-	static const unsigned char in[] = "\r\n\0\r\n\0`{@[\x7f"
-	    "\x80\xc1\xe1\xfa\xff\xc0\xe0\xdb\xfb";
-	unsigned char got[sizeof(in)];
-
-	memcpy(got, in, sizeof(in));
-	echo_upper(got, sizeof(got));
-	ck_assert_mem_eq(got, in, sizeof(in));
-}
-END_TEST
-
-START_TEST(utf8_passes_through)
-{
+	UPPER_CASE("control and high bytes unchanged",
+	    "\r\n\0\r\n\0`{@[\x7f\x80\xc1\xe1\xfa\xff\xc0\xe0\xdb\xfb",
+	    "\r\n\0\r\n\0`{@[\x7f\x80\xc1\xe1\xfa\xff\xc0\xe0\xdb\xfb"),
 	/* "héllo wörld, ñ ß € 日本" in UTF-8, CRLF and a NUL inside. */
-	static const char in[] = "h\xc3\xa9llo w\xc3\xb6rld, \xc3\xb1 \xc3\x9f "
-	    "\xe2\x82\xac \xe6\x97\xa5\xe6\x9c\xac\r\n\0tail";
-	static const char want[] = "H\xc3\xa9LLO W\xc3\xb6RLD, \xc3\xb1 "
-	    "\xc3\x9f \xe2\x82\xac \xe6\x97\xa5\xe6\x9c\xac\r\n\0TAIL";
-	unsigned char got[sizeof(in)];
+	UPPER_CASE("UTF-8 passes through",
+	    "h\xc3\xa9llo w\xc3\xb6rld, \xc3\xb1 \xc3\x9f "
+	    "\xe2\x82\xac \xe6\x97\xa5\xe6\x9c\xac\r\n\0tail",
+	    "H\xc3\xa9LLO W\xc3\xb6RLD, \xc3\xb1 \xc3\x9f "
+	    "\xe2\x82\xac \xe6\x97\xa5\xe6\x9c\xac\r\n\0TAIL"),
+	UPPER_CASE("plain text",
+	    "hello, World! the quick brown fox 0123 jumps over the lazy dog\n",
+	    "HELLO, WORLD! THE QUICK BROWN FOX 0123 JUMPS OVER THE LAZY DOG\n"),
+#undef UPPER_CASE
+};
 
-	memcpy(got, in, sizeof(in));
-	echo_upper(got, sizeof(got));
-	ck_assert_mem_eq(got, want, sizeof(want));
-}
-END_TEST
-
-START_TEST(plain_text)
+START_TEST(known_inputs)
 {
-	static const char in[] = "hello, World! the quick brown fox 0123 "
-	    "jumps over the lazy dog\n";
-	static const char want[] = "HELLO, WORLD! THE QUICK BROWN FOX 0123 "
-	    "JUMPS OVER THE LAZY DOG\n";
-	unsigned char got[sizeof(in)];
+	const struct upper_case *c = &upper_cases[_i];
+	unsigned char got[128];
 
-	memcpy(got, in, sizeof(in));
-	echo_upper(got, sizeof(got) - 1);
-	ck_assert_mem_eq(got, want, sizeof(want));
+	ck_assert_uint_le(c->len, sizeof(got));
+	ck_assert_uint_eq(c->want_len, c->len);
+	memcpy(got, c->in, c->len);
+	echo_upper(got, c->len);
+	ck_assert_msg(memcmp(got, c->want, c->len) == 0, "%s: wrong bytes",
+	    c->what);
 }
 END_TEST
 
@@ -241,18 +237,12 @@ Suite *
 echo_suite(void)
 {
 	Suite *s = suite_create("echo");
-	TCase *tc = tcase_create("upper");
+	TCase *tc;
 
-	tcase_add_test(tc, every_byte_every_offset_and_length);
-	tcase_add_test(tc, every_byte_scattered_neighbours);
-	tcase_add_test(tc, every_pair_of_neighbours);
-	tcase_add_test(tc, large_random_buffer);
-	tcase_add_test(tc, only_ascii_lowercase_changes);
-	tcase_add_test(tc, control_and_high_bytes_unchanged);
-	tcase_add_test(tc, utf8_passes_through);
-	tcase_add_test(tc, plain_text);
-	tcase_add_test(tc, idempotent);
-	tcase_add_test(tc, zero_length_touches_nothing);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "upper", 0, H_TESTS(every_byte_every_offset_and_length,
+	    every_byte_scattered_neighbours, every_pair_of_neighbours,
+	    large_random_buffer, only_ascii_lowercase_changes,
+	    idempotent, zero_length_touches_nothing));
+	tcase_add_loop_test(tc, known_inputs, 0, H_NELEM(upper_cases));
 	return s;
 }

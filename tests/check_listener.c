@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "listener.h"
+#include "clients.h"
+#include "harness.h"
 #include "suites.h"
 
 #define EXPECTED "expected HOST:PORT, [IPV6]:PORT or *:PORT"
@@ -246,23 +248,6 @@ open_spec(const char *spec, char *err, size_t errlen)
 	return listener_open(&la, 16, err, errlen);
 }
 
-static int
-have_ipv6_loopback(void)
-{
-	struct sockaddr_in6 sin6;
-	int fd, ok;
-
-	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return 0;
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_addr = in6addr_loopback;
-	ok = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
-	close(fd);
-	return ok;
-}
-
 static unsigned
 bound_port(int fd, int *family)
 {
@@ -363,16 +348,16 @@ START_TEST(open_ipv4_loopback)
 }
 END_TEST
 
-START_TEST(open_ipv6_loopback_is_v6only)
+/* spec opens an IPv6-only listener that [::1] reaches. */
+static void
+check_v6only(const char *spec)
 {
 	char err[256] = "";
 	int fd, family, v6only = -1;
 	socklen_t len = sizeof(v6only);
 	unsigned port;
 
-	if (!have_ipv6_loopback())
-		return; /* nothing to test on a host without IPv6 */
-	fd = open_spec("[::1]:0", err, sizeof(err));
+	fd = open_spec(spec, err, sizeof(err));
 	ck_assert_msg(fd >= 0, "%s", err);
 	check_listening_flags(fd);
 	port = bound_port(fd, &family);
@@ -385,29 +370,21 @@ START_TEST(open_ipv6_loopback_is_v6only)
 	    port), AF_INET6);
 	ck_assert_int_eq(close(fd), 0);
 }
+
+START_TEST(open_ipv6_loopback_is_v6only)
+{
+	if (!cl_have_ipv6())
+		return; /* nothing to test on a host without IPv6 */
+	check_v6only("[::1]:0");
+}
 END_TEST
 
 /* "[::]" is every IPv6 address only; "*" is the dual-stack one. */
 START_TEST(open_ipv6_any_is_v6only)
 {
-	char err[256] = "";
-	int fd, family, v6only = -1;
-	socklen_t len = sizeof(v6only);
-	unsigned port;
-
-	if (!have_ipv6_loopback())
+	if (!cl_have_ipv6())
 		return;
-	fd = open_spec("[::]:0", err, sizeof(err));
-	ck_assert_msg(fd >= 0, "%s", err);
-	check_listening_flags(fd);
-	port = bound_port(fd, &family);
-	ck_assert_int_eq(family, AF_INET6);
-	ck_assert_int_eq(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
-	    &len), 0);
-	ck_assert_int_eq(v6only, 1);
-	ck_assert_int_eq(connect_and_accept(fd, AF_INET6, &in6addr_loopback,
-	    port), AF_INET6);
-	ck_assert_int_eq(close(fd), 0);
+	check_v6only("[::]:0");
 }
 END_TEST
 
@@ -424,7 +401,7 @@ START_TEST(open_any_is_dual_stack)
 	check_listening_flags(fd);
 	port = bound_port(fd, &family);
 	ck_assert_uint_ne(port, 0);
-	if (have_ipv6_loopback()) {
+	if (cl_have_ipv6()) {
 		ck_assert_int_eq(family, AF_INET6);
 		ck_assert_int_eq(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 		    &v6only, &len), 0);
@@ -476,7 +453,7 @@ check_in_use(const char *host, const char *name_prefix, const char *any_spec)
 START_TEST(open_same_port_twice)
 {
 	check_in_use("127.0.0.1", "127.0.0.1:", "127.0.0.1:0");
-	if (have_ipv6_loopback())
+	if (cl_have_ipv6())
 		check_in_use("*", "[::]:", "*:0");
 	else
 		check_in_use("*", "0.0.0.0:", "*:0");
@@ -489,22 +466,15 @@ listener_suite(void)
 	Suite *s = suite_create("listener");
 	TCase *tc;
 
-	tc = tcase_create("parse");
-	tcase_add_loop_test(tc, parse_valid, 0,
-	    (int)(sizeof(valid) / sizeof(valid[0])));
-	tcase_add_loop_test(tc, parse_invalid, 0,
-	    (int)(sizeof(invalid) / sizeof(invalid[0])));
+	tc = h_case(s, "parse", 0, NULL);
+	tcase_add_loop_test(tc, parse_valid, 0, H_NELEM(valid));
+	tcase_add_loop_test(tc, parse_invalid, 0, H_NELEM(invalid));
 	tcase_add_test(tc, parse_very_long);
 	tcase_add_test(tc, parse_small_err_buffer);
 	tcase_add_test(tc, format_other_family_and_truncation);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("open");
-	tcase_add_test(tc, open_ipv4_loopback);
-	tcase_add_test(tc, open_ipv6_loopback_is_v6only);
-	tcase_add_test(tc, open_ipv6_any_is_v6only);
-	tcase_add_test(tc, open_any_is_dual_stack);
-	tcase_add_test(tc, open_same_port_twice);
-	suite_add_tcase(s, tc);
+	h_case(s, "open", 0, H_TESTS(open_ipv4_loopback,
+	    open_ipv6_loopback_is_v6only, open_ipv6_any_is_v6only,
+	    open_any_is_dual_stack, open_same_port_twice));
 	return s;
 }

@@ -20,9 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -42,6 +39,7 @@
 #include "exitcodes.h"
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -61,51 +59,18 @@ static long long live_t0;
 static void
 live_setup(void)
 {
-	memset(&live_p, 0, sizeof(live_p));
-	live_p.pid = -1;
-	live_p.notify_fd = -1;
+	cl_proc_init(&live_p);
 	live_stopped = live_daemon = -1;
 	live_dir[0] = '\0';
 	live_t0 = h_now_ms();
 }
 
 static int
-read_small(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return (int)n;
-}
-
-/* From /proc/PID/stat: state, parent, process group, session. */
-static int
-proc_stat(pid_t pid, char *state, int *ppid, int *pgrp, int *sid)
-{
-	char path[64], buf[1024], *rp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1 ||
-	    (rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %c %d %d %d", state, ppid, pgrp, sid) != 4)
-		return -1;
-	return 0;
-}
-
-static int
 proc_title_is(pid_t pid, const char *want)
 {
-	char path[64], title[128];
+	char title[128];
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	return read_small(path, title, sizeof(title)) > 0 &&
+	return pf_read_pid(pid, "cmdline", title, sizeof(title)) > 0 &&
 	    strcmp(title, want) == 0;
 }
 
@@ -113,11 +78,10 @@ proc_title_is(pid_t pid, const char *want)
 static int
 is_echod(pid_t pid)
 {
-	char path[64], cmd[256];
+	char cmd[256];
 	const char *bin = h_echod_bin(), *base;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if (read_small(path, cmd, sizeof(cmd)) <= 0)
+	if (pf_read_pid(pid, "cmdline", cmd, sizeof(cmd)) <= 0)
 		return 0;
 	base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
 	return strncmp(cmd, "echod: ", 7) == 0 || strcmp(cmd, bin) == 0 ||
@@ -151,13 +115,12 @@ kill_detached(void)
 static void
 live_cleanup(void)
 {
-	int pp, pg, sid;
-	char c, cmd[128];
+	struct pf_stat ps;
+	char cmd[128];
 
 	/* A stopped worker would ignore its PDEATHSIG SIGTERM forever. */
 	if (live_stopped > 0 && live_p.pid > 0 &&
-	    proc_stat(live_stopped, &c, &pp, &pg, &sid) == 0 &&
-	    pp == live_p.pid) {
+	    pf_stat(live_stopped, &ps) == 0 && ps.ppid == live_p.pid) {
 		kill(live_stopped, SIGKILL);
 		kill(live_stopped, SIGCONT);
 	}
@@ -205,101 +168,15 @@ write_conf(const char *path, const char *fmt, ...)
 	return fclose(f) == 0 && rc >= 0 ? 0 : -1;
 }
 
-/* A port on 127.0.0.1 that was free a moment ago; -1 on failure. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-/* A socket listening on 127.0.0.1:*port (kernel's pick); -1 on failure. */
-static int
-hold_port(int *port)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 8) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
-		close(fd);
-		return -1;
-	}
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 /* ---- talking ---- */
-
-/* Send msg, expect it back uppercased within timeout_ms. */
-static int
-echo_ok(int fd, const char *msg, int timeout_ms)
-{
-	char want[256], got[256];
-	size_t i, len = strlen(msg);
-
-	if (len >= sizeof(want))
-		return 0;
-	for (i = 0; i < len; i++)
-		want[i] = msg[i] >= 'a' && msg[i] <= 'z' ?
-		    (char)(msg[i] - 'a' + 'A') : msg[i];
-	if (h_write_all(fd, msg, len) == -1)
-		return 0;
-	return h_read_exact(fd, got, len, timeout_ms) == len &&
-	    memcmp(got, want, len) == 0;
-}
 
 /* Connect, echo msg, close: 1 if it all worked. */
 static int
 echo_new(int port, const char *msg)
 {
-	int fd, ok;
+	char err[256];
 
-	if ((fd = h_connect(port, 0)) == -1)
-		return 0;
-	ok = echo_ok(fd, msg, 3000);
-	close(fd);
-	return ok;
-}
-
-/* Does the peer end this connection (EOF or reset) within timeout_ms? */
-static int
-eof_or_reset(int fd, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[256];
-	ssize_t n;
-
-	while (h_now_ms() < deadline) {
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n == -1 && errno == ECONNRESET))
-			return 1;
-		if (n == -1 && errno != EAGAIN && errno != EINTR)
-			return 0;
-	}
-	return 0;
+	return cl_echo_new(port, msg, 3000, err, sizeof(err));
 }
 
 /* ---- the log ---- */
@@ -314,17 +191,6 @@ log_wait(struct echod_proc *p, const char *needle, int timeout_ms)
 }
 
 /* ---- processes ---- */
-
-static int
-pid_in(const pid_t *set, int n, pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == pid)
-			return 1;
-	return 0;
-}
 
 /* Wait until the master has exactly n children; returns how many. */
 static int
@@ -345,15 +211,7 @@ wait_nkids(struct echod_proc *p, int n, pid_t *kids, int timeout_ms)
 static int
 wait_dead(struct echod_proc *p, pid_t pid, int timeout_ms)
 {
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		h_drain_notify(p);
-		if (!h_alive(pid))
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
+	return cl_wait_gone(p, &pid, 1, timeout_ms) == 0;
 }
 
 /* The wait for RELOADING=1 and then READY=1 after a SIGHUP. */
@@ -362,129 +220,6 @@ reload_wait(struct echod_proc *p, char *ready, size_t len, int timeout_ms)
 {
 	return h_wait_notify(p, "RELOADING=1", timeout_ms, NULL, 0) == 0 &&
 	    h_wait_notify(p, "READY=1", timeout_ms, ready, len) == 0;
-}
-
-/* ---- which worker holds a connection ---- */
-
-/* The same from /proc/net/tcp: slow on a busy host (a few ms). */
-static unsigned long
-server_inode_proc(int port, unsigned cport)
-{
-	unsigned long inode = 0, ino;
-	unsigned lport, rport;
-	char line[512];
-	FILE *f;
-
-	if ((f = fopen("/proc/net/tcp", "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, " %*u: %*x:%x %*x:%x %*x %*x:%*x %*x:%*x "
-		    "%*x %*u %*u %lu", &lport, &rport, &ino) == 3 &&
-		    lport == (unsigned)port && rport == cport && ino != 0) {
-			inode = ino;
-			break;
-		}
-	}
-	fclose(f);
-	return inode;
-}
-
-/*
- * Inode of the daemon's end of client_fd (connected to 127.0.0.1:port):
- * an exact sock_diag lookup of 127.0.0.1:port -> 127.0.0.1:cport, which
- * costs one round trip whatever else the host has open; 0 if none.
- */
-static unsigned long
-server_inode(int port, int client_fd)
-{
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req;
-	union {
-		struct nlmsghdr nlh;
-		char buf[1024];
-	} resp;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	const struct inet_diag_msg *m;
-	unsigned long inode = 0;
-	unsigned cport;
-	ssize_t n;
-	int fd;
-
-	if (getsockname(client_fd, (struct sockaddr *)&sin, &sl) == -1)
-		return 0;
-	cport = ntohs(sin.sin_port);
-	memset(&req, 0, sizeof(req));
-	req.nlh.nlmsg_len = sizeof(req);
-	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.nlh.nlmsg_flags = NLM_F_REQUEST;
-	req.r.sdiag_family = AF_INET;
-	req.r.sdiag_protocol = IPPROTO_TCP;
-	req.r.idiag_states = ~0U;
-	req.r.id.idiag_sport = htons((uint16_t)port);
-	req.r.id.idiag_dport = htons((uint16_t)cport);
-	req.r.id.idiag_src[0] = htonl(INADDR_LOOPBACK);
-	req.r.id.idiag_dst[0] = htonl(INADDR_LOOPBACK);
-	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
-	    NETLINK_SOCK_DIAG)) == -1)
-		return server_inode_proc(port, cport);
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa,
-	    sizeof(sa)) == (ssize_t)sizeof(req) &&
-	    (n = recv(fd, &resp, sizeof(resp), 0)) > 0 &&
-	    NLMSG_OK(&resp.nlh, (size_t)n) &&
-	    resp.nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-		m = NLMSG_DATA(&resp.nlh);
-		inode = m->idiag_inode;
-	}
-	close(fd);
-	return inode != 0 ? inode : server_inode_proc(port, cport);
-}
-
-static int
-pid_has_socket(pid_t pid, unsigned long inode)
-{
-	char dir[64], path[384], link[64], want[64];
-	struct dirent *de;
-	ssize_t n;
-	DIR *d;
-	int found = 0;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while (!found && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		found = strcmp(link, want) == 0;
-	}
-	closedir(d);
-	return found;
-}
-
-/* The child of master serving client_fd (connected to port), or -1. */
-static pid_t
-owner_pid(pid_t master, int port, int client_fd)
-{
-	unsigned long inode = server_inode(port, client_fd);
-	pid_t kids[MAXKIDS];
-	int i, n;
-
-	if (inode == 0)
-		return -1;
-	n = h_children(master, kids, MAXKIDS);
-	for (i = 0; i < n; i++)
-		if (pid_has_socket(kids[i], inode))
-			return kids[i];
-	return -1;
 }
 
 /* ---- the scoreboard dump (SIGUSR1) ---- */
@@ -558,119 +293,6 @@ sb_find(const struct sb_row *rows, int n, pid_t pid)
 
 /* ---- a prober: connect, echo, close, in a loop, in a child ---- */
 
-#define PROBE_MAX 6000
-
-struct probe_res {
-	int iters, ok, refused, failed, wrong;
-	int first_errno;
-	int in_window;          /* probes overlapping [from, to] */
-	long long first_new_ms; /* first echo by a worker not in old[] */
-};
-
-struct probe_args {
-	pid_t master;
-	int port;
-	const pid_t *old;
-	int nold;
-};
-
-/* The window the parent asks about, sent with the word to stop. */
-struct probe_window {
-	long long from, to;
-};
-
-static long long probe_began[PROBE_MAX], probe_ended[PROBE_MAX];
-
-static void
-probe_once(const struct probe_args *a, int i, struct probe_res *r)
-{
-	char msg[64];
-	long long t;
-	pid_t owner;
-	int fd;
-
-	r->iters++;
-	if ((fd = h_connect(a->port, 0)) == -1) {
-		if (errno == ECONNREFUSED)
-			r->refused++;
-		else
-			r->failed++;
-		if (r->first_errno == 0)
-			r->first_errno = errno;
-		return;
-	}
-	snprintf(msg, sizeof(msg), "probe %d: reload me\r\n", i);
-	if (!echo_ok(fd, msg, 2000)) {
-		r->wrong++;
-		close(fd);
-		return;
-	}
-	t = h_now_ms();
-	r->ok++;
-	if (r->first_new_ms == 0 &&
-	    (owner = owner_pid(a->master, a->port, fd)) > 0 &&
-	    !pid_in(a->old, a->nold, owner))
-		r->first_new_ms = t;
-	close(fd);
-}
-
-static void probe_run(const void *, int, int) __attribute__((noreturn));
-
-/*
- * Say "going" after the first probe, probe until told to stop, then 20
- * more; bounded in count and time.
- */
-static void
-probe_run(const void *arg, int stop_rd, int res_wr)
-{
-	struct pollfd pfd = { .fd = stop_rd, .events = POLLIN };
-	long long deadline = h_now_ms() + 12000;
-	const struct probe_args *a = arg;
-	struct probe_window w = { 0, 0 };
-	struct probe_res r;
-	int i, after = -1;
-
-	memset(&r, 0, sizeof(r));
-	/* A few failures say enough: do not wait out every one. */
-	for (i = 0; i < PROBE_MAX && h_now_ms() < deadline && after < 20 &&
-	    r.failed + r.wrong < 3; i++) {
-		if (after < 0 && poll(&pfd, 1, 0) > 0) {
-			if (read(stop_rd, &w, sizeof(w)) != (ssize_t)sizeof(w))
-				_exit(1);
-			after = 0;
-		}
-		if (after >= 0)
-			after++;
-		probe_began[i] = h_now_ms();
-		probe_once(a, i, &r);
-		probe_ended[i] = h_now_ms();
-		if (i == 0 && write(res_wr, "g", 1) != 1)
-			_exit(1);
-	}
-	while (--i >= 0)
-		r.in_window += probe_ended[i] >= w.from &&
-		    probe_began[i] <= w.to;
-	if (write(res_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
-		_exit(1);
-	_exit(0);
-}
-
-/* Fork it and wait for its first probe. */
-static int
-prober_start(struct cl_child *pr, const struct probe_args *a)
-{
-	struct pollfd pfd;
-	char c;
-
-	if (cl_child_start(pr, probe_run, a) == -1)
-		return -1;
-	pfd.fd = pr->res_rd;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 5000) <= 0 || read(pr->res_rd, &c, 1) != 1)
-		return -1;
-	return 0;
-}
-
 /* ---- 1. a reload that changes the pool size, a connection open ---- */
 
 #define CONF_POOL                                                          \
@@ -685,145 +307,216 @@ prober_start(struct cl_child *pr, const struct probe_args *a)
  * closed after 2 s idle), the other old worker gone; C still echoes;
  * closing C ends H; three children remain.
  */
-START_TEST(reload_resizes_pool)
+/* reload_resizes_pool's state, shared by its steps. */
+struct rp {
+	struct echod_proc *p;
+	struct cl_child pr;
+	struct cl_probe probe;
+	struct cl_probe_res res;
+	char ready[512];
+	pid_t old[MAXKIDS], kids[MAXKIDS], fresh[MAXKIDS], holder, other;
+	long long t_hup, t_ready;
+	int c, n1, nold, nk, nfresh;
+};
+
+/* Two workers; client C open on one of them (the holder H). */
+static int
+rp_start_holding(struct tres *t, struct rp *r)
 {
-	struct echod_proc *p = &live_p;
-	struct cl_child pr = CL_CHILD_INIT;
-	struct probe_args pa;
-	struct probe_window w;
-	struct probe_res res;
-	struct tres t = { 0, "" };
-	struct sb_row rows[16];
-	const struct sb_row *r;
-	unsigned long long gen;
-	char conf[256], ready[512], err[256], want[128];
-	pid_t old[MAXKIDS], kids[MAXKIDS], fresh[MAXKIDS], holder, other, o;
-	long long t_hup, t_ready, t0, idle_ms;
-	int c = -1, n1 = -1, nold, nk, nfresh = 0, i, nrows, st;
+	struct echod_proc *p = r->p;
+	char conf[256];
 
 	snprintf(conf, sizeof(conf), CONF_POOL, 2, 300);
-	REQUIRE(&t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
-	nold = h_children(p->pid, old, MAXKIDS);
-	REQUIRE(&t, nold == 2, "%d children at start, want 2", nold);
-	REQUIRE(&t, (c = h_connect(p->port, 0)) != -1, "connect: %s",
+	REQUIRE(t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
+	r->nold = h_children(p->pid, r->old, MAXKIDS);
+	REQUIRE(t, r->nold == 2, "%d children at start, want 2", r->nold);
+	REQUIRE(t, (r->c = h_connect(p->port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(c, "before", 2000), "'before' not echoed");
-	holder = owner_pid(p->pid, p->port, c);
-	REQUIRE(&t, pid_in(old, nold, holder), "no worker holds C (%d)",
-	    (int)holder);
-	other = old[0] == holder ? old[1] : old[0];
+	REQUIRE(t, cl_echo(r->c, "before", 2000), "'before' not echoed");
+	r->holder = cl_owner_child(p->pid, p->port, r->c);
+	REQUIRE(t, cl_pid_in(r->old, r->nold, r->holder),
+	    "no worker holds C (%d)", (int)r->holder);
+	r->other = r->old[0] == r->holder ? r->old[1] : r->old[0];
+out:
+	return !t->failed;
+}
 
-	REQUIRE(&t, write_conf(p->conf_path, CONF_POOL, 3, 2) == 0,
+/* workers = 3, idle_timeout = 2 by SIGHUP, a prober running: three new
+ * workers, H still there, the other old one gone. */
+static int
+rp_reload_probed(struct tres *t, struct rp *r)
+{
+	struct echod_proc *p = r->p;
+	int i;
+
+	REQUIRE(t, write_conf(p->conf_path, CONF_POOL, 3, 2) == 0,
 	    "rewrite %s: %s", p->conf_path, strerror(errno));
-	pa = (struct probe_args){ p->pid, p->port, old, nold };
-	REQUIRE(&t, prober_start(&pr, &pa) == 0, "fork prober");
+	r->probe = (struct cl_probe){ .port = p->port, .text = "reload me",
+		.echo_ms = 2000, .run_ms = 12000, .max_iters = CL_PROBE_MAX,
+		.max_bad = 3, .say_going = 1, .master = p->pid, .old = r->old,
+		.nold = r->nold };
+	REQUIRE(t, cl_prober_start(&r->pr, &r->probe) == 0, "fork prober");
 	h_drain_notify(p);
-	t_hup = h_now_ms();
-	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
-	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
+	r->t_hup = h_now_ms();
+	REQUIRE(t, kill(p->pid, SIGHUP) == 0, "SIGHUP: %s", strerror(errno));
+	REQUIRE(t, reload_wait(p, r->ready, sizeof(r->ready), 10000),
 	    "no RELOADING=1 then READY=1 within 10 s of SIGHUP");
-	t_ready = h_now_ms();
-	REQUIRE(&t, strstr(ready, "ready: generation 2, 3 workers, ") != NULL,
-	    "READY after the reload: '%s'", ready);
-
+	r->t_ready = h_now_ms();
+	REQUIRE(t, strstr(r->ready, "ready: generation 2, 3 workers, ") !=
+	    NULL, "READY after the reload: '%s'", r->ready);
 	/* The other old worker had nothing to drain: it goes at once. */
-	REQUIRE(&t, wait_dead(p, other, 3000), "old worker %d (no "
-	    "connections) still alive 3 s after READY=1", (int)other);
-	nk = wait_nkids(p, 4, kids, 3000);
-	REQUIRE(&t, nk == 4, "%d children after the reload, want 3 new + "
-	    "the old one draining C", nk);
-	REQUIRE(&t, pid_in(kids, nk, holder), "old worker %d, holding C, "
-	    "is gone", (int)holder);
-	for (i = 0; i < nk; i++)
-		if (kids[i] != holder)
-			fresh[nfresh++] = kids[i];
-	for (i = 0; i < nfresh; i++)
-		REQUIRE(&t, !pid_in(old, nold, fresh[i]), "pid %d is old",
-		    (int)fresh[i]);
+	REQUIRE(t, wait_dead(p, r->other, 3000), "old worker %d (no "
+	    "connections) still alive 3 s after READY=1", (int)r->other);
+	r->nk = wait_nkids(p, 4, r->kids, 3000);
+	REQUIRE(t, r->nk == 4, "%d children after the reload, want 3 new + "
+	    "the old one draining C", r->nk);
+	REQUIRE(t, cl_pid_in(r->kids, r->nk, r->holder), "old worker %d, "
+	    "holding C, is gone", (int)r->holder);
+	for (i = 0; i < r->nk; i++)
+		if (r->kids[i] != r->holder)
+			r->fresh[r->nfresh++] = r->kids[i];
+	for (i = 0; i < r->nfresh; i++)
+		REQUIRE(t, !cl_pid_in(r->old, r->nold, r->fresh[i]),
+		    "pid %d is old", (int)r->fresh[i]);
+out:
+	return !t->failed;
+}
 
-	w.from = t_hup;
-	w.to = t_ready;
-	REQUIRE(&t,
-	    cl_child_finish(&pr, &w, sizeof(w), &res, sizeof(res)) == 0,
+/* The prober: nothing refused or failed, some probes inside the reload,
+ * some served by the new generation. */
+static int
+rp_prober_result(struct tres *t, struct rp *r)
+{
+	struct cl_probe_window w = { r->t_hup, r->t_ready };
+	struct cl_probe_res *res = &r->res;
+	const char *status = strstr(r->ready, "STATUS=");
+	char err[256];
+
+	REQUIRE(t, cl_prober_finish(&r->pr, &w, res) == 0,
 	    "no result from prober");
 	printf("live: reload: SIGHUP -> READY=1 %lld ms; SIGHUP -> first "
 	    "echo by a new-generation worker %lld ms; daemon says: %s\n",
-	    t_ready - t_hup, res.first_new_ms ? res.first_new_ms - t_hup : -1,
-	    strstr(ready, "STATUS=") ? strstr(ready, "STATUS=") + 7 : ready);
+	    r->t_ready - r->t_hup,
+	    res->first_new_ms ? res->first_new_ms - r->t_hup : -1,
+	    status ? status + 7 : r->ready);
 	printf("live: reload prober: %d connections (%d between SIGHUP and "
 	    "READY=1), %d echoed, %d refused, %d failed, %d wrong\n",
-	    res.iters, res.in_window, res.ok, res.refused, res.failed,
-	    res.wrong);
+	    res->iters, res->in_window, res->ok, res->refused, res->failed,
+	    res->wrong);
 	fflush(stdout);
-	REQUIRE(&t, res.refused == 0 && res.failed == 0 && res.wrong == 0,
-	    "prober: %d connections, %d refused, %d failed (%s), %d wrong",
-	    res.iters, res.refused, res.failed, strerror(res.first_errno),
-	    res.wrong);
-	REQUIRE(&t, res.ok >= 20, "prober made only %d connections", res.ok);
-	REQUIRE(&t, res.in_window >= 1, "no probe fell between SIGHUP and "
+	REQUIRE(t, cl_probe_clean(res, 20, err, sizeof(err)), "%s", err);
+	REQUIRE(t, res->in_window >= 1, "no probe fell between SIGHUP and "
 	    "READY=1");
-	REQUIRE(&t, res.first_new_ms != 0,
+	REQUIRE(t, res->first_new_ms != 0,
 	    "no probe was served by a new-generation worker");
-
-	/* The scoreboard agrees: H drains C in generation 1. */
-	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows >= 0, "%s", err);
-	REQUIRE(&t, gen == 2 && nrows == 4, "scoreboard: generation %llu, "
-	    "%d rows; want generation 2, 4 rows", gen, nrows);
-	r = sb_find(rows, nrows, holder);
-	REQUIRE(&t, r != NULL && r->gen == 1 && r->open == 1 &&
-	    strcmp(r->state, "draining") == 0, "holder %d's row: gen %llu, "
-	    "%s, %llu open; want 1, draining, 1", (int)holder,
-	    r ? r->gen : 0, r ? r->state : "(none)", r ? r->open : 0);
-	for (i = 0; i < nfresh; i++) {
-		r = sb_find(rows, nrows, fresh[i]);
-		REQUIRE(&t, r != NULL && r->gen == 2 &&
-		    strcmp(r->state, "ready") == 0, "new worker %d's row: "
-		    "gen %llu, %s", (int)fresh[i], r ? r->gen : 0,
-		    r ? r->state : "(none)");
-	}
-
-	/* The new generation has idle_timeout 2; C's worker keeps 300. */
-	REQUIRE(&t, (n1 = h_connect(p->port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(n1, "idle", 2000), "new connection not echoed");
-	t0 = h_now_ms();
-	o = owner_pid(p->pid, p->port, n1);
-	REQUIRE(&t, pid_in(fresh, nfresh, o), "new connection on pid %d, "
-	    "not a new worker", (int)o);
-	REQUIRE(&t, eof_or_reset(n1, 6000), "a new-generation connection "
-	    "was not closed after idle_timeout = 2");
-	idle_ms = h_now_ms() - t0;
-	REQUIRE(&t, idle_ms >= 1500 && idle_ms <= 4000, "closed after %lld "
-	    "ms idle, want about 2000", idle_ms);
-	close(n1);
-	n1 = -1;
-	REQUIRE(&t, echo_ok(c, "during", 2000), "C: 'during' not echoed "
-	    "after the reload (it was idle %lld ms)", idle_ms);
-
-	close(c);
-	c = -1;
-	REQUIRE(&t, wait_dead(p, holder, 3000), "old worker %d still alive "
-	    "3 s after its last connection closed", (int)holder);
-	snprintf(want, sizeof(want), "(pid %d) exited with status 0",
-	    (int)holder);
-	REQUIRE(&t, log_wait(p, want, 2000), "no log line '%s'", want);
-	nk = wait_nkids(p, 3, kids, 2000);
-	REQUIRE(&t, nk == 3, "%d children at the end, want 3", nk);
-	for (i = 0; i < nk; i++)
-		REQUIRE(&t, pid_in(fresh, nfresh, kids[i]), "child %d is not "
-		    "one of the new workers", (int)kids[i]);
-	REQUIRE(&t, echo_new(p->port, "after"), "no echo at the end");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
 out:
-	if (c != -1)
-		close(c);
-	if (n1 != -1)
-		close(n1);
-	cl_child_cleanup(&pr);
-	cl_log_dump_if_failed(&t, p);
+	return !t->failed;
+}
+
+/* The scoreboard agrees: H drains C in generation 1. */
+static int
+rp_scoreboard(struct tres *t, struct rp *r)
+{
+	struct sb_row rows[16];
+	const struct sb_row *row;
+	unsigned long long gen;
+	char err[256];
+	int i, nrows;
+
+	nrows = sb_dump(r->p, &gen, rows, 16, err, sizeof(err));
+	REQUIRE(t, nrows >= 0, "%s", err);
+	REQUIRE(t, gen == 2 && nrows == 4, "scoreboard: generation %llu, "
+	    "%d rows; want generation 2, 4 rows", gen, nrows);
+	row = sb_find(rows, nrows, r->holder);
+	REQUIRE(t, row != NULL && row->gen == 1 && row->open == 1 &&
+	    strcmp(row->state, "draining") == 0, "holder %d's row: gen %llu, "
+	    "%s, %llu open; want 1, draining, 1", (int)r->holder,
+	    row ? row->gen : 0, row ? row->state : "(none)",
+	    row ? row->open : 0);
+	for (i = 0; i < r->nfresh; i++) {
+		row = sb_find(rows, nrows, r->fresh[i]);
+		REQUIRE(t, row != NULL && row->gen == 2 &&
+		    strcmp(row->state, "ready") == 0, "new worker %d's row: "
+		    "gen %llu, %s", (int)r->fresh[i], row ? row->gen : 0,
+		    row ? row->state : "(none)");
+	}
+out:
+	return !t->failed;
+}
+
+/* The new generation has idle_timeout 2; C's worker keeps 300. */
+static int
+rp_idle_timeouts(struct tres *t, struct rp *r)
+{
+	struct echod_proc *p = r->p;
+	long long t0, idle_ms = 0;
+	pid_t o;
+
+	REQUIRE(t, (r->n1 = h_connect(p->port, 0)) != -1, "connect: %s",
+	    strerror(errno));
+	REQUIRE(t, cl_echo(r->n1, "idle", 2000), "new connection not echoed");
+	t0 = h_now_ms();
+	o = cl_owner_child(p->pid, p->port, r->n1);
+	REQUIRE(t, cl_pid_in(r->fresh, r->nfresh, o), "new connection on pid "
+	    "%d, not a new worker", (int)o);
+	REQUIRE(t, cl_eof_or_reset(r->n1, 6000), "a new-generation "
+	    "connection was not closed after idle_timeout = 2");
+	idle_ms = h_now_ms() - t0;
+	REQUIRE(t, idle_ms >= 1500 && idle_ms <= 4000, "closed after %lld "
+	    "ms idle, want about 2000", idle_ms);
+	close(r->n1);
+	r->n1 = -1;
+	REQUIRE(t, cl_echo(r->c, "during", 2000), "C: 'during' not echoed "
+	    "after the reload (it was idle %lld ms)", idle_ms);
+out:
+	return !t->failed;
+}
+
+/* Closing C ends H; three children remain. */
+static int
+rp_holder_ends(struct tres *t, struct rp *r)
+{
+	struct echod_proc *p = r->p;
+	char want[128];
+	int i;
+
+	close(r->c);
+	r->c = -1;
+	REQUIRE(t, wait_dead(p, r->holder, 3000), "old worker %d still alive "
+	    "3 s after its last connection closed", (int)r->holder);
+	snprintf(want, sizeof(want), "(pid %d) exited with status 0",
+	    (int)r->holder);
+	REQUIRE(t, log_wait(p, want, 2000), "no log line '%s'", want);
+	r->nk = wait_nkids(p, 3, r->kids, 2000);
+	REQUIRE(t, r->nk == 3, "%d children at the end, want 3", r->nk);
+	for (i = 0; i < r->nk; i++)
+		REQUIRE(t, cl_pid_in(r->fresh, r->nfresh, r->kids[i]),
+		    "child %d is not one of the new workers", (int)r->kids[i]);
+	REQUIRE(t, echo_new(p->port, "after"), "no echo at the end");
+	REQUIRE_STOPPED(t, p, 5000);
+out:
+	return !t->failed;
+}
+
+START_TEST(reload_resizes_pool)
+{
+	static struct rp r;
+	struct cl_child pr0 = CL_CHILD_INIT;
+	struct tres t = { 0, "" };
+
+	memset(&r, 0, sizeof(r));
+	r.p = &live_p;
+	r.pr = pr0;
+	r.c = r.n1 = -1;
+	(void)(rp_start_holding(&t, &r) && rp_reload_probed(&t, &r) &&
+	    rp_prober_result(&t, &r) && rp_scoreboard(&t, &r) &&
+	    rp_idle_timeouts(&t, &r) && rp_holder_ends(&t, &r));
+	if (r.c != -1)
+		close(r.c);
+	if (r.n1 != -1)
+		close(r.n1);
+	cl_child_cleanup(&r.pr);
+	cl_log_dump_if_failed(&t, r.p);
 	live_cleanup();
 	took("reload_resizes_pool");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -840,10 +533,10 @@ START_TEST(reload_listeners)
 	struct tres t = { 0, "" };
 	char conf[256], la[40], lb[40], both[96], ready[512], want[128];
 	pid_t gen2[MAXKIDS], kids[MAXKIDS];
-	int a, b, fd = -1, n2, nk, i, st, e;
+	int a, b, fd = -1, n2, nk, i, e;
 
-	REQUIRE(&t, (a = free_port()) > 0 && (b = free_port()) > 0 && a != b,
-	    "no free ports");
+	REQUIRE(&t, (a = cl_free_port()) > 0 && (b = cl_free_port()) > 0 &&
+	    a != b, "no free ports");
 	snprintf(la, sizeof(la), "\"127.0.0.1:%d\"", a);
 	snprintf(lb, sizeof(lb), "\"127.0.0.1:%d\"", b);
 	snprintf(both, sizeof(both), "%s, %s", la, lb);
@@ -901,12 +594,9 @@ START_TEST(reload_listeners)
 	REQUIRE(&t, log_wait(p, want, 1000), "no log line '%s'", want);
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(b, "still b"), "B: no echo (try %d)", i);
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 out:
-	if (fd != -1)
-		close(fd);
+	cl_close_fds(&fd, 1);
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
 	took("reload_listeners");
@@ -924,7 +614,7 @@ START_TEST(reload_broken_file)
 	unsigned long long gen;
 	char conf[256], ready[512], want[256], line[1024], err[256];
 	pid_t before[MAXKIDS], kids[MAXKIDS];
-	int nb, nk, i, nrows, st;
+	int nb, nk, i, nrows;
 
 	snprintf(conf, sizeof(conf), CONF_POOL, 2, 300);
 	REQUIRE(&t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
@@ -952,7 +642,7 @@ START_TEST(reload_broken_file)
 	REQUIRE(&t, nk == nb, "%d children after a failed reload, want %d",
 	    nk, nb);
 	for (i = 0; i < nk; i++)
-		REQUIRE(&t, pid_in(before, nb, kids[i]), "new child %d after "
+		REQUIRE(&t, cl_pid_in(before, nb, kids[i]), "new child %d after "
 		    "a failed reload", (int)kids[i]);
 	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
 	REQUIRE(&t, nrows >= 0, "%s", err);
@@ -962,8 +652,8 @@ START_TEST(reload_broken_file)
 		REQUIRE(&t, echo_new(p->port, "still here"), "no echo after "
 		    "the failed reload (try %d)", i);
 	nk = h_children(p->pid, kids, MAXKIDS);
-	REQUIRE(&t, nk == nb && pid_in(before, nb, kids[0]) &&
-	    pid_in(before, nb, kids[1]), "the workers changed");
+	REQUIRE(&t, nk == nb && cl_pid_in(before, nb, kids[0]) &&
+	    cl_pid_in(before, nb, kids[1]), "the workers changed");
 
 	/* A good file afterwards is taken. */
 	snprintf(conf, sizeof(conf), CONF_POOL, 3, 300);
@@ -982,9 +672,7 @@ START_TEST(reload_broken_file)
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(p->port, "reloaded"), "no echo after "
 		    "the good reload (try %d)", i);
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 out:
 	cl_log_dump_if_failed(&t, p);
 	live_cleanup();
@@ -1000,110 +688,157 @@ END_TEST
  * three connections opened one after another land on three different
  * workers, which proves all three serve.
  */
-START_TEST(resize_ttin_ttou)
+/* resize_ttin_ttou's state, shared by its steps. */
+struct rz {
+	struct echod_proc *p;
+	pid_t kids[MAXKIDS], own[3];
+	int fds[3], nk;
+};
+
+/* SIGTTIN: a third worker; three connections land on three workers. */
+static int
+rz_grow(struct tres *t, struct rz *z)
 {
-	struct echod_proc *p = &live_p;
-	struct tres t = { 0, "" };
+	struct echod_proc *p = z->p;
+	char msg[32];
+	int i, j;
+
+	REQUIRE(t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
+	    "max_connections = 1\nlog_level = info\n", NULL, START_MS) == 0,
+	    "start failed");
+	REQUIRE(t, h_children(p->pid, z->kids, MAXKIDS) == 2,
+	    "not 2 workers");
+	REQUIRE(t, kill(p->pid, SIGTTIN) == 0, "SIGTTIN");
+	z->nk = wait_nkids(p, 3, z->kids, 3000);
+	REQUIRE(t, z->nk == 3, "%d children after SIGTTIN, want 3", z->nk);
+	REQUIRE(t, log_wait(p, "SIGTTIN: one worker more, now 3", 1000),
+	    "no 'SIGTTIN: one worker more, now 3'");
+	for (i = 0; i < 3; i++) {
+		REQUIRE(t, (z->fds[i] = h_connect(p->port, 0)) != -1,
+		    "connect %d: %s", i, strerror(errno));
+		snprintf(msg, sizeof(msg), "conn %d", i);
+		REQUIRE(t, cl_echo(z->fds[i], msg, 3000), "conn %d not echoed "
+		    "(a worker does not serve)", i);
+		z->own[i] = cl_owner_child(p->pid, p->port, z->fds[i]);
+		REQUIRE(t, cl_pid_in(z->kids, z->nk, z->own[i]), "conn %d on "
+		    "pid %d", i, (int)z->own[i]);
+		for (j = 0; j < i; j++)
+			REQUIRE(t, z->own[j] != z->own[i], "conns %d and %d "
+			    "both on pid %d (max_connections = 1)", j, i,
+			    (int)z->own[i]);
+	}
+out:
+	return !t->failed;
+}
+
+/* SIGUSR1: one row per live worker, each with one open. */
+static int
+rz_scoreboard(struct tres *t, struct rz *z)
+{
 	struct sb_row rows[16];
 	const struct sb_row *r;
 	unsigned long long gen;
-	char err[256], msg[32];
-	pid_t kids[MAXKIDS], own[3], gone, last;
-	int fds[3] = { -1, -1, -1 }, nk, i, j, nrows, st, k;
+	char err[256];
+	int i, nrows;
+	pid_t k;
 
-	REQUIRE(&t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
-	    "max_connections = 1\nlog_level = info\n", NULL, START_MS) == 0,
-	    "start failed");
-	REQUIRE(&t, h_children(p->pid, kids, MAXKIDS) == 2, "not 2 workers");
-	REQUIRE(&t, kill(p->pid, SIGTTIN) == 0, "SIGTTIN");
-	nk = wait_nkids(p, 3, kids, 3000);
-	REQUIRE(&t, nk == 3, "%d children after SIGTTIN, want 3", nk);
-	REQUIRE(&t, log_wait(p, "SIGTTIN: one worker more, now 3", 1000),
-	    "no 'SIGTTIN: one worker more, now 3'");
-	for (i = 0; i < 3; i++) {
-		REQUIRE(&t, (fds[i] = h_connect(p->port, 0)) != -1,
-		    "connect %d: %s", i, strerror(errno));
-		snprintf(msg, sizeof(msg), "conn %d", i);
-		REQUIRE(&t, echo_ok(fds[i], msg, 3000), "conn %d not echoed "
-		    "(a worker does not serve)", i);
-		own[i] = owner_pid(p->pid, p->port, fds[i]);
-		REQUIRE(&t, pid_in(kids, nk, own[i]), "conn %d on pid %d",
-		    i, (int)own[i]);
-		for (j = 0; j < i; j++)
-			REQUIRE(&t, own[j] != own[i], "conns %d and %d both on "
-			    "pid %d (max_connections = 1)", j, i, (int)own[i]);
-	}
-
-	/* SIGUSR1: one row per live worker, each with one open. */
-	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows >= 0, "%s", err);
-	REQUIRE(&t, nrows == 3, "%d scoreboard rows, want 3", nrows);
-	for (i = 0; i < nk; i++) {
-		r = sb_find(rows, nrows, kids[i]);
-		REQUIRE(&t, r != NULL, "worker %d not in the scoreboard",
-		    (int)kids[i]);
-		REQUIRE(&t, h_worker_pid(p->pid, r->slot) == kids[i], "row slot %u "
+	nrows = sb_dump(z->p, &gen, rows, 16, err, sizeof(err));
+	REQUIRE(t, nrows >= 0, "%s", err);
+	REQUIRE(t, nrows == 3, "%d scoreboard rows, want 3", nrows);
+	for (i = 0; i < z->nk; i++) {
+		k = z->kids[i];
+		r = sb_find(rows, nrows, k);
+		REQUIRE(t, r != NULL, "worker %d not in the scoreboard", (int)k);
+		REQUIRE(t, h_worker_pid(z->p->pid, r->slot) == k, "row slot %u "
 		    "has pid %d, but that slot's title is on pid %d", r->slot,
-		    (int)kids[i], (int)h_worker_pid(p->pid, r->slot));
-		REQUIRE(&t, strcmp(r->state, "ready") == 0 && r->open == 1,
-		    "worker %d: %s, %llu open; want ready, 1", (int)kids[i],
+		    (int)k, (int)h_worker_pid(z->p->pid, r->slot));
+		REQUIRE(t, strcmp(r->state, "ready") == 0 && r->open == 1,
+		    "worker %d: %s, %llu open; want ready, 1", (int)k,
 		    r->state, r->open);
 	}
+out:
+	return !t->failed;
+}
 
-	/* SIGTTOU: the newest slot drains its connection, then exits. */
+/* SIGTTOU: the newest slot drains its connection, then exits. */
+static int
+rz_shrink_draining(struct tres *t, struct rz *z)
+{
+	struct echod_proc *p = z->p;
+	pid_t gone;
+	int i;
+
 	gone = h_worker_pid(p->pid, 2);
-	REQUIRE(&t, gone > 0, "no worker in slot 2 after SIGTTIN");
-	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
-	REQUIRE(&t, log_wait(p, "SIGTTOU: one worker fewer, now 2 (worker 2 "
+	REQUIRE(t, gone > 0, "no worker in slot 2 after SIGTTIN");
+	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
+	REQUIRE(t, log_wait(p, "SIGTTOU: one worker fewer, now 2 (worker 2 "
 	    "drains)", 2000), "no 'SIGTTOU: one worker fewer, now 2 (worker "
 	    "2 drains)'");
-	for (i = 0; i < 3 && own[i] != gone; i++)
+	for (i = 0; i < 3 && z->own[i] != gone; i++)
 		;
-	REQUIRE(&t, i < 3, "no connection on slot 2's worker %d", (int)gone);
-	REQUIRE(&t, echo_ok(fds[i], "draining", 2000), "the draining worker "
-	    "stopped serving its connection");
-	REQUIRE(&t, h_alive(gone), "slot 2's worker exited with a "
+	REQUIRE(t, i < 3, "no connection on slot 2's worker %d", (int)gone);
+	REQUIRE(t, cl_echo(z->fds[i], "draining", 2000), "the draining "
+	    "worker stopped serving its connection");
+	REQUIRE(t, h_alive(gone), "slot 2's worker exited with a "
 	    "connection open");
-	close(fds[i]);
-	fds[i] = -1;
-	REQUIRE(&t, wait_dead(p, gone, 3000), "slot 2's worker %d still "
+	cl_close_fds(&z->fds[i], 1);
+	REQUIRE(t, wait_dead(p, gone, 3000), "slot 2's worker %d still "
 	    "alive after its connection closed", (int)gone);
-	nk = wait_nkids(p, 2, kids, 2000);
-	REQUIRE(&t, nk == 2, "%d children after SIGTTOU, want 2", nk);
-	for (i = 0; i < 3; i++) {
-		if (fds[i] != -1)
-			close(fds[i]);
-		fds[i] = -1;
-	}
+	z->nk = wait_nkids(p, 2, z->kids, 2000);
+	REQUIRE(t, z->nk == 2, "%d children after SIGTTOU, want 2", z->nk);
+	cl_close_fds(z->fds, 3);
+out:
+	return !t->failed;
+}
 
-	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
-	REQUIRE(&t, log_wait(p, "SIGTTOU: one worker fewer, now 1", 2000),
+/* Two more SIGTTOU: down to one worker, which then stays. */
+static int
+rz_down_to_one(struct tres *t, struct rz *z)
+{
+	struct echod_proc *p = z->p;
+	struct sb_row rows[16];
+	unsigned long long gen;
+	char err[256];
+	int i, k, nrows;
+	pid_t last;
+
+	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
+	REQUIRE(t, log_wait(p, "SIGTTOU: one worker fewer, now 1", 2000),
 	    "no 'SIGTTOU: one worker fewer, now 1'");
-	nk = wait_nkids(p, 1, kids, 3000);
-	REQUIRE(&t, nk == 1, "%d children after the second SIGTTOU", nk);
-	last = kids[0];
-	REQUIRE(&t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
-	REQUIRE(&t, log_wait(p, "SIGTTOU: already down to one worker", 2000),
+	z->nk = wait_nkids(p, 1, z->kids, 3000);
+	REQUIRE(t, z->nk == 1, "%d children after the second SIGTTOU", z->nk);
+	last = z->kids[0];
+	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
+	REQUIRE(t, log_wait(p, "SIGTTOU: already down to one worker", 2000),
 	    "no 'SIGTTOU: already down to one worker'");
-	k = h_children(p->pid, kids, MAXKIDS);
-	REQUIRE(&t, k == 1 && kids[0] == last, "%d children after SIGTTOU "
+	k = h_children(p->pid, z->kids, MAXKIDS);
+	REQUIRE(t, k == 1 && z->kids[0] == last, "%d children after SIGTTOU "
 	    "at one worker (want only %d)", k, (int)last);
 	for (i = 0; i < 3; i++)
-		REQUIRE(&t, echo_new(p->port, "one left"), "no echo with one "
+		REQUIRE(t, echo_new(p->port, "one left"), "no echo with one "
 		    "worker (try %d)", i);
 	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows == 1 && rows[0].pid == last, "%d scoreboard rows "
+	REQUIRE(t, nrows == 1 && rows[0].pid == last, "%d scoreboard rows "
 	    "with one worker (%s)", nrows, nrows < 0 ? err : "");
-	REQUIRE(&t, h_children(p->pid, kids, MAXKIDS) == 1 && kids[0] == last,
-	    "the last worker changed");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
+	REQUIRE(t, h_children(p->pid, z->kids, MAXKIDS) == 1 &&
+	    z->kids[0] == last, "the last worker changed");
+	REQUIRE_STOPPED(t, p, 5000);
 out:
-	for (i = 0; i < 3; i++)
-		if (fds[i] != -1)
-			close(fds[i]);
-	cl_log_dump_if_failed(&t, p);
+	return !t->failed;
+}
+
+START_TEST(resize_ttin_ttou)
+{
+	static struct rz z;
+	struct tres t = { 0, "" };
+
+	memset(&z, 0, sizeof(z));
+	z.p = &live_p;
+	z.fds[0] = z.fds[1] = z.fds[2] = -1;
+	(void)(rz_grow(&t, &z) && rz_scoreboard(&t, &z) &&
+	    rz_shrink_draining(&t, &z) && rz_down_to_one(&t, &z));
+	cl_close_fds(z.fds, 3);
+	cl_log_dump_if_failed(&t, z.p);
 	live_cleanup();
 	took("resize_ttin_ttou");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1116,11 +851,10 @@ END_TEST
 static int
 sig_pending(pid_t pid, int sig)
 {
-	char path[64], buf[4096], *s;
+	char buf[4096], *s;
 	unsigned long long mask = 0, m;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1)
+	if (pf_read_pid(pid, "status", buf, sizeof(buf)) == -1)
 		return 0;
 	if ((s = strstr(buf, "\nSigPnd:")) != NULL &&
 	    sscanf(s + 8, "%llx", &m) == 1)
@@ -1131,93 +865,137 @@ sig_pending(pid_t pid, int sig)
 	return (mask & (1ULL << (sig - 1))) != 0;
 }
 
-START_TEST(hung_worker)
-{
-	struct echod_proc *p = &live_p;
-	struct tres t = { 0, "" };
-	char want[128], line[512], state;
-	pid_t x = -1, y, nx = -1, kids[MAXKIDS];
-	long long t_stop, t_hung = 0, t_dead = 0, deadline;
-	int c = -1, slot = -1, served = 0, i, pp, pg, sid, nk, st;
+/* hung_worker's state, shared by its steps. */
+struct hw {
+	struct echod_proc *p;
+	pid_t x, y, nx;  /* stopped worker, the other one, x's successor */
+	long long t_stop, t_hung, t_dead;
+	int c, slot, served;
+};
 
-	REQUIRE(&t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
+/* Two workers, connection c on y; the other one (x, in slot) stopped. */
+static int
+hw_stop_one(struct tres *t, struct hw *h)
+{
+	struct echod_proc *p = h->p;
+	int i;
+
+	REQUIRE(t, h_start(p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
 	    "worker_timeout = 1\nlog_level = info\n", NULL, START_MS) == 0,
 	    "start failed");
-	REQUIRE(&t, (c = h_connect(p->port, 0)) != -1, "connect: %s",
+	REQUIRE(t, (h->c = h_connect(p->port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(c, "watch me", 2000), "no echo");
-	y = owner_pid(p->pid, p->port, c);
-	REQUIRE(&t, y > 0, "no worker holds the connection");
+	REQUIRE(t, cl_echo(h->c, "watch me", 2000), "no echo");
+	h->y = cl_owner_child(p->pid, p->port, h->c);
+	REQUIRE(t, h->y > 0, "no worker holds the connection");
 	/* Stop the other one. */
 	for (i = 0; i < 2; i++)
-		if ((x = h_worker_pid(p->pid, (unsigned)i)) > 0 && x != y) {
-			slot = i;
+		if ((h->x = h_worker_pid(p->pid, (unsigned)i)) > 0 &&
+		    h->x != h->y) {
+			h->slot = i;
 			break;
 		}
-	REQUIRE(&t, slot != -1, "no second worker");
-	x = h_worker_pid(p->pid, (unsigned)slot);
-	live_stopped = x;
-	t_stop = h_now_ms();
-	REQUIRE(&t, kill(x, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	REQUIRE(t, h->slot != -1, "no second worker");
+	h->x = h_worker_pid(p->pid, (unsigned)h->slot);
+	live_stopped = h->x;
+	h->t_stop = h_now_ms();
+	REQUIRE(t, kill(h->x, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+out:
+	return !t->failed;
+}
 
-	snprintf(want, sizeof(want), "worker %d (pid %d) hung", slot, (int)x);
-	deadline = t_stop + 8000;
-	/* Serve clients until the replacement is there; bounded. */
+/* Serve clients until x is called hung, dies and is replaced; bounded.
+ * When it is called hung it is still stopped, with SIGABRT pending. */
+static int
+hw_serve_until_replaced(struct tres *t, struct hw *h)
+{
+	struct echod_proc *p = h->p;
+	long long deadline = h->t_stop + 8000;
+	char want[128], line[512], state;
+	int i;
+
+	snprintf(want, sizeof(want), "worker %d (pid %d) hung", h->slot,
+	    (int)h->x);
 	for (i = 0; i < 4000 && h_now_ms() < deadline; i++) {
-		if (t_hung == 0 && cl_log_count(p, want) > 0) {
-			t_hung = h_now_ms();
-			REQUIRE(&t, proc_stat(x, &state, &pp, &pg, &sid) == 0 &&
-			    state == 'T' && sig_pending(x, SIGABRT),
+		if (h->t_hung == 0 && cl_log_count(p, want) > 0) {
+			h->t_hung = h_now_ms();
+			state = (char)pf_state(h->x);
+			REQUIRE(t, state == 'T' && sig_pending(h->x, SIGABRT),
 			    "hung worker %d: state %c, SIGABRT %spending",
-			    (int)x, state, sig_pending(x, SIGABRT) ? "" :
-			    "not ");
+			    (int)h->x, state ? state : '?',
+			    sig_pending(h->x, SIGABRT) ? "" : "not ");
 		}
-		if (t_hung && t_dead == 0 && !h_alive(x))
-			t_dead = h_now_ms();
-		if (t_dead && (nx = h_worker_pid(p->pid, (unsigned)slot)) > 0 &&
-		    nx != x)
+		if (h->t_hung && h->t_dead == 0 && !h_alive(h->x))
+			h->t_dead = h_now_ms();
+		if (h->t_dead && (h->nx = h_worker_pid(p->pid,
+		    (unsigned)h->slot)) > 0 && h->nx != h->x)
 			break;
 		snprintf(line, sizeof(line), "meanwhile %d\n", i);
-		REQUIRE(&t, echo_ok(c, line, 2000), "the other worker stopped "
-		    "serving its connection (iteration %d)", i);
-		REQUIRE(&t, echo_new(p->port, line), "a new connection was "
+		REQUIRE(t, cl_echo(h->c, line, 2000), "the other worker "
+		    "stopped serving its connection (iteration %d)", i);
+		REQUIRE(t, echo_new(p->port, line), "a new connection was "
 		    "not served while worker %d was stopped (iteration %d)",
-		    slot, i);
-		served += 2;
+		    h->slot, i);
+		h->served += 2;
 		h_drain_notify(p);
 		h_poll_pause();
 	}
-	REQUIRE(&t, t_hung != 0, "no log line '%s' within 8 s", want);
-	REQUIRE(&t, t_dead != 0, "hung worker %d still alive", (int)x);
-	REQUIRE(&t, nx > 0 && nx != x, "slot %d not refilled", slot);
+	REQUIRE(t, h->t_hung != 0, "no log line '%s' within 8 s", want);
+	REQUIRE(t, h->t_dead != 0, "hung worker %d still alive", (int)h->x);
+	REQUIRE(t, h->nx > 0 && h->nx != h->x, "slot %d not refilled",
+	    h->slot);
 	live_stopped = -1;
+out:
+	return !t->failed;
+}
+
+/* 'hung' about worker_timeout after the stop, SIGKILL about 2 s later;
+ * the other worker and its connection untouched. */
+static int
+hw_timings(struct tres *t, struct hw *h)
+{
+	struct echod_proc *p = h->p;
+	long long hung = h->t_hung - h->t_stop, dead = h->t_dead - h->t_hung;
+	pid_t kids[MAXKIDS];
+	char want[128];
+	int nk;
+
 	printf("live: hung worker: SIGSTOP -> 'hung' %lld ms, 'hung' -> dead "
 	    "%lld ms, dead -> replaced in slot %d; %d echoes meanwhile\n",
-	    t_hung - t_stop, t_dead - t_hung, slot, served);
+	    hung, dead, h->slot, h->served);
 	fflush(stdout);
 	/* The last heartbeat may be up to 250 ms older than the SIGSTOP. */
-	REQUIRE(&t, t_hung - t_stop >= 700 && t_hung - t_stop <= 3000,
-	    "'hung' after %lld ms with worker_timeout = 1", t_hung - t_stop);
-	REQUIRE(&t, t_dead - t_hung >= 1500 && t_dead - t_hung <= 3500,
-	    "dead %lld ms after 'hung'; want SIGKILL about 2 s after "
-	    "SIGABRT", t_dead - t_hung);
+	REQUIRE(t, hung >= 700 && hung <= 3000,
+	    "'hung' after %lld ms with worker_timeout = 1", hung);
+	REQUIRE(t, dead >= 1500 && dead <= 3500, "dead %lld ms after 'hung'; "
+	    "want SIGKILL about 2 s after SIGABRT", dead);
 	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9",
-	    slot, (int)x);
-	REQUIRE(&t, log_wait(p, want, 2000), "no log line '%s'", want);
-	REQUIRE(&t, h_worker_pid(p->pid, (unsigned)(1 - slot)) == y,
+	    h->slot, (int)h->x);
+	REQUIRE(t, log_wait(p, want, 2000), "no log line '%s'", want);
+	REQUIRE(t, h_worker_pid(p->pid, (unsigned)(1 - h->slot)) == h->y,
 	    "the other worker changed");
 	nk = h_children(p->pid, kids, MAXKIDS);
-	REQUIRE(&t, nk == 2, "%d children after the replacement", nk);
-	REQUIRE(&t, echo_ok(c, "still", 2000), "no echo at the end");
-	close(c);
-	c = -1;
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
+	REQUIRE(t, nk == 2, "%d children after the replacement", nk);
+	REQUIRE(t, cl_echo(h->c, "still", 2000), "no echo at the end");
+	cl_close_fds(&h->c, 1);
+	REQUIRE_STOPPED(t, p, 5000);
 out:
-	if (c != -1)
-		close(c);
-	cl_log_dump_if_failed(&t, p);
+	return !t->failed;
+}
+
+START_TEST(hung_worker)
+{
+	static struct hw h;
+	struct tres t = { 0, "" };
+
+	memset(&h, 0, sizeof(h));
+	h.p = &live_p;
+	h.x = h.nx = -1;
+	h.c = h.slot = -1;
+	(void)(hw_stop_one(&t, &h) && hw_serve_until_replaced(&t, &h) &&
+	    hw_timings(&t, &h));
+	cl_close_fds(&h.c, 1);
+	cl_log_dump_if_failed(&t, h.p);
 	live_cleanup();
 	took("hung_worker");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1230,10 +1008,9 @@ END_TEST
 static int
 proc_ids(pid_t pid, const char *key, long ids[4], char *groups, size_t glen)
 {
-	char path[64], buf[4096], *s, *e;
+	char buf[4096], *s, *e;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1 ||
+	if (pf_read_pid(pid, "status", buf, sizeof(buf)) == -1 ||
 	    (s = strstr(buf, key)) == NULL ||
 	    sscanf(s + strlen(key), "%ld %ld %ld %ld", &ids[0], &ids[1],
 	    &ids[2], &ids[3]) != 4)
@@ -1329,9 +1106,7 @@ START_TEST(privilege_drop)
 	REQUIRE(&t, log_wait(p, "running as user nobody (uid 65534)", 1000),
 	    "no log line 'running as user nobody (uid 65534)'");
 	REQUIRE(&t, echo_new(p->port, "as nobody"), "no echo as nobody");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 	live_cleanup();
 
 	/* user = "root" without allow_root: a configuration error. */
@@ -1340,7 +1115,7 @@ START_TEST(privilege_drop)
 	st = h_wait_exit(p, 5000);
 	REQUIRE(&t, st != -1, "user = root without allow_root: still "
 	    "running after 5 s");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == ECHOD_EXIT_CONFIG,
+	REQUIRE(&t, cl_exited_with(st, ECHOD_EXIT_CONFIG),
 	    "user = root without allow_root: wait status %#x, want exit %d",
 	    st, ECHOD_EXIT_CONFIG);
 	REQUIRE(&t, log_wait(p, "uid 0", 1000), "no message about uid 0");
@@ -1362,9 +1137,7 @@ START_TEST(privilege_drop)
 	REQUIRE(&t, log_wait(p, "running as root (allow_root = true)", 1000),
 	    "no log line 'running as root (allow_root = true)'");
 	REQUIRE(&t, echo_new(p->port, "as root"), "no echo as root");
-	st = cl_stop(p, 5000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, p, 5000);
 out:
 	if (nsaved != -1 && setgroups((size_t)nsaved, saved) == -1)
 		fprintf(stderr, "setgroups: %s\n", strerror(errno));
@@ -1382,142 +1155,190 @@ read_pidfile(const char *path)
 {
 	char buf[32];
 
-	if (read_small(path, buf, sizeof(buf)) <= 0)
+	if (pf_read(path, buf, sizeof(buf)) <= 0)
 		return -1;
 	return (pid_t)atoi(buf);
 }
 
-START_TEST(daemon_mode)
-{
-	struct tres t = { 0, "" };
+/* daemon_mode's state, shared by its steps. */
+struct dm {
 	char conf[128], pidf[128], conf2[128], pidf2[128], out[4096];
+	int port, qport, hold;
+	pid_t d, w, pp;
+};
+
+/* Run echod -d -c conf into m->out; its wait status, -1 on timeout. */
+static int
+dm_run(struct dm *m, const char *conf)
+{
 	const char *argv[] = { "echod", "-d", "-c", conf, NULL };
-	const char *argv2[] = { "echod", "-d", "-c", conf2, NULL };
-	long long t0, el, deadline;
-	int port, qport, hold = -1, st, pp, pg, sid;
-	pid_t d, w;
-	char state;
+
+	return h_run(argv, m->out, sizeof(m->out), 10000);
+}
+
+/* echod -d returns at once, leaving a titled master in its own session
+ * with two workers, its pid in the pidfile. */
+static int
+dm_detach(struct tres *t, struct dm *m)
+{
+	struct pf_stat ps;
+	long long t0, el;
+	int st;
 
 	/* The detached daemon is reparented to us: we can reap it. */
-	REQUIRE(&t, prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper: %s",
+	REQUIRE(t, prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper: %s",
 	    strerror(errno));
 	snprintf(live_dir, sizeof(live_dir), "/tmp/echod-live.XXXXXX");
-	REQUIRE(&t, mkdtemp(live_dir) != NULL, "mkdtemp: %s",
+	REQUIRE(t, mkdtemp(live_dir) != NULL, "mkdtemp: %s",
 	    strerror(errno));
 	/* nobody removes the pidfile after the privilege drop. */
-	REQUIRE(&t, chmod(live_dir, 0777) == 0, "chmod: %s", strerror(errno));
-	snprintf(conf, sizeof(conf), "%s/echod.conf", live_dir);
-	snprintf(pidf, sizeof(pidf), "%s/echod.pid", live_dir);
-	REQUIRE(&t, (port = free_port()) > 0, "no free port");
-	REQUIRE(&t, write_conf(conf, "listen = { \"127.0.0.1:%d\" }\n"
-	    "workers = 2\npidfile = \"%s\"\n", port, pidf) == 0, "write conf");
+	REQUIRE(t, chmod(live_dir, 0777) == 0, "chmod: %s", strerror(errno));
+	snprintf(m->conf, sizeof(m->conf), "%s/echod.conf", live_dir);
+	snprintf(m->pidf, sizeof(m->pidf), "%s/echod.pid", live_dir);
+	REQUIRE(t, (m->port = cl_free_port()) > 0, "no free port");
+	REQUIRE(t, write_conf(m->conf, "listen = { \"127.0.0.1:%d\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", m->port, m->pidf) == 0,
+	    "write conf");
 
 	t0 = h_now_ms();
-	st = h_run(argv, out, sizeof(out), 10000);
+	st = dm_run(m, m->conf);
 	el = h_now_ms() - t0;
 	printf("live: echod -d returned after %lld ms\n", el);
 	fflush(stdout);
-	REQUIRE(&t, st != -1, "echod -d did not return within 10 s");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "echod -d: wait status %#x, output: %s", st, out);
-	REQUIRE(&t, el < 3000, "echod -d took %lld ms to return", el);
-	d = read_pidfile(pidf);
-	REQUIRE(&t, d > 0, "no pid in %s", pidf);
-	live_daemon = d;
-	REQUIRE(&t, h_alive(d), "pid %d from the pidfile is not alive",
-	    (int)d);
-	REQUIRE(&t, proc_title_is(d, "echod: master"), "pid %d is not "
-	    "titled 'echod: master'", (int)d);
-	REQUIRE(&t, proc_stat(d, &state, &pp, &pg, &sid) == 0, "stat %d",
-	    (int)d);
-	REQUIRE(&t, sid == d && pg == d, "pid %d: session %d, group %d; "
-	    "want both %d (setsid)", (int)d, sid, pg, (int)d);
-	REQUIRE(&t, pp == 1 || pp == getpid(), "pid %d's parent is %d, not "
-	    "1 or us (subreaper %d)", (int)d, pp, (int)getpid());
-	REQUIRE(&t, (w = h_worker_pid(d, 0)) > 0 && h_worker_pid(d, 1) > 0,
-	    "the daemon has no workers 0 and 1");
-	REQUIRE(&t, echo_new(port, "detached"), "no echo from the daemon");
+	REQUIRE(t, st != -1, "echod -d did not return within 10 s");
+	REQUIRE(t, cl_exited_with(st, 0),
+	    "echod -d: wait status %#x, output: %s", st, m->out);
+	REQUIRE(t, el < 3000, "echod -d took %lld ms to return", el);
+	m->d = read_pidfile(m->pidf);
+	REQUIRE(t, m->d > 0, "no pid in %s", m->pidf);
+	live_daemon = m->d;
+	REQUIRE(t, h_alive(m->d), "pid %d from the pidfile is not alive",
+	    (int)m->d);
+	REQUIRE(t, proc_title_is(m->d, "echod: master"), "pid %d is not "
+	    "titled 'echod: master'", (int)m->d);
+	REQUIRE(t, pf_stat(m->d, &ps) == 0, "stat %d", (int)m->d);
+	m->pp = ps.ppid;
+	REQUIRE(t, ps.sid == m->d && ps.pgrp == m->d, "pid %d: session %d, "
+	    "group %d; want both %d (setsid)", (int)m->d, (int)ps.sid,
+	    (int)ps.pgrp, (int)m->d);
+	REQUIRE(t, m->pp == 1 || m->pp == getpid(), "pid %d's parent is %d, "
+	    "not 1 or us (subreaper %d)", (int)m->d, (int)m->pp,
+	    (int)getpid());
+	REQUIRE(t, (m->w = h_worker_pid(m->d, 0)) > 0 &&
+	    h_worker_pid(m->d, 1) > 0, "the daemon has no workers 0 and 1");
+	REQUIRE(t, echo_new(m->port, "detached"), "no echo from the daemon");
+out:
+	return !t->failed;
+}
 
-	/* A second one: the port is taken (and the pidfile locked). */
-	st = h_run(argv, out, sizeof(out), 10000);
-	printf("live: second echod -d: wait status %#x, output: %s", st, out);
+/* A second echod -d fails (the port is taken), and so does a third on
+ * another port with the same pidfile (the lock); the first serves on. */
+static int
+dm_refused(struct tres *t, struct dm *m)
+{
+	int st;
+
+	st = dm_run(m, m->conf);
+	printf("live: second echod -d: wait status %#x, output: %s", st,
+	    m->out);
 	fflush(stdout);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
+	REQUIRE(t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
 	    "a second echod -d with the same configuration: wait status %#x",
 	    st);
-	REQUIRE(&t, read_pidfile(pidf) == d, "the pidfile changed");
-	REQUIRE(&t, h_alive(d) && echo_new(port, "still"), "the first "
+	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the second");
 
 	/* Another port, the same pidfile: the lock refuses it (after the
 	 * detach, so the reason goes to syslog, not to this output). */
-	snprintf(conf2, sizeof(conf2), "%s/locked.conf", live_dir);
-	REQUIRE(&t, (qport = free_port()) > 0, "no free port");
-	REQUIRE(&t, write_conf(conf2, "listen = { \"127.0.0.1:%d\" }\n"
-	    "workers = 2\npidfile = \"%s\"\n", qport, pidf) == 0,
+	snprintf(m->conf2, sizeof(m->conf2), "%s/locked.conf", live_dir);
+	REQUIRE(t, (m->qport = cl_free_port()) > 0, "no free port");
+	REQUIRE(t, write_conf(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf) == 0,
 	    "write conf");
-	st = h_run(argv2, out, sizeof(out), 10000);
+	st = dm_run(m, m->conf2);
 	printf("live: echod -d, pidfile locked: wait status %#x, output: %s",
-	    st, out);
+	    st, m->out);
 	fflush(stdout);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == ECHOD_EXIT_OSERR, "pidfile locked: wait "
-	    "status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
-	REQUIRE(&t, read_pidfile(pidf) == d, "the pidfile changed");
-	REQUIRE(&t, h_alive(d) && echo_new(port, "still"), "the first "
+	REQUIRE(t, cl_exited_with(st, ECHOD_EXIT_OSERR), "pidfile locked: "
+	    "wait status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
+	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the third");
+out:
+	return !t->failed;
+}
 
-	/* SIGTERM: the pidfile goes, then the process. */
-	REQUIRE(&t, kill(d, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
+/* SIGTERM: the pidfile goes, then the process and its workers. */
+static int
+dm_sigterm(struct tres *t, struct dm *m)
+{
+	long long deadline;
+	int st;
+
+	REQUIRE(t, kill(m->d, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
 	deadline = h_now_ms() + 5000;
-	while (access(pidf, F_OK) == 0 && h_now_ms() < deadline)
+	while (access(m->pidf, F_OK) == 0 && h_now_ms() < deadline)
 		h_poll_pause();
-	REQUIRE(&t, access(pidf, F_OK) == -1 && errno == ENOENT, "%s still "
-	    "there 5 s after SIGTERM", pidf);
-	deadline = h_now_ms() + 5000;
-	while (h_alive(d) && h_now_ms() < deadline)
-		h_poll_pause();
-	REQUIRE(&t, !h_alive(d), "pid %d still alive 5 s after SIGTERM",
-	    (int)d);
-	REQUIRE(&t, !h_alive(w), "worker %d outlived the daemon", (int)w);
-	if (pp == getpid()) {
-		REQUIRE(&t, waitpid(d, &st, 0) == d, "waitpid: %s",
+	REQUIRE(t, access(m->pidf, F_OK) == -1 && errno == ENOENT, "%s "
+	    "still there 5 s after SIGTERM", m->pidf);
+	REQUIRE(t, cl_wait_gone(NULL, &m->d, 1, 5000) == 0, "pid %d still "
+	    "alive 5 s after SIGTERM", (int)m->d);
+	REQUIRE(t, !h_alive(m->w), "worker %d outlived the daemon",
+	    (int)m->w);
+	if (m->pp == getpid()) {
+		REQUIRE(t, waitpid(m->d, &st, 0) == m->d, "waitpid: %s",
 		    strerror(errno));
-		REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		REQUIRE(t, cl_exited_with(st, 0),
 		    "the daemon's wait status %#x, want exit 0", st);
 	}
 	live_daemon = -1;
-
-	/* -d with the port taken: exit 71 with the error on the output. */
-	REQUIRE(&t, (hold = hold_port(&qport)) != -1, "hold a port: %s",
-	    strerror(errno));
-	snprintf(conf2, sizeof(conf2), "%s/taken.conf", live_dir);
-	snprintf(pidf2, sizeof(pidf2), "%s/taken.pid", live_dir);
-	REQUIRE(&t, write_conf(conf2, "listen = { \"127.0.0.1:%d\" }\n"
-	    "workers = 2\npidfile = \"%s\"\n", qport, pidf2) == 0,
-	    "write conf");
-	st = h_run(argv2, out, sizeof(out), 10000);
-	if ((d = read_pidfile(pidf2)) > 0)
-		live_daemon = d; /* it should not exist: clean up if it does */
-	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
-	    out);
-	fflush(stdout);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == ECHOD_EXIT_OSERR, "port taken: wait status "
-	    "%#x, want exit %d", st, ECHOD_EXIT_OSERR);
-	{
-		char want[64];
-
-		snprintf(want, sizeof(want), "127.0.0.1:%d", qport);
-		REQUIRE(&t, strstr(out, want) != NULL &&
-		    strstr(out, strerror(EADDRINUSE)) != NULL,
-		    "port taken: output '%s' does not name %s and '%s'", out,
-		    want, strerror(EADDRINUSE));
-	}
-	REQUIRE(&t, d <= 0, "a pidfile was written (pid %d)", (int)d);
 out:
-	if (hold != -1)
-		close(hold);
+	return !t->failed;
+}
+
+/* -d with the port taken: exit 71 with the error on the output. */
+static int
+dm_port_taken(struct tres *t, struct dm *m)
+{
+	char want[64];
+	int st;
+
+	REQUIRE(t, (m->hold = cl_listen_lo(&m->qport)) != -1, "hold a port: "
+	    "%s", strerror(errno));
+	snprintf(m->conf2, sizeof(m->conf2), "%s/taken.conf", live_dir);
+	snprintf(m->pidf2, sizeof(m->pidf2), "%s/taken.pid", live_dir);
+	REQUIRE(t, write_conf(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf2) == 0,
+	    "write conf");
+	st = dm_run(m, m->conf2);
+	if ((m->d = read_pidfile(m->pidf2)) > 0)
+		live_daemon = m->d; /* should not exist: clean up if it does */
+	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
+	    m->out);
+	fflush(stdout);
+	REQUIRE(t, cl_exited_with(st, ECHOD_EXIT_OSERR), "port taken: wait "
+	    "status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
+	snprintf(want, sizeof(want), "127.0.0.1:%d", m->qport);
+	REQUIRE(t, strstr(m->out, want) != NULL &&
+	    strstr(m->out, strerror(EADDRINUSE)) != NULL,
+	    "port taken: output '%s' does not name %s and '%s'", m->out,
+	    want, strerror(EADDRINUSE));
+	REQUIRE(t, m->d <= 0, "a pidfile was written (pid %d)", (int)m->d);
+out:
+	return !t->failed;
+}
+
+START_TEST(daemon_mode)
+{
+	static struct dm m;
+	struct tres t = { 0, "" };
+
+	memset(&m, 0, sizeof(m));
+	m.hold = -1;
+	(void)(dm_detach(&t, &m) && dm_refused(&t, &m) &&
+	    dm_sigterm(&t, &m) && dm_port_taken(&t, &m));
+	cl_close_fds(&m.hold, 1);
 	live_cleanup();
 	took("daemon_mode");
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -1528,28 +1349,12 @@ Suite *
 live_suite(void)
 {
 	Suite *s = suite_create("live");
-	TCase *tc;
 
-	tc = tcase_create("reload");
-	tcase_add_checked_fixture(tc, live_setup, live_teardown);
-	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, reload_resizes_pool);
-	tcase_add_test(tc, reload_listeners);
-	tcase_add_test(tc, reload_broken_file);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("resize");
-	tcase_add_checked_fixture(tc, live_setup, live_teardown);
-	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, resize_ttin_ttou);
-	tcase_add_test(tc, hung_worker);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("process");
-	tcase_add_checked_fixture(tc, live_setup, live_teardown);
-	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, privilege_drop);
-	tcase_add_test(tc, daemon_mode);
-	suite_add_tcase(s, tc);
+	h_case_fixed(s, "reload", 40, live_setup, live_teardown,
+	    H_TESTS(reload_resizes_pool, reload_listeners, reload_broken_file));
+	h_case_fixed(s, "resize", 40, live_setup, live_teardown,
+	    H_TESTS(resize_ttin_ttou, hung_worker));
+	h_case_fixed(s, "process", 40, live_setup, live_teardown,
+	    H_TESTS(privilege_drop, daemon_mode));
 	return s;
 }

@@ -30,7 +30,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 10000 /* READY=1 after start */
@@ -49,9 +51,7 @@ static struct echod_proc ep;
 static void
 setup(void)
 {
-	memset(&ep, 0, sizeof(ep));
-	ep.pid = -1;
-	ep.notify_fd = -1;
+	cl_proc_init(&ep);
 }
 
 static void
@@ -60,17 +60,7 @@ teardown(void)
 	h_cleanup(&ep);
 }
 
-/* ---- the reference transform (independent of src/echo.c) ---- */
-
-static void
-ref_upper(unsigned char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (buf[i] >= 'a' && buf[i] <= 'z')
-			buf[i] = (unsigned char)(buf[i] - 'a' + 'A');
-}
+/* ---- the reference transform: cl_upper (independent of src/echo.c) ---- */
 
 static size_t
 first_diff(const unsigned char *a, const unsigned char *b, size_t len)
@@ -111,18 +101,6 @@ rng_fill(uint64_t *s, unsigned char *buf, size_t len)
 
 /* ---- the daemon ---- */
 
-/* "PATH ends:" and the last lines of the daemon's log, for a message. */
-static const char *
-log_tail(void)
-{
-	static char buf[1 << 16], out[2048];
-	size_t n = h_log_read(&ep, buf, sizeof(buf));
-
-	snprintf(out, sizeof(out), "%s ends:\n%.1500s", ep.log_path,
-	    n > 1500 ? buf + n - 1500 : buf);
-	return out;
-}
-
 static const char *
 mkconf(const char *listen, int workers, int max_conns, int idle,
     const char *level)
@@ -143,64 +121,17 @@ mkconf(const char *listen, int workers, int max_conns, int idle,
 static void
 start(const char *conf)
 {
-	if (h_start(&ep, conf, NULL, START_MS) == -1)
-		ck_abort_msg("echod did not send READY=1 with a port within "
-		    "%d ms (ready: '%s'); %s", START_MS, ep.ready, log_tail());
+	cl_must_start(&ep, conf, START_MS);
 }
 
 /* SIGTERM with no client left: the daemon must exit 0 promptly. */
 static void
 stop_ok(void)
 {
-	int st = h_stop(&ep, STOP_MS);
-
-	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "echod did not exit 0 within %d ms of SIGTERM (wait status %d); %s",
-	    STOP_MS, st, log_tail());
+	cl_must_stop(&ep, STOP_MS);
 }
 
 /* ---- /proc ---- */
-
-/* A numeric field of /proc/PID/status ("VmRSS", ...), or -1. */
-static long
-proc_status_num(pid_t pid, const char *field)
-{
-	char path[64], buf[8192], key[64];
-	const char *s;
-	ssize_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n > 0 ? n : 0] = '\0';
-	/* At a line start: "voluntary_..." is inside "nonvoluntary_...". */
-	snprintf(key, sizeof(key), "\n%s:", field);
-	if ((s = strstr(buf, key)) == NULL)
-		return -1;
-	return strtol(s + strlen(key), NULL, 10);
-}
-
-/* How many descriptors pid holds, or -1. */
-static int
-proc_fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 /* Resident memory of the master and all its children, in kB. */
 static long
@@ -210,13 +141,13 @@ daemon_rss_kb(void)
 	long total, v;
 	int i, n;
 
-	total = proc_status_num(ep.pid, "VmRSS");
+	total = pf_status_num(ep.pid, "VmRSS");
 	ck_assert_msg(total > 0, "cannot read VmRSS of the master %d",
 	    (int)ep.pid);
 	n = h_children(ep.pid, pids, 64);
 	ck_assert_msg(n > 0, "the master has no children");
 	for (i = 0; i < n; i++) {
-		v = proc_status_num(pids[i], "VmRSS");
+		v = pf_status_num(pids[i], "VmRSS");
 		ck_assert_msg(v > 0, "cannot read VmRSS of worker %d",
 		    (int)pids[i]);
 		total += v;
@@ -295,7 +226,7 @@ expect_echo(int fd, const void *msg, size_t len, const char *what)
 
 	ck_assert(len <= sizeof(want));
 	memcpy(want, msg, len);
-	ref_upper(want, len);
+	cl_upper(want, len);
 	ck_assert_msg(h_write_all(fd, msg, len) == 0, "%s: send: %s", what,
 	    strerror(errno));
 	n = h_read_exact(fd, got, len, REPLY_MS);
@@ -334,20 +265,28 @@ close_reset(int fd)
 	close(fd);
 }
 
-static int
-have_ipv6_loopback(void)
+/*
+ * On a new connection to [::1] (v6) or 127.0.0.1: msg comes back, our
+ * half-close gets EOF, and the daemon logs the close with both counts.
+ */
+static void
+echo_logged(int v6, const char *msg)
 {
-	struct sockaddr_in6 sin6;
-	int fd, ok;
+	const char *host = v6 ? "[::1]" : "127.0.0.1";
+	size_t len = strlen(msg);
+	char needle[128];
+	unsigned port;
+	int fd;
 
-	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return 0;
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_addr = in6addr_loopback;
-	ok = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+	fd = connect_ok(v6);
+	port = local_port(fd);
+	expect_echo_str(fd, msg, host);
+	half_close_expect_eof(fd, host);
 	close(fd);
-	return ok;
+	snprintf(needle, sizeof(needle), "%s:%u closed: client closed, %zu "
+	    "bytes in, %zu out", host, port, len, len);
+	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS),
+	    "no '%s' in %s", needle, cl_log_tail(&ep));
 }
 
 /* ---- a client that writes without reading ---- */
@@ -484,7 +423,7 @@ stream_check_bytes(struct stream *st, const unsigned char *p, size_t n)
 			st->wlen = (size_t)MIN((uint64_t)CHUNK,
 			    st->total - st->wgenerated);
 			rng_fill(&st->wgen, st->wbuf, st->wlen);
-			ref_upper(st->wbuf, st->wlen);
+			cl_upper(st->wbuf, st->wlen);
 			st->wgenerated += st->wlen;
 			st->woff = 0;
 		}
@@ -635,7 +574,7 @@ START_TEST(one_byte_writes)
 		ck_assert_msg(h_read_exact(fd, &back, 1, REPLY_MS) == 1,
 		    "byte %d (0x%02x) not answered within %d ms", i, c,
 		    REPLY_MS);
-		ref_upper(&c, 1);
+		cl_upper(&c, 1);
 		ck_assert_msg(back == c, "byte %d: got 0x%02x, want 0x%02x", i,
 		    back, c);
 	}
@@ -645,7 +584,7 @@ START_TEST(one_byte_writes)
 		ck_assert_int_eq(h_write_all(fd, &burst[i], 1), 0);
 	}
 	memcpy(want, burst, sizeof(want));
-	ref_upper(want, sizeof(want));
+	cl_upper(want, sizeof(want));
 	n = h_read_exact(fd, burst, sizeof(burst), REPLY_MS);
 	ck_assert_uint_eq(n, sizeof(burst));
 	ck_assert_msg(memcmp(burst, want, n) == 0, "burst differs at byte %zu",
@@ -658,22 +597,8 @@ END_TEST
 
 START_TEST(debug_line_per_connection)
 {
-	char buf[16], needle[128];
-	unsigned port;
-	int fd;
-
 	start(mkconf("127.0.0.1:0", 2, 64, 300, "debug"));
-	fd = connect_ok(0);
-	port = local_port(fd);
-	ck_assert_int_eq(h_write_all(fd, "hello", 5), 0);
-	ck_assert_uint_eq(h_read_exact(fd, buf, 5, REPLY_MS), 5);
-	ck_assert_mem_eq(buf, "HELLO", 5);
-	half_close_expect_eof(fd, "log test");
-	close(fd);
-	snprintf(needle, sizeof(needle),
-	    "127.0.0.1:%u closed: client closed, 5 bytes in, 5 out", port);
-	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS),
-	    "no '%s' in %s", needle, log_tail());
+	echo_logged(0, "hello");
 	stop_ok();
 }
 END_TEST
@@ -869,7 +794,7 @@ START_TEST(connections_spread_over_workers)
 	start(mkconf("127.0.0.1:0", 2, 1024, 300, "info"));
 	worker_pids(w, 2);
 	for (i = 0; i < 2; i++)
-		base[i] = proc_fd_count(w[i]);
+		base[i] = pf_count_fds(w[i]);
 	for (i = 0; i < SPREAD_CONNS; i++) {
 		fds[i] = connect_ok(0);
 		snprintf(msg, sizeof(msg), "c%d\n", i);
@@ -877,7 +802,7 @@ START_TEST(connections_spread_over_workers)
 		expect_echo_str(fds[i], msg, "spread");
 	}
 	for (i = 0; i < 2; i++)
-		held[i] = proc_fd_count(w[i]) - base[i];
+		held[i] = pf_count_fds(w[i]) - base[i];
 	ck_assert_msg(held[0] + held[1] == SPREAD_CONNS,
 	    "workers hold %d + %d connections, want %d in all", held[0],
 	    held[1], SPREAD_CONNS);
@@ -903,7 +828,7 @@ workers_fd_total(const pid_t *w, int n)
 	int i, k, total = 0;
 
 	for (i = 0; i < n; i++) {
-		k = proc_fd_count(w[i]);
+		k = pf_count_fds(w[i]);
 		ck_assert_msg(k > 0, "cannot list /proc/%d/fd", (int)w[i]);
 		total += k;
 	}
@@ -938,7 +863,7 @@ START_TEST(no_thundering_herd)
 	worker_pids(w, NHERD);
 	base = workers_fd_total(w, NHERD);
 	for (i = 0; i < NHERD; i++) {
-		before[i] = proc_status_num(w[i], "voluntary_ctxt_switches");
+		before[i] = pf_status_num(w[i], "voluntary_ctxt_switches");
 		ck_assert_msg(before[i] >= 0, "no voluntary_ctxt_switches in "
 		    "/proc/%d/status", (int)w[i]);
 	}
@@ -953,7 +878,7 @@ START_TEST(no_thundering_herd)
 		}
 	}
 	for (i = 0; i < NHERD; i++) {
-		after = proc_status_num(w[i], "voluntary_ctxt_switches");
+		after = pf_status_num(w[i], "voluntary_ctxt_switches");
 		ck_assert_msg(after >= before[i], "worker %d restarted?", i);
 		sum += after - before[i];
 	}
@@ -980,11 +905,7 @@ END_TEST
 
 START_TEST(ipv6_loopback)
 {
-	char needle[128];
-	unsigned port;
-	int fd;
-
-	if (!have_ipv6_loopback()) {
+	if (!cl_have_ipv6()) {
 		fprintf(stderr, "service: ipv6_loopback SKIPPED: this host "
 		    "cannot bind ::1\n");
 		return;
@@ -992,15 +913,7 @@ START_TEST(ipv6_loopback)
 	start(mkconf("[::1]:0", 2, 64, 300, "debug"));
 	ck_assert_msg(strstr(ep.ready, "listening on [::1]:") != NULL,
 	    "READY status '%s' does not say [::1]", ep.ready);
-	fd = connect_ok(1);
-	port = local_port(fd);
-	expect_echo_str(fd, "over ipv6\r\n", "[::1]");
-	half_close_expect_eof(fd, "[::1]");
-	close(fd);
-	snprintf(needle, sizeof(needle),
-	    "[::1]:%u closed: client closed, 11 bytes in, 11 out", port);
-	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS),
-	    "no '%s' in %s", needle, log_tail());
+	echo_logged(1, "over ipv6\r\n");
 	stop_ok();
 }
 END_TEST
@@ -1008,7 +921,7 @@ END_TEST
 START_TEST(any_address_dual_stack)
 {
 	char want[64];
-	int fd4, fd6, v6 = have_ipv6_loopback();
+	int fd4, fd6, v6 = cl_have_ipv6();
 
 	start(mkconf("*:0", 2, 64, 300, "info"));
 	snprintf(want, sizeof(want), "listening on %s:%d (*:0)",
@@ -1104,7 +1017,7 @@ START_TEST(reset_mid_stream_harms_nobody)
 	snprintf(needle, sizeof(needle), "127.0.0.1:%u closed: failed: ",
 	    rport);
 	ck_assert_msg(h_log_wait(&ep, needle, REPLY_MS), "no '%s' line for "
-	    "the reset connection in %s", needle, log_tail());
+	    "the reset connection in %s", needle, cl_log_tail(&ep));
 	stop_ok();
 }
 END_TEST
@@ -1169,49 +1082,25 @@ START_TEST(non_reader_bounded_memory)
 }
 END_TEST
 
-static TCase *
-new_case(Suite *s, const char *name, double timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 Suite *
 service_suite(void)
 {
 	Suite *s = suite_create("service");
-	TCase *tc;
 
-	tc = new_case(s, "echo", 30);
-	tcase_add_test(tc, interactive_lines_before_eof);
-	tcase_add_test(tc, every_byte_value);
-	tcase_add_test(tc, one_byte_writes);
-	tcase_add_test(tc, debug_line_per_connection);
-
-	tc = new_case(s, "stream", 60);
-	tcase_add_test(tc, large_random_stream_half_close);
-
-	tc = new_case(s, "connections", 30);
-	tcase_add_test(tc, hundreds_of_connections_two_workers);
-	tcase_add_test(tc, max_connections_one);
-
-	tc = new_case(s, "idle", 30);
-	tcase_add_test(tc, idle_timeout_spares_active);
-
-	tc = new_case(s, "herd", 30);
-	tcase_add_test(tc, no_thundering_herd);
-	tcase_add_test(tc, connections_spread_over_workers);
-
-	tc = new_case(s, "ipv6", 30);
-	tcase_add_test(tc, ipv6_loopback);
-	tcase_add_test(tc, any_address_dual_stack);
-
-	tc = new_case(s, "misbehaving", 60);
-	tcase_add_test(tc, reset_mid_stream_harms_nobody);
-	tcase_add_test(tc, non_reader_bounded_memory);
+	h_case_fixed(s, "echo", 30, setup, teardown,
+	    H_TESTS(interactive_lines_before_eof, every_byte_value,
+	    one_byte_writes, debug_line_per_connection));
+	h_case_fixed(s, "stream", 60, setup, teardown,
+	    H_TESTS(large_random_stream_half_close));
+	h_case_fixed(s, "connections", 30, setup, teardown,
+	    H_TESTS(hundreds_of_connections_two_workers, max_connections_one));
+	h_case_fixed(s, "idle", 30, setup, teardown,
+	    H_TESTS(idle_timeout_spares_active));
+	h_case_fixed(s, "herd", 30, setup, teardown,
+	    H_TESTS(no_thundering_herd, connections_spread_over_workers));
+	h_case_fixed(s, "ipv6", 30, setup, teardown,
+	    H_TESTS(ipv6_loopback, any_address_dual_stack));
+	h_case_fixed(s, "misbehaving", 60, setup, teardown,
+	    H_TESTS(reset_mid_stream_harms_nobody, non_reader_bounded_memory));
 	return s;
 }

@@ -34,18 +34,13 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 10000
 #define REPLY_MS 5000
 #define LO "127.0.0.1"
 #define MIB (1024 * 1024)
-
-static int
-exited_with(int st, int code)
-{
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
-}
 
 static uint64_t
 splitmix(uint64_t x)
@@ -273,30 +268,35 @@ struct sockown {
 	pid_t pid;
 };
 
+struct sock_walk {
+	struct sockown *so;
+	pid_t pid;
+	int n, max;
+};
+
+static int
+sock_one(void *arg, int fd, const char *target)
+{
+	struct sock_walk *w = arg;
+	unsigned long ino;
+
+	(void)fd;
+	if (sscanf(target, "socket:[%lu]", &ino) == 1) {
+		w->so[w->n].inode = ino;
+		w->so[w->n++].pid = w->pid;
+	}
+	return w->n >= w->max;
+}
+
+/* Add pid's sockets to so[n..max-1]; the new n. */
 static int
 worker_sockets(pid_t pid, struct sockown *so, int n, int max)
 {
-	char dir[64], path[384], link[64];
-	struct dirent *de;
-	unsigned long ino;
-	ssize_t r;
-	DIR *d;
+	struct sock_walk w = { so, pid, n, max };
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return n;
-	while (n < max && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((r = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[r] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) == 1) {
-			so[n].inode = ino;
-			so[n++].pid = pid;
-		}
-	}
-	closedir(d);
-	return n;
+	if (n < max)
+		pf_fds(pid, sock_one, &w);
+	return w.n;
 }
 
 /* Server-side inode of the connection from local port cport, or 0. */
@@ -452,7 +452,7 @@ START_TEST(chaos_kills)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	long long t0, now, next_kill, end;
-	int i, st, turns = 0;
+	int i, turns = 0;
 
 	cl_proc_init(&p);
 	memset(&ch, 0, sizeof(ch));
@@ -519,21 +519,78 @@ START_TEST(chaos_kills)
 	    "%d kills logged, %d made", cl_log_count(&p, "killed by signal 9"),
 	    ch.nkills);
 	REQUIRE(&t, cl_log_count(&p, "died early") == 0, "an early death");
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	for (i = 0; i < CHAOS_MAX; i++)
 		if (ch.c[i].fd != -1)
 			close(ch.c[i].fd);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
 /* ======================= slow clients ======================= */
 
 #define IDLE_CONNS 4000
+
+/*
+ * Wait up to timeout_ms for the daemon to end each of fd[0..IDLE_CONNS-1]
+ * not yet marked in closed_at[] (< 0), marking when it did; how many it
+ * has not ended.
+ */
+static int
+idle_wait_closed(const int *fd, long long *closed_at, int timeout_ms)
+{
+	static struct pollfd pfd[IDLE_CONNS];
+	static int idx[IDLE_CONNS];
+	long long deadline = h_now_ms() + timeout_ms;
+	int i, k, n, left = 0;
+	ssize_t r;
+	char c;
+
+	for (i = 0; i < IDLE_CONNS; i++)
+		left += closed_at[i] < 0;
+	while (left > 0 && h_now_ms() < deadline) {
+		for (n = 0, i = 0; i < IDLE_CONNS; i++)
+			if (closed_at[i] < 0) {
+				pfd[n].fd = fd[i];
+				pfd[n].events = POLLIN;
+				idx[n++] = i;
+			}
+		if (poll(pfd, (nfds_t)n, 100) <= 0)
+			continue;
+		for (k = 0; k < n; k++) {
+			if (pfd[k].revents == 0)
+				continue;
+			i = idx[k];
+			r = recv(fd[i], &c, 1, MSG_DONTWAIT);
+			if (r == 0 || (r == -1 && errno != EAGAIN &&
+			    errno != EINTR)) {
+				closed_at[i] = h_now_ms();
+				left--;
+			}
+		}
+	}
+	return left;
+}
+
+/* The shortest and longest open-to-closed time of the closed ones (-1:
+ * none closed). */
+static void
+idle_ages(const long long *opened, const long long *closed_at,
+    long long *min_age, long long *max_age)
+{
+	int i;
+
+	*min_age = *max_age = -1;
+	for (i = 0; i < IDLE_CONNS; i++) {
+		if (closed_at[i] < 0)
+			continue;
+		if (*min_age < 0 || closed_at[i] - opened[i] < *min_age)
+			*min_age = closed_at[i] - opened[i];
+		if (closed_at[i] - opened[i] > *max_age)
+			*max_age = closed_at[i] - opened[i];
+	}
+}
 
 /* Open descriptors of every worker. */
 static int
@@ -551,15 +608,11 @@ START_TEST(idle_crowd)
 {
 	static int fd[IDLE_CONNS];
 	static long long opened[IDLE_CONNS], closed_at[IDLE_CONNS];
-	static struct pollfd pfd[IDLE_CONNS];
-	static int idx[IDLE_CONNS];
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	struct rlimit rl;
-	long long t0, lat_us, min_age = -1, max_age = -1, deadline;
-	int i, k, n, base, held, left, fresh = -1, st;
-	ssize_t r;
-	char c;
+	long long t0, lat_us, min_age, max_age;
+	int i, base, held, left, fresh = -1;
 
 	cl_proc_init(&p);
 	for (i = 0; i < IDLE_CONNS; i++)
@@ -603,37 +656,8 @@ START_TEST(idle_crowd)
 	fresh = -1;
 
 	/* idle_timeout = 2: every one of them gets EOF, none early. */
-	deadline = h_now_ms() + 8000;
-	left = IDLE_CONNS;
-	while (left > 0 && h_now_ms() < deadline) {
-		for (n = 0, i = 0; i < IDLE_CONNS; i++)
-			if (closed_at[i] < 0) {
-				pfd[n].fd = fd[i];
-				pfd[n].events = POLLIN;
-				idx[n++] = i;
-			}
-		if (poll(pfd, (nfds_t)n, 100) <= 0)
-			continue;
-		for (k = 0; k < n; k++) {
-			if (pfd[k].revents == 0)
-				continue;
-			i = idx[k];
-			r = recv(fd[i], &c, 1, MSG_DONTWAIT);
-			if (r == 0 || (r == -1 && errno != EAGAIN &&
-			    errno != EINTR)) {
-				closed_at[i] = h_now_ms();
-				left--;
-			}
-		}
-	}
-	for (i = 0; i < IDLE_CONNS; i++) {
-		if (closed_at[i] < 0)
-			continue;
-		if (min_age < 0 || closed_at[i] - opened[i] < min_age)
-			min_age = closed_at[i] - opened[i];
-		if (closed_at[i] - opened[i] > max_age)
-			max_age = closed_at[i] - opened[i];
-	}
+	left = idle_wait_closed(fd, closed_at, 8000);
+	idle_ages(opened, closed_at, &min_age, &max_age);
 	printf("stress: idle_timeout = 2 closed %d of %d, after %lld..%lld ms "
 	    "of silence\n", IDLE_CONNS - left, IDLE_CONNS, min_age, max_age);
 	fflush(stdout);
@@ -644,21 +668,12 @@ START_TEST(idle_crowd)
 		if ((held = worker_fds(p.pid) - base) <= 0)
 			break;
 	REQUIRE(&t, held <= 0, "the workers still hold %d descriptors", held);
-	for (i = 0; i < IDLE_CONNS; i++) {
-		close(fd[i]);
-		fd[i] = -1;
-	}
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	cl_close_fds(fd, IDLE_CONNS);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
-	for (i = 0; i < IDLE_CONNS; i++)
-		if (fd[i] != -1)
-			close(fd[i]);
-	if (fresh != -1)
-		close(fresh);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(fd, IDLE_CONNS);
+	cl_close_fds(&fresh, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -676,7 +691,7 @@ START_TEST(non_reading_client)
 	struct pollfd pfd;
 	uint64_t pushed = 0, back = 0;
 	long long t0, last, rss0, rss1;
-	int fd = -1, other = -1, st;
+	int fd = -1, other = -1;
 	ssize_t n;
 	size_t k;
 
@@ -740,16 +755,11 @@ START_TEST(non_reading_client)
 	fd = -1;
 	close(other);
 	other = -1;
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
-	if (fd != -1)
-		close(fd);
-	if (other != -1)
-		close(other);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&fd, 1);
+	cl_close_fds(&other, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -767,7 +777,7 @@ START_TEST(large_stream)
 	uint64_t sent = 0, got = 0, wrong_at = UINT64_MAX;
 	size_t chunk = 0, off = 0, k;
 	long long t0, el;
-	int fd = -1, eof = 0, st;
+	int fd = -1, eof = 0;
 	ssize_t n;
 
 	cl_proc_init(&p);
@@ -829,14 +839,10 @@ START_TEST(large_stream)
 	    (unsigned long long)got, STREAM_BYTES);
 	close(fd);
 	fd = -1;
-	st = cl_stop(&p, 10000);
-	REQUIRE(&t, exited_with(st, 0), "stop: wait status %#x", st);
+	REQUIRE_STOPPED(&t, &p, 10000);
 out:
-	if (fd != -1)
-		close(fd);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -844,22 +850,9 @@ Suite *
 stress_suite(void)
 {
 	Suite *s = suite_create("stress");
-	TCase *tc;
 
-	tc = tcase_create("chaos");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, chaos_kills);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("slow");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, idle_crowd);
-	tcase_add_test(tc, non_reading_client);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("stream");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, large_stream);
-	suite_add_tcase(s, tc);
+	h_case(s, "chaos", 90, H_TESTS(chaos_kills));
+	h_case(s, "slow", 90, H_TESTS(idle_crowd, non_reading_client));
+	h_case(s, "stream", 120, H_TESTS(large_stream));
 	return s;
 }

@@ -32,6 +32,7 @@
 #include "exitcodes.h"
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -60,48 +61,6 @@ conf_make(char *buf, size_t len, int workers, int max_conns,
 		snprintf(buf + n, len - n, "max_connections = %d\n", max_conns);
 }
 
-/* ---- talking ---- */
-
-/* Send msg, expect it back uppercased within timeout_ms. */
-static int
-echo_ok(int fd, const char *msg, int timeout_ms)
-{
-	char want[256], got[256];
-	size_t i, len = strlen(msg);
-
-	if (len >= sizeof(want))
-		return 0;
-	for (i = 0; i < len; i++)
-		want[i] = msg[i] >= 'a' && msg[i] <= 'z' ?
-		    (char)(msg[i] - 'a' + 'A') : msg[i];
-	if (h_write_all(fd, msg, len) == -1)
-		return 0;
-	return h_read_exact(fd, got, len, timeout_ms) == len &&
-	    memcmp(got, want, len) == 0;
-}
-
-/* Does the peer end this connection (EOF or reset) within timeout_ms? */
-static int
-eof_or_reset(int fd, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[256];
-	ssize_t n;
-
-	while (h_now_ms() < deadline) {
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n == -1 && errno == ECONNRESET))
-			return 1;
-		if (n == -1 && errno != EAGAIN && errno != EINTR)
-			return 0;
-		/* Bytes: not what we expect, but keep draining. */
-	}
-	return 0;
-}
-
 /* ---- the log ---- */
 
 /* The whole log, for tests that walk it line by line. */
@@ -127,23 +86,6 @@ wait_worker_fast(struct echod_proc *p, unsigned slot, pid_t old,
 	return -1;
 }
 
-/* Wait until none of pids is alive; returns how many still are. */
-static int
-wait_all_dead(const pid_t *pids, int n, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	int i, alive;
-
-	do {
-		for (alive = 0, i = 0; i < n; i++)
-			alive += h_alive(pids[i]);
-		if (alive == 0)
-			return 0;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return alive;
-}
-
 static int
 seen_add(pid_t *seen, int n, pid_t pid)
 {
@@ -157,174 +99,13 @@ seen_add(pid_t *seen, int n, pid_t pid)
 	return n;
 }
 
-/* ---- which worker holds a connection ---- */
-
-/* Inode of the daemon's end of client_fd, from /proc/net/tcp; 0 if none. */
-static unsigned long
-server_inode(int port, int client_fd)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	unsigned long inode = 0, ino;
-	unsigned lport, rport, cport;
-	char line[512];
-	FILE *f;
-
-	if (getsockname(client_fd, (struct sockaddr *)&sin, &sl) == -1)
-		return 0;
-	cport = ntohs(sin.sin_port);
-	if ((f = fopen("/proc/net/tcp", "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, " %*u: %*x:%x %*x:%x %*x %*x:%*x %*x:%*x "
-		    "%*x %*u %*u %lu", &lport, &rport, &ino) == 3 &&
-		    lport == (unsigned)port && rport == cport && ino != 0) {
-			inode = ino;
-			break;
-		}
-	}
-	fclose(f);
-	return inode;
-}
-
-static int
-pid_has_socket(pid_t pid, unsigned long inode)
-{
-	char dir[64], path[384], link[64], want[64];
-	struct dirent *de;
-	ssize_t n;
-	DIR *d;
-	int found = 0;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while (!found && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		found = strcmp(link, want) == 0;
-	}
-	closedir(d);
-	return found;
-}
-
-/* The slot of the worker serving client_fd, or -1. */
-static int
-owner_slot(const struct echod_proc *p, unsigned nworkers, int client_fd)
-{
-	unsigned long inode = server_inode(p->port, client_fd);
-	unsigned slot;
-	pid_t pid;
-
-	if (inode == 0)
-		return -1;
-	for (slot = 0; slot < nworkers; slot++)
-		if ((pid = h_worker_pid(p->pid, slot)) > 0 &&
-		    pid_has_socket(pid, inode))
-			return (int)slot;
-	return -1;
-}
-
-/* ---- a prober: connect, echo, close, in a loop, in a child ---- */
-
-struct probe_res {
-	int iters, ok, refused, failed, wrong;
-	int first_errno;
-};
-
-static void
-probe_once(int port, int i, struct probe_res *r)
-{
-	char msg[64];
-	int fd;
-
-	r->iters++;
-	if ((fd = h_connect(port, 0)) == -1) {
-		if (errno == ECONNREFUSED)
-			r->refused++;
-		else
-			r->failed++;
-		if (r->first_errno == 0)
-			r->first_errno = errno;
-		return;
-	}
-	snprintf(msg, sizeof(msg), "probe %d: hello, world\r\n", i);
-	if (echo_ok(fd, msg, 3000))
-		r->ok++;
-	else
-		r->wrong++;
-	close(fd);
-}
-
-static void probe_run(const void *, int, int) __attribute__((noreturn));
-
-/* Probe until told to stop, then 20 more; bounded in count and time. */
-static void
-probe_run(const void *arg, int stop_rd, int res_wr)
-{
-	struct pollfd pfd = { .fd = stop_rd, .events = POLLIN };
-	long long deadline = h_now_ms() + 6000;
-	int port = *(const int *)arg;
-	struct probe_res r;
-	int i, after = -1;
-
-	memset(&r, 0, sizeof(r));
-	for (i = 0; i < 5000 && h_now_ms() < deadline && after < 20; i++) {
-		if (after < 0 && poll(&pfd, 1, 0) > 0)
-			after = 0;
-		if (after >= 0)
-			after++;
-		probe_once(port, i, &r);
-	}
-	if (write(res_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
-		_exit(1);
-	_exit(0);
-}
-
 /* ---- 1. a killed worker is replaced in its slot, nothing refused ---- */
-
-/* The state letter of pid from /proc/PID/stat ('T' stopped), or 0. */
-static int
-proc_state(pid_t pid)
-{
-	char path[64], buf[512], *rp;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	if ((rp = strrchr(buf, ')')) == NULL || rp[1] != ' ')
-		return 0;
-	return rp[2];
-}
-
-/* Wait until pid is in state st ('T' stopped); 1 if it got there. */
-static int
-wait_state(pid_t pid, int st, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		if (proc_state(pid) == st)
-			return 1;
-		short_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
-}
 
 /* Wait until pid is dead (a zombie counts: nobody reaps a stopped master). */
 static int
 wait_dead(pid_t pid, int timeout_ms)
 {
-	return wait_all_dead(&pid, 1, timeout_ms) == 0;
+	return cl_wait_gone(NULL, &pid, 1, timeout_ms) == 0;
 }
 
 /*
@@ -340,126 +121,167 @@ wait_dead(pid_t pid, int timeout_ms)
  *     queue.  After SIGCONT the next replacement must serve it.
  * A keeps echoing throughout; X is never restarted.
  */
-START_TEST(kill_worker_replaced)
-{
+/* kill_worker_replaced's state, shared by its steps. */
+struct kw {
 	struct echod_proc p;
-	struct cl_child pr = CL_CHILD_INIT;
-	struct probe_res res;
-	struct tres t = { 0, "" };
-	char conf[256], want[256], line[512], buf[8];
-	int a = -1, b = -1, c1 = -1, x, y, stopped = 0;
-	pid_t xpid, vpid, npid, n2pid;
+	struct cl_child pr;
+	struct cl_probe probe;
+	struct cl_probe_res res;
+	int a, b, c1, x, y, stopped;
+	pid_t xpid, vpid, npid;
+};
+
+/* A on one worker (X), B on the other (Y), both seen in /proc. */
+static int
+kw_place(struct tres *t, struct kw *k)
+{
+	char conf[256];
+
+	conf_make(conf, sizeof(conf), 2, 1, 2, "info");
+	REQUIRE(t, h_start(&k->p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(t, (k->a = h_connect(k->p.port, 0)) != -1, "connect A: %s",
+	    strerror(errno));
+	REQUIRE(t, cl_echo(k->a, "abc", 2000), "A: abc not echoed");
+	REQUIRE(t, cl_owner(k->p.pid, 2, k->p.port, k->a, &k->x) != -1,
+	    "no worker holds A (checked /proc/net/tcp and /proc/PID/fd)");
+	REQUIRE(t, (k->b = h_connect(k->p.port, 0)) != -1, "connect B: %s",
+	    strerror(errno));
+	REQUIRE(t, cl_echo(k->b, "xyz", 2000), "B: xyz not echoed");
+	k->y = -1;
+	cl_owner(k->p.pid, 2, k->p.port, k->b, &k->y);
+	REQUIRE(t, k->y == 1 - k->x, "B is on slot %d, A on %d: a full worker "
+	    "(max_connections = 1) accepted another connection", k->y, k->x);
+	/* B's EOF round trip: Y has published its served count since. */
+	shutdown(k->b, SHUT_WR);
+	REQUIRE(t, h_expect_eof(k->b, 2000), "B: no EOF after half-close");
+	close(k->b);
+	k->b = -1;
+	k->xpid = h_worker_pid(k->p.pid, (unsigned)k->x);
+	k->vpid = h_worker_pid(k->p.pid, (unsigned)k->y);
+	REQUIRE(t, k->xpid > 0 && k->vpid > 0, "worker pids %d %d",
+	    (int)k->xpid, (int)k->vpid);
+out:
+	return !t->failed;
+}
+
+/* 1. Kill Y with a prober running; time the replacement. */
+static int
+kw_kill_with_prober(struct tres *t, struct kw *k)
+{
+	struct cl_probe_res *res = &k->res;
+	char want[256], line[512], err[256];
 	long long t0, t1;
 
-	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 1, 2, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect A: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(a, "abc", 2000), "A: abc not echoed");
-	REQUIRE(&t, (x = owner_slot(&p, 2, a)) != -1,
-	    "no worker holds A (checked /proc/net/tcp and /proc/PID/fd)");
-	REQUIRE(&t, (b = h_connect(p.port, 0)) != -1, "connect B: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(b, "xyz", 2000), "B: xyz not echoed");
-	y = owner_slot(&p, 2, b);
-	REQUIRE(&t, y == 1 - x, "B is on slot %d, A on %d: a full worker "
-	    "(max_connections = 1) accepted another connection", y, x);
-	/* B's EOF round trip: Y has published its served count since. */
-	shutdown(b, SHUT_WR);
-	REQUIRE(&t, h_expect_eof(b, 2000), "B: no EOF after half-close");
-	close(b);
-	b = -1;
-	xpid = h_worker_pid(p.pid, (unsigned)x);
-	vpid = h_worker_pid(p.pid, (unsigned)y);
-	REQUIRE(&t, xpid > 0 && vpid > 0, "worker pids %d %d", (int)xpid,
-	    (int)vpid);
-
-	/* 1. Kill Y with a prober running; time the replacement. */
 	t0 = cl_now_us();
-	REQUIRE(&t, kill(vpid, SIGKILL) == 0, "kill: %s", strerror(errno));
-	REQUIRE(&t, cl_child_start(&pr, probe_run, &p.port) == 0, "fork prober");
-	npid = wait_worker_fast(&p, (unsigned)y, vpid, 1000);
+	REQUIRE(t, kill(k->vpid, SIGKILL) == 0, "kill: %s", strerror(errno));
+	REQUIRE(t, cl_prober_start(&k->pr, &k->probe) == 0, "fork prober");
+	k->npid = wait_worker_fast(&k->p, (unsigned)k->y, k->vpid, 1000);
 	t1 = cl_now_us();
-	REQUIRE(&t, npid > 0, "slot %d not replaced within 1 s (master %s)",
-	    y, h_alive(p.pid) ? "alive" : "gone");
+	REQUIRE(t, k->npid > 0, "slot %d not replaced within 1 s (master %s)",
+	    k->y, h_alive(k->p.pid) ? "alive" : "gone");
 	printf("supervision: worker %d (pid %d) SIGKILLed, replaced by pid "
-	    "%d in %.2f ms (kill to new titled pid)\n", y, (int)vpid,
-	    (int)npid, (double)(t1 - t0) / 1000.0);
+	    "%d in %.2f ms (kill to new titled pid)\n", k->y, (int)k->vpid,
+	    (int)k->npid, (double)(t1 - t0) / 1000.0);
 	fflush(stdout);
-	REQUIRE(&t, echo_ok(a, "def", 2000), "A stopped echoing after the "
+	REQUIRE(t, cl_echo(k->a, "def", 2000), "A stopped echoing after the "
 	    "other worker was killed");
-	REQUIRE(&t, cl_child_finish(&pr, "x", 1, &res, sizeof(res)) == 0,
+	REQUIRE(t, cl_prober_finish(&k->pr, NULL, res) == 0,
 	    "no result from prober");
 	printf("supervision: prober: %d connections, %d echoed, %d refused, "
-	    "%d failed, %d wrong\n", res.iters, res.ok, res.refused,
-	    res.failed, res.wrong);
+	    "%d failed, %d wrong\n", res->iters, res->ok, res->refused,
+	    res->failed, res->wrong);
 	fflush(stdout);
-	REQUIRE(&t, res.refused == 0 && res.failed == 0 && res.wrong == 0,
-	    "prober: %d connections, %d refused, %d failed (%s), %d wrong",
-	    res.iters, res.refused, res.failed, strerror(res.first_errno),
-	    res.wrong);
-	REQUIRE(&t, res.ok >= 20, "prober made only %d connections", res.ok);
+	REQUIRE(t, cl_probe_clean(res, 20, err, sizeof(err)), "%s", err);
 	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9 "
-	    "(Killed) after ", y, (int)vpid);
-	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s...'", want);
-	cl_log_line(&p, want, line, sizeof(line));
-	REQUIRE(&t, strstr(line, " s, 1 connection(s) served; replacing it "
+	    "(Killed) after ", k->y, (int)k->vpid);
+	REQUIRE(t, cl_log_wait(&k->p, want, 1, 1000), "no log line '%s...'",
+	    want);
+	cl_log_line(&k->p, want, line, sizeof(line));
+	REQUIRE(t, strstr(line, " s, 1 connection(s) served; replacing it "
 	    "now") != NULL, "log line: %s", line);
-
-	/* 2. Hold the window open: no master to respawn, no Y to accept. */
-	REQUIRE(&t, kill(p.pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
-	stopped = 1;
-	REQUIRE(&t, wait_state(p.pid, 'T', 2000), "master not stopped");
-	REQUIRE(&t, kill(npid, SIGKILL) == 0, "kill: %s", strerror(errno));
-	REQUIRE(&t, wait_dead(npid, 2000), "worker %d survived SIGKILL",
-	    (int)npid);
-	REQUIRE(&t, (c1 = h_connect(p.port, 0)) != -1,
-	    "connect while slot %d is empty: %s", y, strerror(errno));
-	REQUIRE(&t, h_write_all(c1, "window\n", 7) == 0, "write c1");
-	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)y) == -1,
-	    "slot %d has a live worker while the master is stopped", y);
-	REQUIRE(&t, kill(p.pid, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
-	stopped = 0;
-	n2pid = wait_worker_fast(&p, (unsigned)y, npid, 1000);
-	REQUIRE(&t, n2pid > 0, "slot %d not replaced again within 1 s", y);
-	REQUIRE(&t, h_read_exact(c1, buf, 7, 3000) == 7 &&
-	    memcmp(buf, "WINDOW\n", 7) == 0,
-	    "a connection made while slot %d was empty was not served", y);
-	close(c1);
-	c1 = -1;
-	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9 "
-	    "(Killed) after ", y, (int)npid);
-	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s...'", want);
-	cl_log_line(&p, want, line, sizeof(line));
-	snprintf(want, sizeof(want), " s, %d connection(s) served; replacing "
-	    "it now", res.ok);
-	REQUIRE(&t, strstr(line, want) != NULL, "log line: %s; want '%s' "
-	    "(the prober's connections)", line, want);
-	REQUIRE(&t, echo_ok(a, "ghi", 2000), "A: ghi not echoed");
-	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)x) == xpid,
-	    "worker %d changed pid", x);
-	close(a);
-	a = -1;
-	{
-		int st = h_stop(&p, 5000);
-
-		REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "stop: wait status %#x", st);
-	}
 out:
-	if (stopped)
-		kill(p.pid, SIGCONT);
-	if (a != -1)
-		close(a);
-	if (b != -1)
-		close(b);
-	if (c1 != -1)
-		close(c1);
-	cl_child_cleanup(&pr);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
+	return !t->failed;
+}
+
+/* 2. Hold the window open: no master to respawn, no Y to accept. */
+static int
+kw_window(struct tres *t, struct kw *k)
+{
+	char want[256], line[512], buf[8];
+	pid_t n2pid;
+
+	REQUIRE(t, kill(k->p.pid, SIGSTOP) == 0, "SIGSTOP: %s",
+	    strerror(errno));
+	k->stopped = 1;
+	REQUIRE(t, pf_wait_stopped(k->p.pid, 1, 2000), "master not stopped");
+	REQUIRE(t, kill(k->npid, SIGKILL) == 0, "kill: %s", strerror(errno));
+	REQUIRE(t, wait_dead(k->npid, 2000), "worker %d survived SIGKILL",
+	    (int)k->npid);
+	REQUIRE(t, (k->c1 = h_connect(k->p.port, 0)) != -1,
+	    "connect while slot %d is empty: %s", k->y, strerror(errno));
+	REQUIRE(t, h_write_all(k->c1, "window\n", 7) == 0, "write c1");
+	REQUIRE(t, h_worker_pid(k->p.pid, (unsigned)k->y) == -1,
+	    "slot %d has a live worker while the master is stopped", k->y);
+	REQUIRE(t, kill(k->p.pid, SIGCONT) == 0, "SIGCONT: %s",
+	    strerror(errno));
+	k->stopped = 0;
+	n2pid = wait_worker_fast(&k->p, (unsigned)k->y, k->npid, 1000);
+	REQUIRE(t, n2pid > 0, "slot %d not replaced again within 1 s", k->y);
+	REQUIRE(t, h_read_exact(k->c1, buf, 7, 3000) == 7 &&
+	    memcmp(buf, "WINDOW\n", 7) == 0,
+	    "a connection made while slot %d was empty was not served", k->y);
+	close(k->c1);
+	k->c1 = -1;
+	snprintf(want, sizeof(want), "worker %d (pid %d) killed by signal 9 "
+	    "(Killed) after ", k->y, (int)k->npid);
+	REQUIRE(t, cl_log_wait(&k->p, want, 1, 1000), "no log line '%s...'",
+	    want);
+	cl_log_line(&k->p, want, line, sizeof(line));
+	snprintf(want, sizeof(want), " s, %d connection(s) served; replacing "
+	    "it now", k->res.ok);
+	REQUIRE(t, strstr(line, want) != NULL, "log line: %s; want '%s' "
+	    "(the prober's connections)", line, want);
+out:
+	return !t->failed;
+}
+
+START_TEST(kill_worker_replaced)
+{
+	static struct kw k;
+	struct tres t = { 0, "" };
+	struct cl_child pr0 = CL_CHILD_INIT;
+
+	memset(&k, 0, sizeof(k));
+	cl_proc_init(&k.p);
+	k.pr = pr0;
+	k.a = k.b = k.c1 = -1;
+	k.probe.text = "hello, world";
+	k.probe.echo_ms = 3000;
+	k.probe.run_ms = 6000;
+	k.probe.max_iters = 5000;
+	if (!kw_place(&t, &k))
+		goto out;
+	k.probe.port = k.p.port;
+	if (!kw_kill_with_prober(&t, &k) || !kw_window(&t, &k))
+		goto out;
+	REQUIRE(&t, cl_echo(k.a, "ghi", 2000), "A: ghi not echoed");
+	REQUIRE(&t, h_worker_pid(k.p.pid, (unsigned)k.x) == k.xpid,
+	    "worker %d changed pid", k.x);
+	close(k.a);
+	k.a = -1;
+	REQUIRE_STOPPED(&t, &k.p, 5000);
+out:
+	if (k.stopped)
+		kill(k.p.pid, SIGCONT);
+	if (k.a != -1)
+		close(k.a);
+	if (k.b != -1)
+		close(k.b);
+	if (k.c1 != -1)
+		close(k.c1);
+	cl_child_cleanup(&k.pr);
+	cl_log_dump_if_failed(&t, &k.p);
+	h_cleanup(&k.p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
 END_TEST
@@ -533,13 +355,11 @@ START_TEST(backoff_doubles)
 	{
 		int st = h_stop(&p, 5000);
 
-		REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		REQUIRE(&t, cl_exited_with(st, 0),
 		    "stop: wait status %#x", st);
 	}
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -575,21 +395,61 @@ START_TEST(crash_loop_gives_up)
 	fflush(stdout);
 	REQUIRE(&t, h_now_ms() - t0 <= 5000, "gave up only after %lld ms",
 	    h_now_ms() - t0);
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	REQUIRE(&t, cl_exited_with(st, 1),
 	    "master wait status %#x, want exit 1", st);
 	REQUIRE(&t, cl_log_count(&p, "giving up") >= 1, "log lacks 'giving up'");
 	early = cl_log_count(&p, "died early, replacing it in");
 	REQUIRE(&t, early == 20, "%d early deaths before giving up, want 20 "
 	    "(budget: more than 20 in 60 s)", early);
 	REQUIRE(&t, nseen >= 21, "only %d workers seen", nseen);
-	alive = wait_all_dead(seen, nseen, 2000);
+	alive = cl_wait_gone(NULL, seen, nseen, 2000);
 	REQUIRE(&t, alive == 0, "%d worker(s) still alive", alive);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
+
+/*
+ * For the stop tests: start `workers` workers with shutdown_timeout =
+ * drain_s, their pids into kids (16 at most) and *nk; with a, a client
+ * there, echoed.
+ */
+static int
+stop_start(struct tres *t, struct echod_proc *p, int workers, int drain_s,
+    pid_t *kids, int *nk, int *a)
+{
+	char conf[256];
+
+	conf_make(conf, sizeof(conf), workers, 0, drain_s, "info");
+	REQUIRE(t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
+	*nk = h_children(p->pid, kids, 16);
+	REQUIRE(t, *nk == workers, "%d children, want %d", *nk, workers);
+	if (a != NULL) {
+		REQUIRE(t, (*a = h_connect(p->port, 0)) != -1, "connect: %s",
+		    strerror(errno));
+		REQUIRE(t, cl_echo(*a, "abc", 2000), "abc not echoed");
+	}
+out:
+	return !t->failed;
+}
+
+/*
+ * For the stop tests: every worker gone within 1 s of the master; with
+ * why, none of them had to be killed (why says what that would mean).
+ */
+static int
+stop_workers_gone(struct tres *t, struct echod_proc *p, const pid_t *kids,
+    int nk, const char *why)
+{
+	int alive = cl_wait_gone(NULL, kids, nk, 1000);
+
+	REQUIRE(t, alive == 0, "%d worker(s) left", alive);
+	if (why != NULL)
+		REQUIRE(t, cl_log_count(p, "killing the remaining") == 0, "%s",
+		    why);
+out:
+	return !t->failed;
+}
 
 /* ---- 4. SIGTERM drains an open connection ---- */
 
@@ -598,30 +458,24 @@ START_TEST(sigterm_drains)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
-	int a = -1, b = -1, nk, st, alive, e;
+	int a = -1, b = -1, nk, st, e;
 	long long t0;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 0, 5, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 2, 5, kids, &nk, &a))
+		goto out;
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both log 'SIGTERM: draining'");
 	REQUIRE(&t, h_alive(p.pid), "master gone while a connection is open");
-	REQUIRE(&t, echo_ok(a, "def", 2000), "no echo during the drain");
+	REQUIRE(&t, cl_echo(a, "def", 2000), "no echo during the drain");
 	/* Every listener is closed now: a new client must not be served. */
 	b = h_connect(p.port, 0);
 	e = errno;
 	if (b != -1) {
 		/* Accepted by a listener nobody serves any more? */
 		REQUIRE(&t, h_write_all(b, "x", 1) == -1 ||
-		    eof_or_reset(b, 1000),
+		    cl_eof_or_reset(b, 1000),
 		    "a connection made after the stop began was neither "
 		    "refused nor reset: a listener is still open");
 	} else
@@ -635,20 +489,15 @@ START_TEST(sigterm_drains)
 	    "client closed");
 	REQUIRE(&t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
-	alive = wait_all_dead(kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
-	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
-	    "the master had to kill workers");
+	if (!stop_workers_gone(&t, &p, kids, nk,
+	    "the master had to kill workers"))
+		goto out;
 out:
-	if (a != -1)
-		close(a);
-	if (b != -1)
-		close(b);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -659,39 +508,29 @@ START_TEST(sigterm_timeout)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
-	int a = -1, nk, st, alive;
+	int a = -1, nk, st;
 	long long t0, el;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 1, 0, 1, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 1, "%d children, want 1", nk);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 1, 1, kids, &nk, &a))
+		goto out;
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	st = h_wait_exit(&p, 4000);
 	el = h_now_ms() - t0;
 	REQUIRE(&t, st != -1, "master still running 4 s after SIGTERM");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
 	REQUIRE(&t, el >= 800 && el <= 3000, "exited %lld ms after SIGTERM, "
 	    "want about shutdown_timeout = 1 s", el);
-	REQUIRE(&t, eof_or_reset(a, 1000), "the client saw neither EOF nor "
+	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	alive = wait_all_dead(kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
-	REQUIRE(&t, cl_log_count(&p, "killing the remaining") == 0,
-	    "the worker did not end its drain at shutdown_timeout itself");
+	if (!stop_workers_gone(&t, &p, kids, nk, "the worker did not end "
+	    "its drain at shutdown_timeout itself"))
+		goto out;
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -702,35 +541,28 @@ START_TEST(sigint_drains)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256], line[512];
-	int a = -1, nk, st, alive;
+	char line[512];
+	int a = -1, nk, st;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 1, 0, 5, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 1, 5, kids, &nk, &a))
+		goto out;
 	REQUIRE(&t, kill(p.pid, SIGINT) == 0, "kill");
 	REQUIRE(&t, cl_log_wait(&p, "draining", 1, 3000), "no worker drains");
 	REQUIRE(&t, cl_log_line(&p, ": stopping; ", line, sizeof(line)) &&
 	    (strstr(line, "SIGINT") != NULL || strstr(line, "Interrupt") !=
 	    NULL), "master did not log that SIGINT stops it");
-	REQUIRE(&t, echo_ok(a, "def", 2000), "no echo during the drain");
+	REQUIRE(&t, cl_echo(a, "def", 2000), "no echo during the drain");
 	close(a);
 	a = -1;
 	st = h_wait_exit(&p, 2000);
-	REQUIRE(&t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
-	alive = wait_all_dead(kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
+	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
+		goto out;
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -739,22 +571,16 @@ START_TEST(second_sigterm_stops_now)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
-	int a = -1, nk, st, alive;
+	int a = -1, nk, st;
 	long long t0, el;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 0, 30, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
-	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
-	    strerror(errno));
-	REQUIRE(&t, echo_ok(a, "abc", 2000), "abc not echoed");
+	if (!stop_start(&t, &p, 2, 30, kids, &nk, &a))
+		goto out;
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both start draining");
-	REQUIRE(&t, echo_ok(a, "def", 2000), "no echo during the drain");
+	REQUIRE(&t, cl_echo(a, "def", 2000), "no echo during the drain");
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
 	st = h_wait_exit(&p, 5000);
@@ -763,20 +589,17 @@ START_TEST(second_sigterm_stops_now)
 	    "SIGTERM");
 	REQUIRE(&t, el <= 2000, "exited %lld ms after the second SIGTERM",
 	    el);
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	REQUIRE(&t, cl_exited_with(st, 0),
 	    "wait status %#x, want exit 0", st);
 	REQUIRE(&t, cl_log_count(&p, "again: stopping now") == 1,
 	    "no 'again: stopping now' in the log");
-	REQUIRE(&t, eof_or_reset(a, 1000), "the client saw neither EOF nor "
+	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	alive = wait_all_dead(kids, nk, 1000);
-	REQUIRE(&t, alive == 0, "%d worker(s) left", alive);
+	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
+		goto out;
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -787,21 +610,18 @@ START_TEST(master_killed_workers_exit)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	pid_t kids[16];
-	char conf[256];
 	int nk = 0, st, alive;
 	long long t0;
 
 	cl_proc_init(&p);
-	conf_make(conf, sizeof(conf), 2, 0, 1, "info");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	nk = h_children(p.pid, kids, 16);
-	REQUIRE(&t, nk == 2, "%d children, want 2", nk);
+	if (!stop_start(&t, &p, 2, 1, kids, &nk, NULL))
+		goto out;
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGKILL) == 0, "kill");
 	st = h_wait_exit(&p, 2000);
 	REQUIRE(&t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 	    "master wait status %#x", st);
-	alive = wait_all_dead(kids, nk, 5000);
+	alive = cl_wait_gone(NULL, kids, nk, 5000);
 	printf("supervision: master SIGKILLed; workers gone after %lld ms\n",
 	    h_now_ms() - t0);
 	fflush(stdout);
@@ -817,29 +637,52 @@ out:
 			if (h_alive(kids[i]))
 				kill(kids[i], SIGKILL);
 	}
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
 /* ---- 8. a worker that cannot set itself up is not respawned ---- */
 
-static long
-vm_size_kb(pid_t pid)
+/*
+ * The configuration for worker_fatal_not_respawned: a connection table
+ * big enough (max_connections, capped by RLIMIT_NOFILE) that a lowered
+ * RLIMIT_AS makes its allocation fail.
+ */
+static int
+wf_conf(struct tres *t, char *conf, size_t len)
 {
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
+	struct rlimit nofile;
+	char asan[1024];
+	long table_kb;
+	int maxc;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	/* The table the worker allocates: max_connections, capped by NOFILE. */
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	maxc = 16384;
+	if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < 16384 + 33)
+		maxc = (int)nofile.rlim_max - 33;
+	table_kb = (long)((size_t)maxc * sizeof(struct conn) / 1024);
+	REQUIRE(t, table_kb >= 512, "the worker's table would be %ld kB "
+	    "only (RLIMIT_NOFILE hard %llu): cannot make it fail", table_kb,
+	    (unsigned long long)nofile.rlim_max);
+	conf_make(conf, len, 2, 16384, 2, "debug");
+	/*
+	 * prlimit() on another user's process needs CAP_SYS_RESOURCE, which
+	 * this sandbox may not grant: keep echod as our own user (root).
+	 */
+	if (geteuid() == 0)
+		strncat(conf, "user = \"root\"\nallow_root = true\n",
+		    len - strlen(conf) - 1);
+	/*
+	 * In an ASan build (make check-asan), LeakSanitizer needs a 2 MB
+	 * stack at exit, which an address space this full cannot give: every
+	 * process would end with that report instead of its own status.
+	 */
+	snprintf(asan, sizeof(asan), "%s:detect_leaks=0",
+	    getenv("ASAN_OPTIONS") != NULL ? getenv("ASAN_OPTIONS") : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+out:
+	return !t->failed;
 }
 
 /*
@@ -854,43 +697,20 @@ START_TEST(worker_fatal_not_respawned)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
-	struct rlimit rl, nofile;
-	char conf[256], needle[128], asan[1024];
-	long vm, table_kb;
+	struct rlimit rl;
+	char conf[256], needle[128];
+	long vm;
 	pid_t w0, w1;
-	int a = -1, st, maxc;
+	int a = -1, st;
 
 	cl_proc_init(&p);
-	/* The table the worker allocates: max_connections, capped by NOFILE. */
-	getrlimit(RLIMIT_NOFILE, &nofile);
-	maxc = 16384;
-	if (nofile.rlim_max != RLIM_INFINITY && nofile.rlim_max < 16384 + 33)
-		maxc = (int)nofile.rlim_max - 33;
-	table_kb = (long)((size_t)maxc * sizeof(struct conn) / 1024);
-	REQUIRE(&t, table_kb >= 512, "the worker's table would be %ld kB "
-	    "only (RLIMIT_NOFILE hard %llu): cannot make it fail", table_kb,
-	    (unsigned long long)nofile.rlim_max);
-	conf_make(conf, sizeof(conf), 2, 16384, 2, "debug");
-	/*
-	 * prlimit() on another user's process needs CAP_SYS_RESOURCE, which
-	 * this sandbox may not grant: keep echod as our own user (root).
-	 */
-	if (geteuid() == 0)
-		strncat(conf, "user = \"root\"\nallow_root = true\n",
-		    sizeof(conf) - strlen(conf) - 1);
-	/*
-	 * In an ASan build (make check-asan), LeakSanitizer needs a 2 MB
-	 * stack at exit, which an address space this full cannot give: every
-	 * process would end with that report instead of its own status.
-	 */
-	snprintf(asan, sizeof(asan), "%s:detect_leaks=0",
-	    getenv("ASAN_OPTIONS") != NULL ? getenv("ASAN_OPTIONS") : "");
-	setenv("ASAN_OPTIONS", asan, 1);
+	if (!wf_conf(&t, conf, sizeof(conf)))
+		goto out;
 	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	w0 = h_worker_pid(p.pid, 0);
 	w1 = h_worker_pid(p.pid, 1);
 	REQUIRE(&t, w0 > 0 && w1 > 0, "workers %d %d", (int)w0, (int)w1);
-	REQUIRE(&t, (vm = vm_size_kb(p.pid)) > 0, "no VmSize");
+	REQUIRE(&t, (vm = pf_status_num(p.pid, "VmSize")) > 0, "no VmSize");
 	rl.rlim_cur = (rlim_t)(vm + 128) * 1024;
 	rl.rlim_max = RLIM_INFINITY;
 	REQUIRE(&t, prlimit(p.pid, RLIMIT_AS, &rl, NULL) == 0,
@@ -912,7 +732,7 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, h_worker_pid(p.pid, 0) == w0, "worker 0 changed");
 	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
 	    strerror(errno));
-	REQUIRE(&t, echo_ok(a, "still here", 2000), "worker 0 not serving");
+	REQUIRE(&t, cl_echo(a, "still here", 2000), "worker 0 not serving");
 	close(a);
 	a = -1;
 	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
@@ -922,7 +742,7 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, kill(w0, SIGKILL) == 0, "kill");
 	st = h_wait_exit(&p, 3000);
 	REQUIRE(&t, st != -1, "master still running with no worker left");
-	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	REQUIRE(&t, cl_exited_with(st, 1),
 	    "wait status %#x, want exit 1", st);
 	snprintf(needle, sizeof(needle), "slot 0 stays empty");
 	REQUIRE(&t, cl_log_count(&p, needle) == 1, "no '%s'", needle);
@@ -931,11 +751,8 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started again");
 out:
-	if (a != -1)
-		close(a);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_close_fds(&a, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -943,23 +760,11 @@ Suite *
 supervision_suite(void)
 {
 	Suite *s = suite_create("supervision");
-	TCase *tc;
 
-	tc = tcase_create("replace");
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, kill_worker_replaced);
-	tcase_add_test(tc, backoff_doubles);
-	tcase_add_test(tc, crash_loop_gives_up);
-	tcase_add_test(tc, worker_fatal_not_respawned);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("stop");
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, sigterm_drains);
-	tcase_add_test(tc, sigterm_timeout);
-	tcase_add_test(tc, sigint_drains);
-	tcase_add_test(tc, second_sigterm_stops_now);
-	tcase_add_test(tc, master_killed_workers_exit);
-	suite_add_tcase(s, tc);
+	h_case(s, "replace", 20, H_TESTS(kill_worker_replaced,
+	    backoff_doubles, crash_loop_gives_up, worker_fatal_not_respawned));
+	h_case(s, "stop", 20, H_TESTS(sigterm_drains, sigterm_timeout,
+	    sigint_drains, second_sigterm_stops_now,
+	    master_killed_workers_exit));
 	return s;
 }

@@ -52,7 +52,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 #include "version.h"
 
@@ -72,14 +74,6 @@ static char tmpdir[128]; /* a test's scratch directory, removed after */
 /* ---- fixture ---- */
 
 static void
-proc_init(struct echod_proc *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->pid = -1;
-	p->notify_fd = -1;
-}
-
-static void
 rm_rf(const char *dir)
 {
 	const char *argv[] = { "rm", "-rf", dir, NULL };
@@ -92,13 +86,11 @@ rm_rf(const char *dir)
 static void
 setup(void)
 {
-	proc_init(&ep);
-	proc_init(&ep2);
+	cl_proc_init(&ep);
+	cl_proc_init(&ep2);
 	nstopped = 0;
 	tmpdir[0] = '\0';
 }
-
-static int proc_stat(pid_t pid, char *state, pid_t *ppid);
 
 /*
  * Continue what we stopped, but only while it is still the child of the
@@ -107,13 +99,12 @@ static int proc_stat(pid_t pid, char *state, pid_t *ppid);
 static void
 cont_stopped(void)
 {
-	pid_t pp;
-	char st;
+	struct pf_stat ps;
 	int i;
 
 	for (i = 0; i < nstopped; i++)
-		if (proc_stat(stopped[i], &st, &pp) == 0 &&
-		    pp == stopped_master[i])
+		if (pf_stat(stopped[i], &ps) == 0 &&
+		    ps.ppid == stopped_master[i])
 			kill(stopped[i], SIGCONT);
 	nstopped = 0;
 }
@@ -130,43 +121,6 @@ teardown(void)
 }
 
 /* ---- small helpers ---- */
-
-static long long
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* "PATH ends:" and the last lines of a daemon's log, for a message. */
-static const char *
-log_tail(struct echod_proc *p)
-{
-	static char buf[1 << 16], out[2048];
-	size_t n = h_log_read(p, buf, sizeof(buf));
-
-	snprintf(out, sizeof(out), "%s ends:\n%.1500s", p->log_path,
-	    n > 1500 ? buf + n - 1500 : buf);
-	return out;
-}
-
-/* How often needle occurs in the daemon's log. */
-static int
-log_count(struct echod_proc *p, const char *needle)
-{
-	static char buf[1 << 20];
-	const char *s = buf;
-	int n = 0;
-
-	h_log_read(p, buf, sizeof(buf));
-	while ((s = strstr(s, needle)) != NULL && n < INT_MAX - 1) {
-		n++;
-		s += strlen(needle);
-	}
-	return n;
-}
 
 static const char *
 mkconf(const char *listen, int workers)
@@ -210,14 +164,6 @@ msg_field(const char *msg, const char *name)
 	return v;
 }
 
-static void
-start(struct echod_proc *p, const char *conf)
-{
-	if (h_start(p, conf, NULL, START_MS) == -1)
-		ck_abort_msg("echod did not send READY=1 with a port within "
-		    "%d ms (ready: '%s'); %s", START_MS, p->ready, log_tail(p));
-}
-
 /* After h_spawn_ex: wait for READY=1 and take the port from it. */
 static void
 wait_ready(struct echod_proc *p)
@@ -225,40 +171,19 @@ wait_ready(struct echod_proc *p)
 	if (h_wait_notify(p, "READY=1", START_MS, p->ready,
 	    sizeof(p->ready)) == -1)
 		ck_abort_msg("no READY=1 within %d ms; %s", START_MS,
-		    log_tail(p));
+		    cl_log_tail(p));
 	p->port = status_port(p->ready);
 	ck_assert_msg(p->port > 0, "READY=1 without 'listening on "
 	    "127.0.0.1:PORT': '%s'", p->ready);
-}
-
-/* SIGTERM: the daemon must exit 0 within STOP_MS. */
-static void
-stop_ok(struct echod_proc *p)
-{
-	int st = h_stop(p, STOP_MS);
-
-	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "echod did not exit 0 within %d ms of SIGTERM (wait status %d); "
-	    "%s", STOP_MS, st, log_tail(p));
 }
 
 /* A free loopback port: bound, read back, released. */
 static int
 reserve_port(void)
 {
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd, port;
+	int port = cl_free_port();
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
+	ck_assert_msg(port > 0, "no free port: %s", strerror(errno));
 	return port;
 }
 
@@ -266,113 +191,32 @@ reserve_port(void)
 static int
 listen_socket(int *port)
 {
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	int fd;
+	int fd = cl_listen_lo(port);
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	*port = ntohs(sin.sin_port);
+	ck_assert_msg(fd != -1, "listen on 127.0.0.1: %s", strerror(errno));
 	return fd;
 }
 
-/* One round trip on a new connection: 0, or -1 with why in err. */
-static int
-echo_once(int port, const char *text, char *err, size_t errlen)
-{
-	char want[256], got[256];
-	size_t i, len = strlen(text), n;
-	int fd;
-
-	if ((fd = h_connect(port, 0)) == -1) {
-		snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", port,
-		    strerror(errno));
-		return -1;
-	}
-	for (i = 0; i < len && i < sizeof(want) - 1; i++)
-		want[i] = text[i] >= 'a' && text[i] <= 'z' ?
-		    (char)(text[i] - 'a' + 'A') : text[i];
-	want[i] = '\0';
-	if (h_write_all(fd, text, len) == -1) {
-		snprintf(err, errlen, "send: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	n = h_read_exact(fd, got, len, REPLY_MS);
-	close(fd);
-	got[n] = '\0';
-	if (n != len || memcmp(got, want, len) != 0) {
-		snprintf(err, errlen, "sent '%s' to port %d, got '%s' "
-		    "(%zu bytes) within %d ms", text, port, got, n, REPLY_MS);
-		return -1;
-	}
-	return 0;
-}
-
+/* One round trip on a new connection, or the test fails. */
 static void
 echo_ok(struct echod_proc *p, int port, const char *text)
 {
 	char err[512];
 
-	if (echo_once(port, text, err, sizeof(err)) == -1)
-		ck_abort_msg("%s; %s", err, log_tail(p));
+	if (!cl_echo_new(port, text, REPLY_MS, err, sizeof(err)))
+		ck_abort_msg("%s; %s", err, cl_log_tail(p));
 }
 
 /* connect() to a port must be refused: nothing listens there. */
 static void
 refused(int port)
 {
-	int fd = h_connect(port, 0);
-	int e = errno;
-
-	if (fd != -1)
-		close(fd);
-	ck_assert_msg(fd == -1 && e == ECONNREFUSED, "something accepts "
+	ck_assert_msg(cl_port_refused(port), "something accepts "
 	    "connections on 127.0.0.1:%d (connect: %s)", port,
-	    fd == -1 ? strerror(e) : "succeeded");
+	    errno != 0 ? strerror(errno) : "succeeded");
 }
 
 /* ---- processes ---- */
-
-/* State letter and parent pid of pid, from /proc/PID/stat. */
-static int
-proc_stat(pid_t pid, char *state, pid_t *ppid)
-{
-	char path[64], buf[512], *rp;
-	ssize_t n;
-	int fd, pp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if ((rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %c %d", state, &pp) != 2)
-		return -1;
-	*ppid = pp;
-	return 0;
-}
-
-static int
-in_set(pid_t pid, const pid_t *set, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == pid)
-			return 1;
-	return 0;
-}
 
 /* SIGSTOP a worker of master, remembered for the teardown's SIGCONT. */
 static void
@@ -385,24 +229,6 @@ stop_worker(pid_t master, pid_t pid)
 	kill(pid, SIGSTOP);
 }
 
-/* Wait until pid is (want_stopped) or is not in state T. */
-static int
-wait_state(pid_t pid, int want_stopped, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	pid_t pp;
-	char st;
-
-	do {
-		if (proc_stat(pid, &st, &pp) == -1)
-			return 0;
-		if ((st == 'T') == (want_stopped != 0))
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
-}
-
 /* Continue the workers stopped so far and forget them. */
 static void
 cont_all(void)
@@ -411,7 +237,7 @@ cont_all(void)
 
 	cont_stopped();
 	for (i = 0; i < n; i++)
-		wait_state(stopped[i], 0, 2000);
+		pf_wait_stopped(stopped[i], 0, 2000);
 }
 
 /* Children of master not in old; returns how many (at most max). */
@@ -423,26 +249,9 @@ new_children(pid_t master, const pid_t *old, int nold, pid_t *out, int max)
 
 	n = h_children(master, kids, MAX_KIDS);
 	for (i = 0; i < n && k < max; i++)
-		if (!in_set(kids[i], old, nold))
+		if (!cl_pid_in(old, nold, kids[i]))
 			out[k++] = kids[i];
 	return k;
-}
-
-/* Wait until none of pids is alive. */
-static int
-wait_gone(const pid_t *pids, int n, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	int i, alive;
-
-	do {
-		for (i = 0, alive = 0; i < n; i++)
-			alive += h_alive(pids[i]);
-		if (alive == 0)
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
 }
 
 /* The inode of the socket listening on 127.0.0.1:port (/proc/net/tcp). */
@@ -465,6 +274,34 @@ listen_inode(int port)
 	return found;
 }
 
+struct watch_walk {
+	pid_t pid;
+	char want[64];
+};
+
+/* pf_fds: is fd an epoll set watching the socket arg wants? */
+static int
+watches_one(void *arg, int fd, const char *target)
+{
+	const struct watch_walk *w = arg;
+	static char info[1 << 16];
+	char name[32], link[64];
+	const char *s, *e;
+	int tfd;
+
+	if (strcmp(target, "anon_inode:[eventpoll]") != 0)
+		return 0;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (pf_read_pid(w->pid, name, info, sizeof(info)) <= 0)
+		return 0;
+	for (s = info; s != NULL; s = (e = strchr(s, '\n')) ? e + 1 : NULL)
+		if (sscanf(s, "tfd: %d", &tfd) == 1 &&
+		    pf_fd_target(w->pid, tfd, link, sizeof(link)) == 0 &&
+		    strcmp(link, w->want) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * Does an epoll set of pid watch the socket with inode ino?  A worker
  * adds the listeners to its epoll set before it reports ready.
@@ -472,43 +309,11 @@ listen_inode(int port)
 static int
 epoll_watches(pid_t pid, unsigned long ino)
 {
-	char path[96], link[64], want[64], line[256];
-	struct dirent *de;
-	int tfd, yes = 0;
-	ssize_t n;
-	FILE *f;
-	DIR *d;
+	struct watch_walk w;
 
-	snprintf(want, sizeof(want), "socket:[%lu]", ino);
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while (!yes && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "/proc/%d/fd/%.20s", (int)pid,
-		    de->d_name);
-		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		if (strcmp(link, "anon_inode:[eventpoll]") != 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.20s", (int)pid,
-		    de->d_name);
-		if ((f = fopen(path, "re")) == NULL)
-			continue;
-		while (!yes && fgets(line, sizeof(line), f) != NULL) {
-			if (sscanf(line, "tfd: %d", &tfd) != 1)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%d",
-			    (int)pid, tfd);
-			if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
-				link[n] = '\0';
-				yes = strcmp(link, want) == 0;
-			}
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return yes;
+	w.pid = pid;
+	snprintf(w.want, sizeof(w.want), "socket:[%lu]", ino);
+	return pf_fds(pid, watches_one, &w) == 1;
 }
 
 /* Is name an executable in $PATH? */
@@ -730,7 +535,7 @@ echo_through_only(pid_t only, const pid_t *all, int n, int slot)
 			stop_worker(ep.pid, all[i]);
 	for (i = 0; i < n; i++)
 		if (all[i] != only)
-			ck_assert_msg(wait_state(all[i], 1, 2000),
+			ck_assert_msg(pf_wait_stopped(all[i], 1, 2000),
 			    "worker pid %d did not stop", (int)all[i]);
 	snprintf(text, sizeof(text), "worker %d alone\n", slot);
 	echo_ok(&ep, ep.port, text);
@@ -747,7 +552,7 @@ START_TEST(ready_only_when_every_worker_is)
 	char msg[2048], text[64];
 	int i, n, nstatus = 0, watching = 0;
 
-	start(&ep, mkconf("127.0.0.1:0", nw));
+	cl_must_start(&ep, mkconf("127.0.0.1:0", nw), START_MS);
 	/*
 	 * At the moment READY=1 arrives: exactly nw workers, each already
 	 * watching the listening socket (a worker reports ready after that).
@@ -757,14 +562,14 @@ START_TEST(ready_only_when_every_worker_is)
 	for (i = 0; i < n; i++)
 		watching += epoll_watches(kids[i], ino);
 	ck_assert_msg(n == nw, "READY=1 with %d children, want %d; %s", n, nw,
-	    log_tail(&ep));
+	    cl_log_tail(&ep));
 	ck_assert_msg(ino != 0, "no socket listens on 127.0.0.1:%d", ep.port);
 	ck_assert_msg(watching == nw, "READY=1 when only %d of %d workers "
-	    "watched the listening socket; %s", watching, nw, log_tail(&ep));
+	    "watched the listening socket; %s", watching, nw, cl_log_tail(&ep));
 	for (i = 0; i < nw; i++) {
 		w = h_worker_pid(ep.pid, (unsigned)i);
-		ck_assert_msg(w > 0 && in_set(w, kids, n), "no 'echod: worker "
-		    "%d' among the master's children at READY=1", i);
+		ck_assert_msg(w > 0 && cl_pid_in(kids, n, w), "no 'echod: "
+		    "worker %d' among the master's children at READY=1", i);
 	}
 	snprintf(text, sizeof(text), "STATUS=ready: %d workers, listening on "
 	    "127.0.0.1:%d", nw, ep.port);
@@ -806,13 +611,13 @@ START_TEST(ready_only_when_every_worker_is)
 	ck_assert_msg(sl.served >= (unsigned long long)(nw + rounds),
 	    "no STATUS= counting %d served within %d ms (%d STATUS lines, "
 	    "last served %llu); %s", nw + rounds, STATUS_MS + 3000, nstatus,
-	    sl.served, log_tail(&ep));
+	    sl.served, cl_log_tail(&ep));
 	/* SIGTERM: STOPPING=1, then exit 0. */
 	kill(ep.pid, SIGTERM);
 	ck_assert_msg(h_wait_notify(&ep, "STOPPING=1", STOP_MS, msg,
 	    sizeof(msg)) == 0, "no STOPPING=1 after SIGTERM; %s",
-	    log_tail(&ep));
-	stop_ok(&ep);
+	    cl_log_tail(&ep));
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
@@ -826,11 +631,11 @@ START_TEST(reload_says_reloading_then_ready)
 	char msg[2048], seen[4096] = "";
 	int nold, n, got_reloading = 0, got_ready = 0, i;
 
-	start(&ep, mkconf("127.0.0.1:0", nw));
+	cl_must_start(&ep, mkconf("127.0.0.1:0", nw), START_MS);
 	nold = h_children(ep.pid, old, MAX_KIDS);
 	ck_assert_int_eq(nold, nw);
 	drain_msgs(&ep);
-	t0 = mono_us();
+	t0 = cl_now_us();
 	kill(ep.pid, SIGHUP);
 	/* In order: RELOADING=1 with the time, then READY=1. */
 	deadline = h_now_ms() + START_MS;
@@ -840,7 +645,7 @@ START_TEST(reload_says_reloading_then_ready)
 			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
 			    "[%.250s] ", msg);
 		if (strstr(msg, "RELOADING=1") != NULL) {
-			t1 = mono_us();
+			t1 = cl_now_us();
 			ck_assert_msg(!got_reloading, "RELOADING=1 twice: %s",
 			    seen);
 			got_reloading = 1;
@@ -861,15 +666,16 @@ START_TEST(reload_says_reloading_then_ready)
 	ck_assert_msg(got_reloading && got_ready, "after SIGHUP: RELOADING=1 "
 	    "%s, READY=1 %s; datagrams: %s; %s",
 	    got_reloading ? "seen" : "missing", got_ready ? "seen" : "missing",
-	    seen, log_tail(&ep));
+	    seen, cl_log_tail(&ep));
 	/* The new generation serves; the old one is gone. */
-	ck_assert_msg(wait_gone(old, nold, 5000), "the workers of generation "
-	    "1 still run 5 s after the reload; %s", log_tail(&ep));
+	ck_assert_msg(cl_wait_gone(NULL, old, nold, 5000) == 0, "the workers "
+	    "of generation 1 still run 5 s after the reload; %s",
+	    cl_log_tail(&ep));
 	n = new_children(ep.pid, old, nold, fresh, MAX_KIDS);
 	ck_assert_msg(n == nw, "%d new workers after the reload, want %d", n,
 	    nw);
 	echo_ok(&ep, ep.port, "after the reload\n");
-	stop_ok(&ep);
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
@@ -884,13 +690,14 @@ START_TEST(crash_loop_gives_up_with_errno)
 	char errno_msg[2048] = "";
 	int i, n, nkilled = 0, st = -1, iter;
 
-	start(&ep, mkconf("127.0.0.1:0", nw));
+	cl_must_start(&ep, mkconf("127.0.0.1:0", nw), START_MS);
 	deadline = h_now_ms() + 15000;
 	for (iter = 0; iter < 100000 && h_now_ms() < deadline; iter++) {
 		n = h_children(ep.pid, kids, MAX_KIDS);
 		for (i = 0; i < n; i++) {
 			kill(kids[i], SIGKILL);
-			if (!in_set(kids[i], killed, nkilled) && nkilled < 1024)
+			if (!cl_pid_in(killed, nkilled, kids[i]) &&
+			    nkilled < 1024)
 				killed[nkilled++] = kids[i];
 		}
 		absorb(&ep, &sn);
@@ -898,10 +705,10 @@ START_TEST(crash_loop_gives_up_with_errno)
 			break;
 	}
 	ck_assert_msg(st != -1, "echod still runs after %d workers were "
-	    "killed in 15 s; %s", nkilled, log_tail(&ep));
+	    "killed in 15 s; %s", nkilled, cl_log_tail(&ep));
 	absorb(&ep, &sn);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "echod gave up "
-	    "with wait status %#x, want exit 1; %s", st, log_tail(&ep));
+	ck_assert_msg(cl_exited_with(st, 1), "echod gave up "
+	    "with wait status %#x, want exit 1; %s", st, cl_log_tail(&ep));
 	/* The budget is more than 20 early deaths: not fewer. */
 	ck_assert_msg(nkilled > 20, "gave up after only %d workers died",
 	    nkilled);
@@ -913,7 +720,7 @@ START_TEST(crash_loop_gives_up_with_errno)
 	    "datagram '%s' lacks a positive errno and STATUS=giving up...",
 	    errno_msg);
 	ck_assert_msg(h_log_wait(&ep, "giving up", 0), "the log does not say "
-	    "'giving up'; %s", log_tail(&ep));
+	    "'giving up'; %s", cl_log_tail(&ep));
 }
 END_TEST
 
@@ -939,18 +746,18 @@ START_TEST(socket_activation_adopts_passed_socket)
 	snprintf(want, sizeof(want), "socket activation: adopted "
 	    "127.0.0.1:%d (\"echod.socket\")", port);
 	ck_assert_msg(h_log_wait(&ep, want, 0), "the log lacks '%s'; %s",
-	    want, log_tail(&ep));
+	    want, cl_log_tail(&ep));
 	refused(other);
 	/* A reload keeps systemd's socket and still ignores listen. */
 	kill(ep.pid, SIGHUP);
 	ck_assert_msg(h_wait_notify(&ep, "READY=1", START_MS, NULL, 0) == 0,
-	    "no READY=1 after SIGHUP; %s", log_tail(&ep));
+	    "no READY=1 after SIGHUP; %s", cl_log_tail(&ep));
 	ck_assert_msg(h_log_wait(&ep, "listeners come from systemd", 0),
 	    "the reload does not say the listeners are systemd's; %s",
-	    log_tail(&ep));
+	    cl_log_tail(&ep));
 	echo_ok(&ep, port, "after a reload\n");
 	refused(other);
-	stop_ok(&ep);
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
@@ -961,9 +768,8 @@ spawn_socket_activate(struct echod_proc *p, const char *conf_text, int port)
 	struct sockaddr_un sun;
 	char listen[64], env[160];
 	FILE *f;
-	int fd;
 
-	proc_init(p);
+	cl_proc_init(p);
 	snprintf(p->dir, sizeof(p->dir), "/tmp/echod-test.XXXXXX");
 	ck_assert(mkdtemp(p->dir) != NULL);
 	snprintf(p->conf_path, sizeof(p->conf_path), "%s/echod.conf", p->dir);
@@ -990,15 +796,7 @@ spawn_socket_activate(struct echod_proc *p, const char *conf_text, int port)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
-	if ((fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
+	h_child_stdio(p->log_path);
 	/* Only -E variables reach the child: NOTIFY_SOCKET must be one. */
 	execlp("systemd-socket-activate", "systemd-socket-activate", "-l",
 	    listen, "-E", env, h_echod_bin(), "-c", p->conf_path, (char *)NULL);
@@ -1029,40 +827,28 @@ START_TEST(systemd_socket_activate_first_connection)
 		h_poll_pause();
 	}
 	ck_assert_msg(fd != -1, "cannot connect to systemd-socket-activate "
-	    "on 127.0.0.1:%d: %s; %s", port, strerror(errno), log_tail(&ep));
+	    "on 127.0.0.1:%d: %s; %s", port, strerror(errno), cl_log_tail(&ep));
 	ck_assert_int_eq(h_write_all(fd, "the first one\n", 14), 0);
 	n = h_read_exact(fd, got, 14, START_MS);
 	close(fd);
 	got[n] = '\0';
 	ck_assert_msg(n == 14 && memcmp(got, "THE FIRST ONE\n", 14) == 0,
 	    "the connection that started echod got '%s' back; %s", got,
-	    log_tail(&ep));
+	    cl_log_tail(&ep));
 	wait_ready(&ep);
 	ck_assert_int_eq(ep.port, port);
 	snprintf(want, sizeof(want), "socket activation: adopted "
 	    "127.0.0.1:%d", port);
 	ck_assert_msg(h_log_wait(&ep, want, 0), "the log lacks '%s'; %s",
-	    want, log_tail(&ep));
+	    want, cl_log_tail(&ep));
 	echo_ok(&ep, port, "and the second\n");
 	refused(other);
 	/* It exec'd echod in its own pid: SIGTERM that pid. */
-	stop_ok(&ep);
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
 /* ---- 5. the fd store ---- */
-
-/* "listen-" and the listen spec with ':' as '_' (listener.h). */
-static void
-fdname(const char *spec, char *buf, size_t len)
-{
-	char *s;
-
-	snprintf(buf, len, "listen-%s", spec);
-	for (s = buf; *s != '\0'; s++)
-		if (*s == ':')
-			*s = '_';
-}
 
 /* Before READY=1: the FDSTORE=1 datagram and its descriptor. */
 static int
@@ -1074,18 +860,17 @@ recv_fdstore(struct echod_proc *p, char *msg, size_t len)
 	for (i = 0; i < 1000 && h_now_ms() < deadline; i++) {
 		if (recv_with_fd(p, 50, msg, len, &fd) == -1) {
 			ck_assert_msg(h_alive(p->pid), "echod died; %s",
-			    log_tail(p));
+			    cl_log_tail(p));
 			continue;
 		}
 		ck_assert_msg(strstr(msg, "READY=1") == NULL, "READY=1 came "
 		    "before any FDSTORE=1: '%s'", msg);
 		if (strstr(msg, "FDSTORE=1") != NULL)
 			return fd;
-		if (fd != -1)
-			close(fd);
+		cl_close_fds(&fd, 1);
 	}
 	ck_abort_msg("no FDSTORE=1 datagram within %d ms; %s", START_MS,
-	    log_tail(p));
+	    cl_log_tail(p));
 	return -1;
 }
 
@@ -1103,7 +888,8 @@ START_TEST(fd_store_keeps_clients_across_restart)
 	unsetenv("FDSTORE"); /* as systemd before 254: offer it anyway */
 	port = reserve_port();
 	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
-	fdname(spec, name, sizeof(name));
+	/* The name: "listen-" and the spec with ':' as '_' (listener.h). */
+	snprintf(name, sizeof(name), "listen-127.0.0.1_%d", port);
 	ck_assert_int_eq(h_spawn(&ep, mkconf(spec, 2), NULL), 0);
 	sfd = recv_fdstore(&ep, msg, sizeof(msg));
 	snprintf(want, sizeof(want), "FDSTORE=1\nFDNAME=%s", name);
@@ -1125,7 +911,7 @@ START_TEST(fd_store_keeps_clients_across_restart)
 	wait_ready(&ep);
 	ck_assert_int_eq(ep.port, port);
 	echo_ok(&ep, port, "before the restart\n");
-	stop_ok(&ep);
+	cl_must_stop(&ep, STOP_MS);
 	/* Down: the kernel still queues connections on the stored socket. */
 	for (i = 0; i < 3; i++) {
 		c[i] = h_connect(port, 0);
@@ -1149,14 +935,14 @@ START_TEST(fd_store_keeps_clients_across_restart)
 		close(c[i]);
 		ck_assert_msg(n == 7 && memcmp(got, "QUEUED\n", 7) == 0,
 		    "queued client %d got '%s' from the restarted echod; %s",
-		    i, got, log_tail(&ep2));
+		    i, got, cl_log_tail(&ep2));
 	}
 	snprintf(want, sizeof(want), "listening on %s (kept by systemd's fd "
 	    "store across the restart)", spec);
 	ck_assert_msg(h_log_wait(&ep2, want, 0), "the log lacks '%s'; %s",
-	    want, log_tail(&ep2));
+	    want, cl_log_tail(&ep2));
 	echo_ok(&ep2, port, "after the restart\n");
-	stop_ok(&ep2);
+	cl_must_stop(&ep2, STOP_MS);
 	/* Nobody holds the socket any more. */
 	refused(port);
 }
@@ -1182,8 +968,8 @@ START_TEST(fd_store_not_offered_when_refused)
 			break;
 	}
 	ck_assert_msg(strstr(msg, "READY=1") != NULL, "no READY=1; %s",
-	    log_tail(&ep));
-	stop_ok(&ep);
+	    cl_log_tail(&ep));
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
@@ -1210,10 +996,10 @@ START_TEST(watchdog_pings_and_recycles_a_stuck_pool)
 	spawn_watchdog(&ep, "WATCHDOG_USEC=600000", nw);
 	ck_assert_msg(h_log_wait(&ep, "a health probe every 300 ms", 0),
 	    "the log does not announce the watchdog's probes; %s",
-	    log_tail(&ep));
+	    cl_log_tail(&ep));
 	pings = count_msgs(&ep, "WATCHDOG=1", 3, 2000, NULL, 0);
 	ck_assert_msg(pings >= 3, "%d WATCHDOG=1 in 2 s with WATCHDOG_USEC="
-	    "600000; %s", pings, log_tail(&ep));
+	    "600000; %s", pings, cl_log_tail(&ep));
 	/* Every worker stuck: the probe fails and the pool is replaced. */
 	nold = h_children(ep.pid, old, MAX_KIDS);
 	ck_assert_int_eq(nold, nw);
@@ -1221,7 +1007,7 @@ START_TEST(watchdog_pings_and_recycles_a_stuck_pool)
 		stop_worker(ep.pid, old[i]);
 	ck_assert_msg(h_log_wait(&ep, "health probe failed", 5000) &&
 	    h_log_wait(&ep, "recycling the pool", 1000), "no failed probe and "
-	    "recycle within 5 s of stopping every worker; %s", log_tail(&ep));
+	    "recycle within 5 s of stopping every worker; %s", cl_log_tail(&ep));
 	/* Pings sent before the recycle are queued by now: drop them. */
 	drain_msgs(&ep);
 	deadline = h_now_ms() + 5000;
@@ -1232,18 +1018,18 @@ START_TEST(watchdog_pings_and_recycles_a_stuck_pool)
 		h_poll_pause();
 	} while (h_now_ms() < deadline);
 	ck_assert_msg(n == nw, "%d new workers after the recycle, want %d; %s",
-	    n, nw, log_tail(&ep));
+	    n, nw, cl_log_tail(&ep));
 	pings = count_msgs(&ep, "WATCHDOG=1", 2, 2000, NULL, 0);
 	ck_assert_msg(pings >= 2, "only %d WATCHDOG=1 in 2 s after the "
-	    "recycle; %s", pings, log_tail(&ep));
+	    "recycle; %s", pings, cl_log_tail(&ep));
 	ck_assert_msg(!h_log_wait(&ep, "no longer pinging", 0), "one failed "
-	    "probe stopped the pings; %s", log_tail(&ep));
+	    "probe stopped the pings; %s", cl_log_tail(&ep));
 	/* The old workers were told to drain: continued, they go. */
 	cont_all();
-	ck_assert_msg(wait_gone(old, nold, 5000), "the stuck workers still "
-	    "run 5 s after being continued; %s", log_tail(&ep));
+	ck_assert_msg(cl_wait_gone(NULL, old, nold, 5000) == 0, "the stuck "
+	    "workers still run 5 s after being continued; %s", cl_log_tail(&ep));
 	echo_ok(&ep, ep.port, "after the recycle\n");
-	stop_ok(&ep);
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
@@ -1260,13 +1046,13 @@ START_TEST(watchdog_pings_stop_when_recycling_does_not_help)
 	/* 1.6 s: a probe every 800 ms, the retry 200 ms after a failure. */
 	spawn_watchdog(&ep, "WATCHDOG_USEC=1600000", nw);
 	ck_assert_msg(h_wait_notify(&ep, "WATCHDOG=1", 3000, NULL, 0) == 0,
-	    "no WATCHDOG=1; %s", log_tail(&ep));
+	    "no WATCHDOG=1; %s", cl_log_tail(&ep));
 	/* Stop every worker, and every new one as soon as it appears. */
 	deadline = h_now_ms() + 10000;
 	for (iter = 0; iter < 100000 && h_now_ms() < deadline; iter++) {
 		n = h_children(ep.pid, kids, MAX_KIDS);
 		for (k = 0; k < n; k++)
-			if (!in_set(kids[k], stopped, nstopped))
+			if (!cl_pid_in(stopped, nstopped, kids[k]))
 				stop_worker(ep.pid, kids[k]);
 		absorb(&ep, &sn);
 		if ((found = h_log_wait(&ep, "no longer pinging the watchdog",
@@ -1275,19 +1061,19 @@ START_TEST(watchdog_pings_stop_when_recycling_does_not_help)
 	}
 	ck_assert_msg(found, "no 'no longer pinging the watchdog' within 10 s "
 	    "of stopping every worker (%d stopped); %s", nstopped,
-	    log_tail(&ep));
-	ck_assert_msg(log_count(&ep, "recycling the pool") >= 1, "the pings "
-	    "stopped with no recycle first; %s", log_tail(&ep));
+	    cl_log_tail(&ep));
+	ck_assert_msg(cl_log_count(&ep, "recycling the pool") >= 1, "the pings "
+	    "stopped with no recycle first; %s", cl_log_tail(&ep));
 	/* From then on: silence, for a whole WATCHDOG_USEC at least ... */
-	fails = log_count(&ep, "health probe failed");
+	fails = cl_log_count(&ep, "health probe failed");
 	deadline = h_now_ms() + 1600;
 	for (iter = 0; iter < 100000 && h_now_ms() < deadline; iter++) {
 		absorb(&ep, &sn);
 		h_poll_pause();
 	}
 	/* ... though the master kept probing, */
-	ck_assert_msg(log_count(&ep, "health probe failed") > fails, "no "
-	    "probe in the 1.6 s after the pings stopped; %s", log_tail(&ep));
+	ck_assert_msg(cl_log_count(&ep, "health probe failed") > fails, "no "
+	    "probe in the 1.6 s after the pings stopped; %s", cl_log_tail(&ep));
 	/*
 	 * ... and even once the pool is healthy again: the pings stay
 	 * stopped so that the service manager restarts echod (echod(8)).
@@ -1300,7 +1086,7 @@ START_TEST(watchdog_pings_stop_when_recycling_does_not_help)
 		found = h_log_wait(&ep, "health probe succeeded again", 0);
 	}
 	ck_assert_msg(found, "no successful probe within 5 s of continuing "
-	    "the workers; %s", log_tail(&ep));
+	    "the workers; %s", cl_log_tail(&ep));
 	deadline = h_now_ms() + 1000;
 	for (iter = 0; iter < 100000 && h_now_ms() < deadline; iter++) {
 		absorb(&ep, &sn);
@@ -1314,7 +1100,7 @@ START_TEST(watchdog_pings_stop_when_recycling_does_not_help)
 	    sizeof(msg)) == NULL, "WATCHDOG=1 after 'STATUS=unhealthy': "
 	    "%.3000s", sn.text);
 	ck_assert_msg(sn.lost == 0, "%d datagrams not kept", sn.lost);
-	stop_ok(&ep);
+	cl_must_stop(&ep, STOP_MS);
 }
 END_TEST
 
@@ -1325,7 +1111,7 @@ START_TEST(no_watchdog_no_pings)
 	int pings;
 
 	/* No WATCHDOG_USEC at all, and one meant for another process. */
-	start(&ep, mkconf("127.0.0.1:0", 1));
+	cl_must_start(&ep, mkconf("127.0.0.1:0", 1), START_MS);
 	snprintf(wd_other, sizeof(wd_other), "WATCHDOG_PID=%d", (int)getpid());
 	ck_assert_int_eq(h_spawn_ex(&ep2, mkconf("127.0.0.1:0", 1), NULL, envs,
 	    NULL, 0), 0);
@@ -1348,9 +1134,9 @@ START_TEST(no_watchdog_no_pings)
 	    "messages from the second daemon: %s", seen);
 	ck_assert_msg(!h_log_wait(&ep, "systemd watchdog", 0) &&
 	    !h_log_wait(&ep2, "systemd watchdog", 0), "a watchdog was set "
-	    "up; %s", log_tail(&ep2));
-	stop_ok(&ep);
-	stop_ok(&ep2);
+	    "up; %s", cl_log_tail(&ep2));
+	cl_must_stop(&ep, STOP_MS);
+	cl_must_stop(&ep2, STOP_MS);
 }
 END_TEST
 
@@ -1442,23 +1228,6 @@ make_tmpdir(void)
 	ck_assert(mkdtemp(tmpdir) != NULL);
 }
 
-/* The whole of a small file, NUL-terminated; its length or -1. */
-static ssize_t
-slurp(const char *path, char *buf, size_t len)
-{
-	size_t n = 0;
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	while (n + 1 < len && (r = read(fd, buf + n, len - n - 1)) > 0)
-		n += (size_t)r;
-	close(fd);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
 /* The ExecStart= line of a unit, without "ExecStart=". */
 static const char *
 exec_start(const char *unit)
@@ -1466,7 +1235,7 @@ exec_start(const char *unit)
 	static char buf[8192], line[512];
 	const char *s;
 
-	if (slurp(unit, buf, sizeof(buf)) == -1 ||
+	if (pf_read(unit, buf, sizeof(buf)) == -1 ||
 	    (s = strstr(buf, "\nExecStart=")) == NULL)
 		return "";
 	s += strlen("\nExecStart=");
@@ -1588,6 +1357,37 @@ inst_path(const struct installed *f, const char *udir, char *buf,
 		snprintf(buf, len, "%s%s", tmpdir, f->path);
 }
 
+static char inst_a[1 << 20], inst_b[1 << 20];
+
+/* Every file of inst_files is installed under udir/tmpdir with its
+ * mode and the contents of its source. */
+static void
+assert_installed(const char *udir)
+{
+	char path[512], src[512];
+	struct stat sb;
+	ssize_t na, nb;
+	size_t i;
+
+	for (i = 0; i < NINST; i++) {
+		inst_path(&inst_files[i], udir, path, sizeof(path));
+		ck_assert_msg(stat(path, &sb) == 0, "not installed: %s", path);
+		ck_assert_msg(S_ISREG(sb.st_mode) &&
+		    (sb.st_mode & 07777) == inst_files[i].mode, "%s: mode %04o, "
+		    "want %04o", path, (unsigned)(sb.st_mode & 07777),
+		    (unsigned)inst_files[i].mode);
+		if (inst_files[i].source == NULL)
+			snprintf(src, sizeof(src), "%s/echod", builddir);
+		else
+			snprintf(src, sizeof(src), "%s", inst_files[i].source);
+		na = pf_read(path, inst_a, sizeof(inst_a));
+		nb = pf_read(src, inst_b, sizeof(inst_b));
+		ck_assert_msg(na > 0 && na == nb &&
+		    memcmp(inst_a, inst_b, (size_t)na) == 0,
+		    "%s differs from %s", path, src);
+	}
+}
+
 /* Regular files (and links) under dir, recursively. */
 static int
 count_files(const char *dir)
@@ -1606,8 +1406,8 @@ count_files(const char *dir)
 
 START_TEST(make_install_and_uninstall)
 {
-	static char a[1 << 20], b[1 << 20], out[1 << 16];
-	char destdir[200], udir[256], path[512], conf[512], src[512];
+	static char out[1 << 16];
+	char destdir[200], udir[256], path[512], conf[512];
 	const char *argv[3];
 	struct stat sb;
 	size_t i;
@@ -1620,22 +1420,7 @@ START_TEST(make_install_and_uninstall)
 	st = run_make(out, sizeof(out), "install", destdir, NULL, NULL, NULL);
 	ck_assert_msg(st == 0, "make install %s: status %d: %s", destdir, st,
 	    out);
-	for (i = 0; i < NINST; i++) {
-		inst_path(&inst_files[i], udir, path, sizeof(path));
-		ck_assert_msg(stat(path, &sb) == 0, "not installed: %s", path);
-		ck_assert_msg(S_ISREG(sb.st_mode) &&
-		    (sb.st_mode & 07777) == inst_files[i].mode, "%s: mode %04o, "
-		    "want %04o", path, (unsigned)(sb.st_mode & 07777),
-		    (unsigned)inst_files[i].mode);
-		if (inst_files[i].source == NULL)
-			snprintf(src, sizeof(src), "%s/echod", builddir);
-		else
-			snprintf(src, sizeof(src), "%s", inst_files[i].source);
-		na = slurp(path, a, sizeof(a));
-		nb = slurp(src, b, sizeof(b));
-		ck_assert_msg(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0,
-		    "%s differs from %s", path, src);
-	}
+	assert_installed(udir);
 	ck_assert_msg(count_files(tmpdir) == (int)NINST, "make install "
 	    "left %d files under %s, want %d", count_files(tmpdir),
 	    tmpdir, (int)NINST);
@@ -1664,12 +1449,13 @@ START_TEST(make_install_and_uninstall)
 		fputs("# changed by the admin\n", f);
 		ck_assert_int_eq(fclose(f), 0);
 	}
-	na = slurp(conf, a, sizeof(a));
+	na = pf_read(conf, inst_a, sizeof(inst_a));
 	st = run_make(out, sizeof(out), "install", destdir, NULL, NULL, NULL);
 	ck_assert_msg(st == 0 && strstr(out, "keeping the existing") != NULL,
 	    "second make install: status %d: %s", st, out);
-	nb = slurp(conf, b, sizeof(b));
-	ck_assert_msg(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0,
+	nb = pf_read(conf, inst_b, sizeof(inst_b));
+	ck_assert_msg(na > 0 && na == nb &&
+	    memcmp(inst_a, inst_b, (size_t)na) == 0,
 	    "a second make install overwrote the changed %s", conf);
 	/* Uninstall: everything but the configuration. */
 	st = run_make(out, sizeof(out), "uninstall", destdir, NULL, NULL,
@@ -1682,9 +1468,9 @@ START_TEST(make_install_and_uninstall)
 		ck_assert_msg(access(path, F_OK) == -1 && errno == ENOENT,
 		    "make uninstall left %s", path);
 	}
-	nb = slurp(conf, b, sizeof(b));
-	ck_assert_msg(na == nb && memcmp(a, b, (size_t)na) == 0, "make "
-	    "uninstall removed or changed %s", conf);
+	nb = pf_read(conf, inst_b, sizeof(inst_b));
+	ck_assert_msg(na == nb && memcmp(inst_a, inst_b, (size_t)na) == 0,
+	    "make uninstall removed or changed %s", conf);
 	ck_assert_int_eq(count_files(tmpdir), 1);
 }
 END_TEST
@@ -1695,38 +1481,21 @@ systemd_suite(void)
 	Suite *s = suite_create("systemd");
 	TCase *tc;
 
-	tc = tcase_create("notify");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, ready_only_when_every_worker_is);
-	tcase_add_test(tc, reload_says_reloading_then_ready);
-	tcase_add_test(tc, crash_loop_gives_up_with_errno);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("sockets");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, socket_activation_adopts_passed_socket);
-	tcase_add_test(tc, systemd_socket_activate_first_connection);
-	tcase_add_test(tc, fd_store_keeps_clients_across_restart);
-	tcase_add_test(tc, fd_store_not_offered_when_refused);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("watchdog");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, watchdog_pings_and_recycles_a_stuck_pool);
-	tcase_add_test(tc, watchdog_pings_stop_when_recycling_does_not_help);
-	tcase_add_test(tc, no_watchdog_no_pings);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("install");
+	h_case_fixed(s, "notify", 30, setup, teardown,
+	    H_TESTS(ready_only_when_every_worker_is,
+	    reload_says_reloading_then_ready, crash_loop_gives_up_with_errno));
+	h_case_fixed(s, "sockets", 30, setup, teardown,
+	    H_TESTS(socket_activation_adopts_passed_socket,
+	    systemd_socket_activate_first_connection,
+	    fd_store_keeps_clients_across_restart,
+	    fd_store_not_offered_when_refused));
+	h_case_fixed(s, "watchdog", 30, setup, teardown,
+	    H_TESTS(watchdog_pings_and_recycles_a_stuck_pool,
+	    watchdog_pings_stop_when_recycling_does_not_help,
+	    no_watchdog_no_pings));
+	tc = h_case_fixed(s, "install", 60, setup, teardown,
+	    H_TESTS(unit_files_verify_and_are_hardened, man_pages_lint_clean,
+	    make_install_and_uninstall));
 	tcase_add_unchecked_fixture(tc, build_setup, build_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, unit_files_verify_and_are_hardened);
-	tcase_add_test(tc, man_pages_lint_clean);
-	tcase_add_test(tc, make_install_and_uninstall);
-	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,11 +1,14 @@
 /*
- * clients: helpers of the attack and stress suites (see clients.h).
+ * clients: what the integration suites share (see clients.h).
  */
 #include <arpa/inet.h>
-#include <dirent.h>
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "procfs.h"
 
 void
 cl_fail(struct tres *t, int line, const char *fmt, ...)
@@ -38,6 +42,18 @@ cl_fail(struct tres *t, int line, const char *fmt, ...)
 }
 
 void
+cl_close_fds(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] != -1)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+void
 cl_proc_init(struct echod_proc *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -48,10 +64,7 @@ cl_proc_init(struct echod_proc *p)
 long long
 cl_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return h_now_us();
 }
 
 void
@@ -78,6 +91,59 @@ cl_have_ipv6(void)
 	ok = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
 	close(fd);
 	return ok;
+}
+
+int
+cl_exited_with(int st, int code)
+{
+	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == code;
+}
+
+int
+cl_listen_lo(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 64) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+int
+cl_free_port(void)
+{
+	int port, fd = cl_listen_lo(&port);
+
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return port;
+}
+
+int
+cl_port_refused(int port)
+{
+	int fd = h_connect(port, 0), e = errno;
+
+	if (fd != -1) {
+		close(fd);
+		errno = 0;
+		return 0;
+	}
+	errno = e;
+	return e == ECONNREFUSED;
 }
 
 /* ---- TCP ---- */
@@ -156,27 +222,78 @@ cl_echo(int fd, const char *msg, int timeout_ms)
 }
 
 int
-cl_closed(int fd, int timeout_ms)
+cl_echo_new(int port, const char *msg, int timeout_ms, char *err,
+    size_t errlen)
+{
+	unsigned char want[512], got[512];
+	size_t len = strlen(msg), n;
+	int fd;
+
+	if (len > sizeof(want)) {
+		snprintf(err, errlen, "message too long");
+		return 0;
+	}
+	if ((fd = h_connect(port, 0)) == -1) {
+		snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", port,
+		    strerror(errno));
+		return 0;
+	}
+	memcpy(want, msg, len);
+	cl_upper(want, len);
+	if (h_write_all(fd, msg, len) == -1) {
+		snprintf(err, errlen, "send: %s", strerror(errno));
+		close(fd);
+		return 0;
+	}
+	n = h_read_exact(fd, got, len, timeout_ms);
+	close(fd);
+	if (n != len || memcmp(got, want, len) != 0) {
+		snprintf(err, errlen, "sent '%s' to port %d, got '%.*s' "
+		    "(%zu bytes) within %d ms", msg, port, (int)n, got, n,
+		    timeout_ms);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Does the peer end the connection (EOF or reset) within timeout_ms?  A
+ * byte before the end is a "no", or, with drain, read and ignored.
+ */
+static int
+peer_ends(int fd, int timeout_ms, int drain)
 {
 	long long deadline = h_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
+	char buf[256];
 	ssize_t n;
 	int left;
 
 	while ((left = (int)(deadline - h_now_ms())) > 0) {
 		if (poll(&pfd, 1, left) <= 0)
 			continue;
-		n = recv(fd, &c, 1, MSG_DONTWAIT);
+		n = recv(fd, buf, drain ? sizeof(buf) : 1, MSG_DONTWAIT);
 		if (n == 0 || (n == -1 && (errno == ECONNRESET ||
 		    errno == EPIPE)))
 			return 1;
-		if (n == 1)
+		if (n > 0 && !drain)
 			return 0; /* a byte came back: it was served */
-		if (errno != EAGAIN && errno != EINTR)
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
 			return 0;
 	}
 	return 0;
+}
+
+int
+cl_closed(int fd, int timeout_ms)
+{
+	return peer_ends(fd, timeout_ms, 0);
+}
+
+int
+cl_eof_or_reset(int fd, int timeout_ms)
+{
+	return peer_ends(fd, timeout_ms, 1);
 }
 
 int
@@ -291,46 +408,104 @@ scan_tcp(const char *path, int port, const char *caddr, unsigned cport)
 	return found;
 }
 
+/* The port of a sockaddr_in or sockaddr_in6. */
+static unsigned
+ss_port(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ?
+	    ((const struct sockaddr_in *)ss)->sin_port :
+	    ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* The address of a sockaddr_in or sockaddr_in6, as sock_diag wants it. */
+static void
+ss_diag_addr(const struct sockaddr_storage *ss, __be32 out[4])
+{
+	memset(out, 0, 4 * sizeof(out[0]));
+	if (ss->ss_family == AF_INET)
+		memcpy(out, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else
+		memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+}
+
+/*
+ * The inode of the socket whose local end is loc and remote end rem: an
+ * exact sock_diag lookup, one round trip whatever else the host has
+ * open (reading /proc/net/tcp takes a few ms on a busy host); 0 if none.
+ */
+static unsigned long
+diag_inode(const struct sockaddr_storage *loc,
+    const struct sockaddr_storage *rem)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req;
+	union {
+		struct nlmsghdr nlh;
+		char buf[1024];
+	} resp;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	const struct inet_diag_msg *m;
+	unsigned long inode = 0;
+	ssize_t n;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.r.sdiag_family = (unsigned char)loc->ss_family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0U;
+	req.r.id.idiag_sport = htons((uint16_t)ss_port(loc));
+	req.r.id.idiag_dport = htons((uint16_t)ss_port(rem));
+	ss_diag_addr(loc, req.r.id.idiag_src);
+	ss_diag_addr(rem, req.r.id.idiag_dst);
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+	    NETLINK_SOCK_DIAG)) == -1)
+		return 0;
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa,
+	    sizeof(sa)) == (ssize_t)sizeof(req) &&
+	    (n = recv(fd, &resp, sizeof(resp), 0)) > 0 &&
+	    NLMSG_OK(&resp.nlh, (size_t)n) &&
+	    resp.nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+		m = NLMSG_DATA(&resp.nlh);
+		inode = m->idiag_inode;
+	}
+	close(fd);
+	return inode;
+}
+
 unsigned long
 cl_server_inode(int port, int client_fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	struct sockaddr_storage ss, peer;
+	socklen_t sl = sizeof(ss), pl = sizeof(peer);
+	unsigned long inode;
 	char caddr[40];
-	unsigned cport;
 
 	if (getsockname(client_fd, (struct sockaddr *)&ss, &sl) == -1)
 		return 0;
+	/* The daemon's end: local = our peer, remote = us. */
+	if (getpeername(client_fd, (struct sockaddr *)&peer, &pl) == 0 &&
+	    ss_port(&peer) == (unsigned)port &&
+	    (inode = diag_inode(&peer, &ss)) != 0)
+		return inode;
 	proc_addr(&ss, caddr, sizeof(caddr));
-	cport = ntohs(ss.ss_family == AF_INET ?
-	    ((struct sockaddr_in *)&ss)->sin_port :
-	    ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return scan_tcp(ss.ss_family == AF_INET ? "/proc/net/tcp" :
-	    "/proc/net/tcp6", port, caddr, cport);
+	    "/proc/net/tcp6", port, caddr, ss_port(&ss));
 }
 
 int
 cl_pid_has_socket(pid_t pid, unsigned long inode)
 {
-	char dir[64], path[384], link[64], want[64];
-	struct dirent *de;
-	ssize_t n;
-	DIR *d;
-	int found = 0;
+	char want[64];
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while (!found && (de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		found = strcmp(link, want) == 0;
-	}
-	closedir(d);
-	return found;
+	return pf_has_fd(pid, want);
 }
 
 pid_t
@@ -353,29 +528,59 @@ cl_owner(pid_t master, unsigned nslots, int port, int client_fd, int *slot)
 	return -1;
 }
 
+pid_t
+cl_owner_child(pid_t master, int port, int client_fd)
+{
+	unsigned long inode = cl_server_inode(port, client_fd);
+	pid_t kids[512];
+	int i, n;
+
+	if (inode == 0)
+		return -1;
+	n = h_children(master, kids, 512);
+	for (i = 0; i < n; i++)
+		if (cl_pid_has_socket(kids[i], inode))
+			return kids[i];
+	return -1;
+}
+
+int
+cl_wait_gone(struct echod_proc *p, const pid_t *pids, int n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	int i, alive;
+
+	do {
+		if (p != NULL)
+			h_drain_notify(p);
+		for (alive = 0, i = 0; i < n; i++)
+			alive += h_alive(pids[i]);
+		if (alive == 0)
+			return 0;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return alive;
+}
+
+int
+cl_pid_in(const pid_t *set, int n, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == pid)
+			return 1;
+	return 0;
+}
+
 /* ---- CPU, memory, descriptors ---- */
 
 static long long
 cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024], *rp;
-	unsigned long long ut, st;
-	size_t n;
-	FILE *f;
+	struct pf_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* After "(comm)": state ppid pgrp session tty tpgid flags minflt
-	 * cminflt majflt cmajflt utime stime. */
-	if ((rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
-	    "%llu", &ut, &st) != 2)
-		return 0;
-	return (long long)(ut + st);
+	return pf_stat(pid, &st) == 0 ? (long long)(st.utime + st.stime) : 0;
 }
 
 long long
@@ -394,18 +599,9 @@ cl_cpu_ms(pid_t master)
 static long
 rss_kb(pid_t pid)
 {
-	char path[64], line[256];
-	long kb = 0;
-	FILE *f;
+	long kb = pf_status_num(pid, "VmRSS");
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return kb > 0 ? kb : 0;
 }
 
 long
@@ -423,21 +619,7 @@ cl_rss_kb(pid_t master)
 int
 cl_count_fds(pid_t pid)
 {
-	char dir[64];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		n++;
-	}
-	closedir(d);
-	return n;
+	return pf_count_fds(pid);
 }
 
 /* ---- resource limits of a daemon process ---- */
@@ -608,6 +790,36 @@ cl_log_line(struct echod_proc *p, const char *needle, char *line,
 	return 1;
 }
 
+const char *
+cl_log_tail(struct echod_proc *p)
+{
+	static char out[2048];
+	size_t n = h_log_read(p, logbuf, sizeof(logbuf));
+
+	snprintf(out, sizeof(out), "%s ends:\n%.1500s", p->log_path,
+	    n > 1500 ? logbuf + n - 1500 : logbuf);
+	return out;
+}
+
+void
+cl_must_start(struct echod_proc *p, const char *conf_text, int timeout_ms)
+{
+	if (h_start(p, conf_text, NULL, timeout_ms) == -1)
+		ck_abort_msg("echod did not send READY=1 with a port within "
+		    "%d ms (ready: '%s'); %s", timeout_ms, p->ready,
+		    cl_log_tail(p));
+}
+
+void
+cl_must_stop(struct echod_proc *p, int timeout_ms)
+{
+	int st = h_stop(p, timeout_ms);
+
+	ck_assert_msg(cl_exited_with(st, 0), "echod did not exit 0 within "
+	    "%d ms of SIGTERM (wait status %d); %s", timeout_ms, st,
+	    cl_log_tail(p));
+}
+
 void
 cl_log_dump_if_failed(const struct tres *t, struct echod_proc *p)
 {
@@ -691,4 +903,125 @@ cl_child_cleanup(struct cl_child *c)
 	if (c->res_rd != -1)
 		close(c->res_rd);
 	c->stop_wr = c->res_rd = -1;
+}
+
+/* ---- a prober: connect, echo, close, in a loop, in a child ---- */
+
+static long long probe_began[CL_PROBE_MAX], probe_ended[CL_PROBE_MAX];
+
+static void
+probe_once(const struct cl_probe *a, int i, struct cl_probe_res *r)
+{
+	char msg[128];
+	long long t;
+	pid_t owner;
+	int fd;
+
+	r->iters++;
+	if ((fd = h_connect(a->port, 0)) == -1) {
+		if (errno == ECONNREFUSED)
+			r->refused++;
+		else
+			r->failed++;
+		if (r->first_errno == 0)
+			r->first_errno = errno;
+		return;
+	}
+	snprintf(msg, sizeof(msg), "probe %d: %s\r\n", i, a->text);
+	if (!cl_echo(fd, msg, a->echo_ms)) {
+		r->wrong++;
+		close(fd);
+		return;
+	}
+	t = h_now_ms();
+	r->ok++;
+	if (a->old != NULL && r->first_new_ms == 0 &&
+	    (owner = cl_owner_child(a->master, a->port, fd)) > 0 &&
+	    !cl_pid_in(a->old, a->nold, owner))
+		r->first_new_ms = t;
+	close(fd);
+}
+
+static void probe_run(const void *, int, int) __attribute__((noreturn));
+
+/* Probe until told to stop, then 20 more; bounded in count and time. */
+static void
+probe_run(const void *arg, int stop_rd, int res_wr)
+{
+	struct pollfd pfd = { .fd = stop_rd, .events = POLLIN };
+	const struct cl_probe *a = arg;
+	long long deadline = h_now_ms() + a->run_ms;
+	struct cl_probe_window w = { 0, 0 };
+	struct cl_probe_res r;
+	int i, after = -1, max = a->max_iters;
+
+	if (max <= 0 || max > CL_PROBE_MAX)
+		max = CL_PROBE_MAX;
+	memset(&r, 0, sizeof(r));
+	/* A few failures say enough: do not wait out every one. */
+	for (i = 0; i < max && h_now_ms() < deadline && after < 20 &&
+	    (a->max_bad <= 0 || r.failed + r.wrong < a->max_bad); i++) {
+		if (after < 0 && poll(&pfd, 1, 0) > 0) {
+			if (read(stop_rd, &w, sizeof(w)) != (ssize_t)sizeof(w))
+				_exit(1);
+			after = 0;
+		}
+		if (after >= 0)
+			after++;
+		probe_began[i] = h_now_ms();
+		probe_once(a, i, &r);
+		probe_ended[i] = h_now_ms();
+		if (i == 0 && a->say_going && write(res_wr, "g", 1) != 1)
+			_exit(1);
+	}
+	while (--i >= 0)
+		r.in_window += probe_ended[i] >= w.from &&
+		    probe_began[i] <= w.to;
+	if (write(res_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		_exit(1);
+	_exit(0);
+}
+
+int
+cl_probe_clean(const struct cl_probe_res *r, int min_ok, char *err,
+    size_t errlen)
+{
+	if (r->refused != 0 || r->failed != 0 || r->wrong != 0) {
+		snprintf(err, errlen, "prober: %d connections, %d refused, %d "
+		    "failed (%s), %d wrong", r->iters, r->refused, r->failed,
+		    strerror(r->first_errno), r->wrong);
+		return 0;
+	}
+	if (r->ok < min_ok) {
+		snprintf(err, errlen, "prober made only %d connections", r->ok);
+		return 0;
+	}
+	return 1;
+}
+
+int
+cl_prober_start(struct cl_child *c, const struct cl_probe *a)
+{
+	struct pollfd pfd;
+	char ch;
+
+	if (cl_child_start(c, probe_run, a) == -1)
+		return -1;
+	if (!a->say_going)
+		return 0;
+	pfd.fd = c->res_rd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 5000) <= 0 || read(c->res_rd, &ch, 1) != 1)
+		return -1;
+	return 0;
+}
+
+int
+cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
+    struct cl_probe_res *r)
+{
+	struct cl_probe_window none = { 0, 0 };
+
+	return cl_child_finish(c, w != NULL ? w : &none, sizeof(*w), r,
+	    sizeof(*r));
 }

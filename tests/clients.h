@@ -1,10 +1,15 @@
 /*
  * clients: what the integration suites share beyond harness.h:
- * failures recorded so that cleanup always runs, clients bound to a
- * chosen loopback source address, which worker holds a connection, the
- * daemon's CPU time and memory from /proc, resource limits of a running
- * daemon process, counting lines in its log, and helper processes (the
- * probers) that run beside a test.
+ * failures recorded so that cleanup always runs (REQUIRE, cl_conclude,
+ * REQUIRE_STOPPED), ports and clients on loopback (cl_listen_lo,
+ * cl_free_port, cl_connect from a chosen source address, cl_echo,
+ * cl_echo_new, cl_closed, cl_eof_or_reset), which worker holds a
+ * connection (cl_server_inode, cl_owner, cl_owner_child), the daemon's
+ * CPU time and memory, resource limits of a running daemon process, its
+ * log (counting, waiting, the tail for a message), and helper processes
+ * beside a test, among them the prober (cl_prober_*).  Reading /proc is
+ * procfs.h's; starting the daemon is harness.h's.  One helper for each
+ * thing: add to these rather than copying one into a suite.
  *
  * Check's fork mode _exit()s a test on its first failed ck_assert and
  * skips its teardown, so the integration tests record the first failure
@@ -36,6 +41,29 @@ void cl_fail(struct tres *t, int line, const char *fmt, ...)
 		}                                                          \
 	} while (0)
 
+/*
+ * The end of an integration test, after its "out:" label: on failure
+ * show it and the end of p's log, clean p up (h_cleanup), then assert
+ * (a macro, so that Check names the test's own file and line).
+ */
+#define cl_conclude(t, p)                                                  \
+	do {                                                               \
+		cl_log_dump_if_failed((t), (p));                           \
+		h_cleanup(p);                                              \
+		ck_assert_msg(!(t)->failed, "%s", (t)->msg);               \
+	} while (0)
+
+/* Close those of fds[0..n-1] that are open (not -1) and set them to -1. */
+void cl_close_fds(int *fds, int n);
+
+/* Stop the daemon (cl_stop, timeout_ms); REQUIRE that it exits 0. */
+#define REQUIRE_STOPPED(t, p, timeout_ms)                                  \
+	do {                                                               \
+		int st_ = cl_stop((p), (timeout_ms));                      \
+		REQUIRE((t), cl_exited_with(st_, 0),                       \
+		    "stop: wait status %#x", st_);                         \
+	} while (0)
+
 /* An echod_proc that h_cleanup may be called on before any start. */
 void cl_proc_init(struct echod_proc *p);
 
@@ -47,6 +75,18 @@ void cl_upper(unsigned char *buf, size_t len);
 
 /* Can this host bind ::1? */
 int cl_have_ipv6(void);
+
+/* Did the process exit with code?  st: a wait status, or -1 (timeout). */
+int cl_exited_with(int st, int code);
+
+/* A socket listening on 127.0.0.1, its port (the kernel's pick) into
+ * *port; -1 on failure. */
+int cl_listen_lo(int *port);
+/* A port on 127.0.0.1 nothing listened on a moment ago; -1 on failure. */
+int cl_free_port(void);
+/* Is a connection to 127.0.0.1:port refused (nothing listens)?  errno
+ * is connect's, or 0 when it was accepted. */
+int cl_port_refused(int port);
 
 /*
  * Blocking TCP connection from source address src (numeric, port chosen
@@ -65,6 +105,19 @@ int cl_echo(int fd, const char *msg, int timeout_ms);
 int cl_closed(int fd, int timeout_ms);
 
 /*
+ * Connect to 127.0.0.1:port, expect msg back uppercased within
+ * timeout_ms, close: 1, or 0 with the reason in err.
+ */
+int cl_echo_new(int port, const char *msg, int timeout_ms, char *err,
+    size_t errlen);
+
+/*
+ * Does the peer end the connection (EOF or reset) within timeout_ms?
+ * Unlike cl_closed, bytes before the end are read and ignored.
+ */
+int cl_eof_or_reset(int fd, int timeout_ms);
+
+/*
  * Send msg and see what comes of it: 1 if it comes back uppercased, 0 if
  * the daemon ends the connection (EOF or reset) before sending a byte,
  * -1 otherwise (a timeout, wrong bytes).
@@ -80,13 +133,23 @@ int cl_finish(int fd, int timeout_ms);
 /* close() with SO_LINGER 0: the peer gets a reset. */
 void cl_reset(int fd);
 
-/* The inode of the daemon's end of client_fd (/proc/net/tcp, tcp6). */
+/* The inode of the daemon's end of client_fd, connected to port
+ * (sock_diag; /proc/net/tcp or tcp6 where that fails); 0 if none. */
 unsigned long cl_server_inode(int port, int client_fd);
 /* Does pid hold socket inode? */
 int cl_pid_has_socket(pid_t pid, unsigned long inode);
 /* The worker (pid, and slot if wanted) holding client_fd; -1 if none. */
 pid_t cl_owner(pid_t master, unsigned nslots, int port, int client_fd,
     int *slot);
+
+/* The child of master (any worker, any generation) holding client_fd. */
+pid_t cl_owner_child(pid_t master, int port, int client_fd);
+/* Wait until none of pids is alive (a zombie counts as gone), reading
+ * p's notify datagrams meanwhile (p may be NULL); how many still are. */
+int cl_wait_gone(struct echod_proc *p, const pid_t *pids, int n,
+    int timeout_ms);
+/* Is pid one of set[0..n-1]? */
+int cl_pid_in(const pid_t *set, int n, pid_t pid);
 
 /* utime + stime of master and its live children, in ms. */
 long long cl_cpu_ms(pid_t master);
@@ -118,6 +181,16 @@ int cl_log_wait(struct echod_proc *p, const char *needle, int n,
 /* The first log line containing needle, into line; 0 if none. */
 int cl_log_line(struct echod_proc *p, const char *needle, char *line,
     size_t len);
+/* "PATH ends:" and the last 1500 bytes of the log, for a message; a
+ * static buffer, overwritten by the next call. */
+const char *cl_log_tail(struct echod_proc *p);
+/* For tests that assert directly (no REQUIRE): h_start, or abort the
+ * test with the end of the log. */
+void cl_must_start(struct echod_proc *p, const char *conf_text,
+    int timeout_ms);
+/* h_stop: the daemon must exit 0 within timeout_ms, or the test aborts. */
+void cl_must_stop(struct echod_proc *p, int timeout_ms);
+
 /* On failure, show the failure and the end of the daemon's log. */
 void cl_log_dump_if_failed(const struct tres *t, struct echod_proc *p);
 
@@ -142,5 +215,47 @@ int cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
     void *res, size_t reslen);
 /* SIGKILL and reap it if still there, close the pipes; idempotent. */
 void cl_child_cleanup(struct cl_child *c);
+
+/*
+ * A prober: a helper process (cl_child) that connects, echoes
+ * "probe N: text\r\n" and closes, in a loop, until cl_prober_finish
+ * tells it to stop; then it makes 20 more probes and reports.  Bounded
+ * by max_iters (at most CL_PROBE_MAX) and run_ms; with max_bad > 0 it
+ * also stops once that many probes failed or came back wrong.  With
+ * say_going, cl_prober_start returns after the first probe.  With old,
+ * it notes when a child of master not in old first served a probe.
+ */
+#define CL_PROBE_MAX 6000
+
+struct cl_probe {
+	int port;
+	const char *text;
+	int echo_ms, run_ms, max_iters, max_bad, say_going;
+	pid_t master;
+	const pid_t *old;
+	int nold;
+};
+
+struct cl_probe_res {
+	int iters, ok, refused, failed, wrong;
+	int first_errno;
+	int in_window;          /* probes overlapping the window's [from, to] */
+	long long first_new_ms; /* first echo by a child not in old */
+};
+
+/* What the test asks about when it stops the prober (ms, h_now_ms). */
+struct cl_probe_window {
+	long long from, to;
+};
+
+/* Was every probe served (none refused, failed or wrong), and at least
+ * min_ok of them?  1, or 0 with what was not in err. */
+int cl_probe_clean(const struct cl_probe_res *r, int min_ok, char *err,
+    size_t errlen);
+/* a must stay valid until cl_prober_finish.  0, or -1. */
+int cl_prober_start(struct cl_child *c, const struct cl_probe *a);
+/* Stop it (w may be NULL) and read its result; 0, or -1. */
+int cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
+    struct cl_probe_res *r);
 
 #endif

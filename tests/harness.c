@@ -22,16 +22,23 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "procfs.h"
 
 #define MAX_ARGS 32
 
 long long
-h_now_ms(void)
+h_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long long
+h_now_ms(void)
+{
+	return h_now_us() / 1000;
 }
 
 void
@@ -106,13 +113,29 @@ set_envs(const char *const *envs)
 	}
 }
 
+void
+h_child_stdio(const char *log_path)
+{
+	int fd;
+
+	if ((fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+}
+
 static void
 exec_echod(struct echod_proc *p, const char *conf_text,
     const char *const *args, const char *const *envs, const int *fds,
     int nfds)
 {
 	const char *argv[MAX_ARGS + 4];
-	int i = 0, fd;
+	int i = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	setenv("NOTIFY_SOCKET", p->notify_path, 1);
@@ -124,15 +147,7 @@ exec_echod(struct echod_proc *p, const char *conf_text,
 	unsetenv("JOURNAL_STREAM");
 	set_envs(envs);
 	pass_fds(fds, nfds);
-	if ((fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
-	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
-		dup2(fd, STDIN_FILENO);
-		close(fd);
-	}
+	h_child_stdio(p->log_path);
 	argv[i++] = h_echod_bin();
 	if (conf_text != NULL) {
 		argv[i++] = "-c";
@@ -342,38 +357,6 @@ h_cleanup(struct echod_proc *p)
 
 /* ---- processes ---- */
 
-static int
-read_small(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return (int)n;
-}
-
-/* State letter and parent pid of pid, from /proc/PID/stat. */
-static int
-proc_stat(pid_t pid, char *state, pid_t *ppid)
-{
-	char path[64], buf[512], *rp;
-	int pp;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1 ||
-	    (rp = strrchr(buf, ')')) == NULL ||
-	    sscanf(rp + 1, " %c %d", state, &pp) != 2)
-		return -1;
-	*ppid = pp;
-	return 0;
-}
-
 /*
  * The signal pid's parent gets when it ends (field 38 of /proc/PID/stat),
  * or -1.  A forked process has SIGCHLD; 0 is a clone() that shares its
@@ -383,11 +366,10 @@ proc_stat(pid_t pid, char *state, pid_t *ppid)
 static int
 proc_exit_signal(pid_t pid)
 {
-	char path[64], buf[512], *p;
+	char buf[512], *p;
 	int field;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) == -1 ||
+	if (pf_read_pid(pid, "stat", buf, sizeof(buf)) == -1 ||
 	    (p = strrchr(buf, ')')) == NULL)
 		return -1;
 	for (field = 3; field <= 38 && p != NULL; field++)
@@ -398,11 +380,9 @@ proc_exit_signal(pid_t pid)
 int
 h_alive(pid_t pid)
 {
-	pid_t pp;
-	char st;
+	int st = pid > 0 ? pf_state(pid) : 0;
 
-	return pid > 0 && proc_stat(pid, &st, &pp) == 0 && st != 'Z' &&
-	    st != 'X';
+	return st != 0 && st != 'Z' && st != 'X';
 }
 
 int
@@ -410,8 +390,8 @@ h_children(pid_t master, pid_t *pids, int max)
 {
 	struct dirent *de;
 	DIR *d;
-	pid_t pid, pp;
-	char st;
+	struct pf_stat st;
+	pid_t pid;
 	int n = 0;
 
 	if ((d = opendir("/proc")) == NULL)
@@ -419,8 +399,9 @@ h_children(pid_t master, pid_t *pids, int max)
 	while ((de = readdir(d)) != NULL && n < max) {
 		if ((pid = atoi(de->d_name)) <= 0)
 			continue;
-		if (proc_stat(pid, &st, &pp) == 0 && pp == master &&
-		    st != 'Z' && st != 'X' && proc_exit_signal(pid) != 0)
+		if (pf_stat(pid, &st) == 0 && st.ppid == master &&
+		    st.state != 'Z' && st.state != 'X' &&
+		    proc_exit_signal(pid) != 0)
 			pids[n++] = pid;
 	}
 	closedir(d);
@@ -431,14 +412,13 @@ pid_t
 h_worker_pid(pid_t master, unsigned slot)
 {
 	pid_t pids[512];
-	char path[64], title[128], want[64];
+	char title[128], want[64];
 	int i, n;
 
 	n = h_children(master, pids, 512);
 	snprintf(want, sizeof(want), "echod: worker %u", slot);
 	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
-		if (read_small(path, title, sizeof(title)) > 0 &&
+		if (pf_read_pid(pids[i], "cmdline", title, sizeof(title)) > 0 &&
 		    strcmp(title, want) == 0)
 			return pids[i];
 	}
@@ -651,4 +631,29 @@ h_wait_ready(struct echod_proc *p, int timeout_ms)
 		return -1;
 	p->port = parse_port(p->ready);
 	return p->port > 0 ? 0 : -1;
+}
+
+/* ---- suites ---- */
+
+TCase *
+h_case_fixed(Suite *s, const char *name, double timeout_s,
+    void (*setup)(void), void (*teardown)(void), const TTest *const *tests)
+{
+	TCase *tc = tcase_create(name);
+
+	if (setup != NULL || teardown != NULL)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	if (timeout_s > 0)
+		tcase_set_timeout(tc, timeout_s);
+	for (; tests != NULL && *tests != NULL; tests++)
+		tcase_add_test(tc, *tests);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+TCase *
+h_case(Suite *s, const char *name, double timeout_s,
+    const TTest *const *tests)
+{
+	return h_case_fixed(s, name, timeout_s, NULL, NULL, tests);
 }

@@ -12,6 +12,7 @@
 #ifndef ECHOD_TEST_HARNESS_H
 #define ECHOD_TEST_HARNESS_H
 
+#include <check.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -60,6 +61,10 @@ int h_spawn_ex(struct echod_proc *p, const char *conf_text,
     const char *const *args, const char *const *envs, const int *fds,
     int nfds);
 
+/* In a forked child about to exec: stdout and stderr appended to
+ * log_path, stdin from /dev/null. */
+void h_child_stdio(const char *log_path);
+
 /*
  * Wait for the next notify datagram containing needle (NULL: any), looking
  * at the queued ones first (and dropping those before it); copy it to
@@ -99,8 +104,9 @@ size_t h_read_exact(int fd, void *buf, size_t len, int timeout_ms);
 /* Is the next read EOF within timeout_ms? */
 int h_expect_eof(int fd, int timeout_ms);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds, microseconds on the monotonic clock. */
 long long h_now_ms(void);
+long long h_now_us(void);
 /* Sleep a few ms between polls of a condition with a deadline. */
 void h_poll_pause(void);
 
@@ -113,5 +119,18 @@ int h_run(const char *const *argv, char *out, size_t outlen, int timeout_ms);
 
 /* After h_spawn: wait for READY=1 and read the port, as h_start does. */
 int h_wait_ready(struct echod_proc *p, int timeout_ms);
+/*
+ * Add a test case to s: its name, a timeout in seconds (0: Check's
+ * default) and its tests, a NULL-terminated list (H_TESTS(a, b, ...)).
+ * Returns it, for fixtures and loop tests.
+ */
+TCase *h_case(Suite *s, const char *name, double timeout_s,
+    const TTest *const *tests);
+/* The same with a checked fixture: setup and teardown around each test. */
+TCase *h_case_fixed(Suite *s, const char *name, double timeout_s,
+    void (*setup)(void), void (*teardown)(void), const TTest *const *tests);
+#define H_TESTS(...) ((const TTest *const[]){ __VA_ARGS__, NULL })
+/* How many elements an array has, for tcase_add_loop_test. */
+#define H_NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 #endif

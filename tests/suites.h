@@ -9,6 +9,7 @@
 
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
+	X(helpers)                                                         \
 	X(conf)                                                            \
 	X(conftext)                                                        \
 	X(account)                                                         \
