@@ -7,6 +7,8 @@
 #ifndef ECHOD_NOTIFY_H
 #define ECHOD_NOTIFY_H
 
+#include <stdint.h>
+
 void notify_ready(const char *status);
 void notify_status(const char *status);
 void notify_stopping(const char *status);
@@ -15,9 +17,9 @@ void notify_reloading(void);
 void notify_watchdog(void);
 /*
  * The watchdog interval systemd expects pings within (WATCHDOG_USEC), in
- * ms, or 0 when there is no watchdog for us.
+ * microseconds, or 0 when there is no watchdog for us.
  */
-unsigned long long notify_watchdog_ms(void);
+uint64_t notify_watchdog_usec(void);
 /* Hand fd to systemd's fd store under name, or take it back out. */
 void notify_fdstore(int fd, const char *name);
 void notify_fdstore_remove(const char *name);

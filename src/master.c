@@ -49,7 +49,6 @@
 #define HANG_CHECK_MS 500
 #define ABORT_GRACE_MS 2000 /* SIGABRT, then SIGKILL this much later */
 #define KILL_GRACE_MS 1000  /* after shutdown_timeout, before SIGKILL */
-#define PROBE_TIMEOUT_MS 5000
 #define TAG_SIGNALS 1
 #define TAG_STATUS 2
 #define TAG_PROBE 3
@@ -774,24 +773,15 @@ static void
 start_probe(struct master *m, uint64_t now)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev;
 	socklen_t sl;
-	int fd;
 
 	m->next_probe = now + m->wd_interval;
 	if (m->probe.fd != -1 || m->nls == 0)
 		return;
 	if (probe_target(m->ls[0].fd, &ss, &sl) == -1 ||
-	    (fd = probe_start(&m->probe, (struct sockaddr *)&ss, sl,
-	    now + (m->wd_interval / 2 < PROBE_TIMEOUT_MS ?
-	    m->wd_interval / 2 : PROBE_TIMEOUT_MS))) == -1) {
+	    probe_start(&m->probe, (struct sockaddr *)&ss, sl, now, m->epfd,
+	    TAG_PROBE) == -1)
 		log_warnx("health probe: %s", m->probe.err);
-		return;
-	}
-	ev.events = EPOLLIN | EPOLLOUT;
-	ev.data.u32 = TAG_PROBE;
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-		probe_cancel(&m->probe);
 }
 
 static void
@@ -810,8 +800,7 @@ probe_done(struct master *m, enum probe_result r)
 	m->wd_failures++;
 	log_err("health probe failed: %s", m->probe.err);
 	/* Try again soon: the watchdog's deadline does not move. */
-	m->next_probe = now_ms() + (m->wd_interval < 4000 ?
-	    m->wd_interval / 4 : 1000);
+	m->next_probe = now_ms() + m->probe.sched.retry_ms;
 	if (m->wd_failures == 1)
 		recycle(m, "health probe failed");
 	else if (!m->wd_stopped) {
@@ -1037,10 +1026,14 @@ setup(struct master *m)
 	    (unsigned)m->conf->max_connections * 2) == -1)
 		fatal(ECHOD_EXIT_OSERR, "per-client tables");
 	srandom((unsigned)(getpid() ^ now_ms()));
-	probe_init(&m->probe);
+	probe_init(&m->probe, notify_watchdog_usec());
 	if (!sandbox_supported())
 		log_notice("sandbox: off in this build (sanitizers)");
-	if ((m->wd_interval = notify_watchdog_ms() / 2) > 0)
+	if (m->probe.sched.clamped)
+		log_warnx("systemd watchdog: WATCHDOG_USEC is under %d ms; "
+		    "probing as if it were %d ms", PROBE_WATCHDOG_MIN_MS,
+		    PROBE_WATCHDOG_MIN_MS);
+	if ((m->wd_interval = m->probe.sched.every_ms) > 0)
 		log_info("systemd watchdog: a health probe every %llu ms",
 		    (unsigned long long)m->wd_interval);
 }

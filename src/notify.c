@@ -56,14 +56,14 @@ notify_watchdog(void)
 	sd_notify(0, "WATCHDOG=1");
 }
 
-unsigned long long
-notify_watchdog_ms(void)
+uint64_t
+notify_watchdog_usec(void)
 {
 	uint64_t usec = 0;
 
 	if (sd_watchdog_enabled(0, &usec) <= 0)
 		return 0;
-	return (unsigned long long)usec / 1000;
+	return usec;
 }
 
 /*

@@ -692,3 +692,33 @@ cl_child_cleanup(struct cl_child *c)
 		close(c->res_rd);
 	c->stop_wr = c->res_rd = -1;
 }
+
+/* ---- appended by the probe helper ---- */
+
+long long
+cl_pid_cpu_ms(pid_t pid)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return cpu_ticks(pid) * 1000 / (hz > 0 ? hz : 100);
+}
+
+long
+cl_pid_status_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kb = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}

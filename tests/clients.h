@@ -143,4 +143,10 @@ int cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
 /* SIGKILL and reap it if still there, close the pipes; idempotent. */
 void cl_child_cleanup(struct cl_child *c);
 
+/* utime + stime of pid alone (not its children), in ms. */
+long long cl_pid_cpu_ms(pid_t pid);
+/* A "Field: N kB" line of /proc/pid/status (VmRSS, RssShmem, ...); -1
+ * if pid or the field is not there. */
+long cl_pid_status_kb(pid_t pid, const char *field);
+
 #endif

@@ -11,6 +11,7 @@
 	X(echo)                                                            \
 	X(conf)                                                            \
 	X(climit)                                                          \
+	X(probe)                                                           \
 	X(listener)                                                        \
 	X(pool)                                                            \
 	X(conn)                                                            \
