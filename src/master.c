@@ -891,6 +891,8 @@ next_deadline(const struct master *m)
 		t = m->next_probe;
 	if (m->probe.fd != -1 && m->probe.deadline_ms < t)
 		t = m->probe.deadline_ms;
+	if (notify_retry_at() < t)
+		t = notify_retry_at();
 	return t;
 }
 
@@ -917,6 +919,8 @@ timers(struct master *m)
 		start_probe(m, now);
 	if (now >= m->next_status)
 		refresh_status(m);
+	if (now >= notify_retry_at())
+		notify_flush();
 }
 
 static void

@@ -12,6 +12,7 @@
 	X(conf)                                                            \
 	X(climit)                                                          \
 	X(probe)                                                           \
+	X(notify)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
 	X(conn)                                                            \
