@@ -460,7 +460,7 @@ reaped(struct master *m, pid_t pid, int st)
 	s->pid = 0;
 	/* Its clients' connections died with it: they count no more, even
 	 * if the slot stays empty (retired, or left empty on purpose). */
-	climit_reset_slot(&m->limits, (unsigned)i);
+	climit_release_slot(&m->limits, (unsigned)i);
 	describe_exit(st, how, sizeof(how));
 	snprintf(what, sizeof(what), "worker %d (pid %d) %s after %.1f s, "
 	    "%llu connection(s) served", i, (int)pid, how,
@@ -714,6 +714,12 @@ reload(struct master *m)
 	conf_free(m->conf);
 	*m->conf = nc;
 	log_set_level(m->conf->log_level);
+	if (climit_configure(&m->limits, m->conf->max_connections,
+	    m->conf->max_connections_per_ip,
+	    m->conf->max_connection_rate_per_ip) == -1)
+		log_warn("reload: per-client tables not resized for "
+		    "max_connections %d; new workers keep the previous ones",
+		    m->conf->max_connections);
 	m->wa.max_conns = fit_nofile(m->conf, m->nls);
 	m->target = (unsigned)m->conf->workers;
 	m->reloading = 1;
@@ -1024,10 +1030,10 @@ setup(struct master *m)
 	if (scoreboard_create(&m->sb, MAX_SLOTS) == -1 ||
 	    pool_init(&m->pool, MAX_SLOTS) == -1)
 		fatal(ECHOD_EXIT_OSERR, "scoreboard");
-	/* Room for every client of a full worker, twice over. */
-	if (climit_create(&m->limits, MAX_SLOTS,
-	    (unsigned)m->conf->max_connections * 2 > 65536 ? 65536 :
-	    (unsigned)m->conf->max_connections * 2) == -1)
+	climit_init(&m->limits, MAX_SLOTS);
+	if (climit_configure(&m->limits, m->conf->max_connections,
+	    m->conf->max_connections_per_ip,
+	    m->conf->max_connection_rate_per_ip) == -1)
 		fatal(ECHOD_EXIT_OSERR, "per-client tables");
 	srandom((unsigned)(getpid() ^ now_ms()));
 	probe_init(&m->probe, notify_watchdog_usec());

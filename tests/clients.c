@@ -722,3 +722,22 @@ cl_pid_status_kb(pid_t pid, const char *field)
 	fclose(f);
 	return kb;
 }
+
+int
+cl_write_conf(struct echod_proc *p, const char *text)
+{
+	char tmp[160];
+	FILE *f;
+	int rc;
+
+	/* Written aside and renamed: a reload never reads half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.new", p->conf_path);
+	if ((f = fopen(tmp, "we")) == NULL)
+		return -1;
+	rc = fputs(text, f) == EOF ? -1 : 0;
+	if (fclose(f) == EOF)
+		rc = -1;
+	if (rc == 0 && rename(tmp, p->conf_path) == -1)
+		rc = -1;
+	return rc;
+}
