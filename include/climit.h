@@ -66,9 +66,10 @@ enum climit_verdict {
 /* What a (re)configuration does to the tables of new slots. */
 enum climit_fit {
 	CLIMIT_FIT_NONE, /* no limit set: no table for new slots */
-	CLIMIT_FIT_KEEP, /* same capacity: the current region */
-	CLIMIT_FIT_NEW,  /* another capacity: a new region */
-	CLIMIT_FIT_FULL, /* another capacity, but no region is free: keep */
+	CLIMIT_FIT_KEEP,  /* same capacity: the current region */
+	CLIMIT_FIT_REUSE, /* a region still in use has it: that one again */
+	CLIMIT_FIT_NEW,   /* another capacity: a new region */
+	CLIMIT_FIT_FULL,  /* another capacity, but no region is free: keep */
 };
 
 /*
@@ -77,9 +78,13 @@ enum climit_fit {
  * set (limited == 0): then nothing is allocated or touched.
  */
 unsigned climit_cap_for(int max_connections, int limited);
-/* Pure: the decision above, from the current and the wanted capacity. */
+/*
+ * Pure: the decision above, from the current and the wanted capacity,
+ * whether another region in use has the wanted one (a reload undone, say)
+ * and whether a region is free.
+ */
 enum climit_fit climit_fit(unsigned cur_cap, unsigned want_cap,
-    int region_free);
+    int region_has_want, int region_free);
 
 /* No tables yet, room for nslots slots. */
 void climit_init(struct climit *l, unsigned nslots);

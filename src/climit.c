@@ -52,12 +52,15 @@ climit_cap_for(int max_connections, int limited)
 }
 
 enum climit_fit
-climit_fit(unsigned cur_cap, unsigned want_cap, int region_free)
+climit_fit(unsigned cur_cap, unsigned want_cap, int region_has_want,
+    int region_free)
 {
 	if (want_cap == 0)
 		return CLIMIT_FIT_NONE;
 	if (want_cap == cur_cap)
 		return CLIMIT_FIT_KEEP;
+	if (region_has_want)
+		return CLIMIT_FIT_REUSE;
 	return region_free ? CLIMIT_FIT_NEW : CLIMIT_FIT_FULL;
 }
 
@@ -127,13 +130,15 @@ collect(struct climit *l)
 	}
 }
 
+/* A region in use with tables of cap entries (cap 0: a free one), or -1. */
 static int
-free_region(const struct climit *l)
+region_with(const struct climit *l, unsigned cap)
 {
 	int r;
 
 	for (r = 0; r < CLIMIT_REGIONS; r++)
-		if (l->reg[r].base == NULL)
+		if (cap == 0 ? l->reg[r].base == NULL :
+		    l->reg[r].base != NULL && l->reg[r].cap == cap)
 			return r;
 	return -1;
 }
@@ -168,12 +173,13 @@ climit_configure(struct climit *l, int max_connections, int max_conns_per_ip,
 {
 	unsigned want = climit_cap_for(max_connections,
 	    max_conns_per_ip > 0 || max_rate_per_ip > 0);
-	int r;
+	int same, r_free;
 
 	if (l->hdr != NULL)
 		collect(l);
-	r = free_region(l);
-	switch (climit_fit(l->cap, want, r != -1)) {
+	same = want != 0 ? region_with(l, want) : -1;
+	r_free = region_with(l, 0);
+	switch (climit_fit(l->cap, want, same != -1, r_free != -1)) {
 	case CLIMIT_FIT_NONE:
 		l->cur = -1;
 		l->cap = 0;
@@ -182,13 +188,17 @@ climit_configure(struct climit *l, int max_connections, int max_conns_per_ip,
 		return 0;
 	case CLIMIT_FIT_KEEP:
 		return 0;
+	case CLIMIT_FIT_REUSE:
+		l->cur = same;
+		l->cap = want;
+		return 0;
 	case CLIMIT_FIT_FULL:
 		errno = ENOSPC;
 		return -1;
 	case CLIMIT_FIT_NEW:
 		break;
 	}
-	return new_region(l, want, r);
+	return new_region(l, want, r_free);
 }
 
 int

@@ -643,29 +643,32 @@ END_TEST
 
 struct fit_case {
 	unsigned cur, want;
-	int region_free;
+	int has_want, region_free;
 	enum climit_fit fit;
 };
 
 static const struct fit_case fit_cases[] = {
-	{ 0, 0, 1, CLIMIT_FIT_NONE },    /* limits stay off */
-	{ 64, 0, 1, CLIMIT_FIT_NONE },   /* limits turned off */
-	{ 64, 64, 0, CLIMIT_FIT_KEEP },  /* nothing to change */
-	{ 64, 128, 1, CLIMIT_FIT_NEW },  /* max_connections raised */
-	{ 128, 64, 1, CLIMIT_FIT_NEW },  /* lowered: smaller tables */
-	{ 0, 64, 1, CLIMIT_FIT_NEW },    /* limits turned on */
-	{ 64, 128, 0, CLIMIT_FIT_FULL }, /* every region still in use */
-	{ 0, 64, 0, CLIMIT_FIT_FULL },
+	{ 0, 0, 0, 1, CLIMIT_FIT_NONE },     /* limits stay off */
+	{ 64, 0, 0, 1, CLIMIT_FIT_NONE },    /* limits turned off */
+	{ 64, 64, 1, 0, CLIMIT_FIT_KEEP },   /* nothing to change */
+	{ 64, 128, 0, 1, CLIMIT_FIT_NEW },   /* max_connections raised */
+	{ 128, 64, 0, 1, CLIMIT_FIT_NEW },   /* lowered: smaller tables */
+	{ 0, 64, 0, 1, CLIMIT_FIT_NEW },     /* limits turned on */
+	{ 128, 64, 1, 1, CLIMIT_FIT_REUSE }, /* back to a size still used */
+	{ 128, 64, 1, 0, CLIMIT_FIT_REUSE },
+	{ 0, 64, 1, 0, CLIMIT_FIT_REUSE },   /* on, off, on again */
+	{ 64, 128, 0, 0, CLIMIT_FIT_FULL },  /* every region still in use */
+	{ 0, 64, 0, 0, CLIMIT_FIT_FULL },
 };
 
 START_TEST(test_fit)
 {
 	const struct fit_case *c = &fit_cases[_i];
+	enum climit_fit got = climit_fit(c->cur, c->want, c->has_want,
+	    c->region_free);
 
-	ck_assert_msg(climit_fit(c->cur, c->want, c->region_free) == c->fit,
-	    "climit_fit(%u, %u, %d) = %d, want %d", c->cur, c->want,
-	    c->region_free, climit_fit(c->cur, c->want, c->region_free),
-	    c->fit);
+	ck_assert_msg(got == c->fit, "climit_fit(%u, %u, %d, %d) = %d, want "
+	    "%d", c->cur, c->want, c->has_want, c->region_free, got, c->fit);
 }
 END_TEST
 
@@ -763,6 +766,34 @@ START_TEST(test_older_worker_skips_newer_region)
 	ck_assert_int_eq(climit_admit(&l, 1, k, 1, 0, 0), CLIMIT_OK);
 	ck_assert_uint_eq(climit_conns(&l, k), 2);
 	ck_assert_uint_eq(climit_conns(&before, k), 1);
+	climit_destroy(&l);
+}
+END_TEST
+
+/* A reload undone goes back to the tables still in use: no new region. */
+START_TEST(test_reload_undone_reuses)
+{
+	struct climit l;
+	uint64_t k = client(11);
+	unsigned cap;
+
+	climit_init(&l, 4);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
+	climit_reset_slot(&l, 0);
+	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
+	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
+	climit_reset_slot(&l, 1);
+	ck_assert_uint_eq(regions(&l), 2);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
+	ck_assert_uint_eq(regions(&l), 2);
+	climit_reset_slot(&l, 2);
+	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
+	ck_assert_uint_eq(cap, 64);
+	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 0, 0), CLIMIT_OK);
+	ck_assert_uint_eq(climit_conns(&l, k), 2);
+	/* The 1000 region goes with its only worker. */
+	climit_release_slot(&l, 1);
+	ck_assert_uint_eq(regions(&l), 1);
 	climit_destroy(&l);
 }
 END_TEST
@@ -996,6 +1027,7 @@ climit_suite(void)
 	tcase_add_test(tc, test_limits_off_maps_nothing);
 	tcase_add_test(tc, test_growing_reload);
 	tcase_add_test(tc, test_older_worker_skips_newer_region);
+	tcase_add_test(tc, test_reload_undone_reuses);
 	tcase_add_test(tc, test_regions_full);
 	tcase_add_test(tc, test_memory_returned);
 	suite_add_tcase(s, tc);
