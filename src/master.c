@@ -49,7 +49,6 @@
 #define HANG_CHECK_MS 500
 #define ABORT_GRACE_MS 2000 /* SIGABRT, then SIGKILL this much later */
 #define KILL_GRACE_MS 1000  /* after shutdown_timeout, before SIGKILL */
-#define PROBE_TIMEOUT_MS 5000
 #define TAG_SIGNALS 1
 #define TAG_STATUS 2
 #define TAG_PROBE 3
@@ -462,7 +461,7 @@ reaped(struct master *m, pid_t pid, int st)
 	s->pid = 0;
 	/* Its clients' connections died with it: they count no more, even
 	 * if the slot stays empty (retired, or left empty on purpose). */
-	climit_reset_slot(&m->limits, (unsigned)i);
+	climit_release_slot(&m->limits, (unsigned)i);
 	describe_exit(st, how, sizeof(how));
 	snprintf(what, sizeof(what), "worker %d (pid %d) %s after %.1f s, "
 	    "%llu connection(s) served", i, (int)pid, how,
@@ -716,6 +715,12 @@ reload(struct master *m)
 	conf_free(m->conf);
 	*m->conf = nc;
 	log_set_level(m->conf->log_level);
+	if (climit_configure(&m->limits, m->conf->max_connections,
+	    m->conf->max_connections_per_ip,
+	    m->conf->max_connection_rate_per_ip) == -1)
+		log_warn("reload: per-client tables not resized for "
+		    "max_connections %d; new workers keep the previous ones",
+		    m->conf->max_connections);
 	m->wa.max_conns = fit_nofile(m->conf, m->nls);
 	m->target = (unsigned)m->conf->workers;
 	m->reloading = 1;
@@ -775,24 +780,15 @@ static void
 start_probe(struct master *m, uint64_t now)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev;
 	socklen_t sl;
-	int fd;
 
 	m->next_probe = now + m->wd_interval;
 	if (m->probe.fd != -1 || m->nls == 0)
 		return;
 	if (probe_target(m->ls[0].fd, &ss, &sl) == -1 ||
-	    (fd = probe_start(&m->probe, (struct sockaddr *)&ss, sl,
-	    now + (m->wd_interval / 2 < PROBE_TIMEOUT_MS ?
-	    m->wd_interval / 2 : PROBE_TIMEOUT_MS))) == -1) {
+	    probe_start(&m->probe, (struct sockaddr *)&ss, sl, now, m->epfd,
+	    TAG_PROBE) == -1)
 		log_warnx("health probe: %s", m->probe.err);
-		return;
-	}
-	ev.events = EPOLLIN | EPOLLOUT;
-	ev.data.u32 = TAG_PROBE;
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-		probe_cancel(&m->probe);
 }
 
 static void
@@ -811,8 +807,7 @@ probe_done(struct master *m, enum probe_result r)
 	m->wd_failures++;
 	log_err("health probe failed: %s", m->probe.err);
 	/* Try again soon: the watchdog's deadline does not move. */
-	m->next_probe = now_ms() + (m->wd_interval < 4000 ?
-	    m->wd_interval / 4 : 1000);
+	m->next_probe = now_ms() + m->probe.sched.retry_ms;
 	if (m->wd_failures == 1)
 		recycle(m, "health probe failed");
 	else if (!m->wd_stopped) {
@@ -903,6 +898,8 @@ next_deadline(const struct master *m)
 		t = m->next_probe;
 	if (m->probe.fd != -1 && m->probe.deadline_ms < t)
 		t = m->probe.deadline_ms;
+	if (notify_retry_at() < t)
+		t = notify_retry_at();
 	return t;
 }
 
@@ -929,6 +926,8 @@ timers(struct master *m)
 		start_probe(m, now);
 	if (now >= m->next_status)
 		refresh_status(m);
+	if (now >= notify_retry_at())
+		notify_flush();
 }
 
 static void
@@ -1032,16 +1031,20 @@ setup(struct master *m)
 	if (scoreboard_create(&m->sb, MAX_SLOTS) == -1 ||
 	    pool_init(&m->pool, MAX_SLOTS) == -1)
 		fatal(ECHOD_EXIT_OSERR, "scoreboard");
-	/* Room for every client of a full worker, twice over. */
-	if (climit_create(&m->limits, MAX_SLOTS,
-	    (unsigned)m->conf->max_connections * 2 > 65536 ? 65536 :
-	    (unsigned)m->conf->max_connections * 2) == -1)
+	climit_init(&m->limits, MAX_SLOTS);
+	if (climit_configure(&m->limits, m->conf->max_connections,
+	    m->conf->max_connections_per_ip,
+	    m->conf->max_connection_rate_per_ip) == -1)
 		fatal(ECHOD_EXIT_OSERR, "per-client tables");
 	srandom((unsigned)(getpid() ^ now_ms()));
-	probe_init(&m->probe);
+	probe_init(&m->probe, notify_watchdog_usec());
 	if (!sandbox_supported())
 		log_notice("sandbox: off in this build (sanitizers)");
-	if ((m->wd_interval = notify_watchdog_ms() / 2) > 0)
+	if (m->probe.sched.clamped)
+		log_warnx("systemd watchdog: WATCHDOG_USEC is under %d ms; "
+		    "probing as if it were %d ms", PROBE_WATCHDOG_MIN_MS,
+		    PROBE_WATCHDOG_MIN_MS);
+	if ((m->wd_interval = m->probe.sched.every_ms) > 0)
 		log_info("systemd watchdog: a health probe every %llu ms",
 		    (unsigned long long)m->wd_interval);
 }

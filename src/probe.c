@@ -2,6 +2,8 @@
  * probe: a non-blocking echo round trip against our own listener.
  *
  * Never blocks and never logs: the master decides what a failure means.
+ * While a probe waits it costs nothing: its socket is watched only for
+ * the one event it needs next.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,17 +11,72 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "echo.h"
 #include "probe.h"
 
+static uint64_t
+clamp(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+struct probe_sched
+probe_schedule(uint64_t watchdog_usec)
+{
+	struct probe_sched s;
+	uint64_t w = watchdog_usec / 1000;
+
+	memset(&s, 0, sizeof(s));
+	if (watchdog_usec == 0)
+		return s;
+	if (w < PROBE_WATCHDOG_MIN_MS) {
+		w = PROBE_WATCHDOG_MIN_MS;
+		s.clamped = 1;
+	}
+	s.watchdog_ms = w;
+	s.every_ms = w / 2;
+	s.deadline_ms = clamp(w / 4, PROBE_DEADLINE_MIN_MS,
+	    PROBE_DEADLINE_MAX_MS);
+	s.retry_ms = s.every_ms < 4000 ? s.every_ms / 4 : 1000;
+	return s;
+}
+
+uint32_t
+probe_wants(int sent)
+{
+	return sent ? EPOLLIN : EPOLLOUT;
+}
+
 void
-probe_init(struct probe *p)
+probe_init(struct probe *p, uint64_t watchdog_usec)
 {
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
+	p->epfd = -1;
+	p->sched = probe_schedule(watchdog_usec);
+}
+
+/* Watch fd for what the probe needs now; 0, or -1 with errno. */
+static int
+watch(struct probe *p)
+{
+	struct epoll_event ev;
+	uint32_t want = probe_wants(p->sent);
+
+	if (p->epfd == -1 || p->events == want)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.u32 = p->tag;
+	if (epoll_ctl(p->epfd, p->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD,
+	    p->fd, &ev) == -1)
+		return -1;
+	p->events = want;
+	return 0;
 }
 
 int
@@ -70,25 +127,34 @@ make_token(unsigned char *t)
 		t[i] = (unsigned char)('a' + t[i] % 26);
 }
 
+static int
+start_failed(struct probe *p, const char *what)
+{
+	snprintf(p->err, sizeof(p->err), "%s: %s", what, strerror(errno));
+	probe_cancel(p);
+	return -1;
+}
+
 int
 probe_start(struct probe *p, const struct sockaddr *sa, socklen_t len,
-    uint64_t deadline_ms)
+    uint64_t now_ms, int epfd, uint32_t tag)
 {
 	probe_cancel(p);
 	p->sent = 0;
 	p->got = 0;
 	p->err[0] = '\0';
-	p->deadline_ms = deadline_ms;
+	p->deadline_ms = now_ms + p->sched.deadline_ms;
+	p->epfd = epfd;
+	p->tag = tag;
+	p->events = 0;
 	make_token(p->token);
 	p->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (p->fd == -1 || (connect(p->fd, sa, len) == -1 &&
-	    errno != EINPROGRESS)) {
-		snprintf(p->err, sizeof(p->err), "connect: %s",
-		    strerror(errno));
-		probe_cancel(p);
-		return -1;
-	}
+	    errno != EINPROGRESS))
+		return start_failed(p, "connect");
+	if (watch(p) == -1)
+		return start_failed(p, "epoll_ctl");
 	return p->fd;
 }
 
@@ -121,6 +187,8 @@ probe_event(struct probe *p)
 		if (n != PROBE_TOKEN_LEN)
 			return fail(p, "send", n == -1 ? errno : EIO);
 		p->sent = 1;
+		if (watch(p) == -1)
+			return fail(p, "epoll_ctl", errno);
 	}
 	n = recv(p->fd, p->reply + p->got, PROBE_TOKEN_LEN - p->got,
 	    MSG_DONTWAIT);
@@ -161,6 +229,7 @@ void
 probe_cancel(struct probe *p)
 {
 	if (p->fd != -1)
-		close(p->fd);
+		close(p->fd); /* which takes it out of the epoll set too */
 	p->fd = -1;
+	p->events = 0;
 }

@@ -1,22 +1,31 @@
 /*
  * check_climit: the per-client limit tables, without a daemon.
  *
- * climit_key is pure and gets address tables.  The tables are exercised
- * over a climit from climit_create with the smallest capacity (64
- * entries a slot), as the master creates them: each slot used is reset
- * first (climit_reset_slot), which is also what makes it summed.  The
- * tests look into l.tables only to count entries and to find where a key
- * landed, never to decide an outcome the API reports itself.
+ * climit_key, climit_cap_for and climit_fit are pure and get tables.
+ * The tables are exercised over a climit from climit_create with the
+ * smallest capacity (64 entries a slot), as the master creates them: each
+ * slot used is reset first (climit_reset_slot), which is also what makes
+ * it summed.  The tests look into a slot's table (climit_table) only to
+ * count entries and to find where a key landed, never to decide an
+ * outcome the API reports itself.  Then the regions a reload makes, and
+ * the daemon: the per-IP limit across a growing reload, and the shared
+ * memory that SIGTTIN/SIGTTOU leave behind.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "climit.h"
+#include "clients.h"
+#include "harness.h"
 #include "suites.h"
 
 #define NSLOTS 4
@@ -178,10 +187,12 @@ teardown(void)
 static unsigned
 entries(unsigned s)
 {
-	unsigned i, n = 0;
+	struct climit_entry *t;
+	unsigned i, n = 0, cap;
 
-	for (i = 0; i < lim.cap; i++)
-		n += lim.tables[(size_t)s * lim.cap + i].key != 0;
+	ck_assert_ptr_nonnull(t = climit_table(&lim, s, &cap));
+	for (i = 0; i < cap; i++)
+		n += t[i].key != 0;
 	return n;
 }
 
@@ -189,10 +200,12 @@ entries(unsigned s)
 static int
 position(unsigned s, uint64_t key)
 {
-	unsigned i;
+	struct climit_entry *t;
+	unsigned i, cap;
 
-	for (i = 0; i < lim.cap; i++)
-		if (lim.tables[(size_t)s * lim.cap + i].key == key)
+	ck_assert_ptr_nonnull(t = climit_table(&lim, s, &cap));
+	for (i = 0; i < cap; i++)
+		if (t[i].key == key)
 			return (int)i;
 	return -1;
 }
@@ -596,6 +609,387 @@ START_TEST(test_backward_shift_many)
 }
 END_TEST
 
+/* ---- sizing and regions ---- */
+
+struct cap_case {
+	int max_connections, limited;
+	unsigned want;
+};
+
+static const struct cap_case cap_cases[] = {
+	{ 100, 0, 0 },         /* no limit set: no table at all */
+	{ 1000000, 0, 0 },
+	{ 1, 1, 64 },          /* the smallest table */
+	{ 32, 1, 64 },
+	{ 33, 1, 128 },        /* room for every client twice over */
+	{ 100, 1, 256 },
+	{ 8192, 1, 16384 },
+	{ 32768, 1, 65536 },
+	{ 1000000, 1, 65536 }, /* the largest */
+	{ 0, 1, 64 },
+	{ -5, 1, 64 },
+};
+
+START_TEST(test_cap_for)
+{
+	const struct cap_case *c = &cap_cases[_i];
+
+	ck_assert_msg(climit_cap_for(c->max_connections, c->limited) == c->want,
+	    "climit_cap_for(%d, %d) = %u, want %u", c->max_connections,
+	    c->limited, climit_cap_for(c->max_connections, c->limited),
+	    c->want);
+}
+END_TEST
+
+struct fit_case {
+	unsigned cur, want;
+	int has_want, region_free;
+	enum climit_fit fit;
+};
+
+static const struct fit_case fit_cases[] = {
+	{ 0, 0, 0, 1, CLIMIT_FIT_NONE },     /* limits stay off */
+	{ 64, 0, 0, 1, CLIMIT_FIT_NONE },    /* limits turned off */
+	{ 64, 64, 1, 0, CLIMIT_FIT_KEEP },   /* nothing to change */
+	{ 64, 128, 0, 1, CLIMIT_FIT_NEW },   /* max_connections raised */
+	{ 128, 64, 0, 1, CLIMIT_FIT_NEW },   /* lowered: smaller tables */
+	{ 0, 64, 0, 1, CLIMIT_FIT_NEW },     /* limits turned on */
+	{ 128, 64, 1, 1, CLIMIT_FIT_REUSE }, /* back to a size still used */
+	{ 128, 64, 1, 0, CLIMIT_FIT_REUSE },
+	{ 0, 64, 1, 0, CLIMIT_FIT_REUSE },   /* on, off, on again */
+	{ 64, 128, 0, 0, CLIMIT_FIT_FULL },  /* every region still in use */
+	{ 0, 64, 0, 0, CLIMIT_FIT_FULL },
+};
+
+START_TEST(test_fit)
+{
+	const struct fit_case *c = &fit_cases[_i];
+	enum climit_fit got = climit_fit(c->cur, c->want, c->has_want,
+	    c->region_free);
+
+	ck_assert_msg(got == c->fit, "climit_fit(%u, %u, %d, %d) = %d, want "
+	    "%d", c->cur, c->want, c->has_want, c->region_free, got, c->fit);
+}
+END_TEST
+
+static unsigned
+regions(const struct climit *l)
+{
+	unsigned r, n = 0;
+
+	for (r = 0; r < CLIMIT_REGIONS; r++)
+		n += l->reg[r].base != NULL;
+	return n;
+}
+
+/* With no limit set, nothing is mapped, and spawns and reaps cost nothing. */
+START_TEST(test_limits_off_maps_nothing)
+{
+	struct climit l;
+	unsigned s, cap;
+
+	climit_init(&l, 8);
+	ck_assert_int_eq(climit_configure(&l, 1000000, 0, 0), 0);
+	ck_assert_ptr_null(l.hdr);
+	ck_assert_uint_eq(regions(&l), 0);
+	for (s = 0; s < 8; s++) {
+		climit_reset_slot(&l, s);
+		ck_assert_ptr_null(climit_table(&l, s, &cap));
+		climit_release_slot(&l, s);
+	}
+	ck_assert_uint_eq(climit_conns(&l, client(1)), 0);
+	climit_destroy(&l);
+}
+END_TEST
+
+/*
+ * Defect 6: a reload that raises max_connections gets larger tables for
+ * the new workers, and a client's count still sums over the old ones,
+ * which stay until their last worker is reaped.
+ */
+START_TEST(test_growing_reload)
+{
+	struct climit l;
+	uint64_t k = client(9);
+	unsigned cap;
+
+	climit_init(&l, 4);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
+	ck_assert_uint_eq(l.cap, 64);
+	climit_reset_slot(&l, 0);
+	climit_reset_slot(&l, 1);
+	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 1, 0), CLIMIT_OK);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0); /* the same */
+	ck_assert_uint_eq(regions(&l), 1);
+	ck_assert_int_eq(climit_configure(&l, 100000, 1, 0), 0);
+	ck_assert_uint_eq(l.cap, 65536);
+	ck_assert_uint_eq(regions(&l), 2);
+	climit_reset_slot(&l, 2);
+	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
+	ck_assert_uint_eq(cap, 65536);
+	ck_assert_ptr_nonnull(climit_table(&l, 0, &cap));
+	ck_assert_uint_eq(cap, 64);
+	/* The old generation's connection counts against the new one. */
+	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 1, 0), CLIMIT_TOO_MANY);
+	ck_assert_uint_eq(climit_conns(&l, k), 1);
+	/* The old region goes with the last worker that used it. */
+	climit_release_slot(&l, 0);
+	ck_assert_uint_eq(regions(&l), 2);
+	climit_release_slot(&l, 1);
+	ck_assert_uint_eq(regions(&l), 1);
+	ck_assert_uint_eq(climit_conns(&l, k), 0);
+	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 1, 0), CLIMIT_OK);
+	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 1, 0), CLIMIT_TOO_MANY);
+	/* Limits turned off: new slots get no table. */
+	ck_assert_int_eq(climit_configure(&l, 100000, 0, 0), 0);
+	climit_reset_slot(&l, 3);
+	ck_assert_ptr_null(climit_table(&l, 3, &cap));
+	climit_release_slot(&l, 2);
+	ck_assert_uint_eq(regions(&l), 0);
+	climit_destroy(&l);
+}
+END_TEST
+
+/* A worker forked before a new region does not know it: it skips it. */
+START_TEST(test_older_worker_skips_newer_region)
+{
+	struct climit l, before;
+	uint64_t k = client(10);
+
+	climit_init(&l, 4);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
+	climit_reset_slot(&l, 0);
+	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
+	before = l; /* what a worker forked now holds */
+	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
+	climit_reset_slot(&l, 1);
+	ck_assert_int_eq(climit_admit(&l, 1, k, 1, 0, 0), CLIMIT_OK);
+	ck_assert_uint_eq(climit_conns(&l, k), 2);
+	ck_assert_uint_eq(climit_conns(&before, k), 1);
+	climit_destroy(&l);
+}
+END_TEST
+
+/* A reload undone goes back to the tables still in use: no new region. */
+START_TEST(test_reload_undone_reuses)
+{
+	struct climit l;
+	uint64_t k = client(11);
+	unsigned cap;
+
+	climit_init(&l, 4);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
+	climit_reset_slot(&l, 0);
+	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
+	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
+	climit_reset_slot(&l, 1);
+	ck_assert_uint_eq(regions(&l), 2);
+	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
+	ck_assert_uint_eq(regions(&l), 2);
+	climit_reset_slot(&l, 2);
+	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
+	ck_assert_uint_eq(cap, 64);
+	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 0, 0), CLIMIT_OK);
+	ck_assert_uint_eq(climit_conns(&l, k), 2);
+	/* The 1000 region goes with its only worker. */
+	climit_release_slot(&l, 1);
+	ck_assert_uint_eq(regions(&l), 1);
+	climit_destroy(&l);
+}
+END_TEST
+
+/* At most CLIMIT_REGIONS sizes in use at once; then the current stays. */
+START_TEST(test_regions_full)
+{
+	struct climit l;
+	unsigned s;
+
+	climit_init(&l, 8);
+	for (s = 0; s < CLIMIT_REGIONS; s++) {
+		ck_assert_int_eq(climit_configure(&l, 100 << s, 1, 0), 0);
+		climit_reset_slot(&l, s);
+	}
+	ck_assert_uint_eq(regions(&l), CLIMIT_REGIONS);
+	errno = 0;
+	ck_assert_int_eq(climit_configure(&l, 100 << s, 1, 0), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	ck_assert_uint_eq(l.cap, climit_cap_for(100 << (s - 1), 1));
+	climit_reset_slot(&l, s); /* the current size, then */
+	climit_release_slot(&l, 0);
+	ck_assert_int_eq(climit_configure(&l, 100 << s, 1, 0), 0);
+	ck_assert_uint_eq(l.cap, climit_cap_for(100 << s, 1));
+	climit_destroy(&l);
+}
+END_TEST
+
+/* A table a worker filled is given back when it is reset or released. */
+START_TEST(test_memory_returned)
+{
+	struct climit l;
+	struct climit_entry *t;
+	long kb0, kb1, kb2;
+	unsigned cap;
+
+	climit_init(&l, 2);
+	ck_assert_int_eq(climit_configure(&l, 1000000, 1, 0), 0);
+	climit_reset_slot(&l, 0);
+	kb0 = cl_pid_status_kb(getpid(), "RssShmem");
+	ck_assert_ptr_nonnull(t = climit_table(&l, 0, &cap));
+	memset(t, 0, (size_t)cap * sizeof(*t)); /* a worker's worth */
+	kb1 = cl_pid_status_kb(getpid(), "RssShmem");
+	ck_assert_msg(kb1 - kb0 >= 1024, "RssShmem %ld -> %ld kB", kb0, kb1);
+	climit_reset_slot(&l, 0);
+	kb2 = cl_pid_status_kb(getpid(), "RssShmem");
+	ck_assert_msg(kb2 - kb0 < 64, "RssShmem after a reset: %ld kB, was "
+	    "%ld", kb2, kb0);
+	memset(t, 0, (size_t)cap * sizeof(*t));
+	climit_release_slot(&l, 0);
+	kb2 = cl_pid_status_kb(getpid(), "RssShmem");
+	ck_assert_msg(kb2 - kb0 < 64, "RssShmem after a release: %ld kB, was "
+	    "%ld", kb2, kb0);
+	climit_destroy(&l);
+}
+END_TEST
+
+/* ---- the daemon ---- */
+
+#define START_MS 5000
+#define REPLY_MS 2000
+
+static const char per_ip_conf[] = "listen = { \"127.0.0.1:0\" }\n"
+    "workers = 1\nmax_connections_per_ip = 1\n"
+    "limits_exempt_loopback = false\nlog_level = info\n";
+
+#define CROWD 100
+
+/* Of n connections held at once from src, how many are echoed. */
+static int
+admitted(int port, const char *src, int n)
+{
+	int fds[8], i, ok = 0;
+
+	for (i = 0; i < n && i < 8; i++)
+		fds[i] = cl_connect(src, "127.0.0.1", port);
+	for (i = 0; i < n && i < 8; i++)
+		if (fds[i] != -1)
+			ok += cl_reply(fds[i], "x", REPLY_MS) == 1;
+	for (i = 0; i < n && i < 8; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	return ok;
+}
+
+/* One connection from each of 127.0.1.1 .. 127.0.1.n, echoed. */
+static int
+crowd(int port, int *fds, int n)
+{
+	char src[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(src, sizeof(src), "127.0.1.%d", i + 1);
+		if ((fds[i] = cl_connect(src, "127.0.0.1", port)) == -1 ||
+		    cl_reply(fds[i], "crowd", REPLY_MS) != 1)
+			return i;
+	}
+	return n;
+}
+
+/* Wait for generation gen's "ready" line. */
+static int
+wait_generation(struct echod_proc *p, unsigned gen)
+{
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), "ready: generation %u,", gen);
+	return cl_log_wait(p, needle, 1, 10000);
+}
+
+/*
+ * Defect 6: the tables were sized for the max_connections at start-up
+ * (64 entries for 10).  After a reload to 1000000, a worker holding
+ * connections from 100 clients had a full table, and a full table admits
+ * everyone: 5 of 5 from one address, with max_connections_per_ip = 1.
+ */
+START_TEST(per_ip_limit_across_growing_reload)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	int fds[CROWD], i, n;
+	char conf[512];
+
+	for (i = 0; i < CROWD; i++)
+		fds[i] = -1;
+	cl_proc_init(&p);
+	snprintf(conf, sizeof(conf), "%smax_connections = 10\n", per_ip_conf);
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(&t, (n = admitted(p.port, "127.0.0.2", 5)) == 1, "%d of 5 "
+	    "admitted at start", n);
+	snprintf(conf, sizeof(conf), "%smax_connections = 1000000\n",
+	    per_ip_conf);
+	REQUIRE(&t, cl_write_conf(&p, conf) == 0, "rewrite");
+	kill(p.pid, SIGHUP);
+	REQUIRE(&t, wait_generation(&p, 2), "no ready generation 2");
+	REQUIRE(&t, (n = crowd(p.port, fds, CROWD)) == CROWD, "connection "
+	    "from client %d of %d not echoed", n + 1, CROWD);
+	REQUIRE(&t, (n = admitted(p.port, "127.0.0.3", 5)) == 1, "%d of 5 "
+	    "admitted from one address, with %d other clients connected, "
+	    "after max_connections 10 -> 1000000", n, CROWD);
+out:
+	for (i = 0; i < CROWD; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	cl_stop(&p, 5000);
+	cl_log_dump_if_failed(&t, &p);
+	h_cleanup(&p);
+	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+END_TEST
+
+/* Send sig and wait for the n-th line saying it was done. */
+static int
+resize(struct echod_proc *p, int sig, const char *line, int n)
+{
+	kill(p->pid, sig);
+	return cl_log_wait(p, line, n, 5000);
+}
+
+/*
+ * Defect 6 in figures: 100 SIGTTIN then 100 SIGTTOU with max_connections
+ * = 1000000 and no per-client limit took the master's shared memory from
+ * 1.6 MB to 155 MB, for good.  With no limit set no table may be touched.
+ */
+START_TEST(no_tables_without_limits)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	long kb0 = -1, kb1 = -1, kb2 = -1;
+	int i;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
+	    "max_connections = 1000000\nlog_level = info\n", NULL,
+	    START_MS) == 0, "start failed");
+	kb0 = cl_pid_status_kb(p.pid, "RssShmem");
+	for (i = 1; i <= 100; i++)
+		REQUIRE(&t, resize(&p, SIGTTIN, "SIGTTIN: one worker more", i),
+		    "SIGTTIN %d not done", i);
+	kb1 = cl_pid_status_kb(p.pid, "RssShmem");
+	for (i = 1; i <= 100; i++)
+		REQUIRE(&t, resize(&p, SIGTTOU, "SIGTTOU: one worker fewer",
+		    i), "SIGTTOU %d not done", i);
+	kb2 = cl_pid_status_kb(p.pid, "RssShmem");
+	REQUIRE(&t, kb0 >= 0 && kb1 - kb0 < 4096 && kb2 - kb0 < 4096,
+	    "the master's RssShmem: %ld kB at start, %ld after 100 SIGTTIN, "
+	    "%ld after 100 SIGTTOU", kb0, kb1, kb2);
+out:
+	cl_stop(&p, 10000);
+	cl_log_dump_if_failed(&t, &p);
+	h_cleanup(&p);
+	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+END_TEST
+
 Suite *
 climit_suite(void)
 {
@@ -623,6 +1017,25 @@ climit_suite(void)
 	tcase_add_test(tc, test_reset_slot_forgets);
 	tcase_add_test(tc, test_backward_shift_wrap);
 	tcase_add_test(tc, test_backward_shift_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("regions");
+	tcase_add_loop_test(tc, test_cap_for, 0,
+	    sizeof(cap_cases) / sizeof(cap_cases[0]));
+	tcase_add_loop_test(tc, test_fit, 0,
+	    sizeof(fit_cases) / sizeof(fit_cases[0]));
+	tcase_add_test(tc, test_limits_off_maps_nothing);
+	tcase_add_test(tc, test_growing_reload);
+	tcase_add_test(tc, test_older_worker_skips_newer_region);
+	tcase_add_test(tc, test_reload_undone_reuses);
+	tcase_add_test(tc, test_regions_full);
+	tcase_add_test(tc, test_memory_returned);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("daemon");
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, per_ip_limit_across_growing_reload);
+	tcase_add_test(tc, no_tables_without_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

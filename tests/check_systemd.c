@@ -992,14 +992,14 @@ START_TEST(watchdog_pings_and_recycles_a_stuck_pool)
 	long long deadline;
 	int nold, n, pings, i;
 
-	/* 600 ms: a probe, and a ping, every 300 ms. */
-	spawn_watchdog(&ep, "WATCHDOG_USEC=600000", nw);
-	ck_assert_msg(h_log_wait(&ep, "a health probe every 300 ms", 0),
+	/* 1 s, the shortest taken as is: a probe and a ping every 500 ms. */
+	spawn_watchdog(&ep, "WATCHDOG_USEC=1000000", nw);
+	ck_assert_msg(h_log_wait(&ep, "a health probe every 500 ms", 0),
 	    "the log does not announce the watchdog's probes; %s",
 	    cl_log_tail(&ep));
 	pings = count_msgs(&ep, "WATCHDOG=1", 3, 2000, NULL, 0);
 	ck_assert_msg(pings >= 3, "%d WATCHDOG=1 in 2 s with WATCHDOG_USEC="
-	    "600000; %s", pings, cl_log_tail(&ep));
+	    "1000000; %s", pings, cl_log_tail(&ep));
 	/* Every worker stuck: the probe fails and the pool is replaced. */
 	nold = h_children(ep.pid, old, MAX_KIDS);
 	ck_assert_int_eq(nold, nw);

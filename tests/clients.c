@@ -1025,3 +1025,52 @@ cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
 	return cl_child_finish(c, w != NULL ? w : &none, sizeof(*w), r,
 	    sizeof(*r));
 }
+
+/* ---- appended by the probe helper ---- */
+
+long long
+cl_pid_cpu_ms(pid_t pid)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return cpu_ticks(pid) * 1000 / (hz > 0 ? hz : 100);
+}
+
+long
+cl_pid_status_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kb = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+int
+cl_write_conf(struct echod_proc *p, const char *text)
+{
+	char tmp[160];
+	FILE *f;
+	int rc;
+
+	/* Written aside and renamed: a reload never reads half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.new", p->conf_path);
+	if ((f = fopen(tmp, "we")) == NULL)
+		return -1;
+	rc = fputs(text, f) == EOF ? -1 : 0;
+	if (fclose(f) == EOF)
+		rc = -1;
+	if (rc == 0 && rename(tmp, p->conf_path) == -1)
+		rc = -1;
+	return rc;
+}

@@ -257,5 +257,13 @@ int cl_prober_start(struct cl_child *c, const struct cl_probe *a);
 /* Stop it (w may be NULL) and read its result; 0, or -1. */
 int cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
     struct cl_probe_res *r);
+/* utime + stime of pid alone (not its children), in ms. */
+long long cl_pid_cpu_ms(pid_t pid);
+/* A "Field: N kB" line of /proc/pid/status (VmRSS, RssShmem, ...); -1
+ * if pid or the field is not there. */
+long cl_pid_status_kb(pid_t pid, const char *field);
+/* Replace the daemon's configuration file with text (before a SIGHUP);
+ * 0, or -1 with errno. */
+int cl_write_conf(struct echod_proc *p, const char *text);
 
 #endif

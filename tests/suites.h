@@ -14,6 +14,8 @@
 	X(conftext)                                                        \
 	X(account)                                                         \
 	X(climit)                                                          \
+	X(probe)                                                           \
+	X(notify)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
 	X(conn)                                                            \
