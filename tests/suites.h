@@ -9,6 +9,7 @@
 
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
+	X(log)                                                             \
 	X(conf)                                                            \
 	X(climit)                                                          \
 	X(listener)                                                        \
