@@ -17,6 +17,7 @@
 	X(conn)                                                            \
 	X(service)                                                         \
 	X(supervision)                                                     \
+	X(logstall)                                                        \
 	X(cli)                                                             \
 	X(attack)                                                          \
 	X(systemd)                                                         \

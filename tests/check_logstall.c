@@ -1,0 +1,318 @@
+/*
+ * check_logstall: echod -v with stderr a FIFO whose reader never reads
+ * (a full disk under svlogd, a hung journald, a stopped `| logger`).
+ *
+ * No log call may block a loop: with the FIFO full, every client is still
+ * echoed, a killed worker is replaced, SIGTERM ends echod at once, and
+ * once the reader reads again each process that dropped lines says how
+ * many before its next line.  The test holds the FIFO's only reader and
+ * shrinks its buffer to one page, so a few dozen connections' debug
+ * lines fill it.
+ *
+ * The harness gives the daemon a log file as stderr; to give it the FIFO
+ * instead, the test runs echod through /bin/sh (ECHOD_BIN), which opens
+ * the FIFO as descriptor 2 and execs the real binary: same pid, same
+ * NOTIFY_SOCKET, nothing else in between.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clients.h"
+#include "harness.h"
+#include "suites.h"
+
+#define START_MS 10000
+#define CLIENTS 300
+#define ECHO_MS 3000 /* the old code: the 20th or so client never is */
+#define NOTE " log line(s) dropped: the log could not take them"
+
+struct stall {
+	char dir[64], fifo[96];
+	int rd;
+};
+
+static const char stall_script[] =
+    "exec 2>\"$LOGSTALL_FIFO\" && exec \"$LOGSTALL_ECHOD\" -v -w 2 "
+    "-l 127.0.0.1:0";
+
+/*
+ * The FIFO, its reader (ours, never read until we say), and echod
+ * writing its log into it.  0, or -1 with t's message set.
+ */
+static int
+stall_start(struct tres *t, struct stall *s, struct echod_proc *p)
+{
+	const char *args[] = { "-c", stall_script, NULL };
+	char env_fifo[128], env_bin[256], *old;
+	const char *envs[] = { env_fifo, env_bin, NULL };
+	const char *colon;
+	int rc;
+
+	snprintf(s->dir, sizeof(s->dir), "/tmp/echod-logstall.XXXXXX");
+	if (mkdtemp(s->dir) == NULL || chmod(s->dir, 0755) == -1) {
+		cl_fail(t, __LINE__, "mkdtemp: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(s->fifo, sizeof(s->fifo), "%s/fifo", s->dir);
+	if (mkfifo(s->fifo, 0600) == -1 || (s->rd = open(s->fifo,
+	    O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		cl_fail(t, __LINE__, "fifo: %s", strerror(errno));
+		return -1;
+	}
+	/* One page: a few dozen connections fill it, not six hundred. */
+	(void)fcntl(s->rd, F_SETPIPE_SZ, 4096);
+	snprintf(env_fifo, sizeof(env_fifo), "LOGSTALL_FIFO=%s", s->fifo);
+	snprintf(env_bin, sizeof(env_bin), "LOGSTALL_ECHOD=%s", h_echod_bin());
+	old = getenv("ECHOD_BIN") ? strdup(getenv("ECHOD_BIN")) : NULL;
+	setenv("ECHOD_BIN", "/bin/sh", 1);
+	rc = h_spawn_ex(p, NULL, args, envs, NULL, 0);
+	if (old != NULL)
+		setenv("ECHOD_BIN", old, 1);
+	else
+		unsetenv("ECHOD_BIN");
+	free(old);
+	if (rc == -1 || h_wait_notify(p, "READY=1", START_MS, p->ready,
+	    sizeof(p->ready)) == -1 ||
+	    (colon = strstr(p->ready, "listening on 127.0.0.1:")) == NULL) {
+		cl_fail(t, __LINE__, "echod did not start: '%s'", p->ready);
+		return -1;
+	}
+	p->port = atoi(colon + strlen("listening on 127.0.0.1:"));
+	return 0;
+}
+
+static void
+stall_cleanup(struct stall *s)
+{
+	if (s->rd != -1)
+		close(s->rd);
+	s->rd = -1;
+	if (s->fifo[0] != '\0')
+		unlink(s->fifo);
+	if (s->dir[0] != '\0')
+		rmdir(s->dir);
+}
+
+/* Bytes waiting in the FIFO. */
+static int
+fifo_queued(const struct stall *s)
+{
+	int n = 0;
+
+	return ioctl(s->rd, FIONREAD, &n) == -1 ? -1 : n;
+}
+
+/* Clients first .. first + n - 1, one after the other; each echoed. */
+static int
+clients(struct tres *t, struct echod_proc *p, const struct stall *s,
+    int first, int n)
+{
+	char msg[64];
+	int i, fd, ok;
+
+	for (i = first; i < first + n; i++) {
+		snprintf(msg, sizeof(msg), "client %d\n", i);
+		if ((fd = h_connect(p->port, 0)) == -1) {
+			cl_fail(t, __LINE__, "client %d: connect: %s", i,
+			    strerror(errno));
+			return -1;
+		}
+		ok = cl_echo(fd, msg, ECHO_MS);
+		close(fd);
+		cl_notify_drain(p);
+		if (!ok) {
+			cl_fail(t, __LINE__, "client %d of %d not echoed "
+			    "within %d ms (the FIFO holds %d bytes nobody "
+			    "reads)", i + 1, first + n, ECHO_MS,
+			    fifo_queued(s));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Kill worker 0; 0 once another process holds its slot. */
+static int
+replace_worker(struct tres *t, struct echod_proc *p)
+{
+	pid_t w = h_worker_pid(p->pid, 0), nw;
+
+	if (w <= 0 || kill(w, SIGKILL) == -1) {
+		cl_fail(t, __LINE__, "no worker 0 to kill");
+		return -1;
+	}
+	nw = h_wait_worker(p->pid, 0, w, 5000);
+	cl_notify_drain(p);
+	if (nw <= 0) {
+		cl_fail(t, __LINE__, "worker 0 (pid %d) killed, not replaced "
+		    "within 5 s", (int)w);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A full FIFO: every client echoed, a killed worker replaced, SIGTERM
+ * obeyed at once (the old code: about 20 clients, then nothing).
+ */
+START_TEST(stalled_fifo)
+{
+	struct stall s = { "", "", -1 };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	long long t0, ms = -1;
+	int st, full;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, stall_start(&t, &s, &p) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, &s, 0, CLIENTS) == 0, "%s", t.msg);
+	/* Else the test proves nothing. */
+	full = fifo_queued(&s);
+	REQUIRE(&t, full >= 3072, "after %d clients the FIFO holds only %d "
+	    "bytes", CLIENTS, full);
+	REQUIRE(&t, replace_worker(&t, &p) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, &s, CLIENTS, 20) == 0, "%s", t.msg);
+	t0 = h_now_ms();
+	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
+	st = h_wait_exit(&p, 5000);
+	ms = h_now_ms() - t0;
+	REQUIRE(&t, st != -1, "still running 5 s after SIGTERM, the FIFO "
+	    "full (%d bytes)", fifo_queued(&s));
+	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status "
+	    "0x%x after SIGTERM", st);
+	printf("logstall: FIFO full (%d bytes): %d clients echoed, worker "
+	    "replaced, SIGTERM to exit %lld ms\n", full, CLIENTS + 20, ms);
+out:
+	h_cleanup(&p);
+	stall_cleanup(&s);
+	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+END_TEST
+
+/* Append what the FIFO holds now to buf (have bytes); the new length. */
+static size_t
+fifo_read(const struct stall *s, char *buf, size_t len, size_t have)
+{
+	ssize_t n;
+
+	while (have + 1 < len &&
+	    (n = read(s->rd, buf + have, len - 1 - have)) > 0)
+		have += (size_t)n;
+	buf[have] = '\0';
+	return have;
+}
+
+/*
+ * Every line whole: "YYYY-MM-DD hh:mm:ss.mmm+hh:mm echod[PID] TAG: ...\n".
+ * Returns the number of lines, or -(line number) of the first bad one.
+ */
+static int
+lines_whole(const char *buf)
+{
+	const char *l, *nl;
+	int n = 0;
+
+	for (l = buf; *l != '\0'; l = nl + 1) {
+		n++;
+		if ((nl = strchr(l, '\n')) == NULL || nl - l < 42 ||
+		    l[4] != '-' || l[10] != ' ' || l[19] != '.' ||
+		    (l[23] != '+' && l[23] != '-') || l[26] != ':' ||
+		    strncmp(l + 29, " echod[", 7) != 0)
+			return -n;
+	}
+	return n;
+}
+
+/* Is there a note from a process whose tag starts with who? */
+static int
+note_from(const char *buf, const char *who)
+{
+	const char *l, *nl, *tag;
+
+	for (l = buf; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+		if ((tag = strstr(l, "] ")) == NULL || tag > nl)
+			continue;
+		tag += 2;
+		if (strncmp(tag, who, strlen(who)) == 0 &&
+		    memmem(tag, (size_t)(nl - tag), NOTE, strlen(NOTE)) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Once the reader reads again, the note comes before the next line: the
+ * master's (its lines about the killed worker went nowhere) after
+ * SIGUSR1, and a worker's after more clients.  No line is ever cut.
+ */
+START_TEST(dropped_note)
+{
+	static char buf[1 << 20];
+	struct stall s = { "", "", -1 };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	long long deadline;
+	size_t have;
+	int whole;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, stall_start(&t, &s, &p) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, &s, 0, 100) == 0, "%s", t.msg);
+	REQUIRE(&t, fifo_queued(&s) >= 3072, "the FIFO did not fill");
+	REQUIRE(&t, replace_worker(&t, &p) == 0, "%s", t.msg);
+	fifo_read(&s, buf, sizeof(buf), 0);
+	whole = lines_whole(buf);
+	REQUIRE(&t, whole > 0, "while full: line %d is cut or malformed: "
+	    "'%s'", -whole, buf);
+	REQUIRE(&t, strstr(buf, NOTE) == NULL, "a note while nobody "
+	    "read: '%s'", buf);
+
+	/* The reader reads again. */
+	buf[0] = '\0';
+	have = 0;
+	REQUIRE(&t, kill(p.pid, SIGUSR1) == 0, "SIGUSR1: %s", strerror(errno));
+	deadline = h_now_ms() + 5000;
+	while ((have = fifo_read(&s, buf, sizeof(buf), have)) < sizeof(buf) &&
+	    !note_from(buf, "master: warning: ") && h_now_ms() < deadline)
+		h_poll_pause();
+	REQUIRE(&t, note_from(buf, "master: warning: "), "no note from the "
+	    "master after SIGUSR1: '%s'", buf);
+	REQUIRE(&t, clients(&t, &p, &s, 100, 40) == 0, "%s", t.msg);
+	deadline = h_now_ms() + 5000;
+	while ((have = fifo_read(&s, buf, sizeof(buf), have)) < sizeof(buf) &&
+	    !note_from(buf, "worker ") && h_now_ms() < deadline)
+		h_poll_pause();
+	REQUIRE(&t, note_from(buf, "worker "), "no note from a worker after "
+	    "40 more clients: '%s'", buf);
+	whole = lines_whole(buf);
+	REQUIRE(&t, whole > 0, "after: line %d is cut or malformed: '%s'",
+	    -whole, buf);
+	REQUIRE(&t, cl_stop(&p, 5000) != -1, "SIGTERM: still running");
+out:
+	h_cleanup(&p);
+	stall_cleanup(&s);
+	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+END_TEST
+
+Suite *
+logstall_suite(void)
+{
+	Suite *s = suite_create("logstall");
+	TCase *tc = tcase_create("fifo");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, stalled_fifo);
+	tcase_add_test(tc, dropped_note);
+	suite_add_tcase(s, tc);
+	return s;
+}
