@@ -16,11 +16,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,7 +35,7 @@
 enum sink_kind {
 	SINK_NONE,  /* no usable stderr: lines are counted as dropped */
 	SINK_WRITE, /* a private O_NONBLOCK descriptor, or a file */
-	SINK_POLL,  /* a shared pipe or terminal: write only if poll says so */
+	SINK_POLL,  /* a shared pipe or terminal: write if epoll says it may */
 	SINK_SEND,  /* a socket: send(MSG_DONTWAIT) */
 	SINK_SYSLOG /* an unconnected datagram socket: sendto(/dev/log) */
 };
@@ -44,9 +44,10 @@ static struct {
 	enum sink_kind kind;
 	int fd;
 	int own; /* fd is ours to close */
+	int ep;  /* SINK_POLL: an epoll set holding fd, for EPOLLOUT */
 	struct sockaddr_un sun;
 	socklen_t sunlen;
-} sink = { SINK_WRITE, STDERR_FILENO, 0, { 0 }, 0 };
+} sink = { SINK_WRITE, STDERR_FILENO, 0, -1, { 0 }, 0 };
 
 static char log_tag[32] = "echod";
 static int log_level = LOG_LVL_INFO;
@@ -210,23 +211,20 @@ sink_close(void)
 {
 	if (sink.own)
 		close(sink.fd);
+	if (sink.ep != -1)
+		close(sink.ep);
+	sink.ep = -1;
 	sink.kind = SINK_NONE;
 	sink.fd = -1;
 	sink.own = 0;
 }
 
-/*
- * A private, non-blocking open file description of stderr: setting
- * O_NONBLOCK on descriptor 2 itself would change it for every process
- * that shares it (the shell, a supervisor).  Kept above 2, close-on-exec.
- */
+/* fd moved above 2 (0-2 are stdio's, whatever they are), or -1. */
 static int
-reopen_stderr(void)
+above_stdio(int fd)
 {
-	int fd, hi;
+	int hi;
 
-	fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY |
-	    O_CLOEXEC);
 	if (fd == -1 || fd > STDERR_FILENO)
 		return fd;
 	hi = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
@@ -235,10 +233,42 @@ reopen_stderr(void)
 }
 
 /*
+ * A private, non-blocking open file description of stderr: setting
+ * O_NONBLOCK on descriptor 2 itself would change it for every process
+ * that shares it (the shell, a supervisor).
+ */
+static int
+reopen_stderr(void)
+{
+	return above_stdio(open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC));
+}
+
+/*
+ * Without /proc, or a pipe another user made (0600, not ours to open): an
+ * epoll set says whether the pipe has room before each write.  epoll, not
+ * poll: sandboxed workers may call epoll_wait.  Another process may fill
+ * the last room between the check and the write; that write then waits
+ * for the reader, the one case left where logging can wait.
+ */
+static int
+watch_stderr(void)
+{
+	struct epoll_event ev = { .events = EPOLLOUT, .data.fd = 0 };
+	int ep = above_stdio(epoll_create1(EPOLL_CLOEXEC));
+
+	if (ep != -1 && epoll_ctl(ep, EPOLL_CTL_ADD, STDERR_FILENO, &ev) == -1) {
+		close(ep);
+		ep = -1;
+	}
+	return ep;
+}
+
+/*
  * Pipes, FIFOs and terminals block when their reader stops: they get a
- * private non-blocking descriptor (without /proc, a poll before each
- * write).  Sockets get MSG_DONTWAIT.  Files and /dev/null are written as
- * they are: reopening a file would lose its offset or O_APPEND.
+ * private non-blocking descriptor, or else a readiness check.  Sockets get
+ * MSG_DONTWAIT.  Files and /dev/null are written as they are: reopening a
+ * file would lose its offset or O_APPEND.
  */
 static void
 sink_stderr(void)
@@ -258,12 +288,11 @@ sink_stderr(void)
 			log_style = LOG_STYLE_JOURNAL;
 	} else if (S_ISFIFO(st.st_mode) ||
 	    (S_ISCHR(st.st_mode) && isatty(STDERR_FILENO))) {
-		if ((fd = reopen_stderr()) == -1)
-			sink.kind = SINK_POLL;
-		else {
+		if ((fd = reopen_stderr()) != -1) {
 			sink.fd = fd;
 			sink.own = 1;
-		}
+		} else if ((sink.ep = watch_stderr()) != -1)
+			sink.kind = SINK_POLL;
 	}
 }
 
@@ -271,7 +300,7 @@ sink_stderr(void)
 static int
 sink_put(const char *buf, size_t len)
 {
-	struct pollfd pfd;
+	struct epoll_event ev;
 	ssize_t n;
 
 	do {
@@ -279,9 +308,10 @@ sink_put(const char *buf, size_t len)
 		case SINK_NONE:
 			return -1;
 		case SINK_POLL:
-			pfd.fd = sink.fd;
-			pfd.events = POLLOUT;
-			if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+			/* No room, or no reader (a write would raise SIGPIPE). */
+			if (epoll_wait(sink.ep, &ev, 1, 0) != 1 ||
+			    (ev.events & (EPOLLERR | EPOLLHUP)) ||
+			    !(ev.events & EPOLLOUT))
 				return -1;
 			/* FALLTHROUGH */
 		case SINK_WRITE:

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,6 +435,44 @@ START_TEST(test_stalled_pipe)
 }
 END_TEST
 
+/* Is one of our descriptors an epoll set? */
+static int
+have_epoll_fd(void)
+{
+	char path[64], link[64];
+	ssize_t n;
+	int fd;
+
+	for (fd = 0; fd < 64; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if ((n = readlink(path, link, sizeof(link) - 1)) > 0) {
+			link[n] = '\0';
+			if (strcmp(link, "anon_inode:[eventpoll]") == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A pipe we may not open again (another user's, mode 0600; here mode 0,
+ * and not root): the log checks for room with epoll before each write.
+ */
+START_TEST(test_stalled_pipe_not_ours)
+{
+	int fds[2];
+
+	ck_assert_int_ne(pipe2(fds, O_CLOEXEC), -1);
+	ck_assert_int_ne(fchmod(fds[1], 0), -1);
+	if (geteuid() == 0)
+		ck_assert_int_ne(setresuid(65534, 65534, 65534), -1);
+	check_stalled_stderr(fds);
+	ck_assert_msg(have_epoll_fd(), "the pipe was reopened after all");
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
 START_TEST(test_stalled_socket)
 {
 	int fds[2];
@@ -581,6 +620,7 @@ log_suite(void)
 
 	tcase_set_timeout(io, 20);
 	tcase_add_test(io, test_stalled_pipe);
+	tcase_add_test(io, test_stalled_pipe_not_ours);
 	tcase_add_test(io, test_stalled_socket);
 	tcase_add_test(io, test_stalled_syslog);
 	tcase_add_test(io, test_syslog_path_too_long);
