@@ -132,21 +132,33 @@ format_head(char *buf, size_t len, const struct log_record *r, int level)
 	    level <= LOG_LVL_WARNING ? ": " : ""), len);
 }
 
+/* One line per event: a newline inside a message would forge another. */
+static size_t
+copy_msg(char *buf, size_t room, const char *msg)
+{
+	size_t i;
+
+	for (i = 0; i < room && msg[i] != '\0'; i++)
+		buf[i] = msg[i] == '\n' || msg[i] == '\r' ? ' ' : msg[i];
+	return i;
+}
+
 size_t
 log_format(char *buf, size_t len, const struct log_record *r)
 {
 	int nl = r->style != LOG_STYLE_SYSLOG;
-	const char *m;
-	size_t n, cap;
+	size_t n, cap, end;
 
-	cap = len < LOG_LINE_MAX ? len : LOG_LINE_MAX;
-	if (cap < 2)
+	if (len < 2) {
+		if (len == 1)
+			buf[0] = '\0';
 		return 0;
-	/* Room for the newline and the terminating NUL. */
-	n = format_head(buf, cap - (size_t)nl, r, clamp_level(r->level));
-	/* One line per event: a newline inside a message would forge one. */
-	for (m = r->msg; *m != '\0' && n + (size_t)nl + 1 < cap; m++)
-		buf[n++] = *m == '\n' || *m == '\r' ? ' ' : *m;
+	}
+	cap = len > LOG_LINE_MAX ? (size_t)LOG_LINE_MAX : len;
+	/* Leave room for the newline and the terminating NUL. */
+	end = cap - (size_t)nl - 1;
+	n = format_head(buf, end + 1, r, clamp_level(r->level));
+	n += copy_msg(buf + n, end - n, r->msg);
 	if (nl)
 		buf[n++] = '\n';
 	buf[n] = '\0';

@@ -250,6 +250,7 @@ START_TEST(test_format_cut)
 	size_t n;
 
 	memset(msg, 'm', sizeof(msg) - 1);
+	memset(buf, 'x', sizeof(buf));
 	r = record(c->style, LOG_LVL_INFO, msg, &tm);
 	n = log_format(buf, c->buflen, &r);
 	ck_assert_uint_eq(n, c->want_len);
