@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +324,7 @@ END_TEST
 /* ---- the log over a reader that never reads ---- */
 
 #define FLOOD 3000 /* lines; far more than any pipe or queue holds */
+#define NOTE_TAIL " log line(s) dropped: the log could not take them"
 
 /* Read whatever is waiting on fd (non-blocking) into buf; its length. */
 static size_t
@@ -380,19 +381,22 @@ flood(void)
 }
 
 /*
- * stderr is rd_wr[1] (a pipe's or a stream socket's writing end); nothing
- * reads rd_wr[0] while FLOOD lines are logged.  Every line that arrived
- * is whole, the note after the drain counts exactly the rest, and the
- * shared descriptor 2 never became non-blocking.
+ * stderr is rd_wr[1] (a pipe's or a stream socket's writing end, a
+ * terminal); nothing reads rd_wr[0] while FLOOD lines are logged.  Every
+ * line returns at once; after the drain the note, "HEAD N log line(s)
+ * dropped...", comes before the next line, and N counts exactly the lines
+ * that did not arrive (a terminal may take part of a line: that line
+ * arrives cut and counts as dropped too).  The shared descriptor 2 never
+ * became non-blocking.
  */
 static void
-check_stalled_stderr(int rd_wr[2])
+check_stalled_stderr(int rd_wr[2], const char *head, int tty)
 {
 	static char buf[1 << 20];
 	int saved = dup(STDERR_FILENO), lines, flags;
-	unsigned long noted;
+	unsigned long noted, lost;
 	long long ms;
-	char want[96], *p;
+	char *p;
 
 	ck_assert_int_ne(saved, -1);
 	ck_assert_int_ne(fcntl(rd_wr[0], F_SETFL, O_NONBLOCK), -1);
@@ -411,17 +415,17 @@ check_stalled_stderr(int rd_wr[2])
 	    "non-blocking");
 	ck_assert_msg(lines > 0 && lines < FLOOD, "%d of %d lines arrived",
 	    lines, FLOOD);
-	p = strstr(buf, " log line(s) dropped: the log could not take them");
-	ck_assert_msg(p != NULL && strstr(buf, "warning: ") != NULL,
-	    "no note: '%s'", buf);
-	while (p > buf && p[-1] >= '0' && p[-1] <= '9')
-		p--;
-	noted = strtoul(p, NULL, 10);
-	snprintf(want, sizeof(want), "%d", FLOOD - lines);
-	ck_assert_msg(noted == (unsigned long)(FLOOD - lines),
-	    "noted %lu dropped, %s were", noted, want);
+	ck_assert_msg(strncmp(buf, head, strlen(head)) == 0 || ((p =
+	    strstr(buf, head)) != NULL && p[-1] == ' '), "no note: '%s'", buf);
+	p = strstr(buf, head) + strlen(head);
+	noted = strtoul(p, &p, 10);
+	ck_assert_msg(strncmp(p, NOTE_TAIL, strlen(NOTE_TAIL)) == 0,
+	    "the note: '%s'", buf);
+	lost = (unsigned long)(FLOOD - lines);
+	ck_assert_msg(noted == lost || (tty && noted == lost + 1),
+	    "noted %lu dropped, %lu were", noted, lost);
 	ck_assert_msg(count_lines(buf, NULL) == 2 &&
-	    strstr(strchr(buf, '\n'), "test: after the drain\n") != NULL,
+	    strstr(strchr(buf, '\n'), "test: after the drain") != NULL,
 	    "after the drain: '%s'", buf);
 }
 
@@ -430,7 +434,7 @@ START_TEST(test_stalled_pipe)
 	int fds[2];
 
 	ck_assert_int_ne(pipe2(fds, O_CLOEXEC), -1);
-	check_stalled_stderr(fds);
+	check_stalled_stderr(fds, "test: warning: ", 0);
 	close(fds[0]);
 	close(fds[1]);
 }
@@ -467,7 +471,7 @@ START_TEST(test_stalled_pipe_not_ours)
 	ck_assert_int_ne(fchmod(fds[1], 0), -1);
 	if (geteuid() == 0)
 		ck_assert_int_ne(setresuid(65534, 65534, 65534), -1);
-	check_stalled_stderr(fds);
+	check_stalled_stderr(fds, "test: warning: ", 0);
 	ck_assert_msg(have_epoll_fd(), "the pipe was reopened after all");
 	close(fds[0]);
 	close(fds[1]);
@@ -480,7 +484,38 @@ START_TEST(test_stalled_socket)
 
 	ck_assert_int_ne(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 	    fds), -1);
-	check_stalled_stderr(fds);
+	check_stalled_stderr(fds, "test: warning: ", 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
+/* Under systemd: the journal's stream socket, with "<N>" prefixes. */
+START_TEST(test_stalled_journal)
+{
+	char js[64];
+	struct stat st;
+	int fds[2];
+
+	ck_assert_int_ne(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    fds), -1);
+	ck_assert_int_ne(fstat(fds[1], &st), -1);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	check_stalled_stderr(fds, "<4>test: ", 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
+/* A terminal whose output is not read (a stopped terminal, ^S). */
+START_TEST(test_stalled_tty)
+{
+	int fds[2];
+
+	ck_assert_int_ne(openpty(&fds[0], &fds[1], NULL, NULL, NULL), -1);
+	check_stalled_stderr(fds, "test: warning: ", 1);
 	close(fds[0]);
 	close(fds[1]);
 }
@@ -623,6 +658,8 @@ log_suite(void)
 	tcase_add_test(io, test_stalled_pipe);
 	tcase_add_test(io, test_stalled_pipe_not_ours);
 	tcase_add_test(io, test_stalled_socket);
+	tcase_add_test(io, test_stalled_journal);
+	tcase_add_test(io, test_stalled_tty);
 	tcase_add_test(io, test_stalled_syslog);
 	tcase_add_test(io, test_syslog_path_too_long);
 	tcase_add_test(io, test_errno_kept);
