@@ -140,21 +140,21 @@ clients(struct tres *t, struct echod_proc *p, const struct stall *s,
 	return 0;
 }
 
-/* Kill worker 0; 0 once another process holds its slot. */
+/* Kill worker slot; 0 once another process holds the slot. */
 static int
-replace_worker(struct tres *t, struct echod_proc *p)
+replace_worker(struct tres *t, struct echod_proc *p, unsigned slot)
 {
-	pid_t w = h_worker_pid(p->pid, 0), nw;
+	pid_t w = h_worker_pid(p->pid, slot), nw;
 
 	if (w <= 0 || kill(w, SIGKILL) == -1) {
-		cl_fail(t, __LINE__, "no worker 0 to kill");
+		cl_fail(t, __LINE__, "no worker %u to kill", slot);
 		return -1;
 	}
-	nw = h_wait_worker(p->pid, 0, w, 5000);
+	nw = h_wait_worker(p->pid, slot, w, 5000);
 	cl_notify_drain(p);
 	if (nw <= 0) {
-		cl_fail(t, __LINE__, "worker 0 (pid %d) killed, not replaced "
-		    "within 5 s", (int)w);
+		cl_fail(t, __LINE__, "worker %u (pid %d) killed, not replaced "
+		    "within 5 s", slot, (int)w);
 		return -1;
 	}
 	return 0;
@@ -179,7 +179,7 @@ START_TEST(stalled_fifo)
 	full = fifo_queued(&s);
 	REQUIRE(&t, full >= 3072, "after %d clients the FIFO holds only %d "
 	    "bytes", CLIENTS, full);
-	REQUIRE(&t, replace_worker(&t, &p) == 0, "%s", t.msg);
+	REQUIRE(&t, replace_worker(&t, &p, 0) == 0, "%s", t.msg);
 	REQUIRE(&t, clients(&t, &p, &s, CLIENTS, 20) == 0, "%s", t.msg);
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
@@ -251,8 +251,9 @@ note_from(const char *buf, const char *who)
 
 /*
  * Once the reader reads again, the note comes before the next line: the
- * master's (its lines about the killed worker went nowhere) after
- * SIGUSR1, and a worker's after more clients.  No line is ever cut.
+ * master's (its lines about a killed worker went nowhere) after SIGUSR1,
+ * and that of the worker that served while the FIFO was full after more
+ * clients.  No line is ever cut.
  */
 START_TEST(dropped_note)
 {
@@ -260,15 +261,25 @@ START_TEST(dropped_note)
 	struct stall s = { "", "", -1 };
 	struct echod_proc p;
 	struct tres t = { 0, "" };
+	char who[32];
 	long long deadline;
 	size_t have;
-	int whole;
+	int a = -1, x = -1, whole;
 
 	cl_proc_init(&p);
 	REQUIRE(&t, stall_start(&t, &s, &p) == 0, "%s", t.msg);
 	REQUIRE(&t, clients(&t, &p, &s, 0, 100) == 0, "%s", t.msg);
 	REQUIRE(&t, fifo_queued(&s) >= 3072, "the FIFO did not fill");
-	REQUIRE(&t, replace_worker(&t, &p) == 0, "%s", t.msg);
+	/*
+	 * Worker x is the one the kernel wakes first: it served most of
+	 * the 100 and will serve the next ones.  The other one is killed.
+	 */
+	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1 &&
+	    cl_echo(a, "held\n", ECHO_MS), "held client not echoed");
+	REQUIRE(&t, cl_owner(p.pid, 2, p.port, a, &x) > 0 && x >= 0 && x < 2,
+	    "no worker holds the held client");
+	REQUIRE(&t, replace_worker(&t, &p, (unsigned)(1 - x)) == 0, "%s",
+	    t.msg);
 	fifo_read(&s, buf, sizeof(buf), 0);
 	whole = lines_whole(buf);
 	REQUIRE(&t, whole > 0, "while full: line %d is cut or malformed: "
@@ -287,17 +298,22 @@ START_TEST(dropped_note)
 	REQUIRE(&t, note_from(buf, "master: warning: "), "no note from the "
 	    "master after SIGUSR1: '%s'", buf);
 	REQUIRE(&t, clients(&t, &p, &s, 100, 40) == 0, "%s", t.msg);
+	snprintf(who, sizeof(who), "worker %d: warning: ", x);
 	deadline = h_now_ms() + 5000;
 	while ((have = fifo_read(&s, buf, sizeof(buf), have)) < sizeof(buf) &&
-	    !note_from(buf, "worker ") && h_now_ms() < deadline)
+	    !note_from(buf, who) && h_now_ms() < deadline)
 		h_poll_pause();
-	REQUIRE(&t, note_from(buf, "worker "), "no note from a worker after "
-	    "40 more clients: '%s'", buf);
+	REQUIRE(&t, note_from(buf, who), "no note from worker %d after 40 "
+	    "more clients: '%s'", x, buf);
 	whole = lines_whole(buf);
 	REQUIRE(&t, whole > 0, "after: line %d is cut or malformed: '%s'",
 	    -whole, buf);
+	close(a); /* else the graceful stop waits for it */
+	a = -1;
 	REQUIRE(&t, cl_stop(&p, 5000) != -1, "SIGTERM: still running");
 out:
+	if (a != -1)
+		close(a);
 	h_cleanup(&p);
 	stall_cleanup(&s);
 	ck_assert_msg(!t.failed, "%s", t.msg);
