@@ -13,16 +13,26 @@
  * instead, the test runs echod through /bin/sh (ECHOD_BIN), which opens
  * the FIFO as descriptor 2 and execs the real binary: same pid, same
  * NOTIFY_SOCKET, nothing else in between.
+ *
+ * With -d the log is /dev/log, a fixed path: as root, the test gives
+ * itself a private mount namespace and a /dev of its own holding null,
+ * zero, random, urandom and a /dev/log datagram socket that never reads.
+ * Elsewhere (not root, no namespaces) that case says it is skipped.
  */
 #include <check.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +44,7 @@
 #define CLIENTS 300
 #define ECHO_MS 3000 /* the old code: the 20th or so client never is */
 #define NOTE " log line(s) dropped: the log could not take them"
+#define LOG_DEV "/dev/log"
 
 struct stall {
 	char dir[64], fifo[96];
@@ -113,8 +124,7 @@ fifo_queued(const struct stall *s)
 
 /* Clients first .. first + n - 1, one after the other; each echoed. */
 static int
-clients(struct tres *t, struct echod_proc *p, const struct stall *s,
-    int first, int n)
+clients(struct tres *t, struct echod_proc *p, int first, int n)
 {
 	char msg[64];
 	int i, fd, ok;
@@ -131,26 +141,26 @@ clients(struct tres *t, struct echod_proc *p, const struct stall *s,
 		cl_notify_drain(p);
 		if (!ok) {
 			cl_fail(t, __LINE__, "client %d of %d not echoed "
-			    "within %d ms (the FIFO holds %d bytes nobody "
-			    "reads)", i + 1, first + n, ECHO_MS,
-			    fifo_queued(s));
+			    "within %d ms, the log's reader never reading",
+			    i + 1, first + n, ECHO_MS);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-/* Kill worker slot; 0 once another process holds the slot. */
+/* Kill master's worker slot; 0 once another process holds the slot. */
 static int
-replace_worker(struct tres *t, struct echod_proc *p, unsigned slot)
+replace_worker(struct tres *t, struct echod_proc *p, pid_t master,
+    unsigned slot)
 {
-	pid_t w = h_worker_pid(p->pid, slot), nw;
+	pid_t w = h_worker_pid(master, slot), nw;
 
 	if (w <= 0 || kill(w, SIGKILL) == -1) {
 		cl_fail(t, __LINE__, "no worker %u to kill", slot);
 		return -1;
 	}
-	nw = h_wait_worker(p->pid, slot, w, 5000);
+	nw = h_wait_worker(master, slot, w, 5000);
 	cl_notify_drain(p);
 	if (nw <= 0) {
 		cl_fail(t, __LINE__, "worker %u (pid %d) killed, not replaced "
@@ -174,13 +184,13 @@ START_TEST(stalled_fifo)
 
 	cl_proc_init(&p);
 	REQUIRE(&t, stall_start(&t, &s, &p) == 0, "%s", t.msg);
-	REQUIRE(&t, clients(&t, &p, &s, 0, CLIENTS) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, 0, CLIENTS) == 0, "%s", t.msg);
 	/* Else the test proves nothing. */
 	full = fifo_queued(&s);
 	REQUIRE(&t, full >= 3072, "after %d clients the FIFO holds only %d "
 	    "bytes", CLIENTS, full);
-	REQUIRE(&t, replace_worker(&t, &p, 0) == 0, "%s", t.msg);
-	REQUIRE(&t, clients(&t, &p, &s, CLIENTS, 20) == 0, "%s", t.msg);
+	REQUIRE(&t, replace_worker(&t, &p, p.pid, 0) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, CLIENTS, 20) == 0, "%s", t.msg);
 	t0 = h_now_ms();
 	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
 	st = h_wait_exit(&p, 5000);
@@ -268,7 +278,7 @@ START_TEST(dropped_note)
 
 	cl_proc_init(&p);
 	REQUIRE(&t, stall_start(&t, &s, &p) == 0, "%s", t.msg);
-	REQUIRE(&t, clients(&t, &p, &s, 0, 100) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, 0, 100) == 0, "%s", t.msg);
 	REQUIRE(&t, fifo_queued(&s) >= 3072, "the FIFO did not fill");
 	/*
 	 * Worker x is the one the kernel wakes first: it served most of
@@ -278,7 +288,7 @@ START_TEST(dropped_note)
 	    cl_echo(a, "held\n", ECHO_MS), "held client not echoed");
 	REQUIRE(&t, cl_owner(p.pid, 2, p.port, a, &x) > 0 && x >= 0 && x < 2,
 	    "no worker holds the held client");
-	REQUIRE(&t, replace_worker(&t, &p, (unsigned)(1 - x)) == 0, "%s",
+	REQUIRE(&t, replace_worker(&t, &p, p.pid, (unsigned)(1 - x)) == 0, "%s",
 	    t.msg);
 	fifo_read(&s, buf, sizeof(buf), 0);
 	whole = lines_whole(buf);
@@ -297,7 +307,7 @@ START_TEST(dropped_note)
 		h_poll_pause();
 	REQUIRE(&t, note_from(buf, "master: warning: "), "no note from the "
 	    "master after SIGUSR1: '%s'", buf);
-	REQUIRE(&t, clients(&t, &p, &s, 100, 40) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, 100, 40) == 0, "%s", t.msg);
 	snprintf(who, sizeof(who), "worker %d: warning: ", x);
 	deadline = h_now_ms() + 5000;
 	while ((have = fifo_read(&s, buf, sizeof(buf), have)) < sizeof(buf) &&
@@ -320,6 +330,163 @@ out:
 }
 END_TEST
 
+/* ---- -d: a /dev/log that never reads ---- */
+
+struct devlog {
+	char saved[96]; /* the real /dev, bound here */
+	int fd;         /* our /dev/log, never read */
+};
+
+/*
+ * A private mount namespace with a /dev of its own: a tmpfs holding
+ * the few devices echod uses, bound from the real /dev, and a datagram
+ * socket at /dev/log.  0, or -1 with why set (the case is skipped).
+ */
+static int
+devlog_make(struct devlog *dl, const char *dir, char *why, size_t len)
+{
+	static const char *const devs[] = { "null", "zero", "random",
+		"urandom" };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char src[128], dst[64];
+	size_t i;
+	int fd;
+
+	snprintf(dl->saved, sizeof(dl->saved), "%s/dev", dir);
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
+	    mkdir(dl->saved, 0755) == -1 ||
+	    mount("/dev", dl->saved, NULL, MS_BIND | MS_REC, NULL) == -1 ||
+	    mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755") == -1) {
+		snprintf(why, len, "no private /dev (needs root and mount "
+		    "namespaces): %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+		snprintf(src, sizeof(src), "%s/%s", dl->saved, devs[i]);
+		snprintf(dst, sizeof(dst), "/dev/%s", devs[i]);
+		if ((fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666)) != -1)
+			close(fd);
+		if (fd == -1 || mount(src, dst, NULL, MS_BIND, NULL) == -1) {
+			snprintf(why, len, "bind %s: %s", dst, strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", LOG_DEV);
+	dl->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* echod runs as nobody after binding its port. */
+	if (dl->fd == -1 || bind(dl->fd, (struct sockaddr *)&sun,
+	    sizeof(sun)) == -1 || chmod(LOG_DEV, 0666) == -1) {
+		snprintf(why, len, "%s: %s", LOG_DEV, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Has anything reached our /dev/log? */
+static int
+devlog_used(const struct devlog *dl)
+{
+	char c;
+
+	return recv(dl->fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+}
+
+/* The detached daemon, reaped by us (its subreaper); status or -1. */
+static int
+reap_within(pid_t pid, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	int st;
+
+	do {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return -1;
+}
+
+/*
+ * echod -d -v, its /dev/log never read: all clients echoed, a killed
+ * worker replaced, SIGTERM obeyed at once (the old code, with syslog(3):
+ * 7 clients, then nothing).
+ */
+START_TEST(stalled_devlog)
+{
+	const char *args[] = { "-d", "-v", NULL };
+	struct devlog dl = { "", -1 };
+	struct stall s = { "", "", -1 };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char why[256], conf[256], pidf[128] = "", buf[32];
+	const char *colon;
+	long long t0, ms;
+	pid_t d = -1;
+	int st, fd;
+
+	cl_proc_init(&p);
+	snprintf(s.dir, sizeof(s.dir), "/tmp/echod-logstall.XXXXXX");
+	REQUIRE(&t, mkdtemp(s.dir) != NULL && chmod(s.dir, 0777) == 0,
+	    "mkdtemp: %s", strerror(errno));
+	if (devlog_make(&dl, s.dir, why, sizeof(why)) == -1) {
+		printf("logstall: -d with a stalled /dev/log skipped: %s\n",
+		    why);
+		goto out;
+	}
+	REQUIRE(&t, prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper: %s",
+	    strerror(errno));
+	snprintf(pidf, sizeof(pidf), "%s/echod.pid", s.dir);
+	snprintf(conf, sizeof(conf), "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = 2\npidfile = \"%s\"\n", pidf);
+	REQUIRE(&t, h_spawn(&p, conf, args) == 0 &&
+	    h_wait_notify(&p, "READY=1", START_MS, p.ready,
+	    sizeof(p.ready)) == 0 &&
+	    (colon = strstr(p.ready, "listening on 127.0.0.1:")) != NULL,
+	    "echod -d did not start: '%s'", p.ready);
+	p.port = atoi(colon + strlen("listening on 127.0.0.1:"));
+	REQUIRE(&t, (fd = open(pidf, O_RDONLY | O_CLOEXEC)) != -1,
+	    "no pidfile: %s", strerror(errno));
+	memset(buf, 0, sizeof(buf));
+	st = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	REQUIRE(&t, st > 0 && (d = (pid_t)atoi(buf)) > 0, "pidfile: '%s'",
+	    buf);
+	REQUIRE(&t, clients(&t, &p, 0, CLIENTS) == 0, "%s", t.msg);
+	REQUIRE(&t, devlog_used(&dl), "nothing reached /dev/log: the "
+	    "test proves nothing");
+	REQUIRE(&t, replace_worker(&t, &p, d, 0) == 0, "%s", t.msg);
+	REQUIRE(&t, clients(&t, &p, CLIENTS, 20) == 0, "%s", t.msg);
+	t0 = h_now_ms();
+	REQUIRE(&t, kill(d, SIGTERM) == 0, "SIGTERM: %s", strerror(errno));
+	st = reap_within(d, 5000);
+	ms = h_now_ms() - t0;
+	REQUIRE(&t, st != -1, "still running 5 s after SIGTERM");
+	d = -1;
+	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status "
+	    "0x%x after SIGTERM", st);
+	printf("logstall: -d, /dev/log never read: %d clients echoed, "
+	    "worker replaced, SIGTERM to exit %lld ms\n", CLIENTS + 20, ms);
+out:
+	if (d > 0) {
+		kill(d, SIGKILL);
+		reap_within(d, 5000);
+	}
+	h_cleanup(&p);
+	if (dl.fd != -1)
+		close(dl.fd);
+	if (dl.saved[0] != '\0') {
+		umount2("/dev", MNT_DETACH);
+		umount2(dl.saved, MNT_DETACH);
+		rmdir(dl.saved);
+	}
+	if (pidf[0] != '\0')
+		unlink(pidf);
+	stall_cleanup(&s);
+	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+END_TEST
+
 Suite *
 logstall_suite(void)
 {
@@ -329,6 +496,7 @@ logstall_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, stalled_fifo);
 	tcase_add_test(tc, dropped_note);
+	tcase_add_test(tc, stalled_devlog);
 	suite_add_tcase(s, tc);
 	return s;
 }
