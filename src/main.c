@@ -270,8 +270,7 @@ main(int argc, char **argv)
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
 	if (o.test) {
-		(void)sandbox_truth(&c, o.daemon ? SANDBOX_NEED_SYSLOG : 0, sb,
-		    sizeof(sb));
+		(void)sandbox_truth(&c, 0, sb, sizeof(sb));
 		/* One line: what the file says, then what this host gives. */
 		printf("echod: %s: configuration OK: %s; here: %s\n",
 		    c.path[0] ? c.path : "built-in defaults", summary, sb);
@@ -286,8 +285,12 @@ main(int argc, char **argv)
 	mo.ncli_listen = o.nlisten;
 	mo.cli_workers = o.workers;
 	mo.ready_fd = mo.pidfile_fd = -1;
-	/* Only -d's syslog() may need socket() and connect(). */
-	mo.sandbox_needs = o.daemon ? SANDBOX_NEED_SYSLOG : 0;
+	/*
+	 * No worker needs socket() or connect(), even with -d: the log's
+	 * /dev/log socket is made by the master before the fork, and the
+	 * workers only sendto() through it (log.c).
+	 */
+	mo.sandbox_needs = 0;
 	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
 	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
 	log_info("%s", summary);

@@ -53,7 +53,7 @@ static const int allowed[] = {
 };
 
 /* -d only: syslog() may open and connect a socket to /dev/log again. */
-static const int allowed_syslog[] = {
+static const int allowed_connect[] = {
 	SCMP_SYS(socket), SCMP_SYS(connect),
 };
 
@@ -89,8 +89,8 @@ sandbox_syscalls(unsigned needs, int *out, size_t max)
 	size_t n;
 
 	n = add(out, max, 0, allowed, NELEM(allowed));
-	if (needs & SANDBOX_NEED_SYSLOG)
-		n = add(out, max, n, allowed_syslog, NELEM(allowed_syslog));
+	if (needs & SANDBOX_NEED_CONNECT)
+		n = add(out, max, n, allowed_connect, NELEM(allowed_connect));
 	return n;
 }
 

@@ -39,14 +39,14 @@ has_call(const int *calls, size_t n, int nr)
 	return 0;
 }
 
-/* Issue 9, defect 7: socket() and connect() only for -d's syslog. */
+/* Issue 9, defect 7: socket() and connect() only for a need that asks. */
 START_TEST(syscalls_per_need)
 {
 	int calls[64], more[64];
 	size_t n, m;
 
 	n = sandbox_syscalls(0, calls, 64);
-	m = sandbox_syscalls(SANDBOX_NEED_SYSLOG, more, 64);
+	m = sandbox_syscalls(SANDBOX_NEED_CONNECT, more, 64);
 	ck_assert_uint_gt(n, 20);
 	ck_assert_uint_le(m, 64);
 	ck_assert(!has_call(calls, n, SCMP_SYS(socket)));
@@ -154,20 +154,20 @@ skip_unsupported(const char *name)
 	return 1;
 }
 
-/* Without -d, socket() kills the worker: SIGSYS. */
-START_TEST(socket_kills_without_syslog)
+/* Without the need, socket() kills the worker: SIGSYS. */
+START_TEST(socket_kills_without_the_need)
 {
 	int st;
 
-	if (skip_unsupported("socket_kills_without_syslog"))
+	if (skip_unsupported("socket_kills_without_the_need"))
 		return;
 	st = run_child(0, 0, SANDBOX_ON);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
-	    "socket() under the filter without -d: wait status %#x, want "
+	    "socket() under the filter without the need: wait status %#x, want "
 	    "killed by SIGSYS", st);
-	st = run_child(SANDBOX_NEED_SYSLOG, 0, SANDBOX_ON);
+	st = run_child(SANDBOX_NEED_CONNECT, 0, SANDBOX_ON);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "socket() with -d's needs: wait status %#x, want exit 0", st);
+	    "socket() with SANDBOX_NEED_CONNECT: wait status %#x, want exit 0", st);
 }
 END_TEST
 
@@ -347,7 +347,7 @@ sandbox_suite(void)
 
 	tc = tcase_create("filter");
 	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, socket_kills_without_syslog);
+	tcase_add_test(tc, socket_kills_without_the_need);
 	tcase_add_test(tc, kill_thread_fallback);
 	tcase_add_test(tc, probe_reports_without_loading_here);
 	suite_add_tcase(s, tc);

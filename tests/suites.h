@@ -10,6 +10,7 @@
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
 	X(helpers)                                                         \
+	X(log)                                                             \
 	X(conf)                                                            \
 	X(conftext)                                                        \
 	X(account)                                                         \
@@ -21,6 +22,7 @@
 	X(conn)                                                            \
 	X(service)                                                         \
 	X(supervision)                                                     \
+	X(logstall)                                                        \
 	X(cli)                                                             \
 	X(attack)                                                          \
 	X(systemd)                                                         \
