@@ -692,3 +692,41 @@ cl_child_cleanup(struct cl_child *c)
 		close(c->res_rd);
 	c->stop_wr = c->res_rd = -1;
 }
+
+/* ---- appended: rewriting the configuration, free ports ---- */
+
+int
+cl_write_file(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	FILE *f;
+	int rc;
+
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	va_start(ap, fmt);
+	rc = vfprintf(f, fmt, ap) < 0 ? -1 : 0;
+	va_end(ap);
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+int
+cl_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}

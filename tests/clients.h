@@ -143,4 +143,10 @@ int cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
 /* SIGKILL and reap it if still there, close the pipes; idempotent. */
 void cl_child_cleanup(struct cl_child *c);
 
+/* Write a file from a format (a configuration to reload); 0 or -1. */
+int cl_write_file(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A loopback TCP port free a moment ago (closed again), or -1. */
+int cl_free_port(void);
+
 #endif

@@ -13,6 +13,7 @@
 	X(climit)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
+	X(reload)                                                          \
 	X(conn)                                                            \
 	X(service)                                                         \
 	X(supervision)                                                     \
