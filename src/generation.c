@@ -72,8 +72,9 @@ describe(struct gen *g)
 	for (i = 0; i < g->nls; i++) {
 		g->lfds[i] = g->ls[i].fd;
 		if (n < sizeof(g->addrs))
-			n += (size_t)snprintf(g->addrs + n, sizeof(g->addrs) - n,
-			    "%s%s", i ? ", " : "", g->ls[i].name);
+			n += (size_t)snprintf(g->addrs + n,
+			    sizeof(g->addrs) - n, "%s%s", i ? ", " : "",
+			    g->ls[i].name);
 	}
 }
 

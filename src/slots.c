@@ -187,8 +187,8 @@ timer_act(struct master *m, unsigned i, enum pool_timer_action a,
 		break;
 	case POOL_TIMER_KILL:
 		if (ps->state == POOL_SLOT_DRAINING)
-			log_warnx("worker %u (pid %d) still draining after %d s: "
-			    "killing it", i, (int)ps->pid,
+			log_warnx("worker %u (pid %d) still draining after "
+			    "%d s: killing it", i, (int)ps->pid,
 			    m->conf->shutdown_timeout);
 		kill(ps->pid, SIGKILL);
 		ps->state = POOL_SLOT_KILLED;

@@ -153,8 +153,9 @@ END_TEST
 /*
  * The test traces the worker and stops it (PTRACE_INTERRUPT) before
  * the reload tells it to drain: it hangs like a worker stuck in a drain,
- * and when the master kills it, its death is reported to the test first, so the master cannot reap it until the test lets it.  That
- * is the window in which the old bookkeeping killed and warned again on
+ * and when the master kills it, its death is reported to the test
+ * first, so the master cannot reap it until the test lets it.  That is
+ * the window in which the old bookkeeping killed and warned again on
  * every timer pass.
  */
 static int
