@@ -40,6 +40,7 @@ struct gen {
 	size_t nls;
 	char addrs[1024];
 	unsigned target; /* workers wanted */
+	unsigned owed;   /* of those, waiting for a slot to be freed */
 	int max_conns;   /* max_connections, lowered to fit RLIMIT_NOFILE */
 };
 

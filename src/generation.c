@@ -78,19 +78,24 @@ describe(struct gen *g)
 	}
 }
 
-/* Fork what g lacks, making room by killing draining workers. */
+/*
+ * Fork what g lacks, making room by killing draining workers; what finds
+ * no slot yet is owed, and forked once the killed workers are reaped.
+ */
 static void
 fill(struct master *m, struct gen *g)
 {
 	unsigned ready, live, need;
 
+	g->owed = 0;
 	pool_count_gen(&m->pool, g->id, &ready, &live);
 	if (live >= g->target)
 		return;
 	need = g->target - live;
 	slots_make_room(m, need);
-	while (need-- > 0 && slots_add(m, g) == 0)
-		;
+	while (need > 0 && slots_add(m, g) == 0)
+		need--;
+	g->owed = need;
 }
 
 void
@@ -327,6 +332,8 @@ gen_check(struct master *m)
 		} else
 			fill(m, &m->pending);
 	}
+	if (m->serving.owed > 0)
+		fill(m, &m->serving);
 	pool_count_gen(&m->pool, m->serving.id, &ready, &live);
 	if (m->ready_sent || ready < m->serving.target)
 		return;
