@@ -106,6 +106,17 @@ uint64_t slots_timers(struct master *m, uint64_t now);
 void slots_make_room(struct master *m, unsigned n);
 
 /* generation.c */
+
+/* What a starting generation needs next.  Pure. */
+enum gen_step {
+	GEN_WAIT,    /* every worker forked; not all ready yet */
+	GEN_FILL,    /* some workers to fork (or owed a slot) */
+	GEN_COMMIT,  /* all ready: it serves now, the older ones drain */
+	GEN_ABANDON, /* not ready by its deadline: the reload failed */
+};
+enum gen_step gen_step(unsigned ready, unsigned live, unsigned target,
+    uint64_t now_ms, uint64_t deadline_ms);
+
 void gen_first(struct master *m, const struct listener *ls, size_t nls);
 void gen_on_hup(struct master *m);
 void gen_recycle(struct master *m, const char *why);

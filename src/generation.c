@@ -39,6 +39,17 @@ gen_of(const struct master *m, uint64_t id)
 	return NULL;
 }
 
+enum gen_step
+gen_step(unsigned ready, unsigned live, unsigned target, uint64_t now_ms,
+    uint64_t deadline_ms)
+{
+	if (ready >= target)
+		return GEN_COMMIT;
+	if (now_ms >= deadline_ms)
+		return GEN_ABANDON;
+	return live < target ? GEN_FILL : GEN_WAIT;
+}
+
 /* Each worker needs a descriptor per connection plus a few of its own. */
 int
 master_fit_nofile(const struct conf *c, size_t nlfds)
@@ -321,16 +332,24 @@ gen_check(struct master *m)
 		return;
 	if (m->rl.phase == RELOAD_STARTING) {
 		pool_count_gen(&m->pool, m->pending.id, &ready, &live);
-		if (ready >= m->pending.target)
+		switch (gen_step(ready, live, m->pending.target, master_now(),
+		    m->rl.deadline_ms)) {
+		case GEN_COMMIT:
 			commit(m);
-		else if (master_now() >= m->rl.deadline_ms) {
+			break;
+		case GEN_ABANDON:
 			snprintf(s, sizeof(s), "generation %llu (%u of %u "
 			    "workers ready) not ready after %d s",
 			    (unsigned long long)m->pending.id, ready,
 			    m->pending.target, RELOAD_TIMEOUT_MS / 1000);
 			abandon(m, s);
-		} else
+			break;
+		case GEN_FILL:
 			fill(m, &m->pending);
+			break;
+		case GEN_WAIT:
+			break;
+		}
 	}
 	if (m->serving.owed > 0)
 		fill(m, &m->serving);

@@ -26,6 +26,8 @@
 #include "clients.h"
 #include "harness.h"
 #include "listener.h"
+#include "master_int.h"
+#include "settings.h"
 #include "suites.h"
 
 #define START_MS 20000
@@ -505,6 +507,95 @@ START_TEST(plan_table)
 }
 END_TEST
 
+/* ---- a starting generation's next step: pure ---- */
+
+struct step_case {
+	const char *name;
+	unsigned ready, live, target;
+	uint64_t now, deadline;
+	enum gen_step want;
+};
+
+static const struct step_case steps[] = {
+	{ "just begun", 0, 0, 4, 1000, 31000, GEN_FILL },
+	{ "all forked, none ready", 0, 4, 4, 1000, 31000, GEN_WAIT },
+	{ "half ready", 2, 4, 4, 20000, 31000, GEN_WAIT },
+	{ "one died after its ready, respawn waiting", 3, 4, 4, 2000, 31000,
+	    GEN_WAIT },
+	{ "one owed a slot", 3, 3, 4, 2000, 31000, GEN_FILL },
+	{ "all ready", 4, 4, 4, 2000, 31000, GEN_COMMIT },
+	{ "all ready exactly at the deadline", 4, 4, 4, 31000, 31000,
+	    GEN_COMMIT },
+	{ "deadline reached", 3, 4, 4, 31000, 31000, GEN_ABANDON },
+	{ "deadline passed, none forked", 0, 0, 4, 40000, 31000,
+	    GEN_ABANDON },
+	{ "more ready than wanted (shrunk)", 5, 5, 4, 0, 31000, GEN_COMMIT },
+};
+
+START_TEST(step_table)
+{
+	const struct step_case *c = &steps[_i];
+	enum gen_step got;
+
+	got = gen_step(c->ready, c->live, c->target, c->now, c->deadline);
+	ck_assert_msg(got == c->want, "%s: step %d, want %d", c->name,
+	    (int)got, (int)c->want);
+}
+END_TEST
+
+/* ---- settings_build: the file, then the command line ---- */
+
+START_TEST(settings_layers)
+{
+	char dir[] = "/tmp/echod-settings.XXXXXX", path[64], err[1024];
+	char *cli[] = { "127.0.0.1:9" };
+	struct settings set = { NULL, NULL, 0, NULL };
+	struct conf c;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	ck_assert_int_eq(cl_write_file(path, "workers = 3\n"
+	    "listen = { \"127.0.0.1:7\", \"127.0.0.1:8\" }\n"), 0);
+
+	/* No file: the built-in defaults. */
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_OK);
+	ck_assert_str_eq(c.listen[0], CONF_DEFAULT_LISTEN);
+	conf_free(&c);
+
+	/* The file, then -w and -l over it. */
+	set.config_path = path;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_OK);
+	ck_assert_int_eq(c.workers, 3);
+	ck_assert_uint_eq(c.nlisten, 2);
+	conf_free(&c);
+	set.cli_workers = "5";
+	set.cli_listen = cli;
+	set.ncli_listen = 1;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_OK);
+	ck_assert_int_eq(c.workers, 5);
+	ck_assert_uint_eq(c.nlisten, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:9");
+	conf_free(&c);
+
+	/* Which layer is wrong decides the exit code in main.c. */
+	set.cli_workers = "many";
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_BAD_CLI);
+	ck_assert_msg(strstr(err, "workers") != NULL, "%s", err);
+	conf_free(&c);
+	ck_assert_int_eq(cl_write_file(path, "workers = lots\n"), 0);
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_BAD_FILE);
+	ck_assert_msg(strstr(err, path) != NULL, "%s", err);
+	conf_free(&c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *
 reload_suite(void)
 {
@@ -514,6 +605,9 @@ reload_suite(void)
 	tc = tcase_create("plan");
 	tcase_add_loop_test(tc, plan_table, 0,
 	    (int)(sizeof(plans) / sizeof(plans[0])));
+	tcase_add_loop_test(tc, step_table, 0,
+	    (int)(sizeof(steps) / sizeof(steps[0])));
+	tcase_add_test(tc, settings_layers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("daemon");
