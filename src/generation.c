@@ -142,19 +142,13 @@ say_ready(struct master *m, const char *s, int failed)
 	}
 }
 
-static void begin(struct master *m, enum reload_kind kind, const char *why);
-
-/* After a reload ended either way: the SIGHUP that waited goes now. */
+/* A reload ended either way; a SIGHUP that waited goes in gen_check. */
 static void
 end(struct master *m)
 {
 	m->pending.id = 0;
 	m->pending.nls = 0;
 	m->rl.phase = RELOAD_IDLE;
-	if (m->rl.hup_due && !m->stopping) {
-		m->rl.hup_due = 0;
-		begin(m, RELOAD_SIGHUP, NULL);
-	}
 }
 
 static void
@@ -350,6 +344,10 @@ gen_check(struct master *m)
 		case GEN_WAIT:
 			break;
 		}
+	}
+	if (m->rl.phase == RELOAD_IDLE && m->rl.hup_due) {
+		m->rl.hup_due = 0;
+		begin(m, RELOAD_SIGHUP, NULL);
 	}
 	if (m->serving.owed > 0)
 		fill(m, &m->serving);
