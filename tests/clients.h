@@ -148,5 +148,7 @@ int cl_write_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* A loopback TCP port free a moment ago (closed again), or -1. */
 int cl_free_port(void);
+/* VmSize of pid (its address space, as RLIMIT_AS counts it), in kB; -1. */
+long cl_vm_kb(pid_t pid);
 
 #endif
