@@ -108,6 +108,13 @@ unsigned pool_count_state(const struct pool *p, enum pool_slot_state s);
 void pool_count_gen(const struct pool *p, uint64_t generation,
     unsigned *ready, unsigned *live);
 
+/*
+ * How many more workers fit in a budget of slots: budget minus the slots
+ * in use (a process, or a respawn due), not counting workers already
+ * killed (their slots are on their way back).  0 if none.  Pure.
+ */
+unsigned pool_room(const struct pool *p, unsigned budget);
+
 /* The timer decisions, for one slot at time now. */
 enum pool_timer_action {
 	POOL_TIMER_NOTHING,

@@ -175,6 +175,15 @@ pool_count_gen(const struct pool *p, uint64_t generation, unsigned *ready,
 	}
 }
 
+unsigned
+pool_room(const struct pool *p, unsigned budget)
+{
+	unsigned used = p->nslots - pool_count_state(p, POOL_SLOT_UNUSED) -
+	    pool_count_state(p, POOL_SLOT_KILLED);
+
+	return used < budget ? budget - used : 0;
+}
+
 static void
 wake_at(uint64_t *wake, uint64_t t)
 {

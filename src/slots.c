@@ -121,21 +121,24 @@ slots_signal(struct master *m, int sig)
 }
 
 /*
- * The new generation needs n slots more: kill draining workers (the
- * oldest generation's, with the fewest connections) until free slots
- * plus those being killed cover it.  MAX_SLOTS leaves room for three
- * generations, so the draining ones always suffice.
+ * A generation needs n workers more.  Slots hold at most three
+ * generations (new, serving, draining): 3 times the larger pool size.
+ * Beyond that, draining workers are killed at once, the oldest
+ * generation's first and of those the one with the fewest connections,
+ * until the n fit.
  */
 void
 slots_make_room(struct master *m, unsigned n)
 {
 	uint64_t open[MAX_SLOTS];
-	unsigned i, have;
+	unsigned i, have, budget;
 	int v;
 
-	have = pool_count_state(&m->pool, POOL_SLOT_UNUSED) +
-	    pool_count_state(&m->pool, POOL_SLOT_KILLED);
-	if (have >= n)
+	budget = m->serving.target;
+	if (m->pending.id != 0 && m->pending.target > budget)
+		budget = m->pending.target;
+	budget = 3 * budget < m->pool.nslots ? 3 * budget : m->pool.nslots;
+	if ((have = pool_room(&m->pool, budget)) >= n)
 		return;
 	for (i = 0; i < m->pool.nslots; i++)
 		open[i] = sb_load(&m->sb.slots[i].conns_open);

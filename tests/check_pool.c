@@ -448,8 +448,14 @@ START_TEST(table_helpers)
 	ck_assert_uint_eq(ready, 0);
 	ck_assert_uint_eq(live, 0);
 
+	/* Room in a budget: killed ones are on their way out. */
+	ck_assert_uint_eq(pool_room(&p, 6), 3); /* ready, waiting, draining */
+	ck_assert_uint_eq(pool_room(&p, 3), 0);
+	ck_assert_uint_eq(pool_room(&p, 2), 0);
+
 	p.slots[3].state = POOL_SLOT_UNUSED;
 	ck_assert_int_eq(pool_free_slot(&p), 3);
+	ck_assert_uint_eq(pool_room(&p, 4), 1);
 	ck_assert_int_eq(pool_find(&p, 103), -1);
 
 	pool_free(&p);
