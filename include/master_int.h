@@ -102,8 +102,8 @@ void slots_signal(struct master *m, int sig);
 void slots_reap(struct master *m);
 /* Act on the slot timers; returns when they next need a look. */
 uint64_t slots_timers(struct master *m, uint64_t now);
-/* Kill draining workers until n slots are free or on their way. */
-void slots_make_room(struct master *m, unsigned n);
+/* Kill draining workers until n slots for gid are free or on their way. */
+void slots_make_room(struct master *m, unsigned n, uint64_t gid);
 
 /* generation.c */
 

@@ -103,7 +103,7 @@ fill(struct master *m, struct gen *g)
 	if (live >= g->target)
 		return;
 	need = g->target - live;
-	slots_make_room(m, need);
+	slots_make_room(m, need, g->id);
 	while (need > 0 && slots_add(m, g) == 0)
 		need--;
 	g->owed = need;

@@ -117,11 +117,17 @@ dump_scoreboard(struct master *m)
 {
 	const struct sb_slot *s;
 	uint64_t now = master_now();
-	unsigned i;
+	unsigned i, ready, live;
 
 	log_notice("scoreboard: generation %llu, %u/%u workers ready",
 	    (unsigned long long)m->serving.id, ready_now(m),
 	    m->serving.target);
+	if (m->pending.id != 0) {
+		pool_count_gen(&m->pool, m->pending.id, &ready, &live);
+		log_notice("scoreboard: generation %llu starting, %u/%u "
+		    "workers ready", (unsigned long long)m->pending.id, ready,
+		    m->pending.target);
+	}
 	log_notice("slot pid      gen state     up(s)  open     served"
 	    "     bytes-in    bytes-out restarts");
 	for (i = 0; i < m->sb.nslots; i++) {

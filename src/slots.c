@@ -121,14 +121,14 @@ slots_signal(struct master *m, int sig)
 }
 
 /*
- * A generation needs n workers more.  Slots hold at most three
+ * Generation gid needs n workers more.  Slots hold at most three
  * generations (new, serving, draining): 3 times the larger pool size.
  * Beyond that, draining workers are killed at once, the oldest
  * generation's first and of those the one with the fewest connections,
  * until the n fit.
  */
 void
-slots_make_room(struct master *m, unsigned n)
+slots_make_room(struct master *m, unsigned n, uint64_t gid)
 {
 	uint64_t open[MAX_SLOTS];
 	unsigned i, have, budget;
@@ -149,8 +149,7 @@ slots_make_room(struct master *m, unsigned n)
 		    "draining %llu connection(s): generation %llu needs its "
 		    "slot", v, (int)m->pool.slots[v].pid,
 		    (unsigned long long)m->pool.slots[v].generation,
-		    (unsigned long long)open[v],
-		    (unsigned long long)m->last_generation);
+		    (unsigned long long)open[v], (unsigned long long)gid);
 		kill(m->pool.slots[v].pid, SIGKILL);
 		m->pool.slots[v].state = POOL_SLOT_KILLED;
 	}
