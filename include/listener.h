@@ -84,4 +84,37 @@ int listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
 int listener_acquire(char *const *specs, size_t nspecs, int backlog,
     struct listener *ls, size_t *nls, char *err, size_t errlen);
 
+/*
+ * Reconciliation, as a pure decision: which listeners a new list of
+ * addresses keeps, which it opens.  keep[i] is the old listener new
+ * entry i keeps (the same address), or -1 to open it.  An address that
+ * overlaps an old one that is not kept (the same port, one of them a
+ * wildcard: "127.0.0.1:X" then "*:X") cannot be opened while the old
+ * generation still holds the old socket: -1, with *bad_new and *bad_old
+ * naming the pair.
+ */
+int listener_plan(const struct listen_addr *old, size_t nold,
+    const struct listen_addr *nw, size_t nnew, int *keep, size_t *bad_new,
+    size_t *bad_old);
+
+/*
+ * The listeners for specs, beside the running ones (old): kept where the
+ * address is unchanged (with the new backlog), opened where new.  0, or
+ * -1 with err and nothing opened.
+ */
+int listener_reconcile(const struct listener *old, size_t nold,
+    char *const *specs, size_t nspecs, int backlog, struct listener *out,
+    size_t *nout, char *err, size_t errlen);
+
+/*
+ * Close the listeners of ls that are not in keep (the same descriptor);
+ * with retired, they are listened on no more: say so and take them out
+ * of systemd's fd store.  Never closes systemd's own sockets.
+ */
+void listener_close_unused(const struct listener *ls, size_t n,
+    const struct listener *keep, size_t nkeep, int retired);
+
+/* Offer the listeners echod bound to systemd's fd store (see notify.c). */
+void listener_store(struct listener *ls, size_t n);
+
 #endif

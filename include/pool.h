@@ -52,12 +52,21 @@ enum pool_action pool_on_exit(const struct pool_policy *p, uint64_t *backoff_ms,
     struct pool_budget *b, const struct pool_exit *e, uint64_t now_ms,
     uint32_t rnd, uint64_t *delay_ms);
 
-/* The master's table of slots.  A respawn goes into the same slot. */
+/*
+ * The master's table of slots.  A respawn goes into the same slot.  Each
+ * slot is in exactly one state, and a state that waits for something has
+ * one deadline: a respawn due, SIGKILL due after a drain or an abort.  So
+ * every "once" (the kill after a drain overran, the kill after SIGABRT)
+ * is a state change, never a timestamp doubling as a flag.
+ */
 enum pool_slot_state {
-	POOL_SLOT_UNUSED, /* beyond the pool's size */
-	POOL_SLOT_RUNNING,
-	POOL_SLOT_WAITING, /* dead, respawn due at respawn_at_ms */
-	POOL_SLOT_EMPTY,   /* dead, not to be respawned */
+	POOL_SLOT_UNUSED,   /* no process, nothing due */
+	POOL_SLOT_WAITING,  /* no process; (re)spawn due at deadline_ms */
+	POOL_SLOT_STARTING, /* forked, has not said it is accepting */
+	POOL_SLOT_READY,    /* accepting */
+	POOL_SLOT_DRAINING, /* sent SIGTERM; SIGKILL at deadline_ms */
+	POOL_SLOT_ABORTING, /* hung: sent SIGABRT; SIGKILL at deadline_ms */
+	POOL_SLOT_KILLED,   /* sent SIGKILL; waiting to reap it */
 };
 
 struct pool_slot {
@@ -65,12 +74,10 @@ struct pool_slot {
 	pid_t pid;
 	uint64_t generation; /* of the configuration it was started with */
 	uint64_t started_ms;
-	uint64_t respawn_at_ms;
+	uint64_t deadline_ms; /* WAITING, DRAINING, ABORTING: see above */
 	uint64_t backoff_ms;
 	uint64_t restarts;
-	uint64_t term_at_ms;  /* told to drain (0 = not): no respawn */
-	uint64_t abort_at_ms; /* sent SIGABRT as hung (0 = not) */
-	int ready;            /* the worker said it is accepting */
+	int retired; /* told to drain: never to be respawned */
 };
 
 struct pool {
@@ -84,11 +91,54 @@ int pool_init(struct pool *p, unsigned nslots);
 void pool_free(struct pool *p);
 /* A slot with no process and no respawn due, or -1. */
 int pool_free_slot(const struct pool *p);
-/* The slot index running pid, or -1. */
+/* The slot index of live process pid, or -1. */
 int pool_find(const struct pool *p, pid_t pid);
+/* Does the slot's state have a process (forked and not reaped)? */
+int pool_slot_live(enum pool_slot_state s);
 /* How many slots have a live process. */
 unsigned pool_running(const struct pool *p);
-/* The earliest respawn_at_ms of a waiting slot, or UINT64_MAX. */
-uint64_t pool_next_respawn(const struct pool *p);
+/* How many slots are in state s. */
+unsigned pool_count_state(const struct pool *p, enum pool_slot_state s);
+
+/*
+ * A generation's workers: *ready of them accepting, *live those that
+ * serve or will (starting, ready, or waiting to be respawned); neither
+ * counts draining, aborted or killed workers.
+ */
+void pool_count_gen(const struct pool *p, uint64_t generation,
+    unsigned *ready, unsigned *live);
+
+/*
+ * How many more workers fit in a budget of slots: budget minus the slots
+ * in use (a process, or a respawn due), not counting workers already
+ * killed (their slots are on their way back).  0 if none.  Pure.
+ */
+unsigned pool_room(const struct pool *p, unsigned budget);
+
+/* The timer decisions, for one slot at time now. */
+enum pool_timer_action {
+	POOL_TIMER_NOTHING,
+	POOL_TIMER_SPAWN, /* a WAITING slot's respawn is due */
+	POOL_TIMER_ABORT, /* no heartbeat for hang_ms: SIGABRT */
+	POOL_TIMER_KILL,  /* a drain or an abort overran: SIGKILL */
+};
+
+/*
+ * What to do for slot s now, given its last heartbeat and the hang limit
+ * (worker_timeout, 0 = never); *wake is lowered to when this slot next
+ * needs a look (left alone if never).  The deadlines of WAITING, DRAINING
+ * and ABORTING are in the slot.  Pure.
+ */
+enum pool_timer_action pool_slot_timer(const struct pool_slot *s,
+    uint64_t heartbeat_ms, uint64_t hang_ms, uint64_t now_ms,
+    uint64_t *wake);
+
+/*
+ * The worker to kill at once so that a new generation gets a slot: of
+ * the draining workers of the oldest generation, the one with the fewest
+ * open connections (open[i] for slot i), the lowest slot on a tie.  -1
+ * if none drains.  Pure.
+ */
+int pool_victim(const struct pool *p, const uint64_t *open);
 
 #endif

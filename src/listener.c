@@ -422,3 +422,184 @@ listener_acquire(char *const *specs, size_t nspecs, int backlog,
 	return 0;
 }
 
+
+/* ---- reconciliation: start-up's set against a reload's ---- */
+
+static in_port_t
+addr_port(const struct listen_addr *a)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+
+	return a->ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port;
+}
+
+static int
+addr_same(const struct listen_addr *a, const struct listen_addr *b)
+{
+	return a->any == b->any && a->sslen == b->sslen &&
+	    memcmp(&a->ss, &b->ss, a->sslen) == 0;
+}
+
+/* Does w take every address of x's family on its port? */
+static int
+addr_covers(const struct listen_addr *w, const struct listen_addr *x)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&w->ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&w->ss;
+
+	if (w->any)
+		return 1;
+	if (w->ss.ss_family != x->ss.ss_family)
+		return 0;
+	return w->ss.ss_family == AF_INET ?
+	    sin->sin_addr.s_addr == htonl(INADDR_ANY) :
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+static int
+addr_overlap(const struct listen_addr *a, const struct listen_addr *b)
+{
+	if (addr_port(a) == 0 || addr_port(a) != addr_port(b))
+		return 0; /* port 0: the kernel picks a free one */
+	return addr_same(a, b) || addr_covers(a, b) || addr_covers(b, a);
+}
+
+int
+listener_plan(const struct listen_addr *old, size_t nold,
+    const struct listen_addr *nw, size_t nnew, int *keep, size_t *bad_new,
+    size_t *bad_old)
+{
+	int kept[LISTENER_MAX] = { 0 };
+	size_t i, j;
+
+	for (i = 0; i < nnew; i++) {
+		keep[i] = -1;
+		for (j = 0; j < nold && j < LISTENER_MAX; j++)
+			if (!kept[j] && addr_same(&nw[i], &old[j])) {
+				keep[i] = (int)j;
+				kept[j] = 1;
+				break;
+			}
+	}
+	for (i = 0; i < nnew; i++) {
+		if (keep[i] != -1)
+			continue;
+		for (j = 0; j < nold && j < LISTENER_MAX; j++)
+			if (!kept[j] && addr_overlap(&nw[i], &old[j])) {
+				*bad_new = i;
+				*bad_old = j;
+				return -1;
+			}
+	}
+	return 0;
+}
+
+static int
+parse_all(char *const *specs, size_t n, struct listen_addr *la, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (listener_parse(specs[i], &la[i], err, errlen) == -1)
+			return -1;
+	return 0;
+}
+
+int
+listener_reconcile(const struct listener *old, size_t nold,
+    char *const *specs, size_t nspecs, int backlog, struct listener *out,
+    size_t *nout, char *err, size_t errlen)
+{
+	struct listen_addr ola[LISTENER_MAX], nla[LISTENER_MAX];
+	char *ospecs[LISTENER_MAX];
+	int keep[LISTENER_MAX];
+	size_t i, bn, bo;
+
+	*nout = 0;
+	if (nold > LISTENER_MAX || nspecs > LISTENER_MAX) {
+		snprintf(err, errlen, "at most %d listen addresses",
+		    LISTENER_MAX);
+		return -1;
+	}
+	for (i = 0; i < nold; i++)
+		ospecs[i] = (char *)(uintptr_t)old[i].spec;
+	if (parse_all(ospecs, nold, ola, err, errlen) == -1 ||
+	    parse_all(specs, nspecs, nla, err, errlen) == -1)
+		return -1;
+	if (listener_plan(ola, nold, nla, nspecs, keep, &bn, &bo) == -1) {
+		snprintf(err, errlen, "listen: '%s' overlaps '%s' on the same "
+		    "port, and the running workers hold that socket until "
+		    "the new ones are ready, so a reload cannot switch "
+		    "between them; reload to another port first, or restart "
+		    "echod", specs[bn], old[bo].spec);
+		return -1;
+	}
+	for (i = 0; i < nspecs; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		if (keep[i] != -1) {
+			out[i] = old[keep[i]];
+			(void)listen(out[i].fd, backlog);
+			continue;
+		}
+		snprintf(out[i].spec, sizeof(out[i].spec), "%s", specs[i]);
+		if ((out[i].fd = listener_open(&nla[i], backlog, err,
+		    errlen)) == -1) {
+			listener_close_unused(out, i, old, nold, 0);
+			return -1;
+		}
+		listener_name(&out[i]);
+		log_info("reload: listening on %s", out[i].name);
+	}
+	*nout = nspecs;
+	return 0;
+}
+
+static int
+holds_fd(const struct listener *ls, size_t n, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ls[i].fd == fd)
+			return 1;
+	return 0;
+}
+
+void
+listener_close_unused(const struct listener *ls, size_t n,
+    const struct listener *keep, size_t nkeep, int retired)
+{
+	char name[LISTENER_NAME_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ls[i].from_systemd || holds_fd(keep, nkeep, ls[i].fd))
+			continue;
+		if (retired) {
+			log_info("reload: no longer listening on %s",
+			    ls[i].name);
+			if (ls[i].from_store) {
+				listener_fdname(ls[i].spec, name, sizeof(name));
+				notify_fdstore_remove(name);
+			}
+		}
+		close(ls[i].fd);
+	}
+}
+
+void
+listener_store(struct listener *ls, size_t n)
+{
+	char name[LISTENER_NAME_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ls[i].from_systemd || ls[i].from_store)
+			continue;
+		listener_fdname(ls[i].spec, name, sizeof(name));
+		notify_fdstore(ls[i].fd, name);
+		ls[i].from_store = 1; /* it is there now */
+	}
+}

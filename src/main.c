@@ -20,6 +20,7 @@
 #include "master.h"
 #include "proctitle.h"
 #include "sandbox.h"
+#include "settings.h"
 #include "version.h"
 
 struct options {
@@ -153,21 +154,20 @@ parse_options(int argc, char **argv, struct options *o)
 static void
 load_conf(const struct options *o, struct conf *c)
 {
+	struct settings set = { o->config, o->listen, o->nlisten, o->workers };
 	char err[1024];
 
-	conf_defaults(c);
-	if (o->config != NULL || access(CONF_DEFAULT_PATH, F_OK) == 0) {
-		if (conf_load(c, o->config ? o->config : CONF_DEFAULT_PATH,
-		    err, sizeof(err)) == -1) {
-			fprintf(stderr, "echod: %s\n", err);
-			exit(ECHOD_EXIT_CONFIG);
-		}
-	}
-	if ((o->workers != NULL &&
-	    conf_set_workers(c, o->workers, err, sizeof(err)) == -1) ||
-	    (o->nlisten > 0 &&
-	    conf_set_listen(c, o->listen, o->nlisten, err, sizeof(err)) == -1))
+	if (set.config_path == NULL && access(CONF_DEFAULT_PATH, F_OK) == 0)
+		set.config_path = CONF_DEFAULT_PATH;
+	switch (settings_build(c, &set, err, sizeof(err))) {
+	case SETTINGS_OK:
+		break;
+	case SETTINGS_BAD_FILE:
+		fprintf(stderr, "echod: %s\n", err);
+		exit(ECHOD_EXIT_CONFIG);
+	case SETTINGS_BAD_CLI:
 		usage_error("%s", err);
+	}
 }
 
 /*

@@ -109,10 +109,15 @@ pool_free_slot(const struct pool *p)
 	unsigned i;
 
 	for (i = 0; i < p->nslots; i++)
-		if (p->slots[i].state == POOL_SLOT_UNUSED ||
-		    p->slots[i].state == POOL_SLOT_EMPTY)
+		if (p->slots[i].state == POOL_SLOT_UNUSED)
 			return (int)i;
 	return -1;
+}
+
+int
+pool_slot_live(enum pool_slot_state s)
+{
+	return s != POOL_SLOT_UNUSED && s != POOL_SLOT_WAITING;
 }
 
 int
@@ -121,7 +126,7 @@ pool_find(const struct pool *p, pid_t pid)
 	unsigned i;
 
 	for (i = 0; i < p->nslots; i++)
-		if (p->slots[i].state == POOL_SLOT_RUNNING &&
+		if (pool_slot_live(p->slots[i].state) &&
 		    p->slots[i].pid == pid)
 			return (int)i;
 	return -1;
@@ -133,20 +138,109 @@ pool_running(const struct pool *p)
 	unsigned i, n = 0;
 
 	for (i = 0; i < p->nslots; i++)
-		if (p->slots[i].state == POOL_SLOT_RUNNING)
+		if (pool_slot_live(p->slots[i].state))
 			n++;
 	return n;
 }
 
-uint64_t
-pool_next_respawn(const struct pool *p)
+unsigned
+pool_count_state(const struct pool *p, enum pool_slot_state s)
 {
-	uint64_t t = UINT64_MAX;
-	unsigned i;
+	unsigned i, n = 0;
 
 	for (i = 0; i < p->nslots; i++)
-		if (p->slots[i].state == POOL_SLOT_WAITING &&
-		    p->slots[i].respawn_at_ms < t)
-			t = p->slots[i].respawn_at_ms;
-	return t;
+		if (p->slots[i].state == s)
+			n++;
+	return n;
+}
+
+void
+pool_count_gen(const struct pool *p, uint64_t generation, unsigned *ready,
+    unsigned *live)
+{
+	const struct pool_slot *s;
+	unsigned i;
+
+	*ready = *live = 0;
+	for (i = 0; i < p->nslots; i++) {
+		s = &p->slots[i];
+		if (s->generation != generation)
+			continue;
+		if (s->state == POOL_SLOT_READY)
+			(*ready)++;
+		if (s->state == POOL_SLOT_READY ||
+		    s->state == POOL_SLOT_STARTING ||
+		    s->state == POOL_SLOT_WAITING)
+			(*live)++;
+	}
+}
+
+unsigned
+pool_room(const struct pool *p, unsigned budget)
+{
+	unsigned used = p->nslots - pool_count_state(p, POOL_SLOT_UNUSED) -
+	    pool_count_state(p, POOL_SLOT_KILLED);
+
+	return used < budget ? budget - used : 0;
+}
+
+static void
+wake_at(uint64_t *wake, uint64_t t)
+{
+	if (t < *wake)
+		*wake = t;
+}
+
+enum pool_timer_action
+pool_slot_timer(const struct pool_slot *s, uint64_t heartbeat_ms,
+    uint64_t hang_ms, uint64_t now_ms, uint64_t *wake)
+{
+	uint64_t hb;
+
+	switch (s->state) {
+	case POOL_SLOT_WAITING:
+	case POOL_SLOT_DRAINING:
+	case POOL_SLOT_ABORTING:
+		if (now_ms >= s->deadline_ms)
+			return s->state == POOL_SLOT_WAITING ?
+			    POOL_TIMER_SPAWN : POOL_TIMER_KILL;
+		wake_at(wake, s->deadline_ms);
+		/* A draining worker can hang too: it is aborted the same. */
+		if (s->state != POOL_SLOT_DRAINING)
+			return POOL_TIMER_NOTHING;
+		break;
+	case POOL_SLOT_STARTING:
+	case POOL_SLOT_READY:
+		break;
+	case POOL_SLOT_UNUSED:
+	case POOL_SLOT_KILLED:
+		return POOL_TIMER_NOTHING;
+	}
+	if (hang_ms == 0)
+		return POOL_TIMER_NOTHING;
+	hb = heartbeat_ms > s->started_ms ? heartbeat_ms : s->started_ms;
+	if (now_ms >= hb && now_ms - hb >= hang_ms)
+		return POOL_TIMER_ABORT;
+	wake_at(wake, hb + hang_ms);
+	return POOL_TIMER_NOTHING;
+}
+
+int
+pool_victim(const struct pool *p, const uint64_t *open)
+{
+	const struct pool_slot *s, *b;
+	unsigned i;
+	int best = -1;
+
+	for (i = 0; i < p->nslots; i++) {
+		s = &p->slots[i];
+		if (s->state != POOL_SLOT_DRAINING)
+			continue;
+		b = best == -1 ? NULL : &p->slots[best];
+		if (b == NULL || s->generation < b->generation ||
+		    (s->generation == b->generation &&
+		    open[i] < open[best]))
+			best = (int)i;
+	}
+	return best;
 }

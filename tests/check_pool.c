@@ -1,5 +1,7 @@
 /*
  * check_pool: the restart policy, pool_on_exit(), as tables and sequences,
+ * the slot timers (pool_slot_timer: respawn, abort, kill, and when to look
+ * again), the choice of a draining worker to free a slot (pool_victim),
  * and the small helpers over the slot table.
  *
  * The policy is pure, so every test feeds it explicit times and random
@@ -397,7 +399,7 @@ END_TEST
 START_TEST(table_helpers)
 {
 	struct pool p;
-	unsigned i;
+	unsigned i, ready, live;
 
 	ck_assert_int_eq(pool_init(&p, 4), 0);
 	ck_assert_uint_eq(p.nslots, 4);
@@ -414,48 +416,211 @@ START_TEST(table_helpers)
 		ck_assert_int_eq(p.slots[i].pid, 0);
 	}
 	ck_assert_uint_eq(pool_running(&p), 0);
-	ck_assert_uint_eq(pool_next_respawn(&p), UINT64_MAX);
 	ck_assert_int_eq(pool_find(&p, 0), -1);
+	ck_assert_int_eq(pool_free_slot(&p), 0);
 
-	p.slots[0].state = POOL_SLOT_RUNNING;
+	p.slots[0].state = POOL_SLOT_READY;
 	p.slots[0].pid = 100;
 	p.slots[1].state = POOL_SLOT_WAITING;
 	p.slots[1].pid = 101; /* the dead worker's pid, left behind */
-	p.slots[1].respawn_at_ms = 5000;
-	p.slots[2].state = POOL_SLOT_RUNNING;
+	p.slots[2].state = POOL_SLOT_DRAINING;
 	p.slots[2].pid = 102;
-	p.slots[3].state = POOL_SLOT_WAITING;
+	p.slots[3].state = POOL_SLOT_KILLED;
 	p.slots[3].pid = 103;
-	p.slots[3].respawn_at_ms = 3000;
 
 	ck_assert_int_eq(pool_find(&p, 100), 0);
 	ck_assert_int_eq(pool_find(&p, 102), 2);
-	ck_assert_int_eq(pool_find(&p, 101), -1); /* not running */
+	ck_assert_int_eq(pool_find(&p, 103), 3); /* killed, not yet reaped */
+	ck_assert_int_eq(pool_find(&p, 101), -1); /* no process */
 	ck_assert_int_eq(pool_find(&p, 999), -1);
-	ck_assert_int_eq(pool_find(&p, 0), -1);
-	ck_assert_uint_eq(pool_running(&p), 2);
-	ck_assert_uint_eq(pool_next_respawn(&p), 3000);
-
-	/* An empty slot's stale time is not a respawn. */
-	p.slots[3].state = POOL_SLOT_EMPTY;
-	p.slots[3].respawn_at_ms = 1000;
-	ck_assert_uint_eq(pool_next_respawn(&p), 5000);
-	ck_assert_int_eq(pool_find(&p, 103), -1);
-
-	/* A respawn into the same slot. */
-	p.slots[1].state = POOL_SLOT_RUNNING;
-	p.slots[1].pid = 104;
-	ck_assert_int_eq(pool_find(&p, 104), 1);
 	ck_assert_uint_eq(pool_running(&p), 3);
-	ck_assert_uint_eq(pool_next_respawn(&p), UINT64_MAX);
+	ck_assert_int_eq(pool_free_slot(&p), -1); /* a waiting slot is taken */
+	ck_assert_uint_eq(pool_count_state(&p, POOL_SLOT_KILLED), 1);
+	ck_assert_uint_eq(pool_count_state(&p, POOL_SLOT_UNUSED), 0);
+
+	/* A generation counts its ready and its coming workers only. */
+	for (i = 0; i < p.nslots; i++)
+		p.slots[i].generation = 2;
+	pool_count_gen(&p, 2, &ready, &live);
+	ck_assert_uint_eq(ready, 1);
+	ck_assert_uint_eq(live, 2); /* ready + waiting */
+	pool_count_gen(&p, 3, &ready, &live);
+	ck_assert_uint_eq(ready, 0);
+	ck_assert_uint_eq(live, 0);
+
+	/* Room in a budget: killed ones are on their way out. */
+	ck_assert_uint_eq(pool_room(&p, 6), 3); /* ready, waiting, draining */
+	ck_assert_uint_eq(pool_room(&p, 3), 0);
+	ck_assert_uint_eq(pool_room(&p, 2), 0);
+
+	p.slots[3].state = POOL_SLOT_UNUSED;
+	ck_assert_int_eq(pool_free_slot(&p), 3);
+	ck_assert_uint_eq(pool_room(&p, 4), 1);
+	ck_assert_int_eq(pool_find(&p, 103), -1);
 
 	pool_free(&p);
 	ck_assert_ptr_null(p.slots);
 	ck_assert_uint_eq(p.nslots, 0);
 	ck_assert_int_eq(pool_find(&p, 100), -1);
 	ck_assert_uint_eq(pool_running(&p), 0);
-	ck_assert_uint_eq(pool_next_respawn(&p), UINT64_MAX);
 	pool_free(&p); /* twice is harmless */
+}
+END_TEST
+
+/* ---- the slot timers: one slot, one moment, one answer ---- */
+
+static const char *
+timer_name(enum pool_timer_action a)
+{
+	static const char *const n[] = { "NOTHING", "SPAWN", "ABORT", "KILL" };
+
+	return (unsigned)a < 4 ? n[a] : "?";
+}
+
+struct timer_case {
+	const char *name;
+	enum pool_slot_state state;
+	uint64_t started, deadline, heartbeat, hang, now;
+	enum pool_timer_action want;
+	uint64_t wake; /* UINT64_MAX: no look needed */
+};
+
+#define NEVER UINT64_MAX
+static const struct timer_case timer_cases[] = {
+	{ "unused: nothing, ever", POOL_SLOT_UNUSED, 0, 0, 0, 30000, T0,
+	    POOL_TIMER_NOTHING, NEVER },
+	{ "killed: nothing more, ever (kill once)", POOL_SLOT_KILLED, 0,
+	    T0 - 5000, 0, 30000, T0, POOL_TIMER_NOTHING, NEVER },
+	{ "waiting, not yet due", POOL_SLOT_WAITING, 0, T0 + 100, 0, 30000,
+	    T0, POOL_TIMER_NOTHING, T0 + 100 },
+	{ "waiting, due", POOL_SLOT_WAITING, 0, T0, 0, 30000, T0,
+	    POOL_TIMER_SPAWN, NEVER },
+	{ "waiting, due long ago (respawn now = 0)", POOL_SLOT_WAITING, 0, 0,
+	    0, 30000, T0, POOL_TIMER_SPAWN, NEVER },
+	{ "ready, heartbeat fresh", POOL_SLOT_READY, T0 - 60000, 0,
+	    T0 - 1000, 30000, T0, POOL_TIMER_NOTHING, T0 + 29000 },
+	{ "ready, heartbeat exactly at the limit", POOL_SLOT_READY,
+	    T0 - 60000, 0, T0 - 30000, 30000, T0, POOL_TIMER_ABORT, NEVER },
+	{ "starting, no heartbeat yet: counts from the fork",
+	    POOL_SLOT_STARTING, T0 - 1000, 0, 0, 30000, T0,
+	    POOL_TIMER_NOTHING, T0 + 29000 },
+	{ "starting, hung since the fork", POOL_SLOT_STARTING, T0 - 30001, 0,
+	    0, 30000, T0, POOL_TIMER_ABORT, NEVER },
+	{ "a heartbeat from the slot's last worker is ignored",
+	    POOL_SLOT_READY, T0 - 10, 0, T0 - 40000, 30000, T0,
+	    POOL_TIMER_NOTHING, T0 - 10 + 30000 },
+	{ "worker_timeout 0: never hung", POOL_SLOT_READY, 0, 0, 0, 0, T0,
+	    POOL_TIMER_NOTHING, NEVER },
+	{ "heartbeat from the future (clock skew): no abort",
+	    POOL_SLOT_READY, T0 - 10, 0, T0 + 50, 30000, T0,
+	    POOL_TIMER_NOTHING, T0 + 50 + 30000 },
+	{ "draining, before its deadline", POOL_SLOT_DRAINING, T0 - 5000,
+	    T0 + 9000, T0 - 1, 30000, T0, POOL_TIMER_NOTHING, T0 + 9000 },
+	{ "draining, deadline reached: kill", POOL_SLOT_DRAINING, T0 - 5000,
+	    T0, T0 - 1, 30000, T0, POOL_TIMER_KILL, NEVER },
+	{ "draining and hung before its deadline: abort",
+	    POOL_SLOT_DRAINING, T0 - 50000, T0 + 9000, T0 - 31000, 30000, T0,
+	    POOL_TIMER_ABORT, T0 + 9000 },
+	{ "aborting, grace not over", POOL_SLOT_ABORTING, T0 - 50000,
+	    T0 + 1500, 0, 30000, T0, POOL_TIMER_NOTHING, T0 + 1500 },
+	{ "aborting, grace over: kill", POOL_SLOT_ABORTING, T0 - 50000, T0,
+	    0, 30000, T0, POOL_TIMER_KILL, NEVER },
+	{ "aborting is not aborted again", POOL_SLOT_ABORTING, T0 - 50000,
+	    T0 + 2000, 0, 30000, T0, POOL_TIMER_NOTHING, T0 + 2000 },
+};
+
+START_TEST(timer_table)
+{
+	const struct timer_case *c = &timer_cases[_i];
+	struct pool_slot s;
+	enum pool_timer_action got;
+	uint64_t wake = NEVER;
+
+	memset(&s, 0, sizeof(s));
+	s.state = c->state;
+	s.started_ms = c->started;
+	s.deadline_ms = c->deadline;
+	got = pool_slot_timer(&s, c->heartbeat, c->hang, c->now, &wake);
+	ck_assert_msg(got == c->want, "%s: %s, want %s", c->name,
+	    timer_name(got), timer_name(c->want));
+	ck_assert_msg(wake == c->wake, "%s: wake %llu, want %llu", c->name,
+	    (unsigned long long)wake, (unsigned long long)c->wake);
+}
+END_TEST
+
+/*
+ * A drain that overran is killed once: after the action the master moves
+ * the slot to KILLED, and every later pass finds nothing to do.  (The old
+ * bookkeeping, a timestamp set to UINT64_MAX / 2, killed and warned on
+ * every pass.)
+ */
+START_TEST(kill_happens_once)
+{
+	struct pool_slot s;
+	uint64_t wake, now;
+	unsigned kills = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.state = POOL_SLOT_DRAINING;
+	s.deadline_ms = T0;
+	for (now = T0; now < T0 + 10000; now += 500) {
+		wake = NEVER;
+		if (pool_slot_timer(&s, now, 30000, now, &wake) ==
+		    POOL_TIMER_KILL) {
+			kills++;
+			s.state = POOL_SLOT_KILLED;
+		}
+	}
+	ck_assert_uint_eq(kills, 1);
+}
+END_TEST
+
+/* ---- which draining worker gives its slot to a new generation ---- */
+
+struct victim_case {
+	const char *name;
+	enum pool_slot_state state[5];
+	uint64_t gen[5];
+	uint64_t open[5];
+	int want;
+};
+
+#define DR POOL_SLOT_DRAINING
+#define RD POOL_SLOT_READY
+#define UN POOL_SLOT_UNUSED
+#define KI POOL_SLOT_KILLED
+static const struct victim_case victims[] = {
+	{ "none drains", { RD, RD, UN, KI, RD }, { 1, 1, 0, 1, 2 },
+	    { 0, 0, 0, 0, 0 }, -1 },
+	{ "the only draining one", { RD, DR, RD, RD, RD }, { 2, 1, 2, 2, 2 },
+	    { 0, 9, 0, 0, 0 }, 1 },
+	{ "the fewest connections", { DR, DR, DR, RD, RD }, { 1, 1, 1, 2, 2 },
+	    { 5, 2, 7, 0, 0 }, 1 },
+	{ "the oldest generation first, however busy",
+	    { DR, DR, DR, RD, RD }, { 2, 1, 2, 3, 3 }, { 0, 100, 0, 0, 0 },
+	    1 },
+	{ "a tie: the lowest slot", { RD, DR, DR, DR, RD }, { 3, 2, 2, 2, 3 },
+	    { 0, 4, 4, 4, 0 }, 1 },
+	{ "already killed ones are not picked again",
+	    { KI, KI, DR, RD, RD }, { 1, 1, 2, 3, 3 }, { 0, 0, 8, 0, 0 }, 2 },
+};
+
+START_TEST(victim_table)
+{
+	const struct victim_case *c = &victims[_i];
+	struct pool_slot slots[5];
+	struct pool p = { .nslots = 5, .slots = slots };
+	unsigned i;
+	int got;
+
+	memset(slots, 0, sizeof(slots));
+	for (i = 0; i < 5; i++) {
+		slots[i].state = c->state[i];
+		slots[i].generation = c->gen[i];
+	}
+	got = pool_victim(&p, c->open);
+	ck_assert_msg(got == c->want, "%s: slot %d, want %d", c->name, got,
+	    c->want);
 }
 END_TEST
 
@@ -481,6 +646,11 @@ pool_suite(void)
 
 	tc = tcase_create("table");
 	tcase_add_test(tc, table_helpers);
+	tcase_add_loop_test(tc, timer_table, 0,
+	    (int)(sizeof(timer_cases) / sizeof(timer_cases[0])));
+	tcase_add_test(tc, kill_happens_once);
+	tcase_add_loop_test(tc, victim_table, 0,
+	    (int)(sizeof(victims) / sizeof(victims[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }

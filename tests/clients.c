@@ -1074,3 +1074,22 @@ cl_write_conf(struct echod_proc *p, const char *text)
 		rc = -1;
 	return rc;
 }
+
+/* ---- appended: rewriting the configuration ---- */
+
+int
+cl_write_file(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	FILE *f;
+	int rc;
+
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	va_start(ap, fmt);
+	rc = vfprintf(f, fmt, ap) < 0 ? -1 : 0;
+	va_end(ap);
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}

@@ -265,5 +265,8 @@ long cl_pid_status_kb(pid_t pid, const char *field);
 /* Replace the daemon's configuration file with text (before a SIGHUP);
  * 0, or -1 with errno. */
 int cl_write_conf(struct echod_proc *p, const char *text);
+/* Write a file from a format (a configuration to reload); 0 or -1. */
+int cl_write_file(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -19,6 +19,7 @@
 	X(notify)                                                          \
 	X(listener)                                                        \
 	X(pool)                                                            \
+	X(reload)                                                          \
 	X(conn)                                                            \
 	X(service)                                                         \
 	X(supervision)                                                     \
