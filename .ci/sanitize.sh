@@ -87,10 +87,17 @@ valgrind)
 	vg="valgrind -q --error-exitcode=99 --leak-check=full"
 	vg="$vg --show-leak-kinds=definite --errors-for-leak-kinds=definite"
 	vg="$vg --num-callers=30 --run-libc-freeres=no --vgdb=no"
-	for s in echo conf conftext account listener pool conn climit; do
+	# Whole unit suites, then the pure-decision cases of suites that
+	# also start the daemon (SUITE:CASE).
+	for s in echo conf conftext account listener pool conn climit \
+	    probe:decisions notify:decisions notify:sending log:pure \
+	    worker:decisions daemon:paths sandbox:decisions \
+	    reload:plan helpers:procfs; do
+		c=
+		case $s in *:*) c=${s#*:} s=${s%%:*} ;; esac
 		# shellcheck disable=SC2086 # $vg is words
-		run env CK_FORK=no CK_RUN_SUITE=$s \
-		    $vg --log-file="$logs/unit-$s.%p" "$b/check_echod"
+		run env CK_FORK=no CK_RUN_SUITE=$s ${c:+CK_RUN_CASE=$c} \
+		    $vg --log-file="$logs/unit-$s$c.%p" "$b/check_echod"
 	done
 	# The daemon under memcheck: master and every worker (forks are
 	# followed; --trace-children for any exec), each into its own log.
