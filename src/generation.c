@@ -250,6 +250,7 @@ static void
 begin(struct master *m, enum reload_kind kind, const char *why)
 {
 	struct gen *g = &m->pending;
+	uint64_t t0 = master_now(); /* before the file is read and bound */
 	char err[1024];
 
 	if (kind == RELOAD_SIGHUP) {
@@ -273,7 +274,7 @@ begin(struct master *m, enum reload_kind kind, const char *why)
 	g->target = (unsigned)g->conf->workers;
 	m->rl.phase = RELOAD_STARTING;
 	m->rl.kind = kind;
-	m->rl.started_ms = master_now();
+	m->rl.started_ms = t0;
 	m->rl.deadline_ms = m->rl.started_ms + RELOAD_TIMEOUT_MS;
 	fill(m, g);
 }
