@@ -996,46 +996,22 @@ climit_suite(void)
 	Suite *s = suite_create("climit");
 	TCase *tc;
 
-	tc = tcase_create("key");
-	tcase_add_test(tc, test_key_table);
-	tcase_add_test(tc, test_key_ignores_port);
-	tcase_add_test(tc, test_key_other_family);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("tables");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_create_rounds_up);
-	tcase_add_test(tc, test_admit_release_sum);
-	tcase_add_test(tc, test_no_limits);
-	tcase_add_test(tc, test_unused_slot_not_summed);
-	tcase_add_test(tc, test_rate);
-	tcase_add_test(tc, test_rate_before_conns);
-	tcase_add_test(tc, test_release_removes);
-	tcase_add_test(tc, test_sweep);
-	tcase_add_test(tc, test_full_table_fails_open);
-	tcase_add_test(tc, test_full_table_removals);
-	tcase_add_test(tc, test_reset_slot_forgets);
-	tcase_add_test(tc, test_backward_shift_wrap);
-	tcase_add_test(tc, test_backward_shift_many);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("regions");
-	tcase_add_loop_test(tc, test_cap_for, 0,
-	    sizeof(cap_cases) / sizeof(cap_cases[0]));
-	tcase_add_loop_test(tc, test_fit, 0,
-	    sizeof(fit_cases) / sizeof(fit_cases[0]));
-	tcase_add_test(tc, test_limits_off_maps_nothing);
-	tcase_add_test(tc, test_growing_reload);
-	tcase_add_test(tc, test_older_worker_skips_newer_region);
-	tcase_add_test(tc, test_reload_undone_reuses);
-	tcase_add_test(tc, test_regions_full);
-	tcase_add_test(tc, test_memory_returned);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, per_ip_limit_across_growing_reload);
-	tcase_add_test(tc, no_tables_without_limits);
-	suite_add_tcase(s, tc);
+	h_case(s, "key", 0, H_TESTS(test_key_table, test_key_ignores_port,
+	    test_key_other_family));
+	h_case_fixed(s, "tables", 0, setup, teardown,
+	    H_TESTS(test_create_rounds_up, test_admit_release_sum,
+	    test_no_limits, test_unused_slot_not_summed, test_rate,
+	    test_rate_before_conns, test_release_removes, test_sweep,
+	    test_full_table_fails_open, test_full_table_removals,
+	    test_reset_slot_forgets, test_backward_shift_wrap,
+	    test_backward_shift_many));
+	tc = h_case(s, "regions", 0, H_TESTS(test_limits_off_maps_nothing,
+	    test_growing_reload, test_older_worker_skips_newer_region,
+	    test_reload_undone_reuses, test_regions_full,
+	    test_memory_returned));
+	tcase_add_loop_test(tc, test_cap_for, 0, H_NELEM(cap_cases));
+	tcase_add_loop_test(tc, test_fit, 0, H_NELEM(fit_cases));
+	h_case(s, "daemon", 90, H_TESTS(per_ip_limit_across_growing_reload,
+	    no_tables_without_limits));
 	return s;
 }

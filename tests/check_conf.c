@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "harness.h"
 #include "suites.h"
 
 #define MAIN "echod.conf"
@@ -1244,40 +1245,20 @@ conf_suite(void)
 	Suite *s = suite_create("conf");
 	TCase *tc;
 
-	tc = tcase_create("bad_files");
-	tcase_add_loop_test(tc, test_bad_file, 0,
-	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
-	tcase_add_test(tc, test_missing_file);
-	tcase_add_test(tc, test_directory);
-	tcase_add_test(tc, test_unreadable);
-	tcase_add_test(tc, test_too_large);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("good_files");
-	tcase_add_loop_test(tc, test_good_file, 0,
-	    (int)(sizeof(good_cases) / sizeof(good_cases[0])));
-	tcase_add_loop_test(tc, test_run_file, 0,
-	    (int)(sizeof(run_cases) / sizeof(run_cases[0])));
-	tcase_add_loop_test(tc, test_limits_file, 0,
-	    (int)(sizeof(limit_cases) / sizeof(limit_cases[0])));
-	tcase_add_test(tc, test_limits_reload);
-	tcase_add_test(tc, test_long_pidfile);
-	tcase_add_test(tc, test_list_in_string);
-	tcase_add_test(tc, test_failed_reload_keeps_old);
-	tcase_add_test(tc, test_include_errors_do_not_accumulate);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("api");
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_small_err_buffer);
-	tcase_add_loop_test(tc, test_set_workers, 0,
-	    (int)(sizeof(workers_cases) / sizeof(workers_cases[0])));
-	tcase_add_test(tc, test_set_listen);
-	tcase_add_test(tc, test_summary);
-	tcase_add_test(tc, test_sandbox_name);
-	tcase_add_test(tc, test_every_option_documented);
-	tcase_add_loop_test(tc, test_overlap, 0,
-	    sizeof(overlap_cases) / sizeof(overlap_cases[0]));
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "bad_files", 0, H_TESTS(test_missing_file,
+	    test_directory, test_unreadable, test_too_large));
+	tcase_add_loop_test(tc, test_bad_file, 0, H_NELEM(bad_cases));
+	tc = h_case(s, "good_files", 0, H_TESTS(test_limits_reload,
+	    test_long_pidfile, test_list_in_string,
+	    test_failed_reload_keeps_old,
+	    test_include_errors_do_not_accumulate));
+	tcase_add_loop_test(tc, test_good_file, 0, H_NELEM(good_cases));
+	tcase_add_loop_test(tc, test_run_file, 0, H_NELEM(run_cases));
+	tcase_add_loop_test(tc, test_limits_file, 0, H_NELEM(limit_cases));
+	tc = h_case(s, "api", 0, H_TESTS(test_defaults, test_small_err_buffer,
+	    test_set_listen, test_summary, test_sandbox_name,
+	    test_every_option_documented));
+	tcase_add_loop_test(tc, test_set_workers, 0, H_NELEM(workers_cases));
+	tcase_add_loop_test(tc, test_overlap, 0, H_NELEM(overlap_cases));
 	return s;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "harness.h"
 #include "suites.h"
 
 /* ---- pure: levels ---- */
@@ -637,32 +638,17 @@ Suite *
 log_suite(void)
 {
 	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("pure");
-	TCase *io = tcase_create("stalled");
+	TCase *tc = h_case(s, "pure", 0, H_TESTS(test_stamp_zero_len,
+	    test_stamp_localtime, test_drops));
 
-	tcase_add_loop_test(tc, test_wanted, 0,
-	    sizeof(wanted) / sizeof(wanted[0]));
-	tcase_add_loop_test(tc, test_stamp, 0,
-	    sizeof(stamps) / sizeof(stamps[0]));
-	tcase_add_test(tc, test_stamp_zero_len);
-	tcase_add_test(tc, test_stamp_localtime);
-	tcase_add_loop_test(tc, test_format, 0,
-	    sizeof(formats) / sizeof(formats[0]));
-	tcase_add_loop_test(tc, test_format_cut, 0,
-	    sizeof(cuts) / sizeof(cuts[0]));
-	tcase_add_test(tc, test_drops);
-	tcase_add_loop_test(tc, test_note, 0, sizeof(notes) / sizeof(notes[0]));
-	suite_add_tcase(s, tc);
-
-	tcase_set_timeout(io, 20);
-	tcase_add_test(io, test_stalled_pipe);
-	tcase_add_test(io, test_stalled_pipe_not_ours);
-	tcase_add_test(io, test_stalled_socket);
-	tcase_add_test(io, test_stalled_journal);
-	tcase_add_test(io, test_stalled_tty);
-	tcase_add_test(io, test_stalled_syslog);
-	tcase_add_test(io, test_syslog_path_too_long);
-	tcase_add_test(io, test_errno_kept);
-	suite_add_tcase(s, io);
+	tcase_add_loop_test(tc, test_wanted, 0, H_NELEM(wanted));
+	tcase_add_loop_test(tc, test_stamp, 0, H_NELEM(stamps));
+	tcase_add_loop_test(tc, test_format, 0, H_NELEM(formats));
+	tcase_add_loop_test(tc, test_format_cut, 0, H_NELEM(cuts));
+	tcase_add_loop_test(tc, test_note, 0, H_NELEM(notes));
+	h_case(s, "stalled", 20, H_TESTS(test_stalled_pipe,
+	    test_stalled_pipe_not_ours, test_stalled_socket,
+	    test_stalled_journal, test_stalled_tty, test_stalled_syslog,
+	    test_syslog_path_too_long, test_errno_kept));
 	return s;
 }

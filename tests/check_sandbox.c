@@ -338,24 +338,12 @@ sandbox_suite(void)
 	Suite *s = suite_create("sandbox");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
-	tcase_add_test(tc, syscalls_per_need);
-	tcase_add_loop_test(tc, decide_table, 0,
-	    (int)(sizeof(decide_cases) / sizeof(decide_cases[0])));
-	tcase_add_test(tc, state_names);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("filter");
-	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, socket_kills_without_the_need);
-	tcase_add_test(tc, kill_thread_fallback);
-	tcase_add_test(tc, probe_reports_without_loading_here);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("echod");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, seccomp_refused_still_sandboxed);
-	tcase_add_test(tc, sandbox_on_unloadable_fails_start);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "decisions", 0, H_TESTS(syscalls_per_need,
+	    state_names));
+	tcase_add_loop_test(tc, decide_table, 0, H_NELEM(decide_cases));
+	h_case(s, "filter", 10, H_TESTS(socket_kills_without_the_need,
+	    kill_thread_fallback, probe_reports_without_loading_here));
+	h_case(s, "echod", 60, H_TESTS(seccomp_refused_still_sandboxed,
+	    sandbox_on_unloadable_fails_start));
 	return s;
 }

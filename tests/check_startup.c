@@ -429,25 +429,13 @@ Suite *
 startup_suite(void)
 {
 	Suite *s = suite_create("startup");
-	TCase *tc;
 
-	tc = tcase_create("descriptors");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, stderr_closed_no_sigpipe);
-	tcase_add_test(tc, foreground_with_0_to_2_closed_serves);
-	tcase_add_test(tc, detached_with_stdin_closed_listens);
-	tcase_add_test(tc, detached_with_0_to_2_closed_serves);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("signals");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, sighup_storm_at_start);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, detached_relative_config_reloads);
-	tcase_add_test(tc, second_daemon_names_the_real_pid);
-	suite_add_tcase(s, tc);
+	h_case(s, "descriptors", 60, H_TESTS(stderr_closed_no_sigpipe,
+	    foreground_with_0_to_2_closed_serves,
+	    detached_with_stdin_closed_listens,
+	    detached_with_0_to_2_closed_serves));
+	h_case(s, "signals", 120, H_TESTS(sighup_storm_at_start));
+	h_case(s, "daemon", 60, H_TESTS(detached_relative_config_reloads,
+	    second_daemon_names_the_real_pid));
 	return s;
 }

@@ -247,16 +247,10 @@ worker_suite(void)
 	Suite *s = suite_create("worker");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
+	tc = h_case(s, "decisions", 0, NULL);
 	tcase_add_loop_test(tc, drain_stop_accepting_table, 0,
-	    (int)(sizeof(drain_cases) / sizeof(drain_cases[0])));
-	tcase_add_loop_test(tc, olist_table, 0,
-	    (int)(sizeof(olist_cases) / sizeof(olist_cases[0])));
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("echod");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, sigterm_serves_the_whole_queue);
-	suite_add_tcase(s, tc);
+	    H_NELEM(drain_cases));
+	tcase_add_loop_test(tc, olist_table, 0, H_NELEM(olist_cases));
+	h_case(s, "echod", 90, H_TESTS(sigterm_serves_the_whole_queue));
 	return s;
 }
