@@ -940,9 +940,7 @@ out:
 		if (fds[i] != -1)
 			close(fds[i]);
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -984,9 +982,7 @@ START_TEST(no_tables_without_limits)
 	    "%ld after 100 SIGTTOU", kb0, kb1, kb2);
 out:
 	cl_stop(&p, 10000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

@@ -317,9 +317,7 @@ START_TEST(stalled_manager_blocks_nothing)
 	    st);
 out:
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

@@ -379,9 +379,7 @@ out:
 	if (w > 0)
 		kill(w, SIGCONT);
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -423,9 +421,7 @@ START_TEST(tiny_watchdog_is_clamped)
 	    "one every 500 ms", pings);
 out:
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

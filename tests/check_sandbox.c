@@ -293,9 +293,7 @@ START_TEST(seccomp_refused_still_sandboxed)
 	REQUIRE(&t, st == 0 && strstr(out, "sandbox: on (kill thread)"),
 	    "-t (status %#x) said: %s", st, out);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -326,9 +324,7 @@ START_TEST(sandbox_on_unloadable_fails_start)
 	st = h_stop(&p, STOP_MS);
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0, "stop: %#x", st);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 

@@ -235,9 +235,7 @@ out:
 	for (i = 0; i < QUEUED; i++)
 		if (fds[i] != -1)
 			close(fds[i]);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
