@@ -434,21 +434,24 @@ out:
 }
 
 /*
- * For the stop tests: every worker gone within 1 s of the master; with
- * why, none of them had to be killed (why says what that would mean).
+ * For the stop tests: the master exited 0 (st, its wait status) and
+ * every worker is gone within 1 s of it; with why, none of them had to
+ * be killed (why says what that would mean).
  */
-static int
-stop_workers_gone(struct tres *t, struct echod_proc *p, const pid_t *kids,
+static void
+stop_ended(struct tres *t, struct echod_proc *p, int st, const pid_t *kids,
     int nk, const char *why)
 {
-	int alive = cl_wait_gone(NULL, kids, nk, 1000);
+	int alive;
 
+	REQUIRE(t, cl_exited_with(st, 0), "wait status %#x, want exit 0", st);
+	alive = cl_wait_gone(NULL, kids, nk, 1000);
 	REQUIRE(t, alive == 0, "%d worker(s) left", alive);
 	if (why != NULL)
 		REQUIRE(t, cl_log_count(p, "killing the remaining") == 0, "%s",
 		    why);
 out:
-	return !t->failed;
+	return;
 }
 
 /* ---- 4. SIGTERM drains an open connection ---- */
@@ -489,11 +492,7 @@ START_TEST(sigterm_drains)
 	    "client closed");
 	REQUIRE(&t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
-	if (!stop_workers_gone(&t, &p, kids, nk,
-	    "the master had to kill workers"))
-		goto out;
+	stop_ended(&t, &p, st, kids, nk, "the master had to kill workers");
 out:
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
@@ -519,15 +518,12 @@ START_TEST(sigterm_timeout)
 	st = h_wait_exit(&p, 4000);
 	el = h_now_ms() - t0;
 	REQUIRE(&t, st != -1, "master still running 4 s after SIGTERM");
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
 	REQUIRE(&t, el >= 800 && el <= 3000, "exited %lld ms after SIGTERM, "
 	    "want about shutdown_timeout = 1 s", el);
 	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	if (!stop_workers_gone(&t, &p, kids, nk, "the worker did not end "
-	    "its drain at shutdown_timeout itself"))
-		goto out;
+	stop_ended(&t, &p, st, kids, nk, "the worker did not end "
+	    "its drain at shutdown_timeout itself");
 out:
 	cl_close_fds(&a, 1);
 	cl_conclude(&t, &p);
@@ -556,10 +552,7 @@ START_TEST(sigint_drains)
 	close(a);
 	a = -1;
 	st = h_wait_exit(&p, 2000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
-	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
-		goto out;
+	stop_ended(&t, &p, st, kids, nk, NULL);
 out:
 	cl_close_fds(&a, 1);
 	cl_conclude(&t, &p);
@@ -589,14 +582,11 @@ START_TEST(second_sigterm_stops_now)
 	    "SIGTERM");
 	REQUIRE(&t, el <= 2000, "exited %lld ms after the second SIGTERM",
 	    el);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
 	REQUIRE(&t, cl_log_count(&p, "again: stopping now") == 1,
 	    "no 'again: stopping now' in the log");
 	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
 	    "a reset");
-	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
-		goto out;
+	stop_ended(&t, &p, st, kids, nk, NULL);
 out:
 	cl_close_fds(&a, 1);
 	cl_conclude(&t, &p);
