@@ -26,6 +26,8 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#define FUZZ_TARGET "fuzz_conf"
+#include "fuzz.h"
 
 #define MAX_PIECES 24
 /*
@@ -51,17 +53,6 @@ static const struct {
 	{ "self.conf", "include(\"self.conf\")\n" },
 	{ "nested.conf", "include(\"inc.conf\")\nbacklog = 7\n" },
 };
-
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "fuzz_conf: %s:%d: %s: ", __FILE__, \
-			    __LINE__, #cond);                              \
-			fprintf(stderr, __VA_ARGS__);                      \
-			fputc('\n', stderr);                               \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 static void
 cleanup(void)
