@@ -388,7 +388,7 @@ flood(void)
  * dropped...", comes before the next line, and N counts exactly the lines
  * that did not arrive (a terminal may take part of a line: that line
  * arrives cut and counts as dropped too).  The shared descriptor 2 never
- * became non-blocking.
+ * became non-blocking.  Closes rd_wr.
  */
 static void
 check_stalled_stderr(int rd_wr[2], const char *head, int tty)
@@ -428,6 +428,8 @@ check_stalled_stderr(int rd_wr[2], const char *head, int tty)
 	ck_assert_msg(count_lines(buf, NULL) == 2 &&
 	    strstr(strchr(buf, '\n'), "test: after the drain") != NULL,
 	    "after the drain: '%s'", buf);
+	close(rd_wr[0]);
+	close(rd_wr[1]);
 }
 
 START_TEST(test_stalled_pipe)
@@ -436,8 +438,6 @@ START_TEST(test_stalled_pipe)
 
 	ck_assert_int_ne(pipe2(fds, O_CLOEXEC), -1);
 	check_stalled_stderr(fds, "test: warning: ", 0);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -474,8 +474,6 @@ START_TEST(test_stalled_pipe_not_ours)
 		ck_assert_int_ne(setresuid(65534, 65534, 65534), -1);
 	check_stalled_stderr(fds, "test: warning: ", 0);
 	ck_assert_msg(have_epoll_fd(), "the pipe was reopened after all");
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -486,8 +484,6 @@ START_TEST(test_stalled_socket)
 	ck_assert_int_ne(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 	    fds), -1);
 	check_stalled_stderr(fds, "test: warning: ", 0);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -505,8 +501,6 @@ START_TEST(test_stalled_journal)
 	    (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", js, 1);
 	check_stalled_stderr(fds, "<4>test: ", 0);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -517,8 +511,6 @@ START_TEST(test_stalled_tty)
 
 	ck_assert_int_ne(openpty(&fds[0], &fds[1], NULL, NULL, NULL), -1);
 	check_stalled_stderr(fds, "test: warning: ", 1);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
