@@ -153,6 +153,20 @@ wait_probe(struct bench *b, int timeout_ms)
 	return n;
 }
 
+/*
+ * The worker's side sends len bytes of reply (none with len 0); the
+ * probe's socket wakes the loop and probe_event says want.
+ */
+static void
+reply_event(struct bench *b, const unsigned char *reply, size_t len,
+    int want)
+{
+	if (len > 0)
+		ck_assert_int_eq(h_write_all(b->srv, reply, len), 0);
+	ck_assert_int_eq(wait_probe(b, 2000), 1);
+	ck_assert_int_eq(probe_event(&b->p), want);
+}
+
 /* Connect, see the token sent, accept it on the worker's side. */
 static void
 start_and_send(struct bench *b, unsigned char *token)
@@ -161,8 +175,7 @@ start_and_send(struct bench *b, unsigned char *token)
 	    1000, b->epfd, TAG), -1);
 	ck_assert_uint_eq(b->p.deadline_ms, 1000 + 2000);
 	ck_assert_uint_eq(b->p.events, EPOLLOUT);
-	ck_assert_int_eq(wait_probe(b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b->p), PROBE_PENDING);
+	reply_event(b, NULL, 0, PROBE_PENDING);
 	ck_assert_int_eq(b->p.sent, 1);
 	ck_assert_uint_eq(b->p.events, EPOLLIN);
 	ck_assert_int_ne(b->srv = accept(b->lfd, NULL, NULL), -1);
@@ -190,9 +203,7 @@ START_TEST(test_waiting_probe_is_quiet)
 	    "loop while waiting for the reply (events %#x)", b.p.events);
 	ck_assert_int_eq(probe_expire(&b.p, 2999), PROBE_PENDING);
 	echo_upper(token, PROBE_TOKEN_LEN);
-	ck_assert_int_eq(h_write_all(b.srv, token, PROBE_TOKEN_LEN), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_OK);
+	reply_event(&b, token, PROBE_TOKEN_LEN, PROBE_OK);
 	ck_assert_int_eq(b.p.fd, -1);
 	bench_close(&b);
 }
@@ -207,12 +218,8 @@ START_TEST(test_reply_in_pieces)
 	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	echo_upper(token, PROBE_TOKEN_LEN);
-	ck_assert_int_eq(h_write_all(b.srv, token, 5), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_PENDING);
-	ck_assert_int_eq(h_write_all(b.srv, token + 5, PROBE_TOKEN_LEN - 5), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_OK);
+	reply_event(&b, token, 5, PROBE_PENDING);
+	reply_event(&b, token + 5, PROBE_TOKEN_LEN - 5, PROBE_OK);
 	bench_close(&b);
 }
 END_TEST
@@ -224,9 +231,7 @@ START_TEST(test_wrong_reply)
 
 	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token); /* echoed as is: not uppercased */
-	ck_assert_int_eq(h_write_all(b.srv, token, PROBE_TOKEN_LEN), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_FAILED);
+	reply_event(&b, token, PROBE_TOKEN_LEN, PROBE_FAILED);
 	ck_assert_msg(strstr(b.p.err, "wrong reply") != NULL, "err: %s",
 	    b.p.err);
 	ck_assert_int_eq(b.p.fd, -1);
@@ -243,8 +248,7 @@ START_TEST(test_closed_before_reply)
 	start_and_send(&b, token);
 	close(b.srv);
 	b.srv = -1;
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_FAILED);
+	reply_event(&b, NULL, 0, PROBE_FAILED);
 	ck_assert_str_eq(b.p.err, "recv: connection closed");
 	bench_close(&b);
 }
@@ -279,8 +283,7 @@ START_TEST(test_refused)
 	/* Loopback may refuse at once, or report it as an event. */
 	if (probe_start(&b.p, (struct sockaddr *)&b.ss, b.sl, 0, b.epfd,
 	    TAG) != -1) {
-		ck_assert_int_eq(wait_probe(&b, 2000), 1);
-		ck_assert_int_eq(probe_event(&b.p), PROBE_FAILED);
+		reply_event(&b, NULL, 0, PROBE_FAILED);
 	}
 	ck_assert_str_eq(b.p.err, "connect: Connection refused");
 	bench_close(&b);
