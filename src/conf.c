@@ -777,8 +777,8 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 	return rc;
 }
 
-static int
-online_cpus(void)
+int
+conf_auto_workers(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -792,7 +792,7 @@ static void
 set_workers(struct conf *c, long n)
 {
 	c->workers_auto = n == 0;
-	c->workers = n == 0 ? online_cpus() : (int)n;
+	c->workers = n == 0 ? conf_auto_workers() : (int)n;
 }
 
 /* Store v (or s, for a string) into sp's field of c. */

@@ -556,16 +556,6 @@ static const struct good_case good_cases[] = {
 	    CONF_DEFAULT_SHUTDOWN_TIMEOUT, LOG_LVL_INFO },
 };
 
-static int
-online_cpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		return 1;
-	return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n;
-}
-
 static void
 assert_listen(const struct conf *c, const char *l0, const char *l1, size_t n)
 {
@@ -600,7 +590,7 @@ START_TEST(test_good_file)
 	assert_listen(&c, gc->listen0, gc->listen1, gc->nlisten);
 	ck_assert_int_eq(c.workers_auto, gc->workers == AUTO);
 	ck_assert_int_eq(c.workers,
-	    gc->workers == AUTO ? online_cpus() : gc->workers);
+	    gc->workers == AUTO ? conf_auto_workers() : gc->workers);
 	ck_assert_int_eq(c.max_connections, gc->max_connections);
 	ck_assert_int_eq(c.backlog, gc->backlog);
 	ck_assert_int_eq(c.idle_timeout, gc->idle_timeout);
@@ -916,7 +906,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c.path, "");
 	assert_listen(&c, CONF_DEFAULT_LISTEN, NULL, 1);
 	ck_assert(c.workers_auto);
-	ck_assert_int_eq(c.workers, online_cpus());
+	ck_assert_int_eq(c.workers, conf_auto_workers());
 	ck_assert_int_eq(c.max_connections, CONF_DEFAULT_MAX_CONNECTIONS);
 	ck_assert_int_eq(c.backlog, CONF_DEFAULT_BACKLOG);
 	ck_assert_int_eq(c.idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
@@ -1050,7 +1040,7 @@ START_TEST(test_set_workers)
 	} else {
 		ck_assert_int_eq(c.workers_auto, wc->workers == AUTO);
 		ck_assert_int_eq(c.workers,
-		    wc->workers == AUTO ? online_cpus() : wc->workers);
+		    wc->workers == AUTO ? conf_auto_workers() : wc->workers);
 	}
 	conf_free(&c);
 }
@@ -1140,6 +1130,16 @@ START_TEST(test_every_option_documented)
 		    "'no such option' does not name %s", name);
 	}
 	ck_assert_uint_eq(i, 17);
+}
+END_TEST
+
+/* workers = 0 is one worker per online CPU, within 1 .. the maximum. */
+START_TEST(test_auto_workers)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ck_assert_int_eq(conf_auto_workers(), n < 1 ? 1 :
+	    n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n);
 }
 END_TEST
 
@@ -1256,8 +1256,8 @@ conf_suite(void)
 	tcase_add_loop_test(tc, test_run_file, 0, H_NELEM(run_cases));
 	tcase_add_loop_test(tc, test_limits_file, 0, H_NELEM(limit_cases));
 	tc = h_case(s, "api", 0, H_TESTS(test_defaults, test_small_err_buffer,
-	    test_set_listen, test_summary, test_sandbox_name,
-	    test_every_option_documented));
+	    test_set_listen, test_summary, test_auto_workers,
+	    test_sandbox_name, test_every_option_documented));
 	tcase_add_loop_test(tc, test_set_workers, 0, H_NELEM(workers_cases));
 	tcase_add_loop_test(tc, test_overlap, 0, H_NELEM(overlap_cases));
 	return s;
