@@ -164,8 +164,7 @@ START_TEST(per_ip_across_workers)
 out:
 	cl_close_fds(a, 4);
 	cl_close_fds(b, 3);
-	cl_close_fds(&x, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &x, 1);
 }
 END_TEST
 
@@ -204,8 +203,7 @@ START_TEST(per_ip_ipv6)
 	cl_close_fds(c, 4);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(c, 4);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, c, 4);
 }
 END_TEST
 
@@ -231,8 +229,7 @@ START_TEST(exempt_loopback)
 	cl_close_fds(c, 6);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(c, 6);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, c, 6);
 }
 END_TEST
 
@@ -390,8 +387,7 @@ out:
 	cl_close_fds(&a1, 1);
 	cl_close_fds(&c, 1);
 	cl_close_fds(&e, 1);
-	cl_close_fds(&f, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &f, 1);
 }
 END_TEST
 
@@ -457,8 +453,7 @@ START_TEST(connection_time_limit)
 out:
 	cl_close_fds(&busy, 1);
 	cl_close_fds(&idle, 1);
-	cl_close_fds(&fresh, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &fresh, 1);
 }
 END_TEST
 
@@ -557,8 +552,7 @@ sandbox_case(int on)
 out:
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
-	cl_close_fds(&c, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &c, 1);
 }
 
 START_TEST(sandbox_kills_forbidden_call)
@@ -1136,8 +1130,7 @@ out:
 		cl_prlimit(p.pid, RLIMIT_NPROC, &old, NULL);
 	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
-	cl_close_fds(&c, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &c, 1);
 }
 END_TEST
 

@@ -470,13 +470,6 @@ out:
 	return;
 }
 
-/* The end of a stop test: close the client, clean up, assert. */
-#define stop_conclude(s)                                                   \
-	do {                                                               \
-		cl_close_fds(&(s)->a, 1);                                  \
-		cl_conclude(&(s)->t, &(s)->p);                             \
-	} while (0)
-
 /* ---- 4. SIGTERM drains an open connection ---- */
 
 START_TEST(sigterm_drains)
@@ -514,7 +507,7 @@ START_TEST(sigterm_drains)
 	stop_ended(&s, st, "the master had to kill workers");
 out:
 	cl_close_fds(&b, 1);
-	stop_conclude(&s);
+	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
 }
 END_TEST
 
@@ -538,7 +531,7 @@ START_TEST(sigterm_timeout)
 	stop_ended(&s, st, "the worker did not end its drain at "
 	    "shutdown_timeout itself");
 out:
-	stop_conclude(&s);
+	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
 }
 END_TEST
 
@@ -562,7 +555,7 @@ START_TEST(sigint_drains)
 	st = h_wait_exit(&s.p, 2000);
 	stop_ended(&s, st, NULL);
 out:
-	stop_conclude(&s);
+	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
 }
 END_TEST
 
@@ -591,7 +584,7 @@ START_TEST(second_sigterm_stops_now)
 	    "nor a reset");
 	stop_ended(&s, st, NULL);
 out:
-	stop_conclude(&s);
+	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
 }
 END_TEST
 
@@ -623,7 +616,7 @@ out:
 			if (h_alive(s.kids[i]))
 				kill(s.kids[i], SIGKILL);
 	}
-	stop_conclude(&s);
+	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
 }
 END_TEST
 
@@ -737,8 +730,7 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started again");
 out:
-	cl_close_fds(&a, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &a, 1);
 }
 END_TEST
 

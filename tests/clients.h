@@ -266,4 +266,11 @@ long cl_pid_status_kb(pid_t pid, const char *field);
  * 0, or -1 with errno. */
 int cl_write_conf(struct echod_proc *p, const char *text);
 
+/* cl_conclude after closing those of fds[0..n-1] that are open. */
+#define cl_conclude_fds(t, p, fds, n)                                      \
+	do {                                                               \
+		cl_close_fds((fds), (n));                                  \
+		cl_conclude((t), (p));                                     \
+	} while (0)
+
 #endif
