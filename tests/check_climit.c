@@ -682,6 +682,18 @@ regions(const struct climit *l)
 	return n;
 }
 
+
+/*
+ * A reload to max_connections maxc with the per-client limits on, and
+ * the first worker of that generation set up in slot.
+ */
+static void
+reload_to(struct climit *l, int maxc, unsigned slot)
+{
+	ck_assert_int_eq(climit_configure(l, maxc, 1, 0), 0);
+	climit_reset_slot(l, slot);
+}
+
 /* With no limit set, nothing is mapped, and spawns and reaps cost nothing. */
 START_TEST(test_limits_off_maps_nothing)
 {
@@ -757,12 +769,10 @@ START_TEST(test_older_worker_skips_newer_region)
 	uint64_t k = client(10);
 
 	climit_init(&l, 4);
-	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
-	climit_reset_slot(&l, 0);
+	reload_to(&l, 10, 0);
 	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
 	before = l; /* what a worker forked now holds */
-	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
-	climit_reset_slot(&l, 1);
+	reload_to(&l, 1000, 1);
 	ck_assert_int_eq(climit_admit(&l, 1, k, 1, 0, 0), CLIMIT_OK);
 	ck_assert_uint_eq(climit_conns(&l, k), 2);
 	ck_assert_uint_eq(climit_conns(&before, k), 1);
@@ -778,11 +788,9 @@ START_TEST(test_reload_undone_reuses)
 	unsigned cap;
 
 	climit_init(&l, 4);
-	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
-	climit_reset_slot(&l, 0);
+	reload_to(&l, 10, 0);
 	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
-	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
-	climit_reset_slot(&l, 1);
+	reload_to(&l, 1000, 1);
 	ck_assert_uint_eq(regions(&l), 2);
 	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
 	ck_assert_uint_eq(regions(&l), 2);
@@ -806,8 +814,7 @@ START_TEST(test_regions_full)
 
 	climit_init(&l, 8);
 	for (s = 0; s < CLIMIT_REGIONS; s++) {
-		ck_assert_int_eq(climit_configure(&l, 100 << s, 1, 0), 0);
-		climit_reset_slot(&l, s);
+		reload_to(&l, 100 << s, s);
 	}
 	ck_assert_uint_eq(regions(&l), CLIMIT_REGIONS);
 	errno = 0;
@@ -831,8 +838,7 @@ START_TEST(test_memory_returned)
 	unsigned cap;
 
 	climit_init(&l, 2);
-	ck_assert_int_eq(climit_configure(&l, 1000000, 1, 0), 0);
-	climit_reset_slot(&l, 0);
+	reload_to(&l, 1000000, 0);
 	kb0 = cl_pid_status_kb(getpid(), "RssShmem");
 	ck_assert_ptr_nonnull(t = climit_table(&l, 0, &cap));
 	memset(t, 0, (size_t)cap * sizeof(*t)); /* a worker's worth */
