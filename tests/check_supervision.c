@@ -470,12 +470,23 @@ out:
 	return;
 }
 
+/*
+ * The end of a stop test: stop_ended if nothing failed before, then
+ * close the client, clean up and assert.
+ */
+#define stop_conclude(s, st, why)                                          \
+	do {                                                               \
+		if (!(s)->t.failed)                                        \
+			stop_ended((s), (st), (why));                      \
+		cl_conclude_fds(&(s)->t, &(s)->p, &(s)->a, 1);             \
+	} while (0)
+
 /* ---- 4. SIGTERM drains an open connection ---- */
 
 START_TEST(sigterm_drains)
 {
 	struct stop s;
-	int b = -1, st, e;
+	int b = -1, st = -1, e;
 	long long t0;
 
 	if (!stop_start(&s, 2, 5, 1, SIGTERM))
@@ -504,10 +515,9 @@ START_TEST(sigterm_drains)
 	    "client closed");
 	REQUIRE(&s.t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
-	stop_ended(&s, st, "the master had to kill workers");
 out:
 	cl_close_fds(&b, 1);
-	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
+	stop_conclude(&s, st, "the master had to kill workers");
 }
 END_TEST
 
@@ -516,7 +526,7 @@ END_TEST
 START_TEST(sigterm_timeout)
 {
 	struct stop s;
-	int st;
+	int st = -1;
 	long long el;
 
 	if (!stop_start(&s, 1, 1, 1, SIGTERM))
@@ -528,10 +538,9 @@ START_TEST(sigterm_timeout)
 	    "want about shutdown_timeout = 1 s", el);
 	REQUIRE(&s.t, cl_eof_or_reset(s.a, 1000), "the client saw neither EOF "
 	    "nor a reset");
-	stop_ended(&s, st, "the worker did not end its drain at "
-	    "shutdown_timeout itself");
 out:
-	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
+	stop_conclude(&s, st, "the worker did not end its drain at "
+	    "shutdown_timeout itself");
 }
 END_TEST
 
@@ -541,7 +550,7 @@ START_TEST(sigint_drains)
 {
 	struct stop s;
 	char line[512];
-	int st;
+	int st = -1;
 
 	if (!stop_start(&s, 1, 5, 1, SIGINT))
 		goto out;
@@ -553,16 +562,15 @@ START_TEST(sigint_drains)
 	REQUIRE(&s.t, cl_echo(s.a, "def", 2000), "no echo during the drain");
 	cl_close_fds(&s.a, 1);
 	st = h_wait_exit(&s.p, 2000);
-	stop_ended(&s, st, NULL);
 out:
-	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
+	stop_conclude(&s, st, NULL);
 }
 END_TEST
 
 START_TEST(second_sigterm_stops_now)
 {
 	struct stop s;
-	int st;
+	int st = -1;
 	long long t0, el;
 
 	if (!stop_start(&s, 2, 30, 1, SIGTERM))
@@ -582,9 +590,8 @@ START_TEST(second_sigterm_stops_now)
 	    "no 'again: stopping now' in the log");
 	REQUIRE(&s.t, cl_eof_or_reset(s.a, 1000), "the client saw neither EOF "
 	    "nor a reset");
-	stop_ended(&s, st, NULL);
 out:
-	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
+	stop_conclude(&s, st, NULL);
 }
 END_TEST
 
