@@ -356,19 +356,25 @@ parse_workers(const struct opt_spec *sp, const char *s, long *out,
 	return parse_range(sp, s, out, why, len);
 }
 
+/* A word parsed to v (-1: not one): *out, or why it is not a noun. */
+static int
+parse_word(int v, const char *s, const char *noun, long *out, char *why,
+    size_t len)
+{
+	if (v == -1) {
+		snprintf(why, len, "'%.64s' is not a %s", s, noun);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int
 parse_level(const struct opt_spec *sp, const char *s, long *out, char *why,
     size_t len)
 {
-	int level;
-
 	(void)sp;
-	if ((level = log_level_parse(s)) == -1) {
-		snprintf(why, len, "'%.64s' is not a level", s);
-		return -1;
-	}
-	*out = level;
-	return 0;
+	return parse_word(log_level_parse(s), s, "level", out, why, len);
 }
 
 /* libconfuse's words, in any case: true, yes, on; false, no, off. */
@@ -376,15 +382,8 @@ static int
 parse_bool(const struct opt_spec *sp, const char *s, long *out, char *why,
     size_t len)
 {
-	int b;
-
 	(void)sp;
-	if ((b = cfg_parse_boolean(s)) == -1) {
-		snprintf(why, len, "'%.64s' is not a boolean", s);
-		return -1;
-	}
-	*out = b;
-	return 0;
+	return parse_word(cfg_parse_boolean(s), s, "boolean", out, why, len);
 }
 
 /* on, off or try; libconfuse's booleans as on and off. */
