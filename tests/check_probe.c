@@ -434,27 +434,13 @@ probe_suite(void)
 	Suite *s = suite_create("probe");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
-	tcase_add_loop_test(tc, test_schedule_table, 0,
-	    sizeof(sched_cases) / sizeof(sched_cases[0]));
-	tcase_add_test(tc, test_schedule_invariants);
-	tcase_add_test(tc, test_wants);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("round trip");
-	tcase_add_test(tc, test_waiting_probe_is_quiet);
-	tcase_add_test(tc, test_reply_in_pieces);
-	tcase_add_test(tc, test_wrong_reply);
-	tcase_add_test(tc, test_closed_before_reply);
-	tcase_add_test(tc, test_deadline);
-	tcase_add_test(tc, test_refused);
-	tcase_add_test(tc, test_target);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("watchdog");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, pending_probe_costs_no_cpu);
-	tcase_add_test(tc, tiny_watchdog_is_clamped);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "decisions", 0, H_TESTS(test_schedule_invariants,
+	    test_wants));
+	tcase_add_loop_test(tc, test_schedule_table, 0, H_NELEM(sched_cases));
+	h_case(s, "round trip", 0, H_TESTS(test_waiting_probe_is_quiet,
+	    test_reply_in_pieces, test_wrong_reply, test_closed_before_reply,
+	    test_deadline, test_refused, test_target));
+	h_case(s, "watchdog", 30, H_TESTS(pending_probe_costs_no_cpu,
+	    tiny_watchdog_is_clamped));
 	return s;
 }
