@@ -694,6 +694,25 @@ reload_to(struct climit *l, int maxc, unsigned slot)
 	climit_reset_slot(l, slot);
 }
 
+/* The capacity of slot's table, which it must have. */
+static unsigned
+table_cap(const struct climit *l, unsigned slot)
+{
+	unsigned cap = 0;
+
+	ck_assert_ptr_nonnull(climit_table(l, slot, &cap));
+	return cap;
+}
+
+/* Four slots, max_connections 10: k holds one connection in slot 0. */
+static void
+one_client(struct climit *l, uint64_t k)
+{
+	climit_init(l, 4);
+	reload_to(l, 10, 0);
+	ck_assert_int_eq(climit_admit(l, 0, k, 1, 0, 0), CLIMIT_OK);
+}
+
 /* With no limit set, nothing is mapped, and spawns and reaps cost nothing. */
 START_TEST(test_limits_off_maps_nothing)
 {
@@ -737,10 +756,8 @@ START_TEST(test_growing_reload)
 	ck_assert_uint_eq(l.cap, 65536);
 	ck_assert_uint_eq(regions(&l), 2);
 	climit_reset_slot(&l, 2);
-	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
-	ck_assert_uint_eq(cap, 65536);
-	ck_assert_ptr_nonnull(climit_table(&l, 0, &cap));
-	ck_assert_uint_eq(cap, 64);
+	ck_assert_uint_eq(table_cap(&l, 2), 65536);
+	ck_assert_uint_eq(table_cap(&l, 0), 64);
 	/* The old generation's connection counts against the new one. */
 	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 1, 0), CLIMIT_TOO_MANY);
 	ck_assert_uint_eq(climit_conns(&l, k), 1);
@@ -768,9 +785,7 @@ START_TEST(test_older_worker_skips_newer_region)
 	struct climit l, before;
 	uint64_t k = client(10);
 
-	climit_init(&l, 4);
-	reload_to(&l, 10, 0);
-	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
+	one_client(&l, k);
 	before = l; /* what a worker forked now holds */
 	reload_to(&l, 1000, 1);
 	ck_assert_int_eq(climit_admit(&l, 1, k, 1, 0, 0), CLIMIT_OK);
@@ -785,18 +800,14 @@ START_TEST(test_reload_undone_reuses)
 {
 	struct climit l;
 	uint64_t k = client(11);
-	unsigned cap;
 
-	climit_init(&l, 4);
-	reload_to(&l, 10, 0);
-	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
+	one_client(&l, k);
 	reload_to(&l, 1000, 1);
 	ck_assert_uint_eq(regions(&l), 2);
 	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
 	ck_assert_uint_eq(regions(&l), 2);
 	climit_reset_slot(&l, 2);
-	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
-	ck_assert_uint_eq(cap, 64);
+	ck_assert_uint_eq(table_cap(&l, 2), 64);
 	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 0, 0), CLIMIT_OK);
 	ck_assert_uint_eq(climit_conns(&l, k), 2);
 	/* The 1000 region goes with its only worker. */
