@@ -167,10 +167,14 @@ reply_event(struct bench *b, const unsigned char *reply, size_t len,
 	ck_assert_int_eq(probe_event(&b->p), want);
 }
 
-/* Connect, see the token sent, accept it on the worker's side. */
+/*
+ * A bench on 127.0.0.1: connect, see the token sent, accept it on the
+ * worker's side.
+ */
 static void
 start_and_send(struct bench *b, unsigned char *token)
 {
+	bench_open(b, "127.0.0.1");
 	ck_assert_int_ne(probe_start(&b->p, (struct sockaddr *)&b->ss, b->sl,
 	    1000, b->epfd, TAG), -1);
 	ck_assert_uint_eq(b->p.deadline_ms, 1000 + 2000);
@@ -194,7 +198,6 @@ START_TEST(test_waiting_probe_is_quiet)
 	struct bench b;
 	int i;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	for (i = 0; i < PROBE_TOKEN_LEN; i++)
 		ck_assert_msg(token[i] >= 'a' && token[i] <= 'z',
@@ -215,7 +218,6 @@ START_TEST(test_reply_in_pieces)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	echo_upper(token, PROBE_TOKEN_LEN);
 	reply_event(&b, token, 5, PROBE_PENDING);
@@ -229,7 +231,6 @@ START_TEST(test_wrong_reply)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token); /* echoed as is: not uppercased */
 	reply_event(&b, token, PROBE_TOKEN_LEN, PROBE_FAILED);
 	ck_assert_msg(strstr(b.p.err, "wrong reply") != NULL, "err: %s",
@@ -244,7 +245,6 @@ START_TEST(test_closed_before_reply)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	close(b.srv);
 	b.srv = -1;
@@ -259,7 +259,6 @@ START_TEST(test_deadline)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	ck_assert_int_eq(probe_expire(&b.p, 2999), PROBE_PENDING);
 	ck_assert_int_eq(probe_expire(&b.p, 3000), PROBE_FAILED);
