@@ -33,28 +33,25 @@
 
 /* ---- keys ---- */
 
+/* The key of the client at address a (IPv6 with v6), port 4242. */
 static uint64_t
-key4(const char *a, int *lo)
+key(int v6, const char *a, int *lo)
 {
-	struct sockaddr_in sin;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} u;
+	void *addr = v6 ? (void *)&u.in6.sin6_addr : (void *)&u.in.sin_addr;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(4242);
-	ck_assert_int_eq(inet_pton(AF_INET, a, &sin.sin_addr), 1);
-	return climit_key((struct sockaddr *)&sin, lo);
-}
-
-static uint64_t
-key6(const char *a, int *lo)
-{
-	struct sockaddr_in6 sin6;
-
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons(4242);
-	ck_assert_int_eq(inet_pton(AF_INET6, a, &sin6.sin6_addr), 1);
-	return climit_key((struct sockaddr *)&sin6, lo);
+	memset(&u, 0, sizeof(u));
+	u.sa.sa_family = v6 ? AF_INET6 : AF_INET;
+	if (v6)
+		u.in6.sin6_port = htons(4242);
+	else
+		u.in.sin_port = htons(4242);
+	ck_assert_int_eq(inet_pton(u.sa.sa_family, a, addr), 1);
+	return climit_key(&u.sa, lo);
 }
 
 struct key_case {
@@ -110,8 +107,7 @@ START_TEST(test_key_table)
 
 	for (i = 0; i < NKEYS; i++) {
 		lo = -1;
-		keys[i] = key_cases[i].v6 ? key6(key_cases[i].addr, &lo) :
-		    key4(key_cases[i].addr, &lo);
+		keys[i] = key(key_cases[i].v6, key_cases[i].addr, &lo);
 		ck_assert_msg(keys[i] != 0, "%s: key 0", key_cases[i].addr);
 		ck_assert_msg(lo == key_cases[i].loopback,
 		    "%s: loopback %d, want %d", key_cases[i].addr, lo,
