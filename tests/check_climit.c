@@ -26,6 +26,7 @@
 #include "climit.h"
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define NSLOTS 4
@@ -846,18 +847,18 @@ START_TEST(test_memory_returned)
 
 	climit_init(&l, 2);
 	reload_to(&l, 1000000, 0);
-	kb0 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb0 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_ptr_nonnull(t = climit_table(&l, 0, &cap));
 	memset(t, 0, (size_t)cap * sizeof(*t)); /* a worker's worth */
-	kb1 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb1 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_msg(kb1 - kb0 >= 1024, "RssShmem %ld -> %ld kB", kb0, kb1);
 	climit_reset_slot(&l, 0);
-	kb2 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb2 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_msg(kb2 - kb0 < 64, "RssShmem after a reset: %ld kB, was "
 	    "%ld", kb2, kb0);
 	memset(t, 0, (size_t)cap * sizeof(*t));
 	climit_release_slot(&l, 0);
-	kb2 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb2 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_msg(kb2 - kb0 < 64, "RssShmem after a release: %ld kB, was "
 	    "%ld", kb2, kb0);
 	climit_destroy(&l);
@@ -981,15 +982,15 @@ START_TEST(no_tables_without_limits)
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
 	    "max_connections = 1000000\nlog_level = info\n", NULL,
 	    START_MS) == 0, "start failed");
-	kb0 = cl_pid_status_kb(p.pid, "RssShmem");
+	kb0 = pf_status_num(p.pid, "RssShmem");
 	for (i = 1; i <= 100; i++)
 		REQUIRE(&t, resize(&p, SIGTTIN, "SIGTTIN: one worker more", i),
 		    "SIGTTIN %d not done", i);
-	kb1 = cl_pid_status_kb(p.pid, "RssShmem");
+	kb1 = pf_status_num(p.pid, "RssShmem");
 	for (i = 1; i <= 100; i++)
 		REQUIRE(&t, resize(&p, SIGTTOU, "SIGTTOU: one worker fewer",
 		    i), "SIGTTOU %d not done", i);
-	kb2 = cl_pid_status_kb(p.pid, "RssShmem");
+	kb2 = pf_status_num(p.pid, "RssShmem");
 	REQUIRE(&t, kb0 >= 0 && kb1 - kb0 < 4096 && kb2 - kb0 < 4096,
 	    "the master's RssShmem: %ld kB at start, %ld after 100 SIGTTIN, "
 	    "%ld after 100 SIGTTOU", kb0, kb1, kb2);

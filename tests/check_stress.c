@@ -600,7 +600,7 @@ worker_fds(pid_t master)
 	int i, n = h_children(master, kids, 64), sum = 0;
 
 	for (i = 0; i < n; i++)
-		sum += cl_count_fds(kids[i]);
+		sum += pf_count_fds(kids[i]);
 	return sum;
 }
 
