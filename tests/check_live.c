@@ -847,24 +847,6 @@ END_TEST
 
 /* ---- 5. a hung worker is aborted, killed and replaced ---- */
 
-/* Is sig pending for pid (per thread or per process)? */
-static int
-sig_pending(pid_t pid, int sig)
-{
-	char buf[4096], *s;
-	unsigned long long mask = 0, m;
-
-	if (pf_read_pid(pid, "status", buf, sizeof(buf)) == -1)
-		return 0;
-	if ((s = strstr(buf, "\nSigPnd:")) != NULL &&
-	    sscanf(s + 8, "%llx", &m) == 1)
-		mask |= m;
-	if ((s = strstr(buf, "\nShdPnd:")) != NULL &&
-	    sscanf(s + 8, "%llx", &m) == 1)
-		mask |= m;
-	return (mask & (1ULL << (sig - 1))) != 0;
-}
-
 /* hung_worker's state, shared by its steps. */
 struct hw {
 	struct echod_proc *p;
@@ -920,10 +902,11 @@ hw_serve_until_replaced(struct tres *t, struct hw *h)
 		if (h->t_hung == 0 && cl_log_count(p, want) > 0) {
 			h->t_hung = h_now_ms();
 			state = (char)pf_state(h->x);
-			REQUIRE(t, state == 'T' && sig_pending(h->x, SIGABRT),
+			REQUIRE(t, state == 'T' &&
+			    pf_sig_pending(h->x, SIGABRT, 1),
 			    "hung worker %d: state %c, SIGABRT %spending",
 			    (int)h->x, state ? state : '?',
-			    sig_pending(h->x, SIGABRT) ? "" : "not ");
+			    pf_sig_pending(h->x, SIGABRT, 1) ? "" : "not ");
 		}
 		if (h->t_hung && h->t_dead == 0 && !h_alive(h->x))
 			h->t_dead = h_now_ms();

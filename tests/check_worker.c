@@ -15,6 +15,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "olist.h"
 #include "suites.h"
 #include "worker.h"
@@ -132,24 +133,6 @@ END_TEST
 #define QUEUED 400
 #define WORKERS 2
 
-/* Is sig pending for the whole of pid (ShdPnd in /proc status)? */
-static int
-sig_pending(pid_t pid, int sig)
-{
-	char path[64], line[256];
-	unsigned long long mask = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "ShdPnd: %llx", &mask) == 1)
-			break;
-	fclose(f);
-	return (mask >> (sig - 1)) & 1;
-}
-
 /* Wait until every pid has sig pending. */
 static int
 wait_pending(const pid_t *pids, int n, int sig, int timeout_ms)
@@ -158,7 +141,7 @@ wait_pending(const pid_t *pids, int n, int sig, int timeout_ms)
 	int i;
 
 	do {
-		for (i = 0; i < n && sig_pending(pids[i], sig); i++)
+		for (i = 0; i < n && pf_sig_pending(pids[i], sig, 0); i++)
 			;
 		if (i == n)
 			return 0;
