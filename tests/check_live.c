@@ -1133,16 +1133,6 @@ END_TEST
 
 /* ---- 7. -d: detach, pidfile, stop ---- */
 
-static pid_t
-read_pidfile(const char *path)
-{
-	char buf[32];
-
-	if (pf_read(path, buf, sizeof(buf)) <= 0)
-		return -1;
-	return (pid_t)atoi(buf);
-}
-
 /* daemon_mode's state, shared by its steps. */
 struct dm {
 	char conf[128], pidf[128], conf2[128], pidf2[128], out[4096];
@@ -1192,7 +1182,7 @@ dm_detach(struct tres *t, struct dm *m)
 	REQUIRE(t, cl_exited_with(st, 0),
 	    "echod -d: wait status %#x, output: %s", st, m->out);
 	REQUIRE(t, el < 3000, "echod -d took %lld ms to return", el);
-	m->d = read_pidfile(m->pidf);
+	m->d = cl_pidfile_pid(m->pidf, 0);
 	REQUIRE(t, m->d > 0, "no pid in %s", m->pidf);
 	live_daemon = m->d;
 	REQUIRE(t, h_alive(m->d), "pid %d from the pidfile is not alive",
@@ -1228,7 +1218,7 @@ dm_refused(struct tres *t, struct dm *m)
 	REQUIRE(t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
 	    "a second echod -d with the same configuration: wait status %#x",
 	    st);
-	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, cl_pidfile_pid(m->pidf, 0) == m->d, "the pidfile changed");
 	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the second");
 
@@ -1245,7 +1235,7 @@ dm_refused(struct tres *t, struct dm *m)
 	fflush(stdout);
 	REQUIRE(t, cl_exited_with(st, ECHOD_EXIT_OSERR), "pidfile locked: "
 	    "wait status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
-	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, cl_pidfile_pid(m->pidf, 0) == m->d, "the pidfile changed");
 	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the third");
 out:
@@ -1295,7 +1285,7 @@ dm_port_taken(struct tres *t, struct dm *m)
 	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf2) == 0,
 	    "write conf");
 	st = dm_run(m, m->conf2);
-	if ((m->d = read_pidfile(m->pidf2)) > 0)
+	if ((m->d = cl_pidfile_pid(m->pidf2, 0)) > 0)
 		live_daemon = m->d; /* should not exist: clean up if it does */
 	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
 	    m->out);

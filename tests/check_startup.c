@@ -94,28 +94,6 @@ scene_setup(struct scene *s, int workers, int cd, const char *redir)
 	return setenv("ECHOD_BIN", s->wrapper, 1);
 }
 
-/* The detached daemon's pid, from its pidfile, once it is there. */
-static pid_t
-read_pidfile(const struct scene *s, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	FILE *f;
-	int pid;
-
-	do {
-		if ((f = fopen(s->pidfile, "re")) != NULL) {
-			pid = 0;
-			if (fscanf(f, "%d", &pid) != 1)
-				pid = 0;
-			fclose(f);
-			if (pid > 0)
-				return pid;
-		}
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return -1;
-}
-
 /* Stop a -d daemon (not our child) by its pid, SIGKILL if it lingers. */
 static void
 stop_daemon(struct scene *s)
@@ -197,7 +175,7 @@ detached_ready(struct tres *t, struct echod_proc *p, struct scene *s,
 {
 	int st = h_wait_exit(p, START_MS);
 
-	s->daemon = read_pidfile(s, 2000);
+	s->daemon = cl_pidfile_pid(s->pidfile, 2000);
 	REQUIRE(t, st == 0, "echod -d %s: the parent ended with status %#x "
 	    "(want exit 0)", redir, st);
 	REQUIRE(t, s->daemon > 0, "no pid in %s", s->pidfile);
@@ -346,7 +324,7 @@ START_TEST(detached_relative_config_reloads)
 	REQUIRE(&t, h_spawn(&p, NULL, (const char *const[]){ "-c",
 	    "echod.conf", "-d", NULL }) == 0, "spawn");
 	st = h_wait_exit(&p, START_MS);
-	s.daemon = read_pidfile(&s, 2000);
+	s.daemon = cl_pidfile_pid(s.pidfile, 2000);
 	REQUIRE(&t, st == 0, "echod -d: status %#x", st);
 	REQUIRE(&t, s.daemon > 0, "no pid in %s", s.pidfile);
 	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
@@ -386,7 +364,7 @@ START_TEST(second_daemon_names_the_real_pid)
 	REQUIRE(&t, h_spawn(&p, NULL, (const char *const[]){ "-c", s.conf,
 	    "-d", NULL }) == 0, "spawn");
 	st = h_wait_exit(&p, START_MS);
-	s.daemon = read_pidfile(&s, 2000);
+	s.daemon = cl_pidfile_pid(s.pidfile, 2000);
 	REQUIRE(&t, st == 0 && s.daemon > 0, "first -d: status %#x", st);
 	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
 	REQUIRE(&t, h_spawn(&q, NULL, (const char *const[]){ "-c", s.conf,

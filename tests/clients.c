@@ -1053,3 +1053,23 @@ cl_write_conf(struct echod_proc *p, const char *text)
 		rc = -1;
 	return rc;
 }
+
+pid_t
+cl_pidfile_pid(const char *path, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	char buf[32];
+	long pid;
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		pid = pf_read(path, buf, sizeof(buf)) > 0 ?
+		    strtol(buf, NULL, 10) : 0;
+		if (pid > 0)
+			return (pid_t)pid;
+		if (h_now_ms() >= deadline)
+			break;
+		h_poll_pause();
+	}
+	return -1;
+}

@@ -268,4 +268,8 @@ int cl_write_conf(struct echod_proc *p, const char *text);
 		cl_conclude((t), (p));                                     \
 	} while (0)
 
+/* The pid in the pidfile at path, waiting up to timeout_ms (0: one look)
+ * for it to be there; -1 if none. */
+pid_t cl_pidfile_pid(const char *path, int timeout_ms);
+
 #endif
