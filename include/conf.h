@@ -94,6 +94,10 @@ int conf_set_workers(struct conf *c, const char *value, char *err,
 int conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
     size_t errlen);
 
+/* What workers = 0 ("auto") means: one per online CPU, 1 to
+ * CONF_WORKERS_MAX. */
+int conf_auto_workers(void);
+
 /* The name of the i-th option of the file, or NULL past the last. */
 const char *conf_option_name(size_t i);
 

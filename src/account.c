@@ -38,52 +38,77 @@ result(int e, bool found)
 	return -1;
 }
 
-/* The buffer's size is a guess: grow it on ERANGE. */
+/* getpwnam_r or getgrnam_r into ent: its error number, *found. */
+typedef int lookup_fn(const char *name, void *ent, char *buf, size_t size,
+    bool *found);
+
+static int
+get_user(const char *name, void *ent, char *buf, size_t size, bool *found)
+{
+	struct passwd *res = NULL;
+	int e = getpwnam_r(name, ent, buf, size, &res);
+
+	*found = res != NULL;
+	return e;
+}
+
+static int
+get_group(const char *name, void *ent, char *buf, size_t size, bool *found)
+{
+	struct group *res = NULL;
+	int e = getgrnam_r(name, ent, buf, size, &res);
+
+	*found = res != NULL;
+	return e;
+}
+
+/*
+ * Look name up with get into ent; only its numbers may be read after,
+ * its strings were in the buffer.  The buffer's size is a guess: grow it
+ * on ERANGE (a group's member list can be long).
+ */
+static int
+lookup(lookup_fn *get, const char *name, void *ent)
+{
+	char *buf = NULL, *nbuf;
+	size_t size = 512;
+	bool found = false;
+	int e;
+
+	do {
+		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
+			e = ENOMEM;
+			break;
+		}
+		buf = nbuf;
+		e = get(name, ent, buf, size, &found);
+	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
+	free(buf);
+	return result(e, found);
+}
+
 int
 account_user(const char *name, uid_t *uid, gid_t *gid)
 {
-	struct passwd pw, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t size = 512;
-	int e;
+	struct passwd pw;
+	int rc = lookup(get_user, name, &pw);
 
-	do {
-		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
-			e = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		e = getpwnam_r(name, &pw, buf, size, &res);
-	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
-	if (res != NULL) {
+	if (rc == 0) {
 		*uid = pw.pw_uid;
 		*gid = pw.pw_gid;
 	}
-	free(buf);
-	return result(e, res != NULL);
+	return rc;
 }
 
-/* As account_user, for a group (a group's member list can be long). */
 int
 account_group(const char *name, gid_t *gid)
 {
-	struct group gr, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t size = 512;
-	int e;
+	struct group gr;
+	int rc = lookup(get_group, name, &gr);
 
-	do {
-		if ((nbuf = realloc(buf, size *= 2)) == NULL) {
-			e = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		e = getgrnam_r(name, &gr, buf, size, &res);
-	} while (e == ERANGE && size < LOOKUP_BUF_MAX);
-	if (res != NULL)
+	if (rc == 0)
 		*gid = gr.gr_gid;
-	free(buf);
-	return result(e, res != NULL);
+	return rc;
 }
 
 /* Say why rc (1 or -1) from looking up what ("user", "group") name. */

@@ -356,19 +356,25 @@ parse_workers(const struct opt_spec *sp, const char *s, long *out,
 	return parse_range(sp, s, out, why, len);
 }
 
+/* A word parsed to v (-1: not one): *out, or why it is not a noun. */
+static int
+parse_word(int v, const char *s, const char *noun, long *out, char *why,
+    size_t len)
+{
+	if (v == -1) {
+		snprintf(why, len, "'%.64s' is not a %s", s, noun);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int
 parse_level(const struct opt_spec *sp, const char *s, long *out, char *why,
     size_t len)
 {
-	int level;
-
 	(void)sp;
-	if ((level = log_level_parse(s)) == -1) {
-		snprintf(why, len, "'%.64s' is not a level", s);
-		return -1;
-	}
-	*out = level;
-	return 0;
+	return parse_word(log_level_parse(s), s, "level", out, why, len);
 }
 
 /* libconfuse's words, in any case: true, yes, on; false, no, off. */
@@ -376,15 +382,8 @@ static int
 parse_bool(const struct opt_spec *sp, const char *s, long *out, char *why,
     size_t len)
 {
-	int b;
-
 	(void)sp;
-	if ((b = cfg_parse_boolean(s)) == -1) {
-		snprintf(why, len, "'%.64s' is not a boolean", s);
-		return -1;
-	}
-	*out = b;
-	return 0;
+	return parse_word(cfg_parse_boolean(s), s, "boolean", out, why, len);
 }
 
 /* on, off or try; libconfuse's booleans as on and off. */
@@ -777,8 +776,8 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 	return rc;
 }
 
-static int
-online_cpus(void)
+int
+conf_auto_workers(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -792,7 +791,7 @@ static void
 set_workers(struct conf *c, long n)
 {
 	c->workers_auto = n == 0;
-	c->workers = n == 0 ? online_cpus() : (int)n;
+	c->workers = n == 0 ? conf_auto_workers() : (int)n;
 }
 
 /* Store v (or s, for a string) into sp's field of c. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "harness.h"
 #include "suites.h"
 
 #define NO_USER "echod-no-such-user"
@@ -127,14 +128,10 @@ Suite *
 account_suite(void)
 {
 	Suite *s = suite_create("account");
-	TCase *tc = tcase_create("lookup");
+	TCase *tc = h_case(s, "lookup", 0, H_TESTS(test_ids,
+	    test_small_err_buffer));
 
-	tcase_add_loop_test(tc, test_resolve, 0,
-	    sizeof(resolve_cases) / sizeof(resolve_cases[0]));
-	tcase_add_test(tc, test_ids);
-	tcase_add_loop_test(tc, test_not_found, 0,
-	    sizeof(not_found_cases) / sizeof(not_found_cases[0]));
-	tcase_add_test(tc, test_small_err_buffer);
-	suite_add_tcase(s, tc);
+	tcase_add_loop_test(tc, test_resolve, 0, H_NELEM(resolve_cases));
+	tcase_add_loop_test(tc, test_not_found, 0, H_NELEM(not_found_cases));
 	return s;
 }

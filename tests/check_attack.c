@@ -164,8 +164,7 @@ START_TEST(per_ip_across_workers)
 out:
 	cl_close_fds(a, 4);
 	cl_close_fds(b, 3);
-	cl_close_fds(&x, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &x, 1);
 }
 END_TEST
 
@@ -204,8 +203,7 @@ START_TEST(per_ip_ipv6)
 	cl_close_fds(c, 4);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(c, 4);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, c, 4);
 }
 END_TEST
 
@@ -231,8 +229,7 @@ START_TEST(exempt_loopback)
 	cl_close_fds(c, 6);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(c, 6);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, c, 6);
 }
 END_TEST
 
@@ -390,8 +387,7 @@ out:
 	cl_close_fds(&a1, 1);
 	cl_close_fds(&c, 1);
 	cl_close_fds(&e, 1);
-	cl_close_fds(&f, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &f, 1);
 }
 END_TEST
 
@@ -457,8 +453,7 @@ START_TEST(connection_time_limit)
 out:
 	cl_close_fds(&busy, 1);
 	cl_close_fds(&idle, 1);
-	cl_close_fds(&fresh, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &fresh, 1);
 }
 END_TEST
 
@@ -482,6 +477,44 @@ in_path(const char *name)
 }
 
 /*
+ * Two clients, a and b, each alone on one of the two workers of a daemon
+ * started with conf (TWO_CONF and more: workers = 2, max_connections =
+ * 1): x, y are those workers, sx, sy their slots; c is for a third.
+ */
+#define TWO_CONF                                                           \
+	"listen = { \"127.0.0.1:0\" }\nworkers = 2\nmax_connections = 1\n"    \
+	"log_level = info\n"
+
+struct two {
+	union {
+		int fd[3];
+		struct {
+			int a, b, c;
+		};
+	};
+	pid_t x, y;
+	int sx, sy;
+};
+#define TWO_INIT                                                           \
+	{ .fd = { -1, -1, -1 }, .x = -1, .y = -1, .sx = -1, .sy = -1 }
+
+static int
+two_apart(struct tres *t, struct echod_proc *p, const char *conf,
+    struct two *w)
+{
+	REQUIRE(t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(t, (w->a = cl_connect(NULL, LO, p->port)) != -1 &&
+	    cl_echo(w->a, "a", REPLY_MS), "a not echoed");
+	REQUIRE(t, (w->b = cl_connect(NULL, LO, p->port)) != -1 &&
+	    cl_echo(w->b, "b", REPLY_MS), "b not echoed");
+	REQUIRE(t, (w->x = cl_owner(p->pid, 2, p->port, w->a, &w->sx)) > 0 &&
+	    (w->y = cl_owner(p->pid, 2, p->port, w->b, &w->sy)) > 0 &&
+	    w->sx != w->sy, "a and b not on two workers");
+out:
+	return !t->failed;
+}
+
+/*
  * Two workers, one connection each (max_connections = 1).  inject.c makes
  * worker Y call openat() as if its code had been subverted.  Sandboxed,
  * the kernel kills it with SIGSYS, the master replaces it in its slot,
@@ -494,30 +527,23 @@ sandbox_case(int on)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	char want[128], conf[256], out[256];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1;
+	struct two w = TWO_INIT;
 	enum inj_result rc;
 	long ret = 0;
-	pid_t x, y, ny;
+	pid_t ny;
 
 	cl_proc_init(&p);
-	snprintf(conf, sizeof(conf), "listen = { \"127.0.0.1:0\" }\n"
-	    "workers = 2\nmax_connections = 1\nlog_level = info\n%s",
+	snprintf(conf, sizeof(conf), "%s%s", TWO_CONF,
 	    on ? "" : "sandbox = off\n");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
-	REQUIRE(&t, (a = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(a, "a", REPLY_MS), "a not echoed");
-	REQUIRE(&t, (b = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(b, "b", REPLY_MS), "b not echoed");
-	REQUIRE(&t, (x = cl_owner(p.pid, 2, p.port, a, &sx)) > 0 &&
-	    (y = cl_owner(p.pid, 2, p.port, b, &sy)) > 0 && sx != sy,
-	    "a and b not on two workers");
+	if (!two_apart(&t, &p, conf, &w))
+		goto out;
 	/* Sanitizer builds never load the sandbox. */
 	if (h_log_wait(&p, "sandbox: off in this build", 0)) {
 		fprintf(stderr, "attack: sandbox (%s) SKIPPED: this build "
 		    "never loads it (sanitizers)\n", on ? "on" : "off");
 		goto out;
 	}
-	rc = inj_openat(y, "/etc/hostname", &ret, out, sizeof(out), 5000);
+	rc = inj_openat(w.y, "/etc/hostname", &ret, out, sizeof(out), 5000);
 	if (rc == INJ_REFUSED || rc == INJ_UNSUPPORTED) {
 		fprintf(stderr, "attack: sandbox (%s) SKIPPED: cannot inject "
 		    "a call here (%s)\n", on ? "on" : "off", out);
@@ -525,40 +551,36 @@ sandbox_case(int on)
 	}
 	if (on) {
 		snprintf(want, sizeof(want), "worker %d (pid %d) killed by "
-		    "signal 31 ", sy, (int)y);
+		    "signal 31 ", w.sy, (int)w.y);
 		REQUIRE(&t, rc == INJ_KILLED && ret == SIGSYS, "the call "
 		    "was not killed by SIGSYS (result %d, %ld: %s)", (int)rc,
 		    ret, out);
 		REQUIRE(&t, cl_log_wait(&p, want, 1, 5000), "no '%s' in the "
 		    "log", want);
-		REQUIRE(&t, (ny = h_wait_worker(p.pid, (unsigned)sy, y,
-		    2000)) > 0, "slot %d not refilled", sy);
-		REQUIRE(&t, cl_closed(b, REPLY_MS), "b survived its worker");
-		REQUIRE(&t, (c = cl_connect(NULL, LO, p.port)) != -1 &&
-		    cl_echo(c, "c", REPLY_MS), "the new worker did not serve");
+		REQUIRE(&t, (ny = h_wait_worker(p.pid, (unsigned)w.sy, w.y,
+		    2000)) > 0, "slot %d not refilled", w.sy);
+		REQUIRE(&t, cl_closed(w.b, REPLY_MS), "b survived its worker");
+		REQUIRE(&t, (w.c = cl_connect(NULL, LO, p.port)) != -1 &&
+		    cl_echo(w.c, "c", REPLY_MS),
+		    "the new worker did not serve");
 	} else {
 		REQUIRE(&t, rc == INJ_DONE && ret >= 0, "openat() in the "
 		    "unsandboxed worker failed (result %d, %ld: %s)", (int)rc,
 		    ret, out);
-		REQUIRE(&t, h_alive(y) && pf_has_fd(y, "/etc/hostname"),
+		REQUIRE(&t, h_alive(w.y) && pf_has_fd(w.y, "/etc/hostname"),
 		    "the worker is gone or holds no /etc/hostname");
-		REQUIRE(&t, cl_echo(b, "b again", REPLY_MS), "b not echoed "
+		REQUIRE(&t, cl_echo(w.b, "b again", REPLY_MS), "b not echoed "
 		    "after the call");
 		REQUIRE(&t, cl_log_count(&p, "killed by signal") == 0,
 		    "a worker was killed");
 	}
-	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)sx) == x, "worker %d "
-	    "changed", sx);
-	REQUIRE(&t, cl_echo(a, "a still", REPLY_MS), "a stopped echoing");
-	cl_close_fds(&a, 1);
-	cl_close_fds(&b, 1);
-	cl_close_fds(&c, 1);
+	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)w.sx) == w.x, "worker %d "
+	    "changed", w.sx);
+	REQUIRE(&t, cl_echo(w.a, "a still", REPLY_MS), "a stopped echoing");
+	cl_close_fds(w.fd, 3);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
-	cl_close_fds(&a, 1);
-	cl_close_fds(&b, 1);
-	cl_close_fds(&c, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, w.fd, 3);
 }
 
 START_TEST(sandbox_kills_forbidden_call)
@@ -1071,21 +1093,14 @@ START_TEST(fork_fails_retried)
 	struct tres t = { 0, "" };
 	struct rlimit rl, old;
 	char want[128];
-	int a = -1, b = -1, c = -1, sx = -1, sy = -1, lowered = 0, n;
+	struct two w = TWO_INIT;
+	int lowered = 0, n;
 	long long t0, t1, t2;
-	pid_t x, y, ny;
+	pid_t ny;
 
 	cl_proc_init(&p);
-	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 2\n"
-	    "max_connections = 1\nlog_level = info\n", NULL, START_MS) == 0,
-	    "start failed");
-	REQUIRE(&t, (a = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(a, "a", REPLY_MS), "a not echoed");
-	REQUIRE(&t, (b = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(b, "b", REPLY_MS), "b not echoed");
-	REQUIRE(&t, (x = cl_owner(p.pid, 2, p.port, a, &sx)) > 0 &&
-	    (y = cl_owner(p.pid, 2, p.port, b, &sy)) > 0 && sx != sy,
-	    "a and b not on two workers");
+	if (!two_apart(&t, &p, TWO_CONF, &w))
+		goto out;
 	REQUIRE(&t, cl_prlimit(p.pid, RLIMIT_NPROC, NULL, &old) == 0,
 	    "prlimit: %s", strerror(errno));
 	rl.rlim_cur = 1;
@@ -1093,18 +1108,18 @@ START_TEST(fork_fails_retried)
 	REQUIRE(&t, cl_prlimit(p.pid, RLIMIT_NPROC, &rl, NULL) == 0,
 	    "prlimit: %s", strerror(errno));
 	lowered = 1;
-	REQUIRE(&t, kill(y, SIGKILL) == 0, "kill: %s", strerror(errno));
+	REQUIRE(&t, kill(w.y, SIGKILL) == 0, "kill: %s", strerror(errno));
 	snprintf(want, sizeof(want), "fork for worker %d; trying again in 1 s: "
-	    "Resource temporarily unavailable", sy);
+	    "Resource temporarily unavailable", w.sy);
 	REQUIRE(&t, cl_log_wait(&p, want, 1, 2000), "no '%s' in the log",
 	    want);
 	t1 = h_now_ms();
 	REQUIRE(&t, cl_log_wait(&p, want, 2, 3000), "no second try after the "
 	    "failed fork");
 	t2 = h_now_ms();
-	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)sy) == -1, "slot %d has a "
-	    "worker although fork fails", sy);
-	REQUIRE(&t, cl_echo(a, "a meanwhile", REPLY_MS), "the other worker "
+	REQUIRE(&t, h_worker_pid(p.pid, (unsigned)w.sy) == -1, "slot %d has a "
+	    "worker although fork fails", w.sy);
+	REQUIRE(&t, cl_echo(w.a, "a meanwhile", REPLY_MS), "the other worker "
 	    "stopped serving");
 	n = cl_log_count(&p, "fork for worker");
 	printf("attack: fork failing (RLIMIT_NPROC 1): %d tries logged, the "
@@ -1118,26 +1133,21 @@ START_TEST(fork_fails_retried)
 	    "prlimit: %s", strerror(errno));
 	lowered = 0;
 	t0 = h_now_ms();
-	REQUIRE(&t, (ny = h_wait_worker(p.pid, (unsigned)sy, y, 2500)) > 0,
-	    "slot %d not refilled within 2.5 s of the limit going back", sy);
+	REQUIRE(&t, (ny = h_wait_worker(p.pid, (unsigned)w.sy, w.y, 2500)) > 0,
+	    "slot %d not refilled within 2.5 s of the limit going back", w.sy);
 	printf("attack: pool full again %lld ms after the limit went back\n",
 	    h_now_ms() - t0);
 	fflush(stdout);
-	REQUIRE(&t, (c = cl_connect(NULL, LO, p.port)) != -1 &&
-	    cl_echo(c, "c", REPLY_MS), "the new worker does not serve");
-	REQUIRE(&t, cl_owner(p.pid, 2, p.port, c, NULL) == ny, "c is not on "
+	REQUIRE(&t, (w.c = cl_connect(NULL, LO, p.port)) != -1 &&
+	    cl_echo(w.c, "c", REPLY_MS), "the new worker does not serve");
+	REQUIRE(&t, cl_owner(p.pid, 2, p.port, w.c, NULL) == ny, "c is not on "
 	    "the new worker");
-	cl_close_fds(&a, 1);
-	cl_close_fds(&b, 1);
-	cl_close_fds(&c, 1);
+	cl_close_fds(w.fd, 3);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
 	if (lowered)
 		cl_prlimit(p.pid, RLIMIT_NPROC, &old, NULL);
-	cl_close_fds(&a, 1);
-	cl_close_fds(&b, 1);
-	cl_close_fds(&c, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, w.fd, 3);
 }
 END_TEST
 

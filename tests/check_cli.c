@@ -242,76 +242,59 @@ static const char good_conf[] =
     "shutdown_timeout = 2\n"
     "log_level = warning\n";
 
+/*
+ * -t with a good file: exit 0 and one line, "echod: PATH: configuration
+ * OK: " and the summary, which has every one of has[] and none of
+ * lacks[].  argv[3] is the file.
+ */
+static const struct ok_case {
+	const char *what;
+	const char *conf;
+	const char *argv[12];
+	const char *has[7];
+	const char *lacks[3];
+} ok_cases[] = {
+	{ "the file's options", good_conf, { "echod", "-t", "-c", NULL },
+	    { "3 workers x 100 connections",
+	    "listen 127.0.0.1:7007 [::1]:7008", "backlog 64",
+	    "idle_timeout 30 s", "shutdown_timeout 2 s",
+	    "log_level warning" }, { NULL } },
+	/* -l replaces the file's listen, -w overrides its workers. */
+	{ "-w and -l", good_conf, { "echod", "-t", "-c", NULL, "-w", "5",
+	    "-l", "127.0.0.1:9", "-l", "[::1]:10" },
+	    { "5 workers x 100 connections", "listen 127.0.0.1:9 [::1]:10," },
+	    { "7007", "7008" } },
+	/* An empty file is valid: every option has a default. */
+	{ "an empty file", "", { "echod", "-t", "-c", NULL },
+	    { "listen " CONF_DEFAULT_LISTEN "," }, { NULL } },
+};
+
 START_TEST(test_good)
 {
+	const struct ok_case *c = &ok_cases[_i];
+	const char *argv[H_NELEM(c->argv)];
 	struct scratch s;
 	struct tres t = { 0, "" };
-	const char *argv[] = { "echod", "-t", "-c", NULL, NULL };
 	char out[OUT_MAX], want[256];
-	static const char *const parts[] = { "3 workers x 100 connections",
-		"listen 127.0.0.1:7007 [::1]:7008", "backlog 64",
-		"idle_timeout 30 s", "shutdown_timeout 2 s",
-		"log_level warning" };
 	size_t i;
 	int st;
 
-	REQUIRE(&t, scratch_run(&s, good_conf, strlen(good_conf), argv, 3,
-	    out, sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
-	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
+	memcpy(argv, c->argv, sizeof(argv));
+	REQUIRE(&t, scratch_run(&s, c->conf, strlen(c->conf), argv, 3, out,
+	    sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
+	REQUIRE(&t, cl_exited_with(st, 0), "%s: wait status %#x: %s", c->what,
+	    st, out);
 	snprintf(want, sizeof(want), "echod: %s: configuration OK: ", s.path);
 	REQUIRE(&t, strncmp(out, want, strlen(want)) == 0,
-	    "output: %s, want it to start with %s", out, want);
-	REQUIRE(&t, count_lines(out) == 1, "not one line: %s", out);
-	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-		REQUIRE(&t, strstr(out, parts[i]) != NULL,
-		    "summary lacks '%s': %s", parts[i], out);
-out:
-	scratch_cleanup(&s);
-	ck_assert_msg(!t.failed, "%s", t.msg);
-}
-END_TEST
-
-/* -l replaces the file's listen, -w overrides its workers. */
-START_TEST(test_overrides)
-{
-	struct scratch s;
-	struct tres t = { 0, "" };
-	const char *argv[] = { "echod", "-t", "-c", NULL, "-w", "5", "-l",
-		"127.0.0.1:9", "-l", "[::1]:10", NULL };
-	char out[OUT_MAX];
-	int st;
-
-	REQUIRE(&t, scratch_run(&s, good_conf, strlen(good_conf), argv, 3,
-	    out, sizeof(out), &st) == 0, "scratch file: %s", strerror(errno));
-	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
-	REQUIRE(&t, strstr(out, "configuration OK") != NULL, "%s", out);
-	REQUIRE(&t, strstr(out, "5 workers x 100 connections") != NULL,
-	    "-w 5 not applied: %s", out);
-	REQUIRE(&t, strstr(out, "listen 127.0.0.1:9 [::1]:10,") != NULL,
-	    "-l did not replace the file's listen: %s", out);
-	REQUIRE(&t, strstr(out, "7007") == NULL && strstr(out, "7008") ==
-	    NULL, "the file's listen survived -l: %s", out);
-out:
-	scratch_cleanup(&s);
-	ck_assert_msg(!t.failed, "%s", t.msg);
-}
-END_TEST
-
-/* An empty file is valid: every option has a default. */
-START_TEST(test_empty_file)
-{
-	struct scratch s;
-	struct tres t = { 0, "" };
-	const char *argv[] = { "echod", "-t", "-c", NULL, NULL };
-	char out[OUT_MAX];
-	int st;
-
-	REQUIRE(&t, scratch_run(&s, "", 0, argv, 3, out, sizeof(out), &st) ==
-	    0, "scratch file: %s", strerror(errno));
-	REQUIRE(&t, cl_exited_with(st, 0), "wait status %#x: %s", st, out);
-	REQUIRE(&t, strstr(out, "configuration OK") != NULL &&
-	    strstr(out, "listen " CONF_DEFAULT_LISTEN ",") != NULL,
-	    "output: %s", out);
+	    "%s: output: %s, want it to start with %s", c->what, out, want);
+	REQUIRE(&t, count_lines(out) == 1, "%s: not one line: %s", c->what,
+	    out);
+	for (i = 0; i < H_NELEM(c->has) && c->has[i] != NULL; i++)
+		REQUIRE(&t, strstr(out, c->has[i]) != NULL,
+		    "%s: summary lacks '%s': %s", c->what, c->has[i], out);
+	for (i = 0; i < H_NELEM(c->lacks) && c->lacks[i] != NULL; i++)
+		REQUIRE(&t, strstr(out, c->lacks[i]) == NULL,
+		    "%s: summary has '%s': %s", c->what, c->lacks[i], out);
 out:
 	scratch_cleanup(&s);
 	ck_assert_msg(!t.failed, "%s", t.msg);
@@ -667,8 +650,8 @@ cli_suite(void)
 	tcase_add_loop_test(tc, usage_error, 0, H_NELEM(usage_cases));
 	tcase_add_test(tc, too_many_listen);
 
-	tc = h_case(s, "config", 30, H_TESTS(test_good, test_overrides,
-	    test_empty_file, test_builtin_defaults));
+	tc = h_case(s, "config", 30, H_TESTS(test_builtin_defaults));
+	tcase_add_loop_test(tc, test_good, 0, H_NELEM(ok_cases));
 	tcase_add_loop_test(tc, test_bad, 0, H_NELEM(bad_cases));
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_directory);

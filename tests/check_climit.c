@@ -26,6 +26,7 @@
 #include "climit.h"
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "suites.h"
 
 #define NSLOTS 4
@@ -33,28 +34,25 @@
 
 /* ---- keys ---- */
 
+/* The key of the client at address a (IPv6 with v6), port 4242. */
 static uint64_t
-key4(const char *a, int *lo)
+key(int v6, const char *a, int *lo)
 {
-	struct sockaddr_in sin;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} u;
+	void *addr = v6 ? (void *)&u.in6.sin6_addr : (void *)&u.in.sin_addr;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(4242);
-	ck_assert_int_eq(inet_pton(AF_INET, a, &sin.sin_addr), 1);
-	return climit_key((struct sockaddr *)&sin, lo);
-}
-
-static uint64_t
-key6(const char *a, int *lo)
-{
-	struct sockaddr_in6 sin6;
-
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons(4242);
-	ck_assert_int_eq(inet_pton(AF_INET6, a, &sin6.sin6_addr), 1);
-	return climit_key((struct sockaddr *)&sin6, lo);
+	memset(&u, 0, sizeof(u));
+	u.sa.sa_family = v6 ? AF_INET6 : AF_INET;
+	if (v6)
+		u.in6.sin6_port = htons(4242);
+	else
+		u.in.sin_port = htons(4242);
+	ck_assert_int_eq(inet_pton(u.sa.sa_family, a, addr), 1);
+	return climit_key(&u.sa, lo);
 }
 
 struct key_case {
@@ -110,8 +108,7 @@ START_TEST(test_key_table)
 
 	for (i = 0; i < NKEYS; i++) {
 		lo = -1;
-		keys[i] = key_cases[i].v6 ? key6(key_cases[i].addr, &lo) :
-		    key4(key_cases[i].addr, &lo);
+		keys[i] = key(key_cases[i].v6, key_cases[i].addr, &lo);
 		ck_assert_msg(keys[i] != 0, "%s: key 0", key_cases[i].addr);
 		ck_assert_msg(lo == key_cases[i].loopback,
 		    "%s: loopback %d, want %d", key_cases[i].addr, lo,
@@ -682,6 +679,37 @@ regions(const struct climit *l)
 	return n;
 }
 
+
+/*
+ * A reload to max_connections maxc with the per-client limits on, and
+ * the first worker of that generation set up in slot.
+ */
+static void
+reload_to(struct climit *l, int maxc, unsigned slot)
+{
+	ck_assert_int_eq(climit_configure(l, maxc, 1, 0), 0);
+	climit_reset_slot(l, slot);
+}
+
+/* The capacity of slot's table, which it must have. */
+static unsigned
+table_cap(const struct climit *l, unsigned slot)
+{
+	unsigned cap = 0;
+
+	ck_assert_ptr_nonnull(climit_table(l, slot, &cap));
+	return cap;
+}
+
+/* Four slots, max_connections 10: k holds one connection in slot 0. */
+static void
+one_client(struct climit *l, uint64_t k)
+{
+	climit_init(l, 4);
+	reload_to(l, 10, 0);
+	ck_assert_int_eq(climit_admit(l, 0, k, 1, 0, 0), CLIMIT_OK);
+}
+
 /* With no limit set, nothing is mapped, and spawns and reaps cost nothing. */
 START_TEST(test_limits_off_maps_nothing)
 {
@@ -725,10 +753,8 @@ START_TEST(test_growing_reload)
 	ck_assert_uint_eq(l.cap, 65536);
 	ck_assert_uint_eq(regions(&l), 2);
 	climit_reset_slot(&l, 2);
-	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
-	ck_assert_uint_eq(cap, 65536);
-	ck_assert_ptr_nonnull(climit_table(&l, 0, &cap));
-	ck_assert_uint_eq(cap, 64);
+	ck_assert_uint_eq(table_cap(&l, 2), 65536);
+	ck_assert_uint_eq(table_cap(&l, 0), 64);
 	/* The old generation's connection counts against the new one. */
 	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 1, 0), CLIMIT_TOO_MANY);
 	ck_assert_uint_eq(climit_conns(&l, k), 1);
@@ -756,13 +782,9 @@ START_TEST(test_older_worker_skips_newer_region)
 	struct climit l, before;
 	uint64_t k = client(10);
 
-	climit_init(&l, 4);
-	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
-	climit_reset_slot(&l, 0);
-	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
+	one_client(&l, k);
 	before = l; /* what a worker forked now holds */
-	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
-	climit_reset_slot(&l, 1);
+	reload_to(&l, 1000, 1);
 	ck_assert_int_eq(climit_admit(&l, 1, k, 1, 0, 0), CLIMIT_OK);
 	ck_assert_uint_eq(climit_conns(&l, k), 2);
 	ck_assert_uint_eq(climit_conns(&before, k), 1);
@@ -775,20 +797,14 @@ START_TEST(test_reload_undone_reuses)
 {
 	struct climit l;
 	uint64_t k = client(11);
-	unsigned cap;
 
-	climit_init(&l, 4);
-	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
-	climit_reset_slot(&l, 0);
-	ck_assert_int_eq(climit_admit(&l, 0, k, 1, 0, 0), CLIMIT_OK);
-	ck_assert_int_eq(climit_configure(&l, 1000, 1, 0), 0);
-	climit_reset_slot(&l, 1);
+	one_client(&l, k);
+	reload_to(&l, 1000, 1);
 	ck_assert_uint_eq(regions(&l), 2);
 	ck_assert_int_eq(climit_configure(&l, 10, 1, 0), 0);
 	ck_assert_uint_eq(regions(&l), 2);
 	climit_reset_slot(&l, 2);
-	ck_assert_ptr_nonnull(climit_table(&l, 2, &cap));
-	ck_assert_uint_eq(cap, 64);
+	ck_assert_uint_eq(table_cap(&l, 2), 64);
 	ck_assert_int_eq(climit_admit(&l, 2, k, 1, 0, 0), CLIMIT_OK);
 	ck_assert_uint_eq(climit_conns(&l, k), 2);
 	/* The 1000 region goes with its only worker. */
@@ -806,8 +822,7 @@ START_TEST(test_regions_full)
 
 	climit_init(&l, 8);
 	for (s = 0; s < CLIMIT_REGIONS; s++) {
-		ck_assert_int_eq(climit_configure(&l, 100 << s, 1, 0), 0);
-		climit_reset_slot(&l, s);
+		reload_to(&l, 100 << s, s);
 	}
 	ck_assert_uint_eq(regions(&l), CLIMIT_REGIONS);
 	errno = 0;
@@ -831,20 +846,19 @@ START_TEST(test_memory_returned)
 	unsigned cap;
 
 	climit_init(&l, 2);
-	ck_assert_int_eq(climit_configure(&l, 1000000, 1, 0), 0);
-	climit_reset_slot(&l, 0);
-	kb0 = cl_pid_status_kb(getpid(), "RssShmem");
+	reload_to(&l, 1000000, 0);
+	kb0 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_ptr_nonnull(t = climit_table(&l, 0, &cap));
 	memset(t, 0, (size_t)cap * sizeof(*t)); /* a worker's worth */
-	kb1 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb1 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_msg(kb1 - kb0 >= 1024, "RssShmem %ld -> %ld kB", kb0, kb1);
 	climit_reset_slot(&l, 0);
-	kb2 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb2 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_msg(kb2 - kb0 < 64, "RssShmem after a reset: %ld kB, was "
 	    "%ld", kb2, kb0);
 	memset(t, 0, (size_t)cap * sizeof(*t));
 	climit_release_slot(&l, 0);
-	kb2 = cl_pid_status_kb(getpid(), "RssShmem");
+	kb2 = pf_status_num(getpid(), "RssShmem");
 	ck_assert_msg(kb2 - kb0 < 64, "RssShmem after a release: %ld kB, was "
 	    "%ld", kb2, kb0);
 	climit_destroy(&l);
@@ -940,9 +954,7 @@ out:
 		if (fds[i] != -1)
 			close(fds[i]);
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -970,23 +982,21 @@ START_TEST(no_tables_without_limits)
 	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
 	    "max_connections = 1000000\nlog_level = info\n", NULL,
 	    START_MS) == 0, "start failed");
-	kb0 = cl_pid_status_kb(p.pid, "RssShmem");
+	kb0 = pf_status_num(p.pid, "RssShmem");
 	for (i = 1; i <= 100; i++)
 		REQUIRE(&t, resize(&p, SIGTTIN, "SIGTTIN: one worker more", i),
 		    "SIGTTIN %d not done", i);
-	kb1 = cl_pid_status_kb(p.pid, "RssShmem");
+	kb1 = pf_status_num(p.pid, "RssShmem");
 	for (i = 1; i <= 100; i++)
 		REQUIRE(&t, resize(&p, SIGTTOU, "SIGTTOU: one worker fewer",
 		    i), "SIGTTOU %d not done", i);
-	kb2 = cl_pid_status_kb(p.pid, "RssShmem");
+	kb2 = pf_status_num(p.pid, "RssShmem");
 	REQUIRE(&t, kb0 >= 0 && kb1 - kb0 < 4096 && kb2 - kb0 < 4096,
 	    "the master's RssShmem: %ld kB at start, %ld after 100 SIGTTIN, "
 	    "%ld after 100 SIGTTOU", kb0, kb1, kb2);
 out:
 	cl_stop(&p, 10000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -996,46 +1006,22 @@ climit_suite(void)
 	Suite *s = suite_create("climit");
 	TCase *tc;
 
-	tc = tcase_create("key");
-	tcase_add_test(tc, test_key_table);
-	tcase_add_test(tc, test_key_ignores_port);
-	tcase_add_test(tc, test_key_other_family);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("tables");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_create_rounds_up);
-	tcase_add_test(tc, test_admit_release_sum);
-	tcase_add_test(tc, test_no_limits);
-	tcase_add_test(tc, test_unused_slot_not_summed);
-	tcase_add_test(tc, test_rate);
-	tcase_add_test(tc, test_rate_before_conns);
-	tcase_add_test(tc, test_release_removes);
-	tcase_add_test(tc, test_sweep);
-	tcase_add_test(tc, test_full_table_fails_open);
-	tcase_add_test(tc, test_full_table_removals);
-	tcase_add_test(tc, test_reset_slot_forgets);
-	tcase_add_test(tc, test_backward_shift_wrap);
-	tcase_add_test(tc, test_backward_shift_many);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("regions");
-	tcase_add_loop_test(tc, test_cap_for, 0,
-	    sizeof(cap_cases) / sizeof(cap_cases[0]));
-	tcase_add_loop_test(tc, test_fit, 0,
-	    sizeof(fit_cases) / sizeof(fit_cases[0]));
-	tcase_add_test(tc, test_limits_off_maps_nothing);
-	tcase_add_test(tc, test_growing_reload);
-	tcase_add_test(tc, test_older_worker_skips_newer_region);
-	tcase_add_test(tc, test_reload_undone_reuses);
-	tcase_add_test(tc, test_regions_full);
-	tcase_add_test(tc, test_memory_returned);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, per_ip_limit_across_growing_reload);
-	tcase_add_test(tc, no_tables_without_limits);
-	suite_add_tcase(s, tc);
+	h_case(s, "key", 0, H_TESTS(test_key_table, test_key_ignores_port,
+	    test_key_other_family));
+	h_case_fixed(s, "tables", 0, setup, teardown,
+	    H_TESTS(test_create_rounds_up, test_admit_release_sum,
+	    test_no_limits, test_unused_slot_not_summed, test_rate,
+	    test_rate_before_conns, test_release_removes, test_sweep,
+	    test_full_table_fails_open, test_full_table_removals,
+	    test_reset_slot_forgets, test_backward_shift_wrap,
+	    test_backward_shift_many));
+	tc = h_case(s, "regions", 0, H_TESTS(test_limits_off_maps_nothing,
+	    test_growing_reload, test_older_worker_skips_newer_region,
+	    test_reload_undone_reuses, test_regions_full,
+	    test_memory_returned));
+	tcase_add_loop_test(tc, test_cap_for, 0, H_NELEM(cap_cases));
+	tcase_add_loop_test(tc, test_fit, 0, H_NELEM(fit_cases));
+	h_case(s, "daemon", 90, H_TESTS(per_ip_limit_across_growing_reload,
+	    no_tables_without_limits));
 	return s;
 }

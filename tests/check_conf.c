@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "harness.h"
 #include "suites.h"
 
 #define MAIN "echod.conf"
@@ -555,16 +556,6 @@ static const struct good_case good_cases[] = {
 	    CONF_DEFAULT_SHUTDOWN_TIMEOUT, LOG_LVL_INFO },
 };
 
-static int
-online_cpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		return 1;
-	return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n;
-}
-
 static void
 assert_listen(const struct conf *c, const char *l0, const char *l1, size_t n)
 {
@@ -599,7 +590,7 @@ START_TEST(test_good_file)
 	assert_listen(&c, gc->listen0, gc->listen1, gc->nlisten);
 	ck_assert_int_eq(c.workers_auto, gc->workers == AUTO);
 	ck_assert_int_eq(c.workers,
-	    gc->workers == AUTO ? online_cpus() : gc->workers);
+	    gc->workers == AUTO ? conf_auto_workers() : gc->workers);
 	ck_assert_int_eq(c.max_connections, gc->max_connections);
 	ck_assert_int_eq(c.backlog, gc->backlog);
 	ck_assert_int_eq(c.idle_timeout, gc->idle_timeout);
@@ -915,7 +906,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c.path, "");
 	assert_listen(&c, CONF_DEFAULT_LISTEN, NULL, 1);
 	ck_assert(c.workers_auto);
-	ck_assert_int_eq(c.workers, online_cpus());
+	ck_assert_int_eq(c.workers, conf_auto_workers());
 	ck_assert_int_eq(c.max_connections, CONF_DEFAULT_MAX_CONNECTIONS);
 	ck_assert_int_eq(c.backlog, CONF_DEFAULT_BACKLOG);
 	ck_assert_int_eq(c.idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
@@ -1049,7 +1040,7 @@ START_TEST(test_set_workers)
 	} else {
 		ck_assert_int_eq(c.workers_auto, wc->workers == AUTO);
 		ck_assert_int_eq(c.workers,
-		    wc->workers == AUTO ? online_cpus() : wc->workers);
+		    wc->workers == AUTO ? conf_auto_workers() : wc->workers);
 	}
 	conf_free(&c);
 }
@@ -1139,6 +1130,16 @@ START_TEST(test_every_option_documented)
 		    "'no such option' does not name %s", name);
 	}
 	ck_assert_uint_eq(i, 17);
+}
+END_TEST
+
+/* workers = 0 is one worker per online CPU, within 1 .. the maximum. */
+START_TEST(test_auto_workers)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ck_assert_int_eq(conf_auto_workers(), n < 1 ? 1 :
+	    n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n);
 }
 END_TEST
 
@@ -1244,40 +1245,20 @@ conf_suite(void)
 	Suite *s = suite_create("conf");
 	TCase *tc;
 
-	tc = tcase_create("bad_files");
-	tcase_add_loop_test(tc, test_bad_file, 0,
-	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
-	tcase_add_test(tc, test_missing_file);
-	tcase_add_test(tc, test_directory);
-	tcase_add_test(tc, test_unreadable);
-	tcase_add_test(tc, test_too_large);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("good_files");
-	tcase_add_loop_test(tc, test_good_file, 0,
-	    (int)(sizeof(good_cases) / sizeof(good_cases[0])));
-	tcase_add_loop_test(tc, test_run_file, 0,
-	    (int)(sizeof(run_cases) / sizeof(run_cases[0])));
-	tcase_add_loop_test(tc, test_limits_file, 0,
-	    (int)(sizeof(limit_cases) / sizeof(limit_cases[0])));
-	tcase_add_test(tc, test_limits_reload);
-	tcase_add_test(tc, test_long_pidfile);
-	tcase_add_test(tc, test_list_in_string);
-	tcase_add_test(tc, test_failed_reload_keeps_old);
-	tcase_add_test(tc, test_include_errors_do_not_accumulate);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("api");
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_small_err_buffer);
-	tcase_add_loop_test(tc, test_set_workers, 0,
-	    (int)(sizeof(workers_cases) / sizeof(workers_cases[0])));
-	tcase_add_test(tc, test_set_listen);
-	tcase_add_test(tc, test_summary);
-	tcase_add_test(tc, test_sandbox_name);
-	tcase_add_test(tc, test_every_option_documented);
-	tcase_add_loop_test(tc, test_overlap, 0,
-	    sizeof(overlap_cases) / sizeof(overlap_cases[0]));
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "bad_files", 0, H_TESTS(test_missing_file,
+	    test_directory, test_unreadable, test_too_large));
+	tcase_add_loop_test(tc, test_bad_file, 0, H_NELEM(bad_cases));
+	tc = h_case(s, "good_files", 0, H_TESTS(test_limits_reload,
+	    test_long_pidfile, test_list_in_string,
+	    test_failed_reload_keeps_old,
+	    test_include_errors_do_not_accumulate));
+	tcase_add_loop_test(tc, test_good_file, 0, H_NELEM(good_cases));
+	tcase_add_loop_test(tc, test_run_file, 0, H_NELEM(run_cases));
+	tcase_add_loop_test(tc, test_limits_file, 0, H_NELEM(limit_cases));
+	tc = h_case(s, "api", 0, H_TESTS(test_defaults, test_small_err_buffer,
+	    test_set_listen, test_summary, test_auto_workers,
+	    test_sandbox_name, test_every_option_documented));
+	tcase_add_loop_test(tc, test_set_workers, 0, H_NELEM(workers_cases));
+	tcase_add_loop_test(tc, test_overlap, 0, H_NELEM(overlap_cases));
 	return s;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "conftext.h"
+#include "harness.h"
 #include "suites.h"
 
 /* 10 and 50 bytes; ECHOD_CT_EMPTY is set but empty, ECHOD_CT_NONE unset. */
@@ -202,15 +203,10 @@ Suite *
 conftext_suite(void)
 {
 	Suite *s = suite_create("conftext");
-	TCase *tc = tcase_create("text");
+	TCase *tc = h_case(s, "text", 0, H_TESTS(test_expansion_bound));
 
-	tcase_add_loop_test(tc, test_check, 0,
-	    sizeof(check_cases) / sizeof(check_cases[0]));
-	tcase_add_loop_test(tc, test_empty_list, 0,
-	    sizeof(list_cases) / sizeof(list_cases[0]));
-	tcase_add_loop_test(tc, test_expanded_size, 0,
-	    sizeof(size_cases) / sizeof(size_cases[0]));
-	tcase_add_test(tc, test_expansion_bound);
-	suite_add_tcase(s, tc);
+	tcase_add_loop_test(tc, test_check, 0, H_NELEM(check_cases));
+	tcase_add_loop_test(tc, test_empty_list, 0, H_NELEM(list_cases));
+	tcase_add_loop_test(tc, test_expanded_size, 0, H_NELEM(size_cases));
 	return s;
 }

@@ -79,6 +79,17 @@ fill_random(unsigned char *p, size_t len, uint32_t seed)
 	}
 }
 
+/* len bytes of fill_random(seed), on the heap (free them). */
+static unsigned char *
+random_bytes(size_t len, uint32_t seed)
+{
+	unsigned char *p = malloc(len);
+
+	ck_assert_ptr_nonnull(p);
+	fill_random(p, len, seed);
+	return p;
+}
+
 static unsigned char
 ref_upper(unsigned char c)
 {
@@ -355,9 +366,7 @@ START_TEST(partial_writes_and_backpressure)
 	int q, eof, turns, writing_turns = 0;
 	unsigned char *in;
 
-	in = malloc(len);
-	ck_assert_ptr_nonnull(in);
-	fill_random(in, len, 0x9e3779b9);
+	in = random_bytes(len, 0x9e3779b9);
 	sent = send_until_writing(f, in, len);
 
 	/* Fill the server's receive side too; then it must not be read. */
@@ -433,9 +442,7 @@ START_TEST(half_close_delivers_everything)
 	int eof = 0, turns;
 	unsigned char *in;
 
-	in = malloc(len);
-	ck_assert_ptr_nonnull(in);
-	fill_random(in, len, 4242);
+	in = random_bytes(len, 4242);
 	sent = send_until_writing(f, in, len);
 	sent += peer_send(f, in + sent, len - sent);
 	ck_assert_uint_lt(sent, len);
@@ -483,9 +490,7 @@ START_TEST(peer_gone_while_pending)
 	unsigned char *in;
 	int turns;
 
-	in = malloc(len);
-	ck_assert_ptr_nonnull(in);
-	fill_random(in, len, 1);
+	in = random_bytes(len, 1);
 	(void)send_until_writing(f, in, len);
 	if (_i == 0) {
 		ck_assert_int_eq(close(f->peer), 0);
@@ -530,9 +535,7 @@ START_TEST(close_releases)
 	unsigned char *in, *pend;
 	int fd;
 
-	in = malloc(len);
-	ck_assert_ptr_nonnull(in);
-	fill_random(in, len, 5);
+	in = random_bytes(len, 5);
 	(void)send_until_writing(f, in, len);
 	pend = f->c.pend;
 	fd = f->c.fd;
@@ -576,9 +579,7 @@ START_TEST(bufpool_keeps_a_bounded_number)
 	unsigned char *in;
 	unsigned i;
 
-	in = malloc(len);
-	ck_assert_ptr_nonnull(in);
-	fill_random(in, len, 77);
+	in = random_bytes(len, 77);
 	memset(&bp, 0, sizeof(bp));
 	for (i = 0; i < N; i++) {
 		f[i] = fixture_new(1);

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "harness.h"
 #include "suites.h"
 
 /* Run fn in a child; its exit status (0 = passed), or -1. */
@@ -300,25 +301,12 @@ daemon_suite(void)
 	Suite *s = suite_create("daemon");
 	TCase *tc;
 
-	tc = tcase_create("paths");
-	tcase_add_loop_test(tc, absolute_path_table, 0,
-	    (int)(sizeof(abs_cases) / sizeof(abs_cases[0])));
-	tcase_add_test(tc, absolute_path_too_long);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("early");
-	tcase_add_test(tc, early_setup_fills_closed_fds);
-	tcase_add_test(tc, early_setup_blocks_signals);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("pidfile");
-	tcase_add_checked_fixture(tc, pid_setup, pid_teardown);
-	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, pidfile_names_only_the_writer);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("privileges");
-	tcase_add_test(tc, root_user_takes_the_group);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "paths", 0, H_TESTS(absolute_path_too_long));
+	tcase_add_loop_test(tc, absolute_path_table, 0, H_NELEM(abs_cases));
+	h_case(s, "early", 0, H_TESTS(early_setup_fills_closed_fds,
+	    early_setup_blocks_signals));
+	h_case_fixed(s, "pidfile", 10, pid_setup, pid_teardown,
+	    H_TESTS(pidfile_names_only_the_writer));
+	h_case(s, "privileges", 0, H_TESTS(root_user_takes_the_group));
 	return s;
 }

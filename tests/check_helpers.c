@@ -106,6 +106,26 @@ static const struct exit_case {
 	{ 0x7f, 0, 0 },   /* stopped */
 };
 
+/* A blocked signal sent to this process is pending for it as a whole. */
+START_TEST(pf_sees_pending_signal)
+{
+	sigset_t set, old;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	ck_assert_int_eq(sigprocmask(SIG_BLOCK, &set, &old), 0);
+	ck_assert(!pf_sig_pending(getpid(), SIGUSR2, 1));
+	ck_assert_int_eq(kill(getpid(), SIGUSR2), 0);
+	ck_assert(pf_sig_pending(getpid(), SIGUSR2, 0));
+	ck_assert(pf_sig_pending(getpid(), SIGUSR2, 1));
+	ck_assert(!pf_sig_pending(getpid(), SIGUSR1, 1));
+	ck_assert(!pf_sig_pending(getpid(), 0, 1));
+	signal(SIGUSR2, SIG_IGN); /* drops it */
+	ck_assert(!pf_sig_pending(getpid(), SIGUSR2, 1));
+	ck_assert_int_eq(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+}
+END_TEST
+
 START_TEST(exited_with_table)
 {
 	const struct exit_case *c = &exit_cases[_i];
@@ -215,7 +235,8 @@ helpers_suite(void)
 	TCase *tc;
 
 	h_case(s, "procfs", 10, H_TESTS(pf_reads_this_process,
-	    pf_sees_descriptors, pf_waits_for_stop_and_gone));
+	    pf_sees_descriptors, pf_waits_for_stop_and_gone,
+	    pf_sees_pending_signal));
 	tc = h_case(s, "clients", 10, H_TESTS(upper_reference, peer_end_seen,
 	    ports_on_loopback, server_inode_found));
 	tcase_add_loop_test(tc, exited_with_table, 0, H_NELEM(exit_cases));

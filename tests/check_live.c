@@ -236,8 +236,16 @@ struct sb_row {
  * second dump has begun the first is complete.  Parses the first dump's
  * table into rows; returns how many, or -1 (why in err).
  */
+/* A parsed dump: the generation, the rows (n; -1 with why in err). */
+struct sb {
+	unsigned long long gen;
+	struct sb_row rows[16];
+	int n;
+	char err[256];
+};
+
 static int
-sb_dump(struct echod_proc *p, unsigned long long *gen, struct sb_row *rows,
+sb_parse(struct echod_proc *p, unsigned long long *gen, struct sb_row *rows,
     int max, char *err, size_t errlen)
 {
 	const char *s, *end, *nl, *m;
@@ -280,14 +288,25 @@ sb_dump(struct echod_proc *p, unsigned long long *gen, struct sb_row *rows,
 	return n;
 }
 
+/* sb_parse into sb; sb->n. */
+static int
+sb_dump(struct echod_proc *p, struct sb *sb)
+{
+	sb->err[0] = '\0';
+	sb->n = sb_parse(p, &sb->gen, sb->rows, H_NELEM(sb->rows), sb->err,
+	    sizeof(sb->err));
+	return sb->n;
+}
+
+/* pid's row of the dump, or NULL. */
 static const struct sb_row *
-sb_find(const struct sb_row *rows, int n, pid_t pid)
+sb_find(const struct sb *sb, pid_t pid)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
-		if (rows[i].pid == pid)
-			return &rows[i];
+	for (i = 0; i < sb->n; i++)
+		if (sb->rows[i].pid == pid)
+			return &sb->rows[i];
 	return NULL;
 }
 
@@ -417,24 +436,21 @@ out:
 static int
 rp_scoreboard(struct tres *t, struct rp *r)
 {
-	struct sb_row rows[16];
+	struct sb sb;
 	const struct sb_row *row;
-	unsigned long long gen;
-	char err[256];
-	int i, nrows;
+	int i;
 
-	nrows = sb_dump(r->p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(t, nrows >= 0, "%s", err);
-	REQUIRE(t, gen == 2 && nrows == 4, "scoreboard: generation %llu, "
-	    "%d rows; want generation 2, 4 rows", gen, nrows);
-	row = sb_find(rows, nrows, r->holder);
+	REQUIRE(t, sb_dump(r->p, &sb) >= 0, "%s", sb.err);
+	REQUIRE(t, sb.gen == 2 && sb.n == 4, "scoreboard: generation %llu, "
+	    "%d rows; want generation 2, 4 rows", sb.gen, sb.n);
+	row = sb_find(&sb, r->holder);
 	REQUIRE(t, row != NULL && row->gen == 1 && row->open == 1 &&
 	    strcmp(row->state, "draining") == 0, "holder %d's row: gen %llu, "
 	    "%s, %llu open; want 1, draining, 1", (int)r->holder,
 	    row ? row->gen : 0, row ? row->state : "(none)",
 	    row ? row->open : 0);
 	for (i = 0; i < r->nfresh; i++) {
-		row = sb_find(rows, nrows, r->fresh[i]);
+		row = sb_find(&sb, r->fresh[i]);
 		REQUIRE(t, row != NULL && row->gen == 2 &&
 		    strcmp(row->state, "ready") == 0, "new worker %d's row: "
 		    "gen %llu, %s", (int)r->fresh[i], row ? row->gen : 0,
@@ -610,11 +626,10 @@ START_TEST(reload_broken_file)
 {
 	struct echod_proc *p = &live_p;
 	struct tres t = { 0, "" };
-	struct sb_row rows[16];
-	unsigned long long gen;
-	char conf[256], ready[512], want[256], line[1024], err[256];
+	struct sb sb;
+	char conf[256], ready[512], want[256], line[1024];
 	pid_t before[MAXKIDS], kids[MAXKIDS];
-	int nb, nk, i, nrows;
+	int nb, nk, i;
 
 	snprintf(conf, sizeof(conf), CONF_POOL, 2, 300);
 	REQUIRE(&t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
@@ -644,10 +659,9 @@ START_TEST(reload_broken_file)
 	for (i = 0; i < nk; i++)
 		REQUIRE(&t, cl_pid_in(before, nb, kids[i]), "new child %d after "
 		    "a failed reload", (int)kids[i]);
-	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(&t, nrows >= 0, "%s", err);
-	REQUIRE(&t, gen == 1 && nrows == 2, "scoreboard: generation %llu, "
-	    "%d rows; want generation 1, 2 rows", gen, nrows);
+	REQUIRE(&t, sb_dump(p, &sb) >= 0, "%s", sb.err);
+	REQUIRE(&t, sb.gen == 1 && sb.n == 2, "scoreboard: generation %llu, "
+	    "%d rows; want generation 1, 2 rows", sb.gen, sb.n);
 	for (i = 0; i < 4; i++)
 		REQUIRE(&t, echo_new(p->port, "still here"), "no echo after "
 		    "the failed reload (try %d)", i);
@@ -735,19 +749,16 @@ out:
 static int
 rz_scoreboard(struct tres *t, struct rz *z)
 {
-	struct sb_row rows[16];
+	struct sb sb;
 	const struct sb_row *r;
-	unsigned long long gen;
-	char err[256];
-	int i, nrows;
+	int i;
 	pid_t k;
 
-	nrows = sb_dump(z->p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(t, nrows >= 0, "%s", err);
-	REQUIRE(t, nrows == 3, "%d scoreboard rows, want 3", nrows);
+	REQUIRE(t, sb_dump(z->p, &sb) >= 0, "%s", sb.err);
+	REQUIRE(t, sb.n == 3, "%d scoreboard rows, want 3", sb.n);
 	for (i = 0; i < z->nk; i++) {
 		k = z->kids[i];
-		r = sb_find(rows, nrows, k);
+		r = sb_find(&sb, k);
 		REQUIRE(t, r != NULL, "worker %d not in the scoreboard", (int)k);
 		REQUIRE(t, h_worker_pid(z->p->pid, r->slot) == k, "row slot %u "
 		    "has pid %d, but that slot's title is on pid %d", r->slot,
@@ -796,10 +807,8 @@ static int
 rz_down_to_one(struct tres *t, struct rz *z)
 {
 	struct echod_proc *p = z->p;
-	struct sb_row rows[16];
-	unsigned long long gen;
-	char err[256];
-	int i, k, nrows;
+	struct sb sb;
+	int i, k;
 	pid_t last;
 
 	REQUIRE(t, kill(p->pid, SIGTTOU) == 0, "SIGTTOU");
@@ -817,9 +826,9 @@ rz_down_to_one(struct tres *t, struct rz *z)
 	for (i = 0; i < 3; i++)
 		REQUIRE(t, echo_new(p->port, "one left"), "no echo with one "
 		    "worker (try %d)", i);
-	nrows = sb_dump(p, &gen, rows, 16, err, sizeof(err));
-	REQUIRE(t, nrows == 1 && rows[0].pid == last, "%d scoreboard rows "
-	    "with one worker (%s)", nrows, nrows < 0 ? err : "");
+	sb_dump(p, &sb);
+	REQUIRE(t, sb.n == 1 && sb.rows[0].pid == last, "%d scoreboard rows "
+	    "with one worker (%s)", sb.n, sb.n < 0 ? sb.err : "");
 	REQUIRE(t, h_children(p->pid, z->kids, MAXKIDS) == 1 &&
 	    z->kids[0] == last, "the last worker changed");
 	REQUIRE_STOPPED(t, p, 5000);
@@ -846,24 +855,6 @@ START_TEST(resize_ttin_ttou)
 END_TEST
 
 /* ---- 5. a hung worker is aborted, killed and replaced ---- */
-
-/* Is sig pending for pid (per thread or per process)? */
-static int
-sig_pending(pid_t pid, int sig)
-{
-	char buf[4096], *s;
-	unsigned long long mask = 0, m;
-
-	if (pf_read_pid(pid, "status", buf, sizeof(buf)) == -1)
-		return 0;
-	if ((s = strstr(buf, "\nSigPnd:")) != NULL &&
-	    sscanf(s + 8, "%llx", &m) == 1)
-		mask |= m;
-	if ((s = strstr(buf, "\nShdPnd:")) != NULL &&
-	    sscanf(s + 8, "%llx", &m) == 1)
-		mask |= m;
-	return (mask & (1ULL << (sig - 1))) != 0;
-}
 
 /* hung_worker's state, shared by its steps. */
 struct hw {
@@ -920,10 +911,11 @@ hw_serve_until_replaced(struct tres *t, struct hw *h)
 		if (h->t_hung == 0 && cl_log_count(p, want) > 0) {
 			h->t_hung = h_now_ms();
 			state = (char)pf_state(h->x);
-			REQUIRE(t, state == 'T' && sig_pending(h->x, SIGABRT),
+			REQUIRE(t, state == 'T' &&
+			    pf_sig_pending(h->x, SIGABRT, 1),
 			    "hung worker %d: state %c, SIGABRT %spending",
 			    (int)h->x, state ? state : '?',
-			    sig_pending(h->x, SIGABRT) ? "" : "not ");
+			    pf_sig_pending(h->x, SIGABRT, 1) ? "" : "not ");
 		}
 		if (h->t_hung && h->t_dead == 0 && !h_alive(h->x))
 			h->t_dead = h_now_ms();
@@ -1150,16 +1142,6 @@ END_TEST
 
 /* ---- 7. -d: detach, pidfile, stop ---- */
 
-static pid_t
-read_pidfile(const char *path)
-{
-	char buf[32];
-
-	if (pf_read(path, buf, sizeof(buf)) <= 0)
-		return -1;
-	return (pid_t)atoi(buf);
-}
-
 /* daemon_mode's state, shared by its steps. */
 struct dm {
 	char conf[128], pidf[128], conf2[128], pidf2[128], out[4096];
@@ -1209,7 +1191,7 @@ dm_detach(struct tres *t, struct dm *m)
 	REQUIRE(t, cl_exited_with(st, 0),
 	    "echod -d: wait status %#x, output: %s", st, m->out);
 	REQUIRE(t, el < 3000, "echod -d took %lld ms to return", el);
-	m->d = read_pidfile(m->pidf);
+	m->d = cl_pidfile_pid(m->pidf, 0);
 	REQUIRE(t, m->d > 0, "no pid in %s", m->pidf);
 	live_daemon = m->d;
 	REQUIRE(t, h_alive(m->d), "pid %d from the pidfile is not alive",
@@ -1245,7 +1227,7 @@ dm_refused(struct tres *t, struct dm *m)
 	REQUIRE(t, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
 	    "a second echod -d with the same configuration: wait status %#x",
 	    st);
-	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, cl_pidfile_pid(m->pidf, 0) == m->d, "the pidfile changed");
 	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the second");
 
@@ -1262,7 +1244,7 @@ dm_refused(struct tres *t, struct dm *m)
 	fflush(stdout);
 	REQUIRE(t, cl_exited_with(st, ECHOD_EXIT_OSERR), "pidfile locked: "
 	    "wait status %#x, want exit %d", st, ECHOD_EXIT_OSERR);
-	REQUIRE(t, read_pidfile(m->pidf) == m->d, "the pidfile changed");
+	REQUIRE(t, cl_pidfile_pid(m->pidf, 0) == m->d, "the pidfile changed");
 	REQUIRE(t, h_alive(m->d) && echo_new(m->port, "still"), "the first "
 	    "daemon suffered from the third");
 out:
@@ -1312,7 +1294,7 @@ dm_port_taken(struct tres *t, struct dm *m)
 	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf2) == 0,
 	    "write conf");
 	st = dm_run(m, m->conf2);
-	if ((m->d = read_pidfile(m->pidf2)) > 0)
+	if ((m->d = cl_pidfile_pid(m->pidf2, 0)) > 0)
 		live_daemon = m->d; /* should not exist: clean up if it does */
 	printf("live: echod -d, port taken: wait status %#x, output: %s", st,
 	    m->out);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "harness.h"
 #include "suites.h"
 
 /* ---- pure: levels ---- */
@@ -396,7 +397,7 @@ flood(void)
  * dropped...", comes before the next line, and N counts exactly the lines
  * that did not arrive (a terminal may take part of a line: that line
  * arrives cut and counts as dropped too).  The shared descriptor 2 never
- * became non-blocking.
+ * became non-blocking.  Closes rd_wr.
  */
 static void
 check_stalled_stderr(int rd_wr[2], const char *head, int tty)
@@ -441,6 +442,8 @@ check_stalled_stderr(int rd_wr[2], const char *head, int tty)
 	ck_assert_msg(count_lines(buf, NULL) == 2 &&
 	    strstr(strchr(buf, '\n'), "test: after the drain") != NULL,
 	    "after the drain: '%s'", buf);
+	close(rd_wr[0]);
+	close(rd_wr[1]);
 }
 
 START_TEST(test_stalled_pipe)
@@ -449,8 +452,6 @@ START_TEST(test_stalled_pipe)
 
 	ck_assert_int_ne(pipe2(fds, O_CLOEXEC), -1);
 	check_stalled_stderr(fds, "test: warning: ", 0);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -487,8 +488,6 @@ START_TEST(test_stalled_pipe_not_ours)
 		ck_assert_int_ne(setresuid(65534, 65534, 65534), -1);
 	check_stalled_stderr(fds, "test: warning: ", 0);
 	ck_assert_msg(have_epoll_fd(), "the pipe was reopened after all");
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -499,8 +498,6 @@ START_TEST(test_stalled_socket)
 	ck_assert_int_ne(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 	    fds), -1);
 	check_stalled_stderr(fds, "test: warning: ", 0);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -518,8 +515,6 @@ START_TEST(test_stalled_journal)
 	    (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", js, 1);
 	check_stalled_stderr(fds, "<4>test: ", 0);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -530,8 +525,6 @@ START_TEST(test_stalled_tty)
 
 	ck_assert_int_ne(openpty(&fds[0], &fds[1], NULL, NULL, NULL), -1);
 	check_stalled_stderr(fds, "test: warning: ", 1);
-	close(fds[0]);
-	close(fds[1]);
 }
 END_TEST
 
@@ -651,32 +644,17 @@ Suite *
 log_suite(void)
 {
 	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("pure");
-	TCase *io = tcase_create("stalled");
+	TCase *tc = h_case(s, "pure", 0, H_TESTS(test_stamp_zero_len,
+	    test_stamp_localtime, test_drops));
 
-	tcase_add_loop_test(tc, test_wanted, 0,
-	    sizeof(wanted) / sizeof(wanted[0]));
-	tcase_add_loop_test(tc, test_stamp, 0,
-	    sizeof(stamps) / sizeof(stamps[0]));
-	tcase_add_test(tc, test_stamp_zero_len);
-	tcase_add_test(tc, test_stamp_localtime);
-	tcase_add_loop_test(tc, test_format, 0,
-	    sizeof(formats) / sizeof(formats[0]));
-	tcase_add_loop_test(tc, test_format_cut, 0,
-	    sizeof(cuts) / sizeof(cuts[0]));
-	tcase_add_test(tc, test_drops);
-	tcase_add_loop_test(tc, test_note, 0, sizeof(notes) / sizeof(notes[0]));
-	suite_add_tcase(s, tc);
-
-	tcase_set_timeout(io, 20);
-	tcase_add_test(io, test_stalled_pipe);
-	tcase_add_test(io, test_stalled_pipe_not_ours);
-	tcase_add_test(io, test_stalled_socket);
-	tcase_add_test(io, test_stalled_journal);
-	tcase_add_test(io, test_stalled_tty);
-	tcase_add_test(io, test_stalled_syslog);
-	tcase_add_test(io, test_syslog_path_too_long);
-	tcase_add_test(io, test_errno_kept);
-	suite_add_tcase(s, io);
+	tcase_add_loop_test(tc, test_wanted, 0, H_NELEM(wanted));
+	tcase_add_loop_test(tc, test_stamp, 0, H_NELEM(stamps));
+	tcase_add_loop_test(tc, test_format, 0, H_NELEM(formats));
+	tcase_add_loop_test(tc, test_format_cut, 0, H_NELEM(cuts));
+	tcase_add_loop_test(tc, test_note, 0, H_NELEM(notes));
+	h_case(s, "stalled", 20, H_TESTS(test_stalled_pipe,
+	    test_stalled_pipe_not_ours, test_stalled_socket,
+	    test_stalled_journal, test_stalled_tty, test_stalled_syslog,
+	    test_syslog_path_too_long, test_errno_kept));
 	return s;
 }

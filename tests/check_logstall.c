@@ -491,12 +491,8 @@ Suite *
 logstall_suite(void)
 {
 	Suite *s = suite_create("logstall");
-	TCase *tc = tcase_create("fifo");
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, stalled_fifo);
-	tcase_add_test(tc, dropped_note);
-	tcase_add_test(tc, stalled_devlog);
-	suite_add_tcase(s, tc);
+	h_case(s, "fifo", 120, H_TESTS(stalled_fifo, dropped_note,
+	    stalled_devlog));
 	return s;
 }

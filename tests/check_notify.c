@@ -317,9 +317,7 @@ START_TEST(stalled_manager_blocks_nothing)
 	    st);
 out:
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -329,20 +327,10 @@ notify_suite(void)
 	Suite *s = suite_create("notify");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
-	tcase_add_loop_test(tc, test_sequences, 0,
-	    sizeof(seq_cases) / sizeof(seq_cases[0]));
-	tcase_add_test(tc, test_backoff);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("sending");
-	tcase_add_test(tc, test_full_socket_never_blocks);
-	tcase_add_test(tc, test_no_manager);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, stalled_manager_blocks_nothing);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "decisions", 0, H_TESTS(test_backoff));
+	tcase_add_loop_test(tc, test_sequences, 0, H_NELEM(seq_cases));
+	h_case(s, "sending", 0, H_TESTS(test_full_socket_never_blocks,
+	    test_no_manager));
+	h_case(s, "daemon", 60, H_TESTS(stalled_manager_blocks_nothing));
 	return s;
 }

@@ -153,16 +153,33 @@ wait_probe(struct bench *b, int timeout_ms)
 	return n;
 }
 
-/* Connect, see the token sent, accept it on the worker's side. */
+/*
+ * The worker's side sends len bytes of reply (none with len 0); the
+ * probe's socket wakes the loop and probe_event says want.
+ */
+static void
+reply_event(struct bench *b, const unsigned char *reply, size_t len,
+    int want)
+{
+	if (len > 0)
+		ck_assert_int_eq(h_write_all(b->srv, reply, len), 0);
+	ck_assert_int_eq(wait_probe(b, 2000), 1);
+	ck_assert_int_eq(probe_event(&b->p), want);
+}
+
+/*
+ * A bench on 127.0.0.1: connect, see the token sent, accept it on the
+ * worker's side.
+ */
 static void
 start_and_send(struct bench *b, unsigned char *token)
 {
+	bench_open(b, "127.0.0.1");
 	ck_assert_int_ne(probe_start(&b->p, (struct sockaddr *)&b->ss, b->sl,
 	    1000, b->epfd, TAG), -1);
 	ck_assert_uint_eq(b->p.deadline_ms, 1000 + 2000);
 	ck_assert_uint_eq(b->p.events, EPOLLOUT);
-	ck_assert_int_eq(wait_probe(b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b->p), PROBE_PENDING);
+	reply_event(b, NULL, 0, PROBE_PENDING);
 	ck_assert_int_eq(b->p.sent, 1);
 	ck_assert_uint_eq(b->p.events, EPOLLIN);
 	ck_assert_int_ne(b->srv = accept(b->lfd, NULL, NULL), -1);
@@ -181,7 +198,6 @@ START_TEST(test_waiting_probe_is_quiet)
 	struct bench b;
 	int i;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	for (i = 0; i < PROBE_TOKEN_LEN; i++)
 		ck_assert_msg(token[i] >= 'a' && token[i] <= 'z',
@@ -190,9 +206,7 @@ START_TEST(test_waiting_probe_is_quiet)
 	    "loop while waiting for the reply (events %#x)", b.p.events);
 	ck_assert_int_eq(probe_expire(&b.p, 2999), PROBE_PENDING);
 	echo_upper(token, PROBE_TOKEN_LEN);
-	ck_assert_int_eq(h_write_all(b.srv, token, PROBE_TOKEN_LEN), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_OK);
+	reply_event(&b, token, PROBE_TOKEN_LEN, PROBE_OK);
 	ck_assert_int_eq(b.p.fd, -1);
 	bench_close(&b);
 }
@@ -204,15 +218,10 @@ START_TEST(test_reply_in_pieces)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	echo_upper(token, PROBE_TOKEN_LEN);
-	ck_assert_int_eq(h_write_all(b.srv, token, 5), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_PENDING);
-	ck_assert_int_eq(h_write_all(b.srv, token + 5, PROBE_TOKEN_LEN - 5), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_OK);
+	reply_event(&b, token, 5, PROBE_PENDING);
+	reply_event(&b, token + 5, PROBE_TOKEN_LEN - 5, PROBE_OK);
 	bench_close(&b);
 }
 END_TEST
@@ -222,11 +231,8 @@ START_TEST(test_wrong_reply)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token); /* echoed as is: not uppercased */
-	ck_assert_int_eq(h_write_all(b.srv, token, PROBE_TOKEN_LEN), 0);
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_FAILED);
+	reply_event(&b, token, PROBE_TOKEN_LEN, PROBE_FAILED);
 	ck_assert_msg(strstr(b.p.err, "wrong reply") != NULL, "err: %s",
 	    b.p.err);
 	ck_assert_int_eq(b.p.fd, -1);
@@ -239,12 +245,10 @@ START_TEST(test_closed_before_reply)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	close(b.srv);
 	b.srv = -1;
-	ck_assert_int_eq(wait_probe(&b, 2000), 1);
-	ck_assert_int_eq(probe_event(&b.p), PROBE_FAILED);
+	reply_event(&b, NULL, 0, PROBE_FAILED);
 	ck_assert_str_eq(b.p.err, "recv: connection closed");
 	bench_close(&b);
 }
@@ -255,7 +259,6 @@ START_TEST(test_deadline)
 	unsigned char token[PROBE_TOKEN_LEN];
 	struct bench b;
 
-	bench_open(&b, "127.0.0.1");
 	start_and_send(&b, token);
 	ck_assert_int_eq(probe_expire(&b.p, 2999), PROBE_PENDING);
 	ck_assert_int_eq(probe_expire(&b.p, 3000), PROBE_FAILED);
@@ -279,8 +282,7 @@ START_TEST(test_refused)
 	/* Loopback may refuse at once, or report it as an event. */
 	if (probe_start(&b.p, (struct sockaddr *)&b.ss, b.sl, 0, b.epfd,
 	    TAG) != -1) {
-		ck_assert_int_eq(wait_probe(&b, 2000), 1);
-		ck_assert_int_eq(probe_event(&b.p), PROBE_FAILED);
+		reply_event(&b, NULL, 0, PROBE_FAILED);
 	}
 	ck_assert_str_eq(b.p.err, "connect: Connection refused");
 	bench_close(&b);
@@ -379,9 +381,7 @@ out:
 	if (w > 0)
 		kill(w, SIGCONT);
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -423,9 +423,7 @@ START_TEST(tiny_watchdog_is_clamped)
 	    "one every 500 ms", pings);
 out:
 	cl_stop(&p, 5000);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -435,27 +433,13 @@ probe_suite(void)
 	Suite *s = suite_create("probe");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
-	tcase_add_loop_test(tc, test_schedule_table, 0,
-	    sizeof(sched_cases) / sizeof(sched_cases[0]));
-	tcase_add_test(tc, test_schedule_invariants);
-	tcase_add_test(tc, test_wants);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("round trip");
-	tcase_add_test(tc, test_waiting_probe_is_quiet);
-	tcase_add_test(tc, test_reply_in_pieces);
-	tcase_add_test(tc, test_wrong_reply);
-	tcase_add_test(tc, test_closed_before_reply);
-	tcase_add_test(tc, test_deadline);
-	tcase_add_test(tc, test_refused);
-	tcase_add_test(tc, test_target);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("watchdog");
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, pending_probe_costs_no_cpu);
-	tcase_add_test(tc, tiny_watchdog_is_clamped);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "decisions", 0, H_TESTS(test_schedule_invariants,
+	    test_wants));
+	tcase_add_loop_test(tc, test_schedule_table, 0, H_NELEM(sched_cases));
+	h_case(s, "round trip", 0, H_TESTS(test_waiting_probe_is_quiet,
+	    test_reply_in_pieces, test_wrong_reply, test_closed_before_reply,
+	    test_deadline, test_refused, test_target));
+	h_case(s, "watchdog", 30, H_TESTS(pending_probe_costs_no_cpu,
+	    tiny_watchdog_is_clamped));
 	return s;
 }

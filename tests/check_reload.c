@@ -25,6 +25,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "listener.h"
 #include "master_int.h"
 #include "settings.h"
@@ -68,7 +69,7 @@ static int
 cap_address_space(pid_t pid, struct rlimit *old)
 {
 	struct rlimit rl;
-	long kb = cl_pid_status_kb(pid, "VmSize");
+	long kb = pf_status_num(pid, "VmSize");
 
 	if (kb <= 0 || cl_prlimit(pid, RLIMIT_AS, NULL, old) == -1)
 		return -1;

@@ -154,37 +154,42 @@ skip_unsupported(const char *name)
 	return 1;
 }
 
-/* Without the need, socket() kills the worker: SIGSYS. */
-START_TEST(socket_kills_without_the_need)
+/* child_socket in a child under the filter, and how it must end. */
+static const struct filter_case {
+	const char *what;
+	unsigned needs, api;
+	int state;
+	int sig; /* killed by this signal; 0: exit 0 */
+} filter_cases[] = {
+	/* Without the need, socket() kills the worker: SIGSYS. */
+	{ "socket() under the filter without the need", 0, 0, SANDBOX_ON,
+	    SIGSYS },
+	{ "socket() with SANDBOX_NEED_CONNECT", SANDBOX_NEED_CONNECT, 0,
+	    SANDBOX_ON, 0 },
+	/*
+	 * Issue 9, defect 9: where seccomp() is refused (libseccomp API
+	 * level 1), KILL_PROCESS cannot be had: fall back to KILL_THREAD,
+	 * say why, and a forbidden call still ends the (one-thread)
+	 * process.
+	 */
+	{ "API level 1", 0, 1, SANDBOX_ON_THREAD, SIGSYS },
+};
+
+START_TEST(filter_table)
 {
+	const struct filter_case *c = &filter_cases[_i];
 	int st;
 
-	if (skip_unsupported("socket_kills_without_the_need"))
+	if (skip_unsupported(c->what))
 		return;
-	st = run_child(0, 0, SANDBOX_ON);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
-	    "socket() under the filter without the need: wait status %#x, want "
-	    "killed by SIGSYS", st);
-	st = run_child(SANDBOX_NEED_CONNECT, 0, SANDBOX_ON);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "socket() with SANDBOX_NEED_CONNECT: wait status %#x, want exit 0", st);
-}
-END_TEST
-
-/*
- * Issue 9, defect 9: where seccomp() is refused (libseccomp API level 1),
- * KILL_PROCESS cannot be had: fall back to KILL_THREAD, say why, and a
- * forbidden call still ends the (one-thread) process.
- */
-START_TEST(kill_thread_fallback)
-{
-	int st;
-
-	if (skip_unsupported("kill_thread_fallback"))
-		return;
-	st = run_child(0, 1, SANDBOX_ON_THREAD);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
-	    "API level 1: wait status %#x, want killed by SIGSYS", st);
+	st = run_child(c->needs, c->api, c->state);
+	if (c->sig != 0)
+		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == c->sig,
+		    "%s: wait status %#x, want killed by signal %d", c->what,
+		    st, c->sig);
+	else
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "%s: wait status %#x, want exit 0", c->what, st);
 }
 END_TEST
 
@@ -293,9 +298,7 @@ START_TEST(seccomp_refused_still_sandboxed)
 	REQUIRE(&t, st == 0 && strstr(out, "sandbox: on (kill thread)"),
 	    "-t (status %#x) said: %s", st, out);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -326,9 +329,7 @@ START_TEST(sandbox_on_unloadable_fails_start)
 	st = h_stop(&p, STOP_MS);
 	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0, "stop: %#x", st);
 out:
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -338,24 +339,13 @@ sandbox_suite(void)
 	Suite *s = suite_create("sandbox");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
-	tcase_add_test(tc, syscalls_per_need);
-	tcase_add_loop_test(tc, decide_table, 0,
-	    (int)(sizeof(decide_cases) / sizeof(decide_cases[0])));
-	tcase_add_test(tc, state_names);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("filter");
-	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, socket_kills_without_the_need);
-	tcase_add_test(tc, kill_thread_fallback);
-	tcase_add_test(tc, probe_reports_without_loading_here);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("echod");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, seccomp_refused_still_sandboxed);
-	tcase_add_test(tc, sandbox_on_unloadable_fails_start);
-	suite_add_tcase(s, tc);
+	tc = h_case(s, "decisions", 0, H_TESTS(syscalls_per_need,
+	    state_names));
+	tcase_add_loop_test(tc, decide_table, 0, H_NELEM(decide_cases));
+	tc = h_case(s, "filter", 10,
+	    H_TESTS(probe_reports_without_loading_here));
+	tcase_add_loop_test(tc, filter_table, 0, H_NELEM(filter_cases));
+	h_case(s, "echod", 60, H_TESTS(seccomp_refused_still_sandboxed,
+	    sandbox_on_unloadable_fails_start));
 	return s;
 }

@@ -368,6 +368,17 @@ stream_new(int fd, uint64_t total, uint64_t seed)
 	return st;
 }
 
+/* After send() or recv() failed: 0 if it would have blocked, or -1 with
+ * st->err set. */
+static int
+stream_failed(struct stream *st)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	st->err = errno;
+	return -1;
+}
+
 static int
 stream_send(struct stream *st)
 {
@@ -387,12 +398,8 @@ stream_send(struct stream *st)
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n == -1) {
-			st->err = errno;
-			return -1;
-		}
+		if (n == -1)
+			return stream_failed(st);
 		st->soff += (size_t)n;
 		st->sent += (uint64_t)n;
 	}
@@ -449,12 +456,8 @@ stream_recv(struct stream *st)
 		n = recv(st->fd, st->rbuf, sizeof(st->rbuf), MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n == -1) {
-			st->err = errno;
-			return -1;
-		}
+		if (n == -1)
+			return stream_failed(st);
 		if (n == 0)
 			st->eof = 1;
 		else

@@ -94,28 +94,6 @@ scene_setup(struct scene *s, int workers, int cd, const char *redir)
 	return setenv("ECHOD_BIN", s->wrapper, 1);
 }
 
-/* The detached daemon's pid, from its pidfile, once it is there. */
-static pid_t
-read_pidfile(const struct scene *s, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-	FILE *f;
-	int pid;
-
-	do {
-		if ((f = fopen(s->pidfile, "re")) != NULL) {
-			pid = 0;
-			if (fscanf(f, "%d", &pid) != 1)
-				pid = 0;
-			fclose(f);
-			if (pid > 0)
-				return pid;
-		}
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return -1;
-}
-
 /* Stop a -d daemon (not our child) by its pid, SIGKILL if it lingers. */
 static void
 stop_daemon(struct scene *s)
@@ -150,110 +128,91 @@ scene_cleanup(struct scene *s, struct echod_proc *p)
 static int
 echoes(int port)
 {
-	int fd = h_connect(port, 0), ok;
-
-	if (fd == -1)
-		return 0;
-	ok = cl_echo(fd, "startup\n", 5000);
-	close(fd);
-	return ok;
+	return cl_echo_new(port, "startup\n", 5000, NULL, 0);
 }
 
 /*
- * -d with a redirection: the parent must exit 0 once the daemon is
- * ready, and the daemon must serve on the port its READY names.
+ * Descriptors closed by the shell before echod starts.  In the
+ * foreground it must become ready, serve and stop with 0; with -d the
+ * parent must exit 0 once the daemon is ready, and the daemon must serve
+ * on the port its READY names.
  */
-static void
-detached_case(struct tres *t, const char *redir)
+static const struct redir_case {
+	const char *redir;
+	int detached;
+} redir_cases[] = {
+	/* Issue 9, defect 13: the listener took 2 and the log wrote into
+	 * it (SIGPIPE). */
+	{ "2>&-", 0 },
+	{ "0<&- 1>&- 2>&-", 0 },
+	/* Issue 9, defect 16: the listener took 0, /dev/null went over it. */
+	{ "0<&-", 1 },
+	/* Issue 9, defect 16: all of 0-2 closed clobbered the pidfile's fd. */
+	{ "0<&- 1>&- 2>&-", 1 },
+};
+
+/* Foreground: ready, or how it ended. */
+static int
+foreground_ready(struct tres *t, struct echod_proc *p, const char *redir)
 {
-	struct echod_proc p;
-	struct scene s;
 	int st;
 
-	cl_proc_init(&p);
-	scene_init(&s);
-	REQUIRE(t, scene_setup(&s, 2, 0, redir) == 0, "scene: %s",
-	    strerror(errno));
-	REQUIRE(t, h_spawn(&p, NULL, (const char *const[]){ "-c", s.conf,
-	    "-d", NULL }) == 0, "spawn");
-	st = h_wait_exit(&p, START_MS);
-	s.daemon = read_pidfile(&s, 2000);
+	if (h_wait_ready(p, START_MS) == 0)
+		return 1;
+	st = h_wait_exit(p, 1000);
+	REQUIRE(t, 0, "echod %s: no READY=1; %s %d", redir,
+	    st != -1 && WIFSIGNALED(st) ? "killed by signal" :
+	    "exit status", st == -1 ? -1 : WIFSIGNALED(st) ?
+	    WTERMSIG(st) : WEXITSTATUS(st));
+out:
+	return 0;
+}
+
+/* -d: the parent exits 0 and names the daemon, which becomes ready. */
+static int
+detached_ready(struct tres *t, struct echod_proc *p, struct scene *s,
+    const char *redir)
+{
+	int st = h_wait_exit(p, START_MS);
+
+	s->daemon = cl_pidfile_pid(s->pidfile, 2000);
 	REQUIRE(t, st == 0, "echod -d %s: the parent ended with status %#x "
 	    "(want exit 0)", redir, st);
-	REQUIRE(t, s.daemon > 0, "no pid in %s", s.pidfile);
-	REQUIRE(t, h_wait_ready(&p, START_MS) == 0, "no READY=1 with a port");
-	REQUIRE(t, echoes(p.port), "echod -d %s: READY=1 said port %d, but "
-	    "nothing echoes there", redir, p.port);
+	REQUIRE(t, s->daemon > 0, "no pid in %s", s->pidfile);
+	REQUIRE(t, h_wait_ready(p, START_MS) == 0, "no READY=1 with a port");
+	return 1;
 out:
-	scene_cleanup(&s, &p);
+	return 0;
 }
 
-/* Issue 9, defect 16: the listener took 0, /dev/null went over it. */
-START_TEST(detached_with_stdin_closed_listens)
+START_TEST(closed_descriptors)
 {
-	struct tres t = { 0 };
-
-	detached_case(&t, "0<&-");
-	ck_assert_msg(!t.failed, "%s", t.msg);
-}
-END_TEST
-
-/* Issue 9, defect 16: all of 0-2 closed clobbered the pidfile's fd. */
-START_TEST(detached_with_0_to_2_closed_serves)
-{
-	struct tres t = { 0 };
-
-	detached_case(&t, "0<&- 1>&- 2>&-");
-	ck_assert_msg(!t.failed, "%s", t.msg);
-}
-END_TEST
-
-/* Foreground with a redirection: ready, serving, alive. */
-static void
-foreground_case(struct tres *t, const char *redir)
-{
+	const struct redir_case *c = &redir_cases[_i];
+	const char *d = c->detached ? " -d" : "";
+	struct tres t = { 0, "" };
 	struct echod_proc p;
 	struct scene s;
 	int st;
 
 	cl_proc_init(&p);
 	scene_init(&s);
-	REQUIRE(t, scene_setup(&s, 2, 0, redir) == 0, "scene: %s",
+	REQUIRE(&t, scene_setup(&s, 2, 0, c->redir) == 0, "scene: %s",
 	    strerror(errno));
-	REQUIRE(t, h_spawn(&p, NULL, (const char *const[]){ "-c", s.conf,
-	    NULL }) == 0, "spawn");
-	if (h_wait_ready(&p, START_MS) == -1) {
-		st = h_wait_exit(&p, 1000);
-		REQUIRE(t, 0, "echod %s: no READY=1; %s %d", redir,
-		    st != -1 && WIFSIGNALED(st) ? "killed by signal" :
-		    "exit status", st == -1 ? -1 : WIFSIGNALED(st) ?
-		    WTERMSIG(st) : WEXITSTATUS(st));
-	}
-	REQUIRE(t, echoes(p.port), "echod %s: nothing echoes on port %d",
-	    redir, p.port);
-	REQUIRE(t, h_alive(p.pid), "echod %s: gone after serving", redir);
+	REQUIRE(&t, h_spawn(&p, NULL, (const char *const[]){ "-c", s.conf,
+	    c->detached ? "-d" : NULL, NULL }) == 0, "spawn");
+	if (!(c->detached ? detached_ready(&t, &p, &s, c->redir) :
+	    foreground_ready(&t, &p, c->redir)))
+		goto out;
+	REQUIRE(&t, echoes(p.port), "echod%s %s: READY=1 said port %d, but "
+	    "nothing echoes there", d, c->redir, p.port);
+	if (c->detached)
+		goto out;
+	REQUIRE(&t, h_alive(p.pid), "echod %s: gone after serving", c->redir);
 	st = h_stop(&p, STOP_MS);
-	REQUIRE(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "echod %s: stopped with status %#x", redir, st);
+	REQUIRE(&t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "echod %s: stopped with status %#x", c->redir, st);
 out:
 	scene_cleanup(&s, &p);
-}
-
-/* Issue 9, defect 13: the listener took 2 and the log wrote into it. */
-START_TEST(stderr_closed_no_sigpipe)
-{
-	struct tres t = { 0 };
-
-	foreground_case(&t, "2>&-");
-	ck_assert_msg(!t.failed, "%s", t.msg);
-}
-END_TEST
-
-START_TEST(foreground_with_0_to_2_closed_serves)
-{
-	struct tres t = { 0 };
-
-	foreground_case(&t, "0<&- 1>&- 2>&-");
 	ck_assert_msg(!t.failed, "%s", t.msg);
 }
 END_TEST
@@ -365,7 +324,7 @@ START_TEST(detached_relative_config_reloads)
 	REQUIRE(&t, h_spawn(&p, NULL, (const char *const[]){ "-c",
 	    "echod.conf", "-d", NULL }) == 0, "spawn");
 	st = h_wait_exit(&p, START_MS);
-	s.daemon = read_pidfile(&s, 2000);
+	s.daemon = cl_pidfile_pid(s.pidfile, 2000);
 	REQUIRE(&t, st == 0, "echod -d: status %#x", st);
 	REQUIRE(&t, s.daemon > 0, "no pid in %s", s.pidfile);
 	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
@@ -405,7 +364,7 @@ START_TEST(second_daemon_names_the_real_pid)
 	REQUIRE(&t, h_spawn(&p, NULL, (const char *const[]){ "-c", s.conf,
 	    "-d", NULL }) == 0, "spawn");
 	st = h_wait_exit(&p, START_MS);
-	s.daemon = read_pidfile(&s, 2000);
+	s.daemon = cl_pidfile_pid(s.pidfile, 2000);
 	REQUIRE(&t, st == 0 && s.daemon > 0, "first -d: status %#x", st);
 	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
 	REQUIRE(&t, h_spawn(&q, NULL, (const char *const[]){ "-c", s.conf,
@@ -429,25 +388,11 @@ Suite *
 startup_suite(void)
 {
 	Suite *s = suite_create("startup");
-	TCase *tc;
 
-	tc = tcase_create("descriptors");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, stderr_closed_no_sigpipe);
-	tcase_add_test(tc, foreground_with_0_to_2_closed_serves);
-	tcase_add_test(tc, detached_with_stdin_closed_listens);
-	tcase_add_test(tc, detached_with_0_to_2_closed_serves);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("signals");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, sighup_storm_at_start);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("daemon");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, detached_relative_config_reloads);
-	tcase_add_test(tc, second_daemon_names_the_real_pid);
-	suite_add_tcase(s, tc);
+	tcase_add_loop_test(h_case(s, "descriptors", 60, NULL),
+	    closed_descriptors, 0, H_NELEM(redir_cases));
+	h_case(s, "signals", 120, H_TESTS(sighup_storm_at_start));
+	h_case(s, "daemon", 60, H_TESTS(detached_relative_config_reloads,
+	    second_daemon_names_the_real_pid));
 	return s;
 }

@@ -600,7 +600,7 @@ worker_fds(pid_t master)
 	int i, n = h_children(master, kids, 64), sum = 0;
 
 	for (i = 0; i < n; i++)
-		sum += cl_count_fds(kids[i]);
+		sum += pf_count_fds(kids[i]);
 	return sum;
 }
 
@@ -672,8 +672,7 @@ START_TEST(idle_crowd)
 	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	cl_close_fds(fd, IDLE_CONNS);
-	cl_close_fds(&fresh, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &fresh, 1);
 }
 END_TEST
 
@@ -758,8 +757,7 @@ START_TEST(non_reading_client)
 	REQUIRE_STOPPED(&t, &p, 10000);
 out:
 	cl_close_fds(&fd, 1);
-	cl_close_fds(&other, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &other, 1);
 }
 END_TEST
 
@@ -841,8 +839,7 @@ START_TEST(large_stream)
 	fd = -1;
 	REQUIRE_STOPPED(&t, &p, 10000);
 out:
-	cl_close_fds(&fd, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &fd, 1);
 }
 END_TEST
 

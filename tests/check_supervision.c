@@ -409,95 +409,115 @@ out:
 }
 END_TEST
 
+/* A stop test: the daemon, its workers, a client. */
+struct stop {
+	struct echod_proc p;
+	struct tres t;
+	pid_t kids[16];
+	int nk, a;
+	long long sig_ms; /* when stop_start sent its signal */
+};
+
 /*
- * For the stop tests: start `workers` workers with shutdown_timeout =
- * drain_s, their pids into kids (16 at most) and *nk; with a, a client
- * there, echoed.
+ * Start `workers` workers with shutdown_timeout = drain_s, their pids
+ * into s->kids and s->nk; with client, a client there (s->a), echoed;
+ * then send the master sig.  1, or 0 with the failure in s->t.
  */
 static int
-stop_start(struct tres *t, struct echod_proc *p, int workers, int drain_s,
-    pid_t *kids, int *nk, int *a)
+stop_start(struct stop *s, int workers, int drain_s, int client, int sig)
 {
 	char conf[256];
 
+	memset(&s->t, 0, sizeof(s->t));
+	s->nk = 0;
+	s->a = -1;
+	cl_proc_init(&s->p);
 	conf_make(conf, sizeof(conf), workers, 0, drain_s, "info");
-	REQUIRE(t, h_start(p, conf, NULL, START_MS) == 0, "start failed");
-	*nk = h_children(p->pid, kids, 16);
-	REQUIRE(t, *nk == workers, "%d children, want %d", *nk, workers);
-	if (a != NULL) {
-		REQUIRE(t, (*a = h_connect(p->port, 0)) != -1, "connect: %s",
-		    strerror(errno));
-		REQUIRE(t, cl_echo(*a, "abc", 2000), "abc not echoed");
+	REQUIRE(&s->t, h_start(&s->p, conf, NULL, START_MS) == 0,
+	    "start failed");
+	s->nk = h_children(s->p.pid, s->kids, 16);
+	REQUIRE(&s->t, s->nk == workers, "%d children, want %d", s->nk,
+	    workers);
+	if (client) {
+		REQUIRE(&s->t, (s->a = h_connect(s->p.port, 0)) != -1,
+		    "connect: %s", strerror(errno));
+		REQUIRE(&s->t, cl_echo(s->a, "abc", 2000), "abc not echoed");
 	}
+	s->sig_ms = h_now_ms();
+	REQUIRE(&s->t, kill(s->p.pid, sig) == 0, "kill");
 out:
-	return !t->failed;
+	return !s->t.failed;
 }
 
 /*
- * For the stop tests: every worker gone within 1 s of the master; with
- * why, none of them had to be killed (why says what that would mean).
+ * The master exited 0 (st, its wait status) and every worker is gone
+ * within 1 s of it; with why, none of them had to be killed (why says
+ * what that would mean).
  */
-static int
-stop_workers_gone(struct tres *t, struct echod_proc *p, const pid_t *kids,
-    int nk, const char *why)
+static void
+stop_ended(struct stop *s, int st, const char *why)
 {
-	int alive = cl_wait_gone(NULL, kids, nk, 1000);
+	int alive;
 
-	REQUIRE(t, alive == 0, "%d worker(s) left", alive);
+	REQUIRE(&s->t, cl_exited_with(st, 0), "wait status %#x, want exit 0",
+	    st);
+	alive = cl_wait_gone(NULL, s->kids, s->nk, 1000);
+	REQUIRE(&s->t, alive == 0, "%d worker(s) left", alive);
 	if (why != NULL)
-		REQUIRE(t, cl_log_count(p, "killing the remaining") == 0, "%s",
-		    why);
+		REQUIRE(&s->t, cl_log_count(&s->p, "killing the remaining") ==
+		    0, "%s", why);
 out:
-	return !t->failed;
+	return;
 }
+
+/*
+ * The end of a stop test: stop_ended if nothing failed before, then
+ * close the client, clean up and assert.
+ */
+#define stop_conclude(s, st, why)                                          \
+	do {                                                               \
+		if (!(s)->t.failed)                                        \
+			stop_ended((s), (st), (why));                      \
+		cl_conclude_fds(&(s)->t, &(s)->p, &(s)->a, 1);             \
+	} while (0)
 
 /* ---- 4. SIGTERM drains an open connection ---- */
 
 START_TEST(sigterm_drains)
 {
-	struct echod_proc p;
-	struct tres t = { 0, "" };
-	pid_t kids[16];
-	int a = -1, b = -1, nk, st, e;
+	struct stop s;
+	int b = -1, st = -1, e;
 	long long t0;
 
-	cl_proc_init(&p);
-	if (!stop_start(&t, &p, 2, 5, kids, &nk, &a))
+	if (!stop_start(&s, 2, 5, 1, SIGTERM))
 		goto out;
-	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
+	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both log 'SIGTERM: draining'");
-	REQUIRE(&t, h_alive(p.pid), "master gone while a connection is open");
-	REQUIRE(&t, cl_echo(a, "def", 2000), "no echo during the drain");
+	REQUIRE(&s.t, h_alive(s.p.pid), "master gone while a connection is "
+	    "open");
+	REQUIRE(&s.t, cl_echo(s.a, "def", 2000), "no echo during the drain");
 	/* Every listener is closed now: a new client must not be served. */
-	b = h_connect(p.port, 0);
+	b = h_connect(s.p.port, 0);
 	e = errno;
 	if (b != -1) {
 		/* Accepted by a listener nobody serves any more? */
-		REQUIRE(&t, h_write_all(b, "x", 1) == -1 ||
+		REQUIRE(&s.t, h_write_all(b, "x", 1) == -1 ||
 		    cl_eof_or_reset(b, 1000),
 		    "a connection made after the stop began was neither "
 		    "refused nor reset: a listener is still open");
 	} else
-		REQUIRE(&t, e == ECONNREFUSED || e == ECONNRESET,
+		REQUIRE(&s.t, e == ECONNREFUSED || e == ECONNRESET,
 		    "new connection failed with %s", strerror(e));
 	t0 = h_now_ms();
-	close(a);
-	a = -1;
-	st = h_wait_exit(&p, 4000);
-	REQUIRE(&t, st != -1, "master still running 4 s after the last "
+	cl_close_fds(&s.a, 1);
+	st = h_wait_exit(&s.p, 4000);
+	REQUIRE(&s.t, st != -1, "master still running 4 s after the last "
 	    "client closed");
-	REQUIRE(&t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
+	REQUIRE(&s.t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
-	if (!stop_workers_gone(&t, &p, kids, nk,
-	    "the master had to kill workers"))
-		goto out;
 out:
-	cl_close_fds(&a, 1);
 	cl_close_fds(&b, 1);
-	cl_conclude(&t, &p);
+	stop_conclude(&s, st, "the master had to kill workers");
 }
 END_TEST
 
@@ -505,32 +525,22 @@ END_TEST
 
 START_TEST(sigterm_timeout)
 {
-	struct echod_proc p;
-	struct tres t = { 0, "" };
-	pid_t kids[16];
-	int a = -1, nk, st;
-	long long t0, el;
+	struct stop s;
+	int st = -1;
+	long long el;
 
-	cl_proc_init(&p);
-	if (!stop_start(&t, &p, 1, 1, kids, &nk, &a))
+	if (!stop_start(&s, 1, 1, 1, SIGTERM))
 		goto out;
-	t0 = h_now_ms();
-	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	st = h_wait_exit(&p, 4000);
-	el = h_now_ms() - t0;
-	REQUIRE(&t, st != -1, "master still running 4 s after SIGTERM");
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
-	REQUIRE(&t, el >= 800 && el <= 3000, "exited %lld ms after SIGTERM, "
+	st = h_wait_exit(&s.p, 4000);
+	el = h_now_ms() - s.sig_ms;
+	REQUIRE(&s.t, st != -1, "master still running 4 s after SIGTERM");
+	REQUIRE(&s.t, el >= 800 && el <= 3000, "exited %lld ms after SIGTERM, "
 	    "want about shutdown_timeout = 1 s", el);
-	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
-	    "a reset");
-	if (!stop_workers_gone(&t, &p, kids, nk, "the worker did not end "
-	    "its drain at shutdown_timeout itself"))
-		goto out;
+	REQUIRE(&s.t, cl_eof_or_reset(s.a, 1000), "the client saw neither EOF "
+	    "nor a reset");
 out:
-	cl_close_fds(&a, 1);
-	cl_conclude(&t, &p);
+	stop_conclude(&s, st, "the worker did not end its drain at "
+	    "shutdown_timeout itself");
 }
 END_TEST
 
@@ -538,68 +548,50 @@ END_TEST
 
 START_TEST(sigint_drains)
 {
-	struct echod_proc p;
-	struct tres t = { 0, "" };
-	pid_t kids[16];
+	struct stop s;
 	char line[512];
-	int a = -1, nk, st;
+	int st = -1;
 
-	cl_proc_init(&p);
-	if (!stop_start(&t, &p, 1, 5, kids, &nk, &a))
+	if (!stop_start(&s, 1, 5, 1, SIGINT))
 		goto out;
-	REQUIRE(&t, kill(p.pid, SIGINT) == 0, "kill");
-	REQUIRE(&t, cl_log_wait(&p, "draining", 1, 3000), "no worker drains");
-	REQUIRE(&t, cl_log_line(&p, ": stopping; ", line, sizeof(line)) &&
+	REQUIRE(&s.t, cl_log_wait(&s.p, "draining", 1, 3000),
+	    "no worker drains");
+	REQUIRE(&s.t, cl_log_line(&s.p, ": stopping; ", line, sizeof(line)) &&
 	    (strstr(line, "SIGINT") != NULL || strstr(line, "Interrupt") !=
 	    NULL), "master did not log that SIGINT stops it");
-	REQUIRE(&t, cl_echo(a, "def", 2000), "no echo during the drain");
-	close(a);
-	a = -1;
-	st = h_wait_exit(&p, 2000);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
-	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
-		goto out;
+	REQUIRE(&s.t, cl_echo(s.a, "def", 2000), "no echo during the drain");
+	cl_close_fds(&s.a, 1);
+	st = h_wait_exit(&s.p, 2000);
 out:
-	cl_close_fds(&a, 1);
-	cl_conclude(&t, &p);
+	stop_conclude(&s, st, NULL);
 }
 END_TEST
 
 START_TEST(second_sigterm_stops_now)
 {
-	struct echod_proc p;
-	struct tres t = { 0, "" };
-	pid_t kids[16];
-	int a = -1, nk, st;
+	struct stop s;
+	int st = -1;
 	long long t0, el;
 
-	cl_proc_init(&p);
-	if (!stop_start(&t, &p, 2, 30, kids, &nk, &a))
+	if (!stop_start(&s, 2, 30, 1, SIGTERM))
 		goto out;
-	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	REQUIRE(&t, cl_log_wait(&p, "SIGTERM: draining", 2, 3000),
+	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both start draining");
-	REQUIRE(&t, cl_echo(a, "def", 2000), "no echo during the drain");
+	REQUIRE(&s.t, cl_echo(s.a, "def", 2000), "no echo during the drain");
 	t0 = h_now_ms();
-	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "kill");
-	st = h_wait_exit(&p, 5000);
+	REQUIRE(&s.t, kill(s.p.pid, SIGTERM) == 0, "kill");
+	st = h_wait_exit(&s.p, 5000);
 	el = h_now_ms() - t0;
-	REQUIRE(&t, st != -1, "master still running 5 s after a second "
+	REQUIRE(&s.t, st != -1, "master still running 5 s after a second "
 	    "SIGTERM");
-	REQUIRE(&t, el <= 2000, "exited %lld ms after the second SIGTERM",
+	REQUIRE(&s.t, el <= 2000, "exited %lld ms after the second SIGTERM",
 	    el);
-	REQUIRE(&t, cl_exited_with(st, 0),
-	    "wait status %#x, want exit 0", st);
-	REQUIRE(&t, cl_log_count(&p, "again: stopping now") == 1,
+	REQUIRE(&s.t, cl_log_count(&s.p, "again: stopping now") == 1,
 	    "no 'again: stopping now' in the log");
-	REQUIRE(&t, cl_eof_or_reset(a, 1000), "the client saw neither EOF nor "
-	    "a reset");
-	if (!stop_workers_gone(&t, &p, kids, nk, NULL))
-		goto out;
+	REQUIRE(&s.t, cl_eof_or_reset(s.a, 1000), "the client saw neither EOF "
+	    "nor a reset");
 out:
-	cl_close_fds(&a, 1);
-	cl_conclude(&t, &p);
+	stop_conclude(&s, st, NULL);
 }
 END_TEST
 
@@ -607,37 +599,31 @@ END_TEST
 
 START_TEST(master_killed_workers_exit)
 {
-	struct echod_proc p;
-	struct tres t = { 0, "" };
-	pid_t kids[16];
-	int nk = 0, st, alive;
-	long long t0;
+	struct stop s;
+	int st, alive;
 
-	cl_proc_init(&p);
-	if (!stop_start(&t, &p, 2, 1, kids, &nk, NULL))
+	if (!stop_start(&s, 2, 1, 0, SIGKILL))
 		goto out;
-	t0 = h_now_ms();
-	REQUIRE(&t, kill(p.pid, SIGKILL) == 0, "kill");
-	st = h_wait_exit(&p, 2000);
-	REQUIRE(&t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+	st = h_wait_exit(&s.p, 2000);
+	REQUIRE(&s.t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 	    "master wait status %#x", st);
-	alive = cl_wait_gone(NULL, kids, nk, 5000);
+	alive = cl_wait_gone(NULL, s.kids, s.nk, 5000);
 	printf("supervision: master SIGKILLed; workers gone after %lld ms\n",
-	    h_now_ms() - t0);
+	    h_now_ms() - s.sig_ms);
 	fflush(stdout);
-	REQUIRE(&t, alive == 0, "%d worker(s) outlived the master by 5 s",
+	REQUIRE(&s.t, alive == 0, "%d worker(s) outlived the master by 5 s",
 	    alive);
-	REQUIRE(&t, cl_log_count(&p, "draining") == nk,
+	REQUIRE(&s.t, cl_log_count(&s.p, "draining") == s.nk,
 	    "%d worker(s) logged that they drain, want %d",
-	    cl_log_count(&p, "draining"), nk);
+	    cl_log_count(&s.p, "draining"), s.nk);
 out:
-	if (p.pid <= 0) {
+	if (s.p.pid <= 0) {
 		/* Orphaned workers are nobody's children: kill them here. */
-		for (int i = 0; t.failed && i < nk && i < 16; i++)
-			if (h_alive(kids[i]))
-				kill(kids[i], SIGKILL);
+		for (int i = 0; s.t.failed && i < s.nk && i < 16; i++)
+			if (h_alive(s.kids[i]))
+				kill(s.kids[i], SIGKILL);
 	}
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&s.t, &s.p, &s.a, 1);
 }
 END_TEST
 
@@ -751,8 +737,7 @@ START_TEST(worker_fatal_not_respawned)
 	REQUIRE(&t, cl_log_count(&p, "worker 1 started") == 2,
 	    "slot 1 was started again");
 out:
-	cl_close_fds(&a, 1);
-	cl_conclude(&t, &p);
+	cl_conclude_fds(&t, &p, &a, 1);
 }
 END_TEST
 

@@ -15,6 +15,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "olist.h"
 #include "suites.h"
 #include "worker.h"
@@ -132,24 +133,6 @@ END_TEST
 #define QUEUED 400
 #define WORKERS 2
 
-/* Is sig pending for the whole of pid (ShdPnd in /proc status)? */
-static int
-sig_pending(pid_t pid, int sig)
-{
-	char path[64], line[256];
-	unsigned long long mask = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "ShdPnd: %llx", &mask) == 1)
-			break;
-	fclose(f);
-	return (mask >> (sig - 1)) & 1;
-}
-
 /* Wait until every pid has sig pending. */
 static int
 wait_pending(const pid_t *pids, int n, int sig, int timeout_ms)
@@ -158,7 +141,7 @@ wait_pending(const pid_t *pids, int n, int sig, int timeout_ms)
 	int i;
 
 	do {
-		for (i = 0; i < n && sig_pending(pids[i], sig); i++)
+		for (i = 0; i < n && pf_sig_pending(pids[i], sig, 0); i++)
 			;
 		if (i == n)
 			return 0;
@@ -235,9 +218,7 @@ out:
 	for (i = 0; i < QUEUED; i++)
 		if (fds[i] != -1)
 			close(fds[i]);
-	cl_log_dump_if_failed(&t, &p);
-	h_cleanup(&p);
-	ck_assert_msg(!t.failed, "%s", t.msg);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -247,16 +228,10 @@ worker_suite(void)
 	Suite *s = suite_create("worker");
 	TCase *tc;
 
-	tc = tcase_create("decisions");
+	tc = h_case(s, "decisions", 0, NULL);
 	tcase_add_loop_test(tc, drain_stop_accepting_table, 0,
-	    (int)(sizeof(drain_cases) / sizeof(drain_cases[0])));
-	tcase_add_loop_test(tc, olist_table, 0,
-	    (int)(sizeof(olist_cases) / sizeof(olist_cases[0])));
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("echod");
-	tcase_set_timeout(tc, 90);
-	tcase_add_test(tc, sigterm_serves_the_whole_queue);
-	suite_add_tcase(s, tc);
+	    H_NELEM(drain_cases));
+	tcase_add_loop_test(tc, olist_table, 0, H_NELEM(olist_cases));
+	h_case(s, "echod", 90, H_TESTS(sigterm_serves_the_whole_queue));
 	return s;
 }

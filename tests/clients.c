@@ -583,17 +583,24 @@ cpu_ticks(pid_t pid)
 	return pf_stat(pid, &st) == 0 ? (long long)(st.utime + st.stime) : 0;
 }
 
+static long long
+ticks_ms(long long ticks)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return ticks * 1000 / (hz > 0 ? hz : 100);
+}
+
 long long
 cl_cpu_ms(pid_t master)
 {
 	pid_t kids[512];
 	long long ticks = cpu_ticks(master);
-	long hz = sysconf(_SC_CLK_TCK);
 	int i, n = h_children(master, kids, 512);
 
 	for (i = 0; i < n; i++)
 		ticks += cpu_ticks(kids[i]);
-	return ticks * 1000 / (hz > 0 ? hz : 100);
+	return ticks_ms(ticks);
 }
 
 static long
@@ -614,12 +621,6 @@ cl_rss_kb(pid_t master)
 	for (i = 0; i < n; i++)
 		kb += rss_kb(kids[i]);
 	return kb;
-}
-
-int
-cl_count_fds(pid_t pid)
-{
-	return pf_count_fds(pid);
 }
 
 /* ---- resource limits of a daemon process ---- */
@@ -1031,29 +1032,7 @@ cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
 long long
 cl_pid_cpu_ms(pid_t pid)
 {
-	long hz = sysconf(_SC_CLK_TCK);
-
-	return cpu_ticks(pid) * 1000 / (hz > 0 ? hz : 100);
-}
-
-long
-cl_pid_status_kb(pid_t pid, const char *field)
-{
-	char path[64], line[256];
-	size_t n = strlen(field);
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			kb = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kb;
+	return ticks_ms(cpu_ticks(pid));
 }
 
 int
@@ -1092,4 +1071,24 @@ cl_write_file(const char *path, const char *fmt, ...)
 	if (fclose(f) != 0)
 		rc = -1;
 	return rc;
+}
+
+pid_t
+cl_pidfile_pid(const char *path, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	char buf[32];
+	long pid;
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		pid = pf_read(path, buf, sizeof(buf)) > 0 ?
+		    strtol(buf, NULL, 10) : 0;
+		if (pid > 0)
+			return (pid_t)pid;
+		if (h_now_ms() >= deadline)
+			break;
+		h_poll_pause();
+	}
+	return -1;
 }

@@ -155,8 +155,6 @@ int cl_pid_in(const pid_t *set, int n, pid_t pid);
 long long cl_cpu_ms(pid_t master);
 /* VmRSS of master and its live children, in kB. */
 long cl_rss_kb(pid_t master);
-/* Open descriptors of pid; -1 if it is gone. */
-int cl_count_fds(pid_t pid);
 
 /*
  * prlimit() on a process of the daemon.  As root without
@@ -259,14 +257,22 @@ int cl_prober_finish(struct cl_child *c, const struct cl_probe_window *w,
     struct cl_probe_res *r);
 /* utime + stime of pid alone (not its children), in ms. */
 long long cl_pid_cpu_ms(pid_t pid);
-/* A "Field: N kB" line of /proc/pid/status (VmRSS, RssShmem, ...); -1
- * if pid or the field is not there. */
-long cl_pid_status_kb(pid_t pid, const char *field);
 /* Replace the daemon's configuration file with text (before a SIGHUP);
  * 0, or -1 with errno. */
 int cl_write_conf(struct echod_proc *p, const char *text);
 /* Write a file from a format (a configuration to reload); 0 or -1. */
 int cl_write_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* cl_conclude after closing those of fds[0..n-1] that are open. */
+#define cl_conclude_fds(t, p, fds, n)                                      \
+	do {                                                               \
+		cl_close_fds((fds), (n));                                  \
+		cl_conclude((t), (p));                                     \
+	} while (0)
+
+/* The pid in the pidfile at path, waiting up to timeout_ms (0: one look)
+ * for it to be there; -1 if none. */
+pid_t cl_pidfile_pid(const char *path, int timeout_ms);
 
 #endif

@@ -170,3 +170,30 @@ pf_has_fd(pid_t pid, const char *target)
 {
 	return pf_fds(pid, is_target, (void *)(uintptr_t)target) == 1;
 }
+
+/* The signal mask of a "\nName:\t<hex>" line of a status text; 0. */
+static unsigned long long
+status_mask(const char *buf, const char *name)
+{
+	unsigned long long m;
+	const char *s = strstr(buf, name);
+
+	if (s == NULL || sscanf(s + strlen(name), "%llx", &m) != 1)
+		return 0;
+	return m;
+}
+
+int
+pf_sig_pending(pid_t pid, int sig, int thread)
+{
+	char buf[8192];
+	unsigned long long mask;
+
+	if (sig < 1 || sig > 64 ||
+	    pf_read_pid(pid, "status", buf, sizeof(buf)) <= 0)
+		return 0;
+	mask = status_mask(buf, "\nShdPnd:");
+	if (thread)
+		mask |= status_mask(buf, "\nSigPnd:");
+	return (mask >> (sig - 1)) & 1;
+}

@@ -56,4 +56,10 @@ int pf_count_fds(pid_t pid);
 /* Does one of pid's descriptors point at target ("socket:[123]", a path)? */
 int pf_has_fd(pid_t pid, const char *target);
 
+/*
+ * Is sig pending for pid as a whole (ShdPnd), or, with thread, for its
+ * main thread too (SigPnd)?  0 also when pid is gone.
+ */
+int pf_sig_pending(pid_t pid, int sig, int thread);
+
 #endif

@@ -26,6 +26,8 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#define FUZZ_TARGET "fuzz_conf"
+#include "fuzz.h"
 
 #define MAX_PIECES 24
 /*
@@ -51,17 +53,6 @@ static const struct {
 	{ "self.conf", "include(\"self.conf\")\n" },
 	{ "nested.conf", "include(\"inc.conf\")\nbacklog = 7\n" },
 };
-
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "fuzz_conf: %s:%d: %s: ", __FILE__, \
-			    __LINE__, #cond);                              \
-			fprintf(stderr, __VA_ARGS__);                      \
-			fputc('\n', stderr);                               \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 static void
 cleanup(void)
@@ -198,30 +189,41 @@ check_conf(const struct conf *c)
 	    summary);
 }
 
+/*
+ * After a setter (fn, for option opt) returned rc: a refusal explains
+ * itself in err and leaves c as it was (before, described); an
+ * acceptance leaves a valid c.
+ */
+static void
+check_set(const struct conf *c, const char *fn, const char *opt, int rc,
+    const char *err, size_t errlen, const char *before)
+{
+	char after[8192];
+
+	if (rc == -1) {
+		check_err(fn, err, errlen);
+		describe(c, after, sizeof(after));
+		CHECK(strcmp(before, after) == 0,
+		    "a refused %s changed the conf", opt);
+	} else
+		check_conf(c);
+}
+
 /* The command-line pieces after the file: -w, then -l... */
 static void
 command_line(struct conf *c, char **pieces, size_t n)
 {
-	char before[8192], after[8192], err[1024];
+	char before[8192], err[1024];
+	int rc;
 
 	if (n == 0)
 		return;
 	describe(c, before, sizeof(before));
-	if (conf_set_workers(c, pieces[0], err, sizeof(err)) == -1) {
-		check_err("conf_set_workers", err, sizeof(err));
-		describe(c, after, sizeof(after));
-		CHECK(strcmp(before, after) == 0,
-		    "a refused -w changed the conf");
-	} else
-		check_conf(c);
+	rc = conf_set_workers(c, pieces[0], err, sizeof(err));
+	check_set(c, "conf_set_workers", "-w", rc, err, sizeof(err), before);
 	describe(c, before, sizeof(before));
-	if (conf_set_listen(c, pieces + 1, n - 1, err, sizeof(err)) == -1) {
-		check_err("conf_set_listen", err, sizeof(err));
-		describe(c, after, sizeof(after));
-		CHECK(strcmp(before, after) == 0,
-		    "a refused -l changed the conf");
-	} else
-		check_conf(c);
+	rc = conf_set_listen(c, pieces + 1, n - 1, err, sizeof(err));
+	check_set(c, "conf_set_listen", "-l", rc, err, sizeof(err), before);
 }
 
 static long long

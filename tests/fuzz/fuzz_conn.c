@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "conn.h"
+#define FUZZ_TARGET "fuzz_conn"
+#include "fuzz.h"
 
 #define SENT_MAX (256 * 1024) /* what the peer may write in one input */
 #define OPS_MAX 4096
@@ -41,17 +43,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 ssize_t fuzz_conn_read(int fd, void *buf, size_t len);
 ssize_t fuzz_conn_send(int fd, const void *buf, size_t len, int flags);
-
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "fuzz_conn: %s:%d: %s: ", __FILE__, \
-			    __LINE__, #cond);                              \
-			fprintf(stderr, __VA_ARGS__);                      \
-			fputc('\n', stderr);                               \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 /* ---- fault injection into conn.c's read() and send() ---- */
 
