@@ -268,11 +268,30 @@ fuzz-ci: fuzz-build
 #                    prints the transform's speed (GB/s) next to a byte
 #                    loop's.
 
-.PHONY: bench-tool bench
+.PHONY: bench-tool bench demo
+
+# make demo [MODEL=events]: the lecture's run (tests/bench/demo.sh):
+# echod on 127.0.0.1 (a free port) with 3 workers and `model = MODEL`
+# (thread-pool: 1 worker x 3 threads, as the lecture's pool), 30 clients
+# of build/echoclient sending 5 random words each with random pauses of
+# up to 3 s; prints every exchange, echod's line for every connection it
+# closes (which worker served it), then who served whom, and stops echod
+# by pid.  DEMO_ARGS= passes options to demo.sh (e.g. '--clients 5
+# --pause 1 --seed 7'; demo.sh -h).
+MODEL ?= events
+
+demo: deps
+	$(MAKE) $(B)/echod $(B)/echoclient
+	tests/bench/demo.sh --echod $(B)/echod --client $(B)/echoclient \
+	    --model $(MODEL) $(DEMO_ARGS)
 
 bench-tool: $(B)/echobench $(B)/upperbench
 
 $(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The lecture's random keep-alive client (make demo, the client suite).
+$(B)/echoclient: tests/bench/echoclient.c Makefile | $(B)/obj
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(B)/upperbench: tests/bench/upperbench.c src/echo.c include/echo.h Makefile \
