@@ -77,7 +77,7 @@ run: deps
 	$(MAKE) $(B)/echod
 	$(B)/echod -c conf/echod.conf
 
-test: $(B)/echod $(B)/check_echod
+test: $(B)/echod $(B)/check_echod $(B)/echoclient
 	ECHOD_BIN=$(B)/echod $(B)/check_echod
 
 check: deps
@@ -203,7 +203,8 @@ lint: deps-tools
 # The same sources, test runner and rules as make test, into build-asan/.
 check-asan: deps deps-tools
 	$(MAKE) B=$(ASAN_B) CC=$(SAN_CC) CFLAGS="$(ASAN_CFLAGS)" \
-	    LDFLAGS="$(SAN)" $(ASAN_B)/echod $(ASAN_B)/check_echod
+	    LDFLAGS="$(SAN)" $(ASAN_B)/echod $(ASAN_B)/check_echod \
+	    $(ASAN_B)/echoclient
 	sh .ci/sanitize.sh asan $(ASAN_B)
 
 check-valgrind: deps deps-tools
