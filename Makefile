@@ -11,6 +11,8 @@
 #   make lint            cppcheck and clang-tidy on src/, nothing reported
 #   make check-asan      every test, daemon and runner built with ASan and
 #                        UBSan (in build-asan/); any report fails
+#   make check-tsan      the service and model suites, daemon and runner
+#                        built with TSan (in build-tsan/); any report fails
 #   make check-valgrind  the unit suites, then the daemon serving service
 #                        tests, under valgrind memcheck; any error fails
 #   make fuzz            the libFuzzer targets (tests/fuzz/), FUZZ_SECONDS
@@ -87,7 +89,7 @@ format:
 	clang-format -i src/*.c include/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
+	rm -rf $(B) $(ASAN_B) $(TSAN_B) $(FUZZ_B)
 
 # Installation (root, or DESTDIR for a staging tree / package):
 #
@@ -178,7 +180,8 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CI_RUNS ?= 10000
 
-.PHONY: deps-tools lint check-asan check-valgrind fuzz fuzz-ci fuzz-build
+.PHONY: deps-tools lint check-asan check-tsan check-valgrind fuzz fuzz-ci \
+	fuzz-build
 
 deps-tools:
 	@sh .ci/deps.sh tools
@@ -206,6 +209,21 @@ check-asan: deps deps-tools
 	    LDFLAGS="$(SAN)" $(ASAN_B)/echod $(ASAN_B)/check_echod \
 	    $(ASAN_B)/echoclient
 	sh .ci/sanitize.sh asan $(ASAN_B)
+
+# ThreadSanitizer, for the thread models: echod and the runner built with
+# clang -fsanitize=thread into build-tsan/, then the suites that run them
+# (service and every suite named model*, .ci/sanitize.sh tsan).  TSan is
+# not ASan (sandbox.c's own test sees only ASan and MSan): -DSANITIZED=1
+# tells it that this is a sanitizer build too, whose runtime makes system
+# calls the seccomp filter cannot foresee, so the filter stays off.
+TSAN_B := build-tsan
+TSAN := -fsanitize=thread
+TSAN_CFLAGS := -O1 -g -fno-omit-frame-pointer $(TSAN) -DSANITIZED=1
+
+check-tsan: deps deps-tools
+	$(MAKE) B=$(TSAN_B) CC=$(SAN_CC) CFLAGS="$(TSAN_CFLAGS)" \
+	    LDFLAGS="$(TSAN)" $(TSAN_B)/echod $(TSAN_B)/check_echod
+	sh .ci/sanitize.sh tsan $(TSAN_B)
 
 check-valgrind: deps deps-tools
 	$(MAKE) $(B)/echod $(B)/check_echod
