@@ -11,7 +11,9 @@
  *   [  2.41 s] client 3 127.0.0.1:40112: 'hello' -> 'HELLO'
  *
  * (the time since the run started and the client's own address, which
- * the server's log names too, so that a reader can see who served whom).
+ * the server's log names too, so that a reader can see who served whom;
+ * a reply that took 100 ms or more says how long, " (after 4.21 s)":
+ * the connection waited in the accept queue for a free worker).
  * The words and pauses come from a seeded generator of its own, so a seed
  * repeats a run's requests whatever the libc; the seed is printed.
  *
@@ -46,6 +48,7 @@
 #define MAX_MESSAGES 100000
 #define LINE_MAX_LEN 512
 #define GRACE_MS 2000 /* after the deadline: clients killed, then reaped */
+#define SLOW_MS 100   /* a reply slower than this shows how long it took */
 
 /* The lecture's list, spaces and question mark included. */
 static const char *const words[] = { "hello", "bye", "why", "yes", "no",
@@ -297,8 +300,9 @@ exchange(const struct opts *o, int id, const char *me, int fd,
     const char *word, long long deadline)
 {
 	unsigned char got[WORD_MAX];
-	char want[WORD_MAX], q[4 * WORD_MAX + 1];
+	char want[WORD_MAX], q[4 * WORD_MAX + 1], waited[32] = "";
 	size_t len = strlen(word), n;
+	long long sent_ms = now_ms(), took;
 	int why;
 
 	if (send_all(fd, word, len, deadline) == -1) {
@@ -310,8 +314,13 @@ exchange(const struct opts *o, int id, const char *me, int fd,
 	n = recv_upto(fd, got, len, deadline, &why);
 	quote(got, n, q, sizeof(q));
 	if (n == len && memcmp(got, want, len) == 0) {
+		/* A slow reply is news: the server had no one free for us. */
+		if ((took = now_ms() - sent_ms) >= SLOW_MS)
+			snprintf(waited, sizeof(waited), " (after %lld.%02lld s)",
+			    took / 1000, took % 1000 / 10);
 		if (!o->quiet)
-			say(1, "client %d %s: '%s' -> '%s'", id, me, word, q);
+			say(1, "client %d %s: '%s' -> '%s'%s", id, me, word, q,
+			    waited);
 		return 1;
 	}
 	if (n == len)
