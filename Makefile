@@ -11,6 +11,8 @@
 #   make lint            cppcheck and clang-tidy on src/, nothing reported
 #   make check-asan      every test, daemon and runner built with ASan and
 #                        UBSan (in build-asan/); any report fails
+#   make check-tsan      the service and model suites, daemon and runner
+#                        built with TSan (in build-tsan/); any report fails
 #   make check-valgrind  the unit suites, then the daemon serving service
 #                        tests, under valgrind memcheck; any error fails
 #   make fuzz            the libFuzzer targets (tests/fuzz/), FUZZ_SECONDS
@@ -77,7 +79,7 @@ run: deps
 	$(MAKE) $(B)/echod
 	$(B)/echod -c conf/echod.conf
 
-test: $(B)/echod $(B)/check_echod
+test: $(B)/echod $(B)/check_echod $(B)/echoclient
 	ECHOD_BIN=$(B)/echod $(B)/check_echod
 
 check: deps
@@ -87,7 +89,7 @@ format:
 	clang-format -i src/*.c include/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
+	rm -rf $(B) $(ASAN_B) $(TSAN_B) $(FUZZ_B)
 
 # Installation (root, or DESTDIR for a staging tree / package):
 #
@@ -178,7 +180,8 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CI_RUNS ?= 10000
 
-.PHONY: deps-tools lint check-asan check-valgrind fuzz fuzz-ci fuzz-build
+.PHONY: deps-tools lint check-asan check-tsan check-valgrind fuzz fuzz-ci \
+	fuzz-build
 
 deps-tools:
 	@sh .ci/deps.sh tools
@@ -203,8 +206,24 @@ lint: deps-tools
 # The same sources, test runner and rules as make test, into build-asan/.
 check-asan: deps deps-tools
 	$(MAKE) B=$(ASAN_B) CC=$(SAN_CC) CFLAGS="$(ASAN_CFLAGS)" \
-	    LDFLAGS="$(SAN)" $(ASAN_B)/echod $(ASAN_B)/check_echod
+	    LDFLAGS="$(SAN)" $(ASAN_B)/echod $(ASAN_B)/check_echod \
+	    $(ASAN_B)/echoclient
 	sh .ci/sanitize.sh asan $(ASAN_B)
+
+# ThreadSanitizer, for the thread models: echod and the runner built with
+# clang -fsanitize=thread into build-tsan/, then the suites that run them
+# (service and every suite named model*, .ci/sanitize.sh tsan).  TSan is
+# not ASan (sandbox.c's own test sees only ASan and MSan): -DSANITIZED=1
+# tells it that this is a sanitizer build too, whose runtime makes system
+# calls the seccomp filter cannot foresee, so the filter stays off.
+TSAN_B := build-tsan
+TSAN := -fsanitize=thread
+TSAN_CFLAGS := -O1 -g -fno-omit-frame-pointer $(TSAN) -DSANITIZED=1
+
+check-tsan: deps deps-tools
+	$(MAKE) B=$(TSAN_B) CC=$(SAN_CC) CFLAGS="$(TSAN_CFLAGS)" \
+	    LDFLAGS="$(TSAN)" $(TSAN_B)/echod $(TSAN_B)/check_echod
+	sh .ci/sanitize.sh tsan $(TSAN_B)
 
 check-valgrind: deps deps-tools
 	$(MAKE) $(B)/echod $(B)/check_echod
@@ -268,11 +287,30 @@ fuzz-ci: fuzz-build
 #                    prints the transform's speed (GB/s) next to a byte
 #                    loop's.
 
-.PHONY: bench-tool bench
+.PHONY: bench-tool bench demo
+
+# make demo [MODEL=events]: the lecture's run (tests/bench/demo.sh):
+# echod on 127.0.0.1 (a free port) with 3 workers and `model = MODEL`
+# (thread-pool: 1 worker x 3 threads, as the lecture's pool), 30 clients
+# of build/echoclient sending 5 random words each with random pauses of
+# up to 3 s; prints every exchange, echod's line for every connection it
+# closes (which worker served it), then who served whom, and stops echod
+# by pid.  DEMO_ARGS= passes options to demo.sh (e.g. '--clients 5
+# --pause 1 --seed 7'; demo.sh -h).
+MODEL ?= events
+
+demo: deps
+	$(MAKE) $(B)/echod $(B)/echoclient
+	tests/bench/demo.sh --echod $(B)/echod --client $(B)/echoclient \
+	    --model $(MODEL) $(DEMO_ARGS)
 
 bench-tool: $(B)/echobench $(B)/upperbench
 
 $(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The lecture's random keep-alive client (make demo, the client suite).
+$(B)/echoclient: tests/bench/echoclient.c Makefile | $(B)/obj
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(B)/upperbench: tests/bench/upperbench.c src/echo.c include/echo.h Makefile \

@@ -4,6 +4,11 @@
 #   sh .ci/sanitize.sh asan BUILD      make check-asan: every suite, with
 #                                      BUILD/echod and BUILD/check_echod
 #                                      built with ASan and UBSan
+#   sh .ci/sanitize.sh tsan BUILD      make check-tsan: the suites that
+#                                      run the thread models (service and
+#                                      every model* suite in suites.h), with
+#                                      BUILD/echod and BUILD/check_echod
+#                                      built with ThreadSanitizer
 #   sh .ci/sanitize.sh valgrind BUILD  make check-valgrind: the unit suites
 #                                      under memcheck (CK_FORK=no), then the
 #                                      daemon itself under memcheck, master
@@ -17,8 +22,8 @@
 # /tmp, since nobody may not reach the source tree).
 set -eu
 
-mode=${1:?usage: sanitize.sh asan|valgrind BUILD}
-b=${2:?usage: sanitize.sh asan|valgrind BUILD}
+mode=${1:?usage: sanitize.sh asan|tsan|valgrind BUILD}
+b=${2:?usage: sanitize.sh asan|tsan|valgrind BUILD}
 top=$(pwd)
 logs=$(mktemp -d "/tmp/echod-$mode.XXXXXX")
 chmod 1777 "$logs"
@@ -77,6 +82,38 @@ asan)
 	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
 	export ASAN_OPTIONS UBSAN_OPTIONS
 	run env ECHOD_BIN="$b/echod" "$b/check_echod"
+	;;
+tsan)
+	# TSan maps its shadow memory at fixed addresses; clang 14's runtime
+	# dies with "unexpected memory mapping" on kernels that randomise
+	# mmap more than it expects (vm.mmap_rnd_bits above 28).  Then the
+	# runs go without address randomisation (setarch -R, inherited by
+	# every process the tests start).
+	pre=
+	probe=$(TSAN_OPTIONS='' "$b/echod" -V 2>&1) || true
+	case $probe in
+	*"unexpected memory mapping"*)
+		echo "tsan: unexpected memory mapping" \
+		    "(vm.mmap_rnd_bits=$(cat /proc/sys/vm/mmap_rnd_bits" \
+		    "2>/dev/null)): running under setarch -R"
+		pre="setarch $(uname -m) -R"
+		;;
+	esac
+	# Any report is fatal to the process and lands in $logs (the
+	# daemon's processes' too).  The suites: service, which runs the
+	# default model, and every suite whose name starts with "model"
+	# (models, models_unit, modelrun, ... as they exist in suites.h),
+	# each on its own (CK_RUN_SUITE).
+	TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+	TSAN_OPTIONS="$TSAN_OPTIONS:log_path=$logs/tsan"
+	export TSAN_OPTIONS
+	suites=$(sed -n 's/^[[:space:]]*X(\([a-z0-9_]*\)).*/\1/p' \
+	    tests/suites.h | grep -E '^(service|model.*)$')
+	for s in $suites; do
+		# shellcheck disable=SC2086 # $pre is words
+		run env CK_RUN_SUITE="$s" ECHOD_BIN="$b/echod" $pre \
+		    "$b/check_echod"
+	done
 	;;
 valgrind)
 	# --run-libc-freeres=no: glibc's exit-time clean-up runs clearenv(),

@@ -31,7 +31,8 @@
 	X(daemon)                                                          \
 	X(startup)                                                         \
 	X(sandbox)                                                         \
-	X(worker)
+	X(worker)                                                          \
+	X(client)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
