@@ -14,6 +14,9 @@
  */
 enum sandbox_need {
 	SANDBOX_NEED_CONNECT = 1 << 0, /* socket() and connect() */
+	SANDBOX_NEED_POLL = 1 << 1,    /* poll(): the blocking models' waits */
+	SANDBOX_NEED_THREADS = 1 << 2, /* pthread_create, mutexes, condvars */
+	SANDBOX_NEED_FORK = 1 << 3,    /* fork, reap and signal children */
 };
 
 /* A worker's sandbox, as the log, -t and the scoreboard name it. */
