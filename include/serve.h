@@ -31,6 +31,7 @@ struct serve {
 	int child_exited;  /* SIGCHLD seen (process-per-connection) */
 	int in_child;      /* a per-connection child: no beat, no drain log */
 	pid_t parent;      /* gone: drain (the master; a child's worker) */
+	int waits_when_full; /* full, serve_accept does not wait (threads) */
 	int own_loop;      /* serve_conn is the worker's loop too (prefork) */
 	uint64_t accept_resume; /* accepting paused until (0 = not) */
 	uint64_t last_warn;
@@ -102,6 +103,20 @@ void serve_begin_drain(struct serve *s, const char *why);
 /* Is the worker done: draining, listeners closed and nopen connections
  * left, or past the deadline? */
 int serve_done(struct serve *s, unsigned nopen);
+
+/*
+ * The thread models: a condition variable on the monotonic clock, and
+ * the acceptor's wait while *busy (guarded by mu) is at capacity: until
+ * a thread signals cv, or a heartbeat passes (the caller beats then).
+ */
+int serve_cond_init(pthread_cond_t *cv);
+void serve_wait_room(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
+    const unsigned *busy, unsigned capacity);
+
+/* At the end: until *busy is 0, at most two heartbeats (the threads see
+ * shutdown_timeout pass within one). */
+void serve_wait_gone(struct serve *s, pthread_mutex_t *mu,
+    pthread_cond_t *cv, const unsigned *busy);
 
 static inline int
 serve_draining(struct serve *s)

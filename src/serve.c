@@ -268,6 +268,9 @@ serve_accept(struct serve *s, int can_accept, int *fd,
 	}
 	if (s->accept_resume)
 		timeout = ACCEPT_PAUSE_MS;
+	/* Full: the thread models waited on their condition variable. */
+	if (!can_accept && s->waits_when_full)
+		timeout = 0;
 	/* Still emptying the accept queue: do not wait for it. */
 	if (serve_draining(s) && s->listening)
 		timeout = on ? 0 : 10;
@@ -424,4 +427,57 @@ serve_conn(struct serve *s, int fd, const struct sockaddr_storage *ss,
 	sb_add(&s->sb->bytes_in, (int64_t)c.bytes_in);
 	sb_add(&s->sb->bytes_out, (int64_t)c.bytes_out);
 	conn_close(&c, bp);
+}
+
+/* ---- the thread models' lock ---- */
+
+int
+serve_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	(void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc == 0 ? 0 : -1;
+}
+
+void
+serve_wait_room(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
+    const unsigned *busy, unsigned capacity)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(s->heartbeat_ms / 1000);
+	ts.tv_nsec += (long)(s->heartbeat_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(mu);
+	while (*busy >= capacity &&
+	    pthread_cond_timedwait(cv, mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(mu);
+}
+
+void
+serve_wait_gone(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
+    const unsigned *busy)
+{
+	uint64_t end = serve_now() + 2 * s->heartbeat_ms + 100;
+	unsigned n;
+
+	for (;;) {
+		pthread_mutex_lock(mu);
+		n = *busy;
+		pthread_mutex_unlock(mu);
+		if (n == 0 || serve_now() >= end)
+			return;
+		serve_wait_room(s, mu, cv, busy, 1);
+	}
 }
