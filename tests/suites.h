@@ -31,7 +31,9 @@
 	X(daemon)                                                          \
 	X(startup)                                                         \
 	X(sandbox)                                                         \
-	X(worker)
+	X(worker)                                                          \
+	X(models_unit)                                                     \
+	X(models)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
