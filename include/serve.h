@@ -113,10 +113,17 @@ int serve_cond_init(pthread_cond_t *cv);
 void serve_wait_room(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
     const unsigned *busy, unsigned capacity);
 
-/* At the end: until *busy is 0, at most two heartbeats (the threads see
- * shutdown_timeout pass within one). */
+/*
+ * At the end: until *busy is 0, for at most half a second (the threads
+ * and children see shutdown_timeout pass as the worker does, and close
+ * their connections; the master's grace is a second).
+ */
 void serve_wait_gone(struct serve *s, pthread_mutex_t *mu,
     pthread_cond_t *cv, const unsigned *busy);
+
+/* The same for children: reap(arg) after each SIGCHLD, until *n is 0. */
+void serve_wait_children(struct serve *s, const unsigned *n,
+    void (*reap)(void *), void *arg);
 
 static inline int
 serve_draining(struct serve *s)

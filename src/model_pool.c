@@ -152,6 +152,13 @@ pool_run(struct serve *s, unsigned capacity)
 
 	(void)capacity;
 	while (!serve_done(s, nbusy())) {
+		/* Drained of new clients: wait for the threads to end. */
+		if (serve_draining(s) && !s->listening) {
+			serve_wait_room(s, &pool.mu, &pool.room,
+			    &pool.nbusy, 1);
+			serve_tick(s);
+			continue;
+		}
 		serve_wait_room(s, &pool.mu, &pool.room, &pool.nbusy, pool.n);
 		if (serve_accept(s, model_can_accept(nbusy(), pool.n, 0), &fd,
 		    &ss) == 1)

@@ -92,6 +92,19 @@ reap(struct serve *s, struct kids *ks)
 		reaped(s, ks, pid, st);
 }
 
+struct reap_ctx {
+	struct serve *s;
+	struct kids *ks;
+};
+
+static void
+reap_cb(void *arg)
+{
+	struct reap_ctx *c = arg;
+
+	reap(c->s, c->ks);
+}
+
 /* SIGTERM when draining: each child then has shutdown_timeout. */
 static void
 tell(struct kids *ks, int sig)
@@ -133,6 +146,7 @@ process_run(struct serve *s, unsigned capacity)
 {
 	struct sockaddr_storage ss;
 	struct kids ks = { .cap = capacity };
+	struct reap_ctx ctx;
 	unsigned char *buf;
 	pid_t pid;
 	int fd, st;
@@ -150,7 +164,10 @@ process_run(struct serve *s, unsigned capacity)
 		}
 		reap(s, &ks);
 	}
-	/* Past shutdown_timeout: what is left goes now. */
+	/* Past shutdown_timeout: each child closes at its own; then SIGKILL. */
+	ctx.s = s;
+	ctx.ks = &ks;
+	serve_wait_children(s, &ks.n, reap_cb, &ctx);
 	tell(&ks, SIGKILL);
 	while (ks.n > 0 && (pid = waitpid(-1, &st, 0)) > 0)
 		reaped(s, &ks, pid, st);

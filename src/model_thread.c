@@ -122,6 +122,12 @@ thread_run(struct serve *s, unsigned capacity)
 	int fd;
 
 	while (!serve_done(s, nlive())) {
+		/* Drained of new clients: wait for the threads to end. */
+		if (serve_draining(s) && !s->listening) {
+			serve_wait_room(s, &mu, &done, &live, 1);
+			serve_tick(s);
+			continue;
+		}
 		serve_wait_room(s, &mu, &done, &live, capacity);
 		if (serve_accept(s, model_can_accept(nlive(), capacity, 0),
 		    &fd, &ss) == 1)

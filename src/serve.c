@@ -20,6 +20,7 @@
 #define HEARTBEAT_MS 1000
 #define ACCEPT_PAUSE_MS 100
 #define WARN_INTERVAL_MS 10000
+#define SERVE_END_GRACE_MS 500 /* within the master's KILL_GRACE_MS */
 #define MAX_POLL (1 + 16) /* the signalfd and CONF_LISTEN_MAX listeners */
 
 uint64_t
@@ -173,6 +174,17 @@ serve_tick(struct serve *s)
 
 /* ---- accepting ---- */
 
+/* A heartbeat, or less when the drain ends sooner. */
+static int
+wait_ms(struct serve *s)
+{
+	uint64_t now = serve_now(), t = s->heartbeat_ms;
+
+	if (serve_draining(s) && s->drain_deadline < now + t)
+		t = s->drain_deadline > now ? s->drain_deadline - now : 1;
+	return (int)t;
+}
+
 void
 serve_pause(struct serve *s, const char *what, int err)
 {
@@ -257,7 +269,7 @@ serve_accept(struct serve *s, int can_accept, int *fd,
 {
 	struct pollfd pfd[MAX_POLL];
 	nfds_t n = 1, i;
-	int on, timeout = (int)s->heartbeat_ms;
+	int on, timeout = wait_ms(s);
 
 	on = s->listening && can_accept && s->accept_resume == 0;
 	pfd[0].fd = s->sigfd;
@@ -450,10 +462,13 @@ serve_wait_room(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
     const unsigned *busy, unsigned capacity)
 {
 	struct timespec ts;
+	int ms = wait_ms(s);
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(s->heartbeat_ms / 1000);
-	ts.tv_nsec += (long)(s->heartbeat_ms % 1000) * 1000000;
+	if (serve_draining(s) && serve_now() >= s->drain_deadline)
+		ms = 50; /* the end: look often, the grace is short */
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
@@ -469,7 +484,7 @@ void
 serve_wait_gone(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
     const unsigned *busy)
 {
-	uint64_t end = serve_now() + 2 * s->heartbeat_ms + 100;
+	uint64_t end = serve_now() + SERVE_END_GRACE_MS;
 	unsigned n;
 
 	for (;;) {
@@ -479,5 +494,19 @@ serve_wait_gone(struct serve *s, pthread_mutex_t *mu, pthread_cond_t *cv,
 		if (n == 0 || serve_now() >= end)
 			return;
 		serve_wait_room(s, mu, cv, busy, 1);
+	}
+}
+
+void
+serve_wait_children(struct serve *s, const unsigned *n,
+    void (*reap)(void *), void *arg)
+{
+	uint64_t end = serve_now() + SERVE_END_GRACE_MS;
+	struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
+
+	while (*n > 0 && serve_now() < end) {
+		(void)poll(&pfd, 1, 20);
+		read_signals(s);
+		reap(arg);
 	}
 }

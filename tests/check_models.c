@@ -30,11 +30,18 @@ static const char *const models[] = {
 
 /* One worker, two connections per worker where the model counts them. */
 static void
-conf_for(char *buf, size_t len, const char *model)
+conf_stop(char *buf, size_t len, const char *model, int shutdown_s)
 {
 	snprintf(buf, len, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
 	    "model = %s\nmax_connections = 2\nthreads = 2\n"
-	    "shutdown_timeout = 5\nlog_level = debug\nsandbox = on\n", model);
+	    "shutdown_timeout = %d\nlog_level = debug\nsandbox = on\n", model,
+	    shutdown_s);
+}
+
+static void
+conf_for(char *buf, size_t len, const char *model)
+{
+	conf_stop(buf, len, model, 5);
 }
 
 static int
@@ -165,6 +172,41 @@ out:
 }
 END_TEST
 
+/*
+ * A client that outstays shutdown_timeout is closed ("shutdown") and the
+ * worker exits by itself, before the master's grace runs out.
+ */
+START_TEST(stop_deadline)
+{
+	const char *model = models[_i];
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[512];
+	int fd = -1, st;
+
+	cl_proc_init(&p);
+	conf_stop(conf, sizeof(conf), model, 1);
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "%s: start",
+	    model);
+	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1 &&
+	    cl_echo(fd, "stay\n", 5000), "%s: no echo", model);
+	REQUIRE(&t, kill(p.pid, SIGTERM) == 0, "SIGTERM");
+	REQUIRE(&t, cl_eof_or_reset(fd, 5000), "%s: not closed at "
+	    "shutdown_timeout", model);
+	st = h_wait_exit(&p, STOP_MS);
+	REQUIRE(&t, cl_exited_with(st, 0), "%s: exit status %#x", model, st);
+	REQUIRE(&t, cl_log_count(&p, "closed: shutdown") == 1, "%s: no "
+	    "'closed: shutdown' line", model);
+	REQUIRE(&t, cl_log_count(&p, "killing") == 0 &&
+	    cl_log_count(&p, "signal 9") == 0, "%s: the master had to kill "
+	    "the worker", model);
+out:
+	if (fd != -1)
+		close(fd);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
 /* events -> model by SIGHUP, a connection open across the reload. */
 START_TEST(reload_from_events)
 {
@@ -279,6 +321,7 @@ models_suite(void)
 	tcase_add_loop_test(tc, capacity_then_queue, 0, H_NELEM(models));
 	tc = h_case(s, "stop", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, graceful_stop, 0, H_NELEM(models));
+	tcase_add_loop_test(tc, stop_deadline, 0, H_NELEM(models));
 	tc = h_case(s, "reload", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, reload_from_events, 0, H_NELEM(models));
 	h_case(s, "crash", 60, H_TESTS(process_child_crash));
