@@ -207,6 +207,46 @@ out:
 }
 END_TEST
 
+/*
+ * Supervision: a worker at capacity with idle clients (its acceptor
+ * waiting, its connections waiting) still beats, so worker_timeout = 1
+ * never fires; a stopped one stops beating and is caught and replaced.
+ */
+START_TEST(heartbeat_when_full)
+{
+	const char *model = models[_i];
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	int fds[2] = { -1, -1 }, cap = capacity_of(model), i;
+	char conf[512];
+	pid_t w;
+
+	cl_proc_init(&p);
+	conf_for(conf, sizeof(conf), model);
+	strcat(conf, "worker_timeout = 1\n");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "%s: start",
+	    model);
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	for (i = 0; i < cap; i++)
+		REQUIRE(&t, (fds[i] = h_connect(p.port, 0)) != -1 &&
+		    cl_echo(fds[i], "idle\n", 5000), "%s: no echo", model);
+	/* Three worker_timeouts of idleness at capacity. */
+	REQUIRE(&t, !cl_log_wait(&p, "hung: no heartbeat", 1, 3000),
+	    "%s: a healthy full worker was taken for hung", model);
+	REQUIRE(&t, cl_echo(fds[0], "still\n", 5000), "%s: no echo after",
+	    model);
+	REQUIRE(&t, kill(w, SIGSTOP) == 0, "SIGSTOP");
+	REQUIRE(&t, cl_log_wait(&p, "hung: no heartbeat", 1, 10000),
+	    "%s: a stopped worker was not caught", model);
+	REQUIRE(&t, h_wait_worker(p.pid, 0, w, 10000) > 0, "%s: not "
+	    "replaced", model);
+	REQUIRE_STOPPED(&t, &p, STOP_MS);
+out:
+	cl_close_fds(fds, 2);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
 /* events -> model by SIGHUP, a connection open across the reload. */
 START_TEST(reload_from_events)
 {
@@ -322,6 +362,8 @@ models_suite(void)
 	tc = h_case(s, "stop", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, graceful_stop, 0, H_NELEM(models));
 	tcase_add_loop_test(tc, stop_deadline, 0, H_NELEM(models));
+	tc = h_case(s, "supervision", 60, H_TESTS(NULL));
+	tcase_add_loop_test(tc, heartbeat_when_full, 0, H_NELEM(models));
 	tc = h_case(s, "reload", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, reload_from_events, 0, H_NELEM(models));
 	h_case(s, "crash", 60, H_TESTS(process_child_crash));
