@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -247,6 +248,125 @@ out:
 }
 END_TEST
 
+/*
+ * Per-IP limits across the pool (two workers; under the thread models a
+ * worker's threads share its table): a second connection from 127.0.0.1
+ * is refused while the first is open, and admitted once it has gone.
+ */
+START_TEST(per_ip_limit)
+{
+	const char *model = models[_i];
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[512];
+	int a = -1, b = -1, ok = 0, tries;
+	long long deadline;
+
+	cl_proc_init(&p);
+	conf_for(conf, sizeof(conf), model);
+	strcat(conf, "max_connections_per_ip = 1\n");
+	conf[strstr(conf, "workers = 1") - conf + 10] = '2';
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "%s: start",
+	    model);
+	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1 &&
+	    cl_echo(a, "first\n", 5000), "%s: no echo", model);
+	REQUIRE(&t, (b = h_connect(p.port, 0)) != -1 &&
+	    cl_refused(b, 5000) == 1, "%s: a second connection from the "
+	    "same address was not refused", model);
+	REQUIRE(&t, cl_log_wait(&p, "max_connections_per_ip reached", 1,
+	    5000), "%s: no refusal line", model);
+	close(b);
+	b = -1;
+	REQUIRE(&t, cl_finish(a, 5000), "%s: no EOF", model);
+	close(a);
+	a = -1;
+	/* Released when its thread, child or loop has ended: soon. */
+	deadline = h_now_ms() + 10000;
+	for (tries = 0; !ok && tries < 200 && h_now_ms() < deadline; tries++) {
+		if ((b = h_connect(p.port, 0)) == -1)
+			break;
+		ok = cl_reply(b, "again\n", 5000) == 1;
+		close(b);
+		b = -1;
+		if (!ok)
+			h_poll_pause();
+	}
+	REQUIRE(&t, ok, "%s: not admitted after the first one left", model);
+	REQUIRE_STOPPED(&t, &p, STOP_MS);
+out:
+	if (a != -1)
+		close(a);
+	if (b != -1)
+		close(b);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
+/* The descriptor pid's next open() would get: its lowest free one. */
+static int
+lowest_free_fd(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		if (access(path, F_OK) == -1 && errno == ENOENT)
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * Out of descriptors: the worker cannot accept; it pauses instead of
+ * spinning on a listener that stays readable, says so, and serves the
+ * waiting client once it can again.
+ */
+START_TEST(fd_exhaustion)
+{
+	const char *model = models[_i];
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	struct rlimit old, nl;
+	char conf[512], got[8];
+	long long cpu;
+	int fd = -1, n;
+	pid_t w;
+
+	cl_proc_init(&p);
+	conf_for(conf, sizeof(conf), model);
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "%s: start",
+	    model);
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	REQUIRE(&t, (n = lowest_free_fd(w)) > 0, "no free fd?");
+	REQUIRE(&t, cl_prlimit(w, RLIMIT_NOFILE, NULL, &old) == 0, "prlimit");
+	nl = old;
+	nl.rlim_cur = (rlim_t)n;
+	REQUIRE(&t, cl_prlimit(w, RLIMIT_NOFILE, &nl, NULL) == 0,
+	    "prlimit: %s", strerror(errno));
+	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1 &&
+	    h_write_all(fd, "wait\n", 5) == 0, "connect");
+	REQUIRE(&t, cl_log_wait(&p, "pausing accepts", 1, 5000), "%s: no "
+	    "'pausing accepts' line", model);
+	cpu = cl_pid_cpu_ms(w);
+	REQUIRE(&t, h_read_exact(fd, got, 5, 1000) == 0, "%s: served "
+	    "without a descriptor?", model);
+	cpu = cl_pid_cpu_ms(w) - cpu;
+	REQUIRE(&t, cpu < 300, "%s: %lld ms of CPU in a second out of "
+	    "descriptors: spinning", model, cpu);
+	REQUIRE(&t, cl_prlimit(w, RLIMIT_NOFILE, &old, NULL) == 0,
+	    "prlimit back");
+	REQUIRE(&t, h_read_exact(fd, got, 5, 5000) == 5 &&
+	    memcmp(got, "WAIT\n", 5) == 0, "%s: not served once it could",
+	    model);
+	REQUIRE_STOPPED(&t, &p, STOP_MS);
+out:
+	if (fd != -1)
+		close(fd);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
 /* events -> model by SIGHUP, a connection open across the reload. */
 START_TEST(reload_from_events)
 {
@@ -364,6 +484,9 @@ models_suite(void)
 	tcase_add_loop_test(tc, stop_deadline, 0, H_NELEM(models));
 	tc = h_case(s, "supervision", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, heartbeat_when_full, 0, H_NELEM(models));
+	tc = h_case(s, "limits", 60, H_TESTS(NULL));
+	tcase_add_loop_test(tc, per_ip_limit, 0, H_NELEM(models));
+	tcase_add_loop_test(tc, fd_exhaustion, 0, H_NELEM(models));
 	tc = h_case(s, "reload", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, reload_from_events, 0, H_NELEM(models));
 	h_case(s, "crash", 60, H_TESTS(process_child_crash));
