@@ -367,7 +367,10 @@ out:
 }
 END_TEST
 
-/* events -> model by SIGHUP, a connection open across the reload. */
+/*
+ * events -> model by SIGHUP, a connection open across the reload; then
+ * back to events, a connection to the model open across that one.
+ */
 START_TEST(reload_from_events)
 {
 	const char *model = models[_i];
@@ -393,6 +396,18 @@ START_TEST(reload_from_events)
 	    "across the reload broke", model);
 	REQUIRE(&t, cl_echo_new(p.port, "new\n", 5000, err, sizeof(err)),
 	    "%s: new connection: %s", model, err);
+	REQUIRE(&t, cl_finish(fd, 5000), "%s: no EOF", model);
+	close(fd);
+	/* And back: the model's worker drains with its client served. */
+	REQUIRE(&t, (fd = h_connect(p.port, 0)) != -1 &&
+	    cl_echo(fd, "model\n", 5000), "%s: no echo", model);
+	conf_for(conf, sizeof(conf), "events");
+	REQUIRE(&t, cl_write_conf(&p, conf) == 0, "write conf");
+	REQUIRE(&t, kill(p.pid, SIGHUP) == 0, "SIGHUP");
+	REQUIRE(&t, h_wait_notify(&p, "generation 3", 15000, NULL, 0) == 0,
+	    "%s: the reload back did not finish", model);
+	REQUIRE(&t, cl_echo(fd, "across again\n", 5000), "%s: the "
+	    "connection open across the reload back broke", model);
 	REQUIRE(&t, cl_finish(fd, 5000), "%s: no EOF", model);
 	REQUIRE(&t, no_sigsys(&p), "%s: the sandbox killed something", model);
 	REQUIRE_STOPPED(&t, &p, STOP_MS);
