@@ -9,6 +9,10 @@
  * them in one ordered by accept time (olist.h), so the nearest deadline
  * is always a head and expiring costs nothing per event.
  *
+ * This loop is the events model; under any other model (model.h) the
+ * worker shares only the set-up here (worker_setup_process,
+ * worker_enter_sandbox, worker_report_ready) and runs model_main().
+ *
  * A worker never exits because of a client: a misbehaving peer is a
  * closed socket.  It exits when told to (after draining), when the master
  * is gone, or with ECHOD_EXIT_WORKER_FATAL when it cannot set itself up.
