@@ -8,6 +8,7 @@
  * every model in check_modelrun.c.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -484,6 +486,71 @@ out:
 }
 END_TEST
 
+/* A thread of pid other than its main one, or -1. */
+static pid_t
+other_thread(pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	pid_t tid = -1;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while (tid == -1 && (d = readdir(dir)) != NULL)
+		if (atoi(d->d_name) > 0 && atoi(d->d_name) != pid)
+			tid = atoi(d->d_name);
+	closedir(dir);
+	return tid;
+}
+
+static const char *const thread_models[] = {
+	"thread-per-connection", "thread-pool",
+};
+
+/*
+ * The thread models: one thread that crashes takes its whole worker down
+ * with every connection the worker held; the master replaces the worker,
+ * and new clients are served.
+ */
+START_TEST(thread_crash)
+{
+	const char *model = thread_models[_i];
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[512], err[128];
+	int a = -1, b = -1;
+	pid_t w, tid;
+
+	cl_proc_init(&p);
+	conf_for(conf, sizeof(conf), model);
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start");
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1 && cl_echo(a, "a\n",
+	    5000) && (b = h_connect(p.port, 0)) != -1 && cl_echo(b, "b\n",
+	    5000), "no echo");
+	REQUIRE(&t, (tid = other_thread(w)) > 0, "%s: no thread", model);
+	REQUIRE(&t, syscall(SYS_tgkill, w, tid, SIGSEGV) == 0, "tgkill: %s",
+	    strerror(errno));
+	REQUIRE(&t, cl_eof_or_reset(a, 5000) && cl_eof_or_reset(b, 5000),
+	    "%s: a connection outlived its worker", model);
+	REQUIRE(&t, cl_log_wait(&p, "killed by signal 11", 1, 5000),
+	    "%s: the master did not see the crash", model);
+	REQUIRE(&t, h_wait_worker(p.pid, 0, w, 10000) > 0, "%s: not "
+	    "replaced", model);
+	REQUIRE(&t, cl_echo_new(p.port, "c\n", 5000, err, sizeof(err)),
+	    "%s: new connection: %s", model, err);
+	REQUIRE_STOPPED(&t, &p, STOP_MS);
+out:
+	if (a != -1)
+		close(a);
+	if (b != -1)
+		close(b);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
 Suite *
 models_suite(void)
 {
@@ -504,6 +571,7 @@ models_suite(void)
 	tcase_add_loop_test(tc, fd_exhaustion, 0, H_NELEM(models));
 	tc = h_case(s, "reload", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, reload_from_events, 0, H_NELEM(models));
-	h_case(s, "crash", 60, H_TESTS(process_child_crash));
+	tc = h_case(s, "crash", 60, H_TESTS(process_child_crash));
+	tcase_add_loop_test(tc, thread_crash, 0, H_NELEM(thread_models));
 	return s;
 }
