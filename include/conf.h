@@ -36,6 +36,8 @@
 #define CONF_DEFAULT_MAX_CONNECTION_TIME 0
 #define CONF_PER_IP_MAX 1000000
 #define CONF_CONNECTION_TIME_MAX 604800 /* a week */
+#define CONF_DEFAULT_THREADS 16
+#define CONF_THREADS_MAX 1024
 
 /*
  * The worker sandbox (seccomp).  on: a worker that cannot load its filter
@@ -47,6 +49,20 @@ enum conf_sandbox {
 	CONF_SANDBOX_OFF = 0,
 	CONF_SANDBOX_ON = 1,
 	CONF_SANDBOX_TRY = 2
+};
+
+/*
+ * How a worker serves its connections (issue 11, the lecture's models):
+ * events: one epoll loop over many; prefork: one at a time, blocking;
+ * process: a child process each; thread: a thread each; thread-pool:
+ * threads started at start-up, handed connections.
+ */
+enum conf_model {
+	CONF_MODEL_EVENTS = 0,
+	CONF_MODEL_PREFORK,
+	CONF_MODEL_PROCESS,
+	CONF_MODEL_THREAD,
+	CONF_MODEL_THREAD_POOL
 };
 
 struct conf {
@@ -70,6 +86,8 @@ struct conf {
 	int max_connection_rate_per_ip; /* new connections a second; 0 = none */
 	bool limits_exempt_loopback;    /* per-IP limits spare 127/8 and ::1 */
 	int sandbox;                    /* enum conf_sandbox */
+	int model;                      /* enum conf_model */
+	int threads;                    /* thread-pool: threads per worker */
 };
 
 /* Fill c with the built-in defaults (workers resolved to online CPUs). */
@@ -103,6 +121,10 @@ const char *conf_option_name(size_t i);
 
 /* "on", "off", "try" for a CONF_SANDBOX_* ("?" for anything else). */
 const char *conf_sandbox_name(int mode);
+
+/* "events", "prefork", "process-per-connection", "thread-per-connection",
+ * "thread-pool" for a CONF_MODEL_* ("?" for anything else). */
+const char *conf_model_name(int model);
 
 /* A one-line summary for -t and the start-up log. */
 void conf_summary(const struct conf *c, char *buf, size_t len);

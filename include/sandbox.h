@@ -7,13 +7,19 @@
 #include <stddef.h>
 
 /*
- * What a worker may need beyond its loop, for sandbox_syscalls().  echod's
- * own workers need none of these today (-d logs through a socket made
- * before the fork); the allow-list grows only through a need, so that a
- * model or option that needs more says so in one place.
+ * What a worker may need beyond its loop, for sandbox_syscalls().  The
+ * events worker needs none (-d logs through a socket made before the
+ * fork); each other model asks for what it needs in its model_ops
+ * (model.h): POLL for all of them, THREADS for thread-per-connection and
+ * thread-pool, FORK for process-per-connection.  The allow-list grows
+ * only through a need, so that a model or option that needs more says so
+ * in one place.
  */
 enum sandbox_need {
 	SANDBOX_NEED_CONNECT = 1 << 0, /* socket() and connect() */
+	SANDBOX_NEED_POLL = 1 << 1,    /* poll(): the blocking models' waits */
+	SANDBOX_NEED_THREADS = 1 << 2, /* pthread_create, mutexes, condvars */
+	SANDBOX_NEED_FORK = 1 << 3,    /* fork, reap and signal children */
 };
 
 /* A worker's sandbox, as the log, -t and the scoreboard name it. */

@@ -5,7 +5,9 @@
  * so every worker sees the same pages.  A worker writes only its own entry,
  * the master only reads entries (and resets one before it forks into its
  * slot).  Fields are naturally aligned 64-bit values written with relaxed
- * atomics: a reader may see a slightly old value, never a torn one.
+ * atomics: a reader may see a slightly old value, never a torn one.  Under
+ * the thread and process models a worker's threads or children add to its
+ * entry's counters with sb_add.
  */
 #ifndef ECHOD_SCOREBOARD_H
 #define ECHOD_SCOREBOARD_H
@@ -56,6 +58,17 @@ static inline void
 sb_store(uint64_t *field, uint64_t v)
 {
 	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
+/*
+ * For the models where several threads or processes of one worker count
+ * into its entry (model.h): an atomic add, so none is lost.  A negative
+ * delta wraps as unsigned arithmetic does, which is what a decrement is.
+ */
+static inline void
+sb_add(uint64_t *field, int64_t delta)
+{
+	__atomic_fetch_add(field, (uint64_t)delta, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t

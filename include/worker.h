@@ -46,6 +46,15 @@ struct worker_args {
 int worker_drain_stop_accepting(int queue_empty, int can_accept,
     uint64_t now, uint64_t deadline);
 
+/*
+ * The set-up every model shares (model.h): signals, parent-death signal
+ * and title; the seccomp filter for a->sandbox_needs | needs (exits 71
+ * under sandbox = on if it cannot load); "ready" to the master.
+ */
+void worker_setup_process(const struct worker_args *a);
+void worker_enter_sandbox(const struct worker_args *a, unsigned needs);
+void worker_report_ready(const struct worker_args *a);
+
 /* Run a worker in a freshly forked child.  Never returns. */
 void worker_main(const struct worker_args *a) __attribute__((noreturn));
 

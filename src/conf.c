@@ -128,7 +128,12 @@
 	    " new connections a second, 0 = no limit")                     \
 	X(limits_exempt_loopback, BOOL, parse_bool, "false", 0, 1, BOOLS)  \
 	X(sandbox, INT, parse_sandbox, "on", 0, 0,                         \
-	    "on, off, try (true, yes, false, no: as on, off)")
+	    "on, off, try (true, yes, false, no: as on, off)")             \
+	X(model, INT, parse_model, "events", 0, 0,                         \
+	    "events, prefork, process-per-connection, "                    \
+	    "thread-per-connection, thread-pool")                          \
+	X(threads, INT, parse_range, XSTR(CONF_DEFAULT_THREADS), 1,        \
+	    CONF_THREADS_MAX, "1.." XSTR(CONF_THREADS_MAX))
 
 /* OPT_listen, OPT_workers, ...: the option's name, as its field. */
 enum opt_id {
@@ -156,6 +161,7 @@ struct opt_spec {
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
 static parse_fn parse_sandbox, parse_user, parse_group, parse_pidfile;
+static parse_fn parse_model;
 
 static const struct opt_spec specs[OPT_COUNT] = {
 #define X(name, kind, parse, def, min, max, allowed)                       \
@@ -400,6 +406,23 @@ parse_sandbox(const struct opt_spec *sp, const char *s, long *out,
 		return -1;
 	}
 	return 0;
+}
+
+/* One of the model names conf_model_name gives. */
+static int
+parse_model(const struct opt_spec *sp, const char *s, long *out, char *why,
+    size_t len)
+{
+	int m;
+
+	(void)sp;
+	for (m = CONF_MODEL_EVENTS; m <= CONF_MODEL_THREAD_POOL; m++)
+		if (strcasecmp(s, conf_model_name(m)) == 0) {
+			*out = m;
+			return 0;
+		}
+	snprintf(why, len, "'%.64s' is not a server model", s);
+	return -1;
 }
 
 /* For printf's "'%.*s%s'": a string's head, and "..." if there is more. */
@@ -1058,6 +1081,30 @@ summary_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
 		*off += (size_t)n;
 }
 
+/*
+ * The model, when it is not the default, and what it does with the
+ * options it cannot honour as written: never silently ignored.
+ */
+static void
+summary_model(const struct conf *c, char *buf, size_t len, size_t *off)
+{
+	if (c->model == CONF_MODEL_EVENTS)
+		return;
+	summary_add(buf, len, off, ", model %s", conf_model_name(c->model));
+	if (c->model == CONF_MODEL_PREFORK)
+		summary_add(buf, len, off, " (one connection per worker: "
+		    "max_connections %d does not apply, capacity is workers)",
+		    c->max_connections);
+	else if (c->model == CONF_MODEL_THREAD_POOL)
+		summary_add(buf, len, off, " with %d thread%s per worker "
+		    "(capacity: threads, not max_connections)", c->threads,
+		    c->threads == 1 ? "" : "s");
+	else
+		summary_add(buf, len, off, " (max_connections live %s per "
+		    "worker)", c->model == CONF_MODEL_PROCESS ? "children" :
+		    "threads");
+}
+
 void
 conf_summary(const struct conf *c, char *buf, size_t len)
 {
@@ -1089,12 +1136,28 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	    c->max_connection_rate_per_ip == 0 ? " (no limits)" : "",
 	    c->limits_exempt_loopback ? " (loopback exempt)" : "",
 	    conf_sandbox_name(c->sandbox));
+	summary_model(c, buf, len, &off);
 }
 
 const char *
 conf_option_name(size_t i)
 {
 	return i < OPT_COUNT ? specs[i].name : NULL;
+}
+
+const char *
+conf_model_name(int model)
+{
+	static const char *const names[] = {
+		[CONF_MODEL_EVENTS] = "events",
+		[CONF_MODEL_PREFORK] = "prefork",
+		[CONF_MODEL_PROCESS] = "process-per-connection",
+		[CONF_MODEL_THREAD] = "thread-per-connection",
+		[CONF_MODEL_THREAD_POOL] = "thread-pool",
+	};
+
+	return model >= 0 && (size_t)model < sizeof(names) / sizeof(names[0]) ?
+	    names[model] : "?";
 }
 
 const char *

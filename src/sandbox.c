@@ -57,6 +57,33 @@ static const int allowed_connect[] = {
 	SCMP_SYS(socket), SCMP_SYS(connect),
 };
 
+/* SANDBOX_NEED_POLL: the models that wait on one socket at a time. */
+static const int allowed_poll[] = {
+	SCMP_SYS(poll), SCMP_SYS(ppoll),
+};
+
+/*
+ * SANDBOX_NEED_THREADS: what glibc's pthread_create and a thread's start
+ * and end make (clone3, or clone where clone3 is refused; the stack's
+ * guard page; the robust-futex list and rseq registration of a new
+ * thread), and futex for the mutex and condition variables.
+ */
+static const int allowed_threads[] = {
+	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(futex),
+	SCMP_SYS(mprotect), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(sched_yield),
+};
+
+/*
+ * SANDBOX_NEED_FORK: fork (clone; the child's robust list), reaping
+ * (wait4), the children's death signal and title (prctl), and killing
+ * them when the worker stops (kill).
+ */
+static const int allowed_fork[] = {
+	SCMP_SYS(clone), SCMP_SYS(set_robust_list), SCMP_SYS(wait4),
+	SCMP_SYS(prctl), SCMP_SYS(kill),
+};
+
 const char *
 sandbox_state_name(int state)
 {
@@ -91,6 +118,12 @@ sandbox_syscalls(unsigned needs, int *out, size_t max)
 	n = add(out, max, 0, allowed, NELEM(allowed));
 	if (needs & SANDBOX_NEED_CONNECT)
 		n = add(out, max, n, allowed_connect, NELEM(allowed_connect));
+	if (needs & SANDBOX_NEED_POLL)
+		n = add(out, max, n, allowed_poll, NELEM(allowed_poll));
+	if (needs & SANDBOX_NEED_THREADS)
+		n = add(out, max, n, allowed_threads, NELEM(allowed_threads));
+	if (needs & SANDBOX_NEED_FORK)
+		n = add(out, max, n, allowed_fork, NELEM(allowed_fork));
 	return n;
 }
 

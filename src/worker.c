@@ -9,6 +9,10 @@
  * them in one ordered by accept time (olist.h), so the nearest deadline
  * is always a head and expiring costs nothing per event.
  *
+ * This loop is the events model; under any other model (model.h) the
+ * worker shares only the set-up here (worker_setup_process,
+ * worker_enter_sandbox, worker_report_ready) and runs model_main().
+ *
  * A worker never exits because of a client: a misbehaving peer is a
  * closed socket.  It exits when told to (after draining), when the master
  * is gone, or with ECHOD_EXIT_WORKER_FATAL when it cannot set itself up.
@@ -33,6 +37,7 @@
 #include "exitcodes.h"
 #include "listener.h"
 #include "log.h"
+#include "model.h"
 #include "proctitle.h"
 #include "sandbox.h"
 #include "worker.h"
@@ -626,8 +631,8 @@ run(struct worker *w)
 
 /* ---- set-up ---- */
 
-static void
-setup_process(const struct worker_args *a)
+void
+worker_setup_process(const struct worker_args *a)
 {
 	struct sigaction sa;
 	sigset_t set;
@@ -704,14 +709,14 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	return w->watching ? 0 : -1;
 }
 
-static void
-report_ready(const struct worker *w)
+void
+worker_report_ready(const struct worker_args *a)
 {
-	struct worker_msg m = { .slot = w->a->slot, .kind = WORKER_MSG_READY,
+	struct worker_msg m = { .slot = a->slot, .kind = WORKER_MSG_READY,
 		.pid = getpid() };
 
-	sb_store(&w->sb->state, SB_READY);
-	if (write(w->a->status_fd, &m, sizeof(m)) != sizeof(m))
+	sb_store(&a->sb->slots[a->slot].state, SB_READY);
+	if (write(a->status_fd, &m, sizeof(m)) != sizeof(m))
 		log_warn("cannot tell the master we are ready");
 }
 
@@ -719,18 +724,17 @@ report_ready(const struct worker *w)
  * The filter, as configured: on (no filter: exit, start-up or the reload
  * fails), try (no filter: say why and serve), off.  The slot says which.
  */
-static void
-enter_sandbox(struct worker *w)
+void
+worker_enter_sandbox(const struct worker_args *a, unsigned needs)
 {
-	const struct worker_args *a = w->a;
 	struct sandbox_verdict v;
 	char err[256] = "";
 	int mode = (int)a->conf->sandbox, rc = 0;
 
 	if (mode != CONF_SANDBOX_OFF)
-		rc = sandbox_enter(a->sandbox_needs, err, sizeof(err));
+		rc = sandbox_enter(a->sandbox_needs | needs, err, sizeof(err));
 	v = sandbox_decide(mode, rc);
-	sb_store(&w->sb->sandbox, (uint64_t)v.state);
+	sb_store(&a->sb->slots[a->slot].sandbox, (uint64_t)v.state);
 	if (v.exit)
 		fatalx(ECHOD_EXIT_WORKER_FATAL, "sandbox = on, but the seccomp "
 		    "filter cannot load: %s; not serving without it "
@@ -747,13 +751,16 @@ worker_main(const struct worker_args *a)
 {
 	struct worker w;
 
-	setup_process(a);
+	worker_setup_process(a);
+	/* The other models share the set-up above and nothing below. */
+	if (a->conf->model != CONF_MODEL_EVENTS)
+		model_main(a);
 	if (setup_loop(&w, a) == -1)
 		fatal(ECHOD_EXIT_WORKER_FATAL, "cannot set up the event loop");
-	enter_sandbox(&w);
+	worker_enter_sandbox(a, 0);
 	log_debug("ready: up to %d connections", a->max_conns);
 	publish(&w);
-	report_ready(&w);
+	worker_report_ready(a);
 	run(&w);
 	log_debug("exiting: served %llu connections",
 	    (unsigned long long)w.served);

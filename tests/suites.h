@@ -32,7 +32,9 @@
 	X(startup)                                                         \
 	X(sandbox)                                                         \
 	X(worker)                                                          \
-	X(client)
+	X(client)                                                          \
+	X(models_unit)                                                     \
+	X(models)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is

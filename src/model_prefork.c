@@ -1,0 +1,50 @@
+/*
+ * model_prefork: the lecture's pool of processes that each loop on
+ * accept().  The worker takes one connection and serves it until it
+ * ends, then takes the next: a pool of `workers` processes serves that
+ * many clients at once, and the rest wait in the accept queue.  Its only
+ * loop is the connection's, so serve_conn beats and reads the signals
+ * (own_loop).  A crash takes down the one connection it was serving.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "sandbox.h"
+#include "serve.h"
+
+static void
+prefork_run(struct serve *s, unsigned capacity)
+{
+	struct sockaddr_storage ss;
+	struct bufpool bp = { .nfree = 0 };
+	unsigned char *buf;
+	uint64_t key;
+	int fd;
+
+	(void)capacity;
+	s->own_loop = 1;
+	if ((buf = malloc(CONN_BUFSIZE)) == NULL)
+		return;
+	while (!serve_done(s, 0)) {
+		if (serve_accept(s, 1, &fd, &ss) != 1)
+			continue;
+		if (serve_admit(s, &ss, &key) == -1) {
+			close(fd);
+			continue;
+		}
+		sb_add(&s->sb->conns_open, 1);
+		sb_add(&s->sb->conns_served, 1);
+		serve_conn(s, fd, &ss, buf, &bp);
+		serve_release(s, key);
+		sb_add(&s->sb->conns_open, -1);
+	}
+	bufpool_drain(&bp);
+	free(buf);
+}
+
+const struct model_ops model_prefork_ops = {
+	.model = CONF_MODEL_PREFORK,
+	.needs = SANDBOX_NEED_POLL,
+	.run = prefork_run,
+};
