@@ -18,6 +18,7 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "model.h"
 #include "proctitle.h"
 #include "sandbox.h"
 #include "settings.h"
@@ -216,6 +217,15 @@ become_daemon(const struct conf *c, int *pidfd)
  * filter in a throw-away child: a line for -t and the start-up log, and
  * what the workers will do about it (sandbox_decide).
  */
+/* What the configured model adds to the workers' allow-list. */
+static unsigned
+model_needs(int model)
+{
+	const struct model_ops *ops = model_ops_for(model);
+
+	return ops != NULL ? ops->needs : 0;
+}
+
 static struct sandbox_verdict
 sandbox_truth(const struct conf *c, unsigned needs, char *line, size_t len)
 {
@@ -270,7 +280,8 @@ main(int argc, char **argv)
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
 	if (o.test) {
-		(void)sandbox_truth(&c, 0, sb, sizeof(sb));
+		(void)sandbox_truth(&c, model_needs(c.model), sb,
+		    sizeof(sb));
 		/* One line: what the file says, then what this host gives. */
 		printf("echod: %s: configuration OK: %s; here: %s\n",
 		    c.path[0] ? c.path : "built-in defaults", summary, sb);
@@ -303,7 +314,8 @@ main(int argc, char **argv)
 	    sizeof(err)) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	log_info("%s", what);
-	sv = sandbox_truth(&c, mo.sandbox_needs, sb, sizeof(sb));
+	sv = sandbox_truth(&c, mo.sandbox_needs | model_needs(c.model), sb,
+	    sizeof(sb));
 	if (sv.exit)
 		fatalx(ECHOD_EXIT_OSERR, "%s", sb);
 	if (sv.warn)
