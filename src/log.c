@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,12 @@ static char log_tag[32] = "echod";
 static int log_level = LOG_LVL_INFO;
 static enum log_style log_style = LOG_STYLE_PLAIN;
 static struct log_drops drops;
+/*
+ * The thread models log from several threads of one worker: the count of
+ * dropped lines, and its note before the next line, are one critical
+ * section.  (Forks happen only from a single-threaded process.)
+ */
+static pthread_mutex_t drops_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERR] = "err",
@@ -368,6 +375,7 @@ emit(int level, const char *msg)
 		localtime_r(&ts.tv_sec, &tm);
 		r.msec = ts.tv_nsec / 1000000;
 	}
+	pthread_mutex_lock(&drops_mu);
 	if ((lost = log_drops_pending(&drops, r.pid)) > 0) {
 		log_drop_note(note, sizeof(note), lost);
 		r.level = LOG_LVL_WARNING;
@@ -375,6 +383,7 @@ emit(int level, const char *msg)
 		n = log_format(line, sizeof(line), &r);
 		if (sink_put(line, n) == -1) {
 			log_drops_add(&drops, r.pid);
+			pthread_mutex_unlock(&drops_mu);
 			return;
 		}
 		log_drops_clear(&drops);
@@ -384,6 +393,7 @@ emit(int level, const char *msg)
 	n = log_format(line, sizeof(line), &r);
 	if (sink_put(line, n) == -1)
 		log_drops_add(&drops, r.pid);
+	pthread_mutex_unlock(&drops_mu);
 }
 
 /* ---- the API ---- */
