@@ -33,6 +33,7 @@
 #include "clients.h"
 #include "harness.h"
 #include "procfs.h"
+#include "scenarios.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -48,17 +49,25 @@ short_pause(void)
 	nanosleep(&ts, NULL);
 }
 
+/* The server model of the scenarios (scenarios.h); NULL: events. */
+static const char *model;
+
+/* Under the current model; max_conns is also thread-pool's threads. */
 static void
 conf_make(char *buf, size_t len, int workers, int max_conns,
     int shutdown_timeout, const char *level)
 {
+	char base[256];
 	size_t n;
 
-	n = (size_t)snprintf(buf, len, "listen = { \"127.0.0.1:0\" }\n"
-	    "workers = %d\nshutdown_timeout = %d\nlog_level = %s\n", workers,
-	    shutdown_timeout, level);
-	if (max_conns > 0 && n < len)
-		snprintf(buf + n, len - n, "max_connections = %d\n", max_conns);
+	n = (size_t)snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" "
+	    "}\nworkers = %d\nshutdown_timeout = %d\nlog_level = %s\n",
+	    workers, shutdown_timeout, level);
+	if (max_conns > 0 && n < sizeof(base))
+		snprintf(base + n, sizeof(base) - n, "max_connections = %d\n",
+		    max_conns);
+	if (h_conf_model(buf, len, base, model, max_conns) == NULL)
+		snprintf(buf, len, "# does not fit\n");
 }
 
 /* ---- the log ---- */
@@ -245,12 +254,14 @@ out:
 	return !t->failed;
 }
 
-START_TEST(kill_worker_replaced)
+void
+supervision_killed_under_load(const char *m)
 {
 	static struct kw k;
 	struct tres t = { 0, "" };
 	struct cl_child pr0 = CL_CHILD_INIT;
 
+	model = m;
 	memset(&k, 0, sizeof(k));
 	cl_proc_init(&k.p);
 	k.pr = pr0;
@@ -280,9 +291,15 @@ out:
 	if (k.c1 != -1)
 		close(k.c1);
 	cl_child_cleanup(&k.pr);
+	model = NULL;
 	cl_log_dump_if_failed(&t, &k.p);
 	h_cleanup(&k.p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+
+START_TEST(kill_worker_replaced)
+{
+	supervision_killed_under_load(NULL);
 }
 END_TEST
 
@@ -483,12 +500,14 @@ out:
 
 /* ---- 4. SIGTERM drains an open connection ---- */
 
-START_TEST(sigterm_drains)
+void
+supervision_stop_drains(const char *m)
 {
 	struct stop s;
 	int b = -1, st = -1, e;
 	long long t0;
 
+	model = m;
 	if (!stop_start(&s, 2, 5, 1, SIGTERM))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
@@ -517,7 +536,13 @@ START_TEST(sigterm_drains)
 	    "the last client closed", h_now_ms() - t0);
 out:
 	cl_close_fds(&b, 1);
+	model = NULL;
 	stop_conclude(&s, st, "the master had to kill workers");
+}
+
+START_TEST(sigterm_drains)
+{
+	supervision_stop_drains(NULL);
 }
 END_TEST
 

@@ -508,6 +508,25 @@ cl_pid_has_socket(pid_t pid, unsigned long inode)
 	return pf_has_fd(pid, want);
 }
 
+/*
+ * Does worker pid serve the connection of socket inode: itself, or (the
+ * process-per-connection model) through one of its children?
+ */
+static int
+worker_serves(pid_t pid, unsigned long inode)
+{
+	pid_t kids[512];
+	int i, n;
+
+	if (cl_pid_has_socket(pid, inode))
+		return 1;
+	n = h_children(pid, kids, 512);
+	for (i = 0; i < n; i++)
+		if (cl_pid_has_socket(kids[i], inode))
+			return 1;
+	return 0;
+}
+
 pid_t
 cl_owner(pid_t master, unsigned nslots, int port, int client_fd, int *slot)
 {
@@ -519,7 +538,7 @@ cl_owner(pid_t master, unsigned nslots, int port, int client_fd, int *slot)
 		return -1;
 	for (s = 0; s < nslots; s++) {
 		if ((pid = h_worker_pid(master, s)) > 0 &&
-		    cl_pid_has_socket(pid, inode)) {
+		    worker_serves(pid, inode)) {
 			if (slot != NULL)
 				*slot = (int)s;
 			return pid;
@@ -540,6 +559,10 @@ cl_owner_child(pid_t master, int port, int client_fd)
 	n = h_children(master, kids, 512);
 	for (i = 0; i < n; i++)
 		if (cl_pid_has_socket(kids[i], inode))
+			return kids[i];
+	/* Not a worker itself: a worker's per-connection child? */
+	for (i = 0; i < n; i++)
+		if (worker_serves(kids[i], inode))
 			return kids[i];
 	return -1;
 }
@@ -596,7 +619,7 @@ cl_cpu_ms(pid_t master)
 {
 	pid_t kids[512];
 	long long ticks = cpu_ticks(master);
-	int i, n = h_children(master, kids, 512);
+	int i, n = h_descendants(master, kids, 512);
 
 	for (i = 0; i < n; i++)
 		ticks += cpu_ticks(kids[i]);
@@ -616,7 +639,7 @@ cl_rss_kb(pid_t master)
 {
 	pid_t kids[512];
 	long kb = rss_kb(master);
-	int i, n = h_children(master, kids, 512);
+	int i, n = h_descendants(master, kids, 512);
 
 	for (i = 0; i < n; i++)
 		kb += rss_kb(kids[i]);
@@ -1090,5 +1113,22 @@ cl_pidfile_pid(const char *path, int timeout_ms)
 			break;
 		h_poll_pause();
 	}
+	return -1;
+}
+
+pid_t
+cl_conn_holder(pid_t master, int port, int client_fd)
+{
+	unsigned long inode = cl_server_inode(port, client_fd);
+	pid_t pids[512];
+	int i, n;
+
+	if (inode == 0)
+		return -1;
+	n = h_descendants(master, pids, 512);
+	/* Deepest first: a worker's child before the worker. */
+	for (i = n - 1; i >= 0; i--)
+		if (cl_pid_has_socket(pids[i], inode))
+			return pids[i];
 	return -1;
 }

@@ -32,7 +32,8 @@
 	X(startup)                                                         \
 	X(sandbox)                                                         \
 	X(worker)                                                          \
-	X(client)
+	X(client)                                                          \
+	X(modelrun)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is

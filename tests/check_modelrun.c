@@ -1,0 +1,337 @@
+/*
+ * check_modelrun: the integration scenarios under every server model.
+ *
+ * Issue 11 makes each model of the lecture a mode of echod (`model =
+ * events | prefork | process-per-connection | thread-per-connection |
+ * thread-pool`), each keeping the same service, supervision and limits.
+ * This suite runs the scenarios that say so as Check loop tests over the
+ * five models (h_models, harness.h), one test case per scenario.  The
+ * scenarios are not copies: each is the code its own suite runs under
+ * the default model, taking the model as a parameter (scenarios.h); the
+ * one scenario no suite had (a crash inside a connection) is here.
+ *
+ * Capacity differs by model (COMMON decisions): prefork holds one
+ * connection a worker (h_model_workers gives it enough workers), thread-
+ * pool holds `threads` a worker (h_conf_model writes max_connections'
+ * value there), the others max_connections.  What a crash takes down
+ * differs too, and is the lecture's point: a per-connection child takes
+ * its one connection; anything else takes its worker's connections, and
+ * the master replaces the worker.
+ *
+ * The output says which model each iteration ran ("modelrun: SCENARIO
+ * under MODEL"); Check's own line names the iteration (0 events,
+ * 1 prefork, 2 process-per-connection, 3 thread-per-connection,
+ * 4 thread-pool).
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clients.h"
+#include "harness.h"
+#include "scenarios.h"
+#include "suites.h"
+
+#define START_MS 10000
+#define REPLY_MS 3000
+
+static const char *
+say(const char *scenario, int i)
+{
+	printf("modelrun: %s under %s\n", scenario, h_models[i]);
+	fflush(stdout);
+	return h_models[i];
+}
+
+/* ---- the pure decisions, as tables ---- */
+
+/* Does a crash while serving a connection take its whole worker? */
+static int
+crash_takes_worker(const char *model)
+{
+	return strcmp(model, "process-per-connection") != 0;
+}
+
+START_TEST(model_decisions)
+{
+	static const struct {
+		const char *model;
+		int workers_2x3, multiplexes, takes_worker;
+		const char *tail; /* what h_conf_model appends, threads 4 */
+	} tab[H_NMODELS] = {
+		{ "events", 2, 1, 1, "" },
+		{ "prefork", 6, 0, 1, "model = prefork\n" },
+		{ "process-per-connection", 2, 0, 0,
+		    "model = process-per-connection\n" },
+		{ "thread-per-connection", 2, 1, 1,
+		    "model = thread-per-connection\n" },
+		{ "thread-pool", 2, 1, 1, "model = thread-pool\nthreads = 4\n" },
+	};
+	char buf[256], want[256], tiny[8];
+	int i;
+
+	for (i = 0; i < H_NMODELS; i++) {
+		ck_assert_str_eq(h_models[i], tab[i].model);
+		ck_assert_int_eq(h_model_workers(tab[i].model, 2, 3),
+		    tab[i].workers_2x3);
+		ck_assert_int_eq(h_model_workers(tab[i].model, 2, 1), 2);
+		ck_assert_int_eq(h_model_multiplexes(tab[i].model),
+		    tab[i].multiplexes);
+		ck_assert_int_eq(crash_takes_worker(tab[i].model),
+		    tab[i].takes_worker);
+		snprintf(want, sizeof(want), "workers = 2\n%s", tab[i].tail);
+		ck_assert_ptr_eq(h_conf_model(buf, sizeof(buf), "workers = 2\n",
+		    tab[i].model, 4), buf);
+		ck_assert_str_eq(buf, want);
+		ck_assert_ptr_null(h_conf_model(tiny, sizeof(tiny),
+		    "workers = 2\n", tab[i].model, 4));
+	}
+	/* NULL is events; thread-pool without a count keeps the default. */
+	ck_assert_int_eq(h_model_workers(NULL, 2, 3), 2);
+	ck_assert_int_eq(h_model_multiplexes(NULL), 1);
+	ck_assert_str_eq(h_conf_model(buf, sizeof(buf), "x\n", NULL, 4),
+	    "x\n");
+	ck_assert_str_eq(h_conf_model(buf, sizeof(buf), "x\n", "thread-pool",
+	    0), "x\nmodel = thread-pool\n");
+}
+END_TEST
+
+/* ---- the service ---- */
+
+START_TEST(interactive)
+{
+	service_interactive(say("interactive echo", _i));
+}
+END_TEST
+
+START_TEST(every_byte)
+{
+	service_every_byte(say("every byte value", _i));
+}
+END_TEST
+
+START_TEST(stream_64mib)
+{
+	service_large_stream(say("64 MiB byte-exact with half-close", _i));
+}
+END_TEST
+
+START_TEST(capacity)
+{
+	service_capacity(say("capacity and queueing", _i));
+}
+END_TEST
+
+START_TEST(non_reader)
+{
+	service_non_reader(say("a client that never reads", _i));
+}
+END_TEST
+
+/* ---- limits ---- */
+
+START_TEST(idle_timeout)
+{
+	service_idle_timeout(say("idle timeout", _i));
+}
+END_TEST
+
+START_TEST(lifetime)
+{
+	attack_lifetime(say("max_connection_time", _i));
+}
+END_TEST
+
+START_TEST(exhaustion)
+{
+	attack_exhaustion(say("descriptor exhaustion", _i));
+}
+END_TEST
+
+/* ---- supervision ---- */
+
+START_TEST(killed_under_load)
+{
+	supervision_killed_under_load(say("a worker killed under load", _i));
+}
+END_TEST
+
+START_TEST(stop_drains)
+{
+	supervision_stop_drains(say("graceful stop, a connection open", _i));
+}
+END_TEST
+
+/* From each model to the next (the last to the first), C open across. */
+START_TEST(reload_to_next)
+{
+	const char *to = h_models[(_i + 1) % H_NMODELS];
+
+	printf("modelrun: reload from %s to %s, a connection open\n",
+	    h_models[_i], to);
+	fflush(stdout);
+	live_reload_model(h_models[_i], to);
+}
+END_TEST
+
+/* ---- a crash inside a connection ---- */
+
+#define CR_WORKERS 2
+#define CR_PER 2 /* connections a worker holds at once */
+#define CR_CONNS (CR_WORKERS * CR_PER)
+
+/* crash's state, shared by its steps. */
+struct cr {
+	struct echod_proc p;
+	const char *model;
+	int nslots, fd[CR_CONNS], slot[CR_CONNS];
+	pid_t owner[CR_CONNS], victim, wpid;
+};
+
+/* Every connection open and echoed; its worker (and slot) noted. */
+static int
+cr_fill(struct tres *t, struct cr *c)
+{
+	char base[256], conf[320], msg[32];
+	int i;
+
+	c->nslots = h_model_workers(c->model, CR_WORKERS, CR_PER);
+	snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = %d\nmax_connections = %d\nshutdown_timeout = 2\n"
+	    "log_level = info\n", c->nslots, CR_PER);
+	REQUIRE(t, h_conf_model(conf, sizeof(conf), base, c->model, CR_PER) !=
+	    NULL, "configuration too long");
+	REQUIRE(t, h_start(&c->p, conf, NULL, START_MS) == 0, "start failed");
+	for (i = 0; i < CR_CONNS; i++) {
+		REQUIRE(t, (c->fd[i] = h_connect(c->p.port, 0)) != -1,
+		    "connect %d: %s", i, strerror(errno));
+		snprintf(msg, sizeof(msg), "conn %d\n", i);
+		REQUIRE(t, cl_echo(c->fd[i], msg, REPLY_MS), "connection %d "
+		    "not echoed", i);
+		c->owner[i] = cl_owner(c->p.pid, (unsigned)c->nslots,
+		    c->p.port, c->fd[i], &c->slot[i]);
+		REQUIRE(t, c->owner[i] > 0, "no worker serves connection %d",
+		    i);
+	}
+	c->wpid = c->owner[0];
+	c->victim = cl_conn_holder(c->p.pid, c->p.port, c->fd[0]);
+	REQUIRE(t, c->victim > 0, "no process holds connection 0");
+	REQUIRE(t, crash_takes_worker(c->model) ? c->victim == c->wpid :
+	    c->victim != c->wpid, "connection 0 is held by pid %d, its worker "
+	    "is %d: not what %s does", (int)c->victim, (int)c->wpid, c->model);
+out:
+	return !t->failed;
+}
+
+/*
+ * What the crash took: connection 0, and its worker's other connections
+ * unless a per-connection child crashed; every other connection echoes.
+ */
+static int
+cr_aftermath(struct tres *t, struct cr *c)
+{
+	int i, same_worker, takes = crash_takes_worker(c->model);
+
+	REQUIRE(t, cl_eof_or_reset(c->fd[0], REPLY_MS), "the crashed "
+	    "connection did not end");
+	for (i = 1; i < CR_CONNS; i++) {
+		same_worker = c->owner[i] == c->wpid;
+		if (takes && same_worker)
+			REQUIRE(t, cl_eof_or_reset(c->fd[i], REPLY_MS),
+			    "connection %d, on the crashed worker %d, did not "
+			    "end", i, (int)c->wpid);
+		else
+			REQUIRE(t, cl_echo(c->fd[i], "after the crash",
+			    REPLY_MS), "connection %d (%s worker) not echoed "
+			    "after the crash", i, same_worker ? "the same" :
+			    "another");
+	}
+out:
+	return !t->failed;
+}
+
+/* The worker: replaced after a crash that took it, else the same. */
+static int
+cr_worker(struct tres *t, struct cr *c)
+{
+	char want[128], err[256];
+	pid_t now;
+
+	if (crash_takes_worker(c->model)) {
+		now = h_wait_worker(c->p.pid, (unsigned)c->slot[0], c->wpid,
+		    3000);
+		REQUIRE(t, now > 0, "slot %d not replaced within 3 s",
+		    c->slot[0]);
+		snprintf(want, sizeof(want), "worker %d (pid %d) killed by "
+		    "signal %d", c->slot[0], (int)c->wpid, SIGSEGV);
+		REQUIRE(t, cl_log_wait(&c->p, want, 1, 2000), "no log line "
+		    "'%s...'", want);
+	} else
+		REQUIRE(t, h_alive(c->wpid) && h_worker_pid(c->p.pid,
+		    (unsigned)c->slot[0]) == c->wpid, "worker %d (pid %d) did "
+		    "not survive its child's crash", c->slot[0], (int)c->wpid);
+	REQUIRE(t, cl_echo_new(c->p.port, "a new client", REPLY_MS, err,
+	    sizeof(err)), "a new client after the crash: %s", err);
+out:
+	return !t->failed;
+}
+
+START_TEST(crash)
+{
+	static struct cr c;
+	struct tres t = { 0, "" };
+	int i;
+
+	memset(&c, 0, sizeof(c));
+	cl_proc_init(&c.p);
+	c.model = say("a crash while serving a connection", _i);
+	for (i = 0; i < CR_CONNS; i++)
+		c.fd[i] = -1;
+	if (!cr_fill(&t, &c))
+		goto out;
+	REQUIRE(&t, kill(c.victim, SIGSEGV) == 0, "kill: %s",
+	    strerror(errno));
+	if (!cr_aftermath(&t, &c) || !cr_worker(&t, &c))
+		goto out;
+	cl_close_fds(c.fd, CR_CONNS);
+	REQUIRE_STOPPED(&t, &c.p, 5000);
+out:
+	cl_close_fds(c.fd, CR_CONNS);
+	cl_conclude(&t, &c.p);
+}
+END_TEST
+
+static void
+loop_case(Suite *s, const char *name, double timeout_s, const TTest *test)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout_s);
+	tcase_add_loop_test(tc, test, 0, H_NMODELS);
+	suite_add_tcase(s, tc);
+}
+
+Suite *
+modelrun_suite(void)
+{
+	Suite *s = suite_create("modelrun");
+
+	h_case(s, "decisions", 0, H_TESTS(model_decisions));
+	loop_case(s, "interactive", 30, interactive);
+	loop_case(s, "every_byte", 30, every_byte);
+	loop_case(s, "stream", 90, stream_64mib);
+	loop_case(s, "capacity", 30, capacity);
+	loop_case(s, "non_reader", 60, non_reader);
+	loop_case(s, "idle", 30, idle_timeout);
+	loop_case(s, "lifetime", 30, lifetime);
+	loop_case(s, "exhaustion", 60, exhaustion);
+	loop_case(s, "killed", 40, killed_under_load);
+	loop_case(s, "crash", 30, crash);
+	loop_case(s, "stop", 30, stop_drains);
+	loop_case(s, "reload", 60, reload_to_next);
+	return s;
+}
