@@ -22,11 +22,18 @@
  * under MODEL"); Check's own line names the iteration (0 events,
  * 1 prefork, 2 process-per-connection, 3 thread-per-connection,
  * 4 thread-pool).
+ *
+ * Until echod has the `model` option at all (`echod -t` calls it "no
+ * such option"), every iteration but events says SKIPPED on its output
+ * line and passes, so that the suite can land before the models do.
+ * Once the option exists, every model runs, and a model echod refuses
+ * fails.
  */
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,12 +46,54 @@
 #define START_MS 10000
 #define REPLY_MS 3000
 
-static const char *
-say(const char *scenario, int i)
+/*
+ * Does echod know the `model` option?  0 only when `echod -t` says it
+ * has no such option (a build from before issue 11's models); 1 when it
+ * does, and when it cannot tell (the scenarios then say what is wrong).
+ */
+static int
+model_option_known(void)
 {
-	printf("modelrun: %s under %s\n", scenario, h_models[i]);
+	char dir[] = "/tmp/echod-modelrun.XXXXXX", path[64], out[4096];
+	const char *argv[] = { "echod", "-t", "-c", path, NULL };
+	int known = 1;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	if (cl_write_file(path, "listen = { \"127.0.0.1:0\" }\n"
+	    "model = thread-pool\n") == 0) {
+		h_run(argv, out, sizeof(out), 10000);
+		known = strstr(out, "no such option 'model'") == NULL;
+	}
+	unlink(path);
+	rmdir(dir);
+	return known;
+}
+
+/*
+ * Say which scenario runs under which model; the model, or NULL (and
+ * SKIPPED said) if it cannot run on this build.  also: a second model
+ * the scenario needs (a reload's target), or NULL.
+ */
+static const char *
+say(const char *scenario, int i, const char *also)
+{
+	const char *m = h_models[i];
+	int plain = strcmp(m, "events") == 0 &&
+	    (also == NULL || strcmp(also, "events") == 0);
+
+	printf("modelrun: %s under %s%s%s", scenario, m, also ? " to " : "",
+	    also ? also : "");
+	if (!plain && !model_option_known()) {
+		printf(": SKIPPED: %s has no `model` option yet (a build from "
+		    "before issue 11's server models)\n", h_echod_bin());
+		fflush(stdout);
+		return NULL;
+	}
+	printf("\n");
 	fflush(stdout);
-	return h_models[i];
+	return m;
 }
 
 /* ---- the pure decisions, as tables ---- */
@@ -104,31 +153,46 @@ END_TEST
 
 START_TEST(interactive)
 {
-	service_interactive(say("interactive echo", _i));
+	const char *m = say("interactive echo", _i, NULL);
+
+	if (m != NULL)
+		service_interactive(m);
 }
 END_TEST
 
 START_TEST(every_byte)
 {
-	service_every_byte(say("every byte value", _i));
+	const char *m = say("every byte value", _i, NULL);
+
+	if (m != NULL)
+		service_every_byte(m);
 }
 END_TEST
 
 START_TEST(stream_64mib)
 {
-	service_large_stream(say("64 MiB byte-exact with half-close", _i));
+	const char *m = say("64 MiB byte-exact with half-close", _i, NULL);
+
+	if (m != NULL)
+		service_large_stream(m);
 }
 END_TEST
 
 START_TEST(capacity)
 {
-	service_capacity(say("capacity and queueing", _i));
+	const char *m = say("capacity and queueing", _i, NULL);
+
+	if (m != NULL)
+		service_capacity(m);
 }
 END_TEST
 
 START_TEST(non_reader)
 {
-	service_non_reader(say("a client that never reads", _i));
+	const char *m = say("a client that never reads", _i, NULL);
+
+	if (m != NULL)
+		service_non_reader(m);
 }
 END_TEST
 
@@ -136,19 +200,28 @@ END_TEST
 
 START_TEST(idle_timeout)
 {
-	service_idle_timeout(say("idle timeout", _i));
+	const char *m = say("idle timeout", _i, NULL);
+
+	if (m != NULL)
+		service_idle_timeout(m);
 }
 END_TEST
 
 START_TEST(lifetime)
 {
-	attack_lifetime(say("max_connection_time", _i));
+	const char *m = say("max_connection_time", _i, NULL);
+
+	if (m != NULL)
+		attack_lifetime(m);
 }
 END_TEST
 
 START_TEST(exhaustion)
 {
-	attack_exhaustion(say("descriptor exhaustion", _i));
+	const char *m = say("descriptor exhaustion", _i, NULL);
+
+	if (m != NULL)
+		attack_exhaustion(m);
 }
 END_TEST
 
@@ -156,13 +229,19 @@ END_TEST
 
 START_TEST(killed_under_load)
 {
-	supervision_killed_under_load(say("a worker killed under load", _i));
+	const char *m = say("a worker killed under load", _i, NULL);
+
+	if (m != NULL)
+		supervision_killed_under_load(m);
 }
 END_TEST
 
 START_TEST(stop_drains)
 {
-	supervision_stop_drains(say("graceful stop, a connection open", _i));
+	const char *m = say("graceful stop, a connection open", _i, NULL);
+
+	if (m != NULL)
+		supervision_stop_drains(m);
 }
 END_TEST
 
@@ -170,11 +249,10 @@ END_TEST
 START_TEST(reload_to_next)
 {
 	const char *to = h_models[(_i + 1) % H_NMODELS];
+	const char *m = say("reload, a connection open,", _i, to);
 
-	printf("modelrun: reload from %s to %s, a connection open\n",
-	    h_models[_i], to);
-	fflush(stdout);
-	live_reload_model(h_models[_i], to);
+	if (m != NULL)
+		live_reload_model(m, to);
 }
 END_TEST
 
@@ -288,7 +366,9 @@ START_TEST(crash)
 
 	memset(&c, 0, sizeof(c));
 	cl_proc_init(&c.p);
-	c.model = say("a crash while serving a connection", _i);
+	if ((c.model = say("a crash while serving a connection", _i,
+	    NULL)) == NULL)
+		return;
 	for (i = 0; i < CR_CONNS; i++)
 		c.fd[i] = -1;
 	if (!cr_fill(&t, &c))
