@@ -140,6 +140,36 @@ struct kw {
 	pid_t xpid, vpid, npid;
 };
 
+/*
+ * Wait until worker w has no child left, reaped (a zombie still counts):
+ * under process-per-connection a connection ends with its child, and
+ * only the reaped child is counted as served.  Events has none.
+ */
+static int
+kw_children_reaped(pid_t w, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pf_stat st;
+	struct dirent *de;
+	int found;
+	DIR *d;
+
+	do {
+		if ((d = opendir("/proc")) == NULL)
+			return 0;
+		found = 0;
+		while (!found && (de = readdir(d)) != NULL)
+			found = atoi(de->d_name) > 0 &&
+			    pf_stat(atoi(de->d_name), &st) == 0 &&
+			    st.ppid == w;
+		closedir(d);
+		if (!found)
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
 /* A on one worker (X), B on the other (Y), both seen in /proc. */
 static int
 kw_place(struct tres *t, struct kw *k)
@@ -169,6 +199,8 @@ kw_place(struct tres *t, struct kw *k)
 	k->vpid = h_worker_pid(k->p.pid, (unsigned)k->y);
 	REQUIRE(t, k->xpid > 0 && k->vpid > 0, "worker pids %d %d",
 	    (int)k->xpid, (int)k->vpid);
+	REQUIRE(t, kw_children_reaped(k->vpid, 2000), "worker %d has not "
+	    "reaped B's child 2 s after B ended", k->y);
 out:
 	return !t->failed;
 }
@@ -219,6 +251,8 @@ kw_window(struct tres *t, struct kw *k)
 	char want[256], line[512], buf[8];
 	pid_t n2pid;
 
+	REQUIRE(t, kw_children_reaped(k->npid, 2000), "worker %d has not "
+	    "reaped the probes' children 2 s after the last", k->y);
 	REQUIRE(t, kill(k->p.pid, SIGSTOP) == 0, "SIGSTOP: %s",
 	    strerror(errno));
 	k->stopped = 1;
