@@ -378,7 +378,7 @@ static int
 rp_reload_probed(struct tres *t, struct rp *r)
 {
 	struct echod_proc *p = r->p;
-	char conf[320];
+	char conf[320], want[96];
 	int i;
 
 	REQUIRE(t, rp_conf(conf, sizeof(conf), 3, 2, r->to) == 0 &&
@@ -400,6 +400,10 @@ rp_reload_probed(struct tres *t, struct rp *r)
 	/* The other old worker had nothing to drain: it goes at once. */
 	REQUIRE(t, wait_dead(p, r->other, 3000), "old worker %d (no "
 	    "connections) still alive 3 s after READY=1", (int)r->other);
+	/* Gone is not yet reaped: the master says so once its row is. */
+	snprintf(want, sizeof(want), "(pid %d) exited with status 0",
+	    (int)r->other);
+	REQUIRE(t, log_wait(p, want, 2000), "no log line '%s'", want);
 	r->nk = wait_nkids(p, 4, r->kids, 3000);
 	REQUIRE(t, r->nk == 4, "%d children after the reload, want 3 new + "
 	    "the old one draining C", r->nk);
@@ -438,8 +442,14 @@ rp_prober_result(struct tres *t, struct rp *r)
 	    res->wrong);
 	fflush(stdout);
 	REQUIRE(t, cl_probe_clean(res, 20, err, sizeof(err)), "%s", err);
-	REQUIRE(t, res->in_window >= 1, "no probe fell between SIGHUP and "
-	    "READY=1");
+	/*
+	 * The prober runs from before the SIGHUP to after READY=1; a
+	 * reload over in a few ms (a thread model's new workers are ready
+	 * at once) can still fall between two probes on a busy machine.
+	 */
+	REQUIRE(t, res->in_window >= 1 || r->t_ready - r->t_hup < 5,
+	    "no probe fell between SIGHUP and READY=1, %lld ms apart",
+	    r->t_ready - r->t_hup);
 	REQUIRE(t, res->first_new_ms != 0,
 	    "no probe was served by a new-generation worker");
 out:
