@@ -442,14 +442,8 @@ rp_prober_result(struct tres *t, struct rp *r)
 	    res->wrong);
 	fflush(stdout);
 	REQUIRE(t, cl_probe_clean(res, 20, err, sizeof(err)), "%s", err);
-	/*
-	 * The prober runs from before the SIGHUP to after READY=1; a
-	 * reload over in a few ms (a thread model's new workers are ready
-	 * at once) can still fall between two probes on a busy machine.
-	 */
-	REQUIRE(t, res->in_window >= 1 || r->t_ready - r->t_hup < 5,
-	    "no probe fell between SIGHUP and READY=1, %lld ms apart",
-	    r->t_ready - r->t_hup);
+	REQUIRE(t, res->in_window >= 1, "no probe fell between SIGHUP and "
+	    "READY=1, %lld ms apart", r->t_ready - r->t_hup);
 	REQUIRE(t, res->first_new_ms != 0,
 	    "no probe was served by a new-generation worker");
 out:
