@@ -29,8 +29,10 @@
  * Once the option exists, every model runs, and a model echod refuses
  * fails.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "procfs.h"
 #include "scenarios.h"
 #include "suites.h"
 
@@ -105,6 +108,33 @@ crash_takes_worker(const char *model)
 	return strcmp(model, "process-per-connection") != 0;
 }
 
+/* ---- the model is in force: what /proc shows of it ---- */
+
+/* What a worker of each model looks like from outside. */
+struct shape {
+	int child_per_conn;  /* a connection is served by a child of it */
+	int thread_per_conn; /* it grows a thread per connection */
+	int min_threads;     /* threads it has at start-up, with threads 3 */
+	int one_at_a_time;   /* it serves one connection, whatever
+				max_connections says */
+};
+
+static struct shape
+model_shape(const char *model)
+{
+	struct shape sh = { 0, 0, 1, 0 };
+
+	if (strcmp(model, "process-per-connection") == 0)
+		sh.child_per_conn = 1;
+	else if (strcmp(model, "thread-per-connection") == 0)
+		sh.thread_per_conn = 1;
+	else if (strcmp(model, "thread-pool") == 0)
+		sh.min_threads = 3;
+	else if (strcmp(model, "prefork") == 0)
+		sh.one_at_a_time = 1;
+	return sh;
+}
+
 START_TEST(model_decisions)
 {
 	static const struct {
@@ -132,6 +162,14 @@ START_TEST(model_decisions)
 		    tab[i].multiplexes);
 		ck_assert_int_eq(crash_takes_worker(tab[i].model),
 		    tab[i].takes_worker);
+		ck_assert_int_eq(model_shape(tab[i].model).child_per_conn,
+		    !tab[i].takes_worker);
+		ck_assert_int_eq(model_shape(tab[i].model).thread_per_conn,
+		    i == 3);
+		ck_assert_int_eq(model_shape(tab[i].model).min_threads,
+		    i == 4 ? 3 : 1);
+		ck_assert_int_eq(model_shape(tab[i].model).one_at_a_time,
+		    i == 1);
 		snprintf(want, sizeof(want), "workers = 2\n%s", tab[i].tail);
 		ck_assert_ptr_eq(h_conf_model(buf, sizeof(buf), "workers = 2\n",
 		    tab[i].model, 4), buf);
@@ -253,6 +291,114 @@ START_TEST(reload_to_next)
 
 	if (m != NULL)
 		live_reload_model(m, to);
+}
+END_TEST
+
+/* "127.0.0.1:PORT" of our end of fd, as the daemon names its peer. */
+static const char *
+local_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &sl) == -1 ||
+	    inet_ntop(AF_INET, &sin.sin_addr, buf, (socklen_t)len) == NULL)
+		return "?";
+	snprintf(buf + strlen(buf), len - strlen(buf), ":%u",
+	    (unsigned)ntohs(sin.sin_port));
+	return buf;
+}
+
+/* Wait until pid has n threads; the last count read. */
+static long
+wait_threads(pid_t pid, long n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	long k;
+
+	do {
+		if ((k = pf_status_num(pid, "Threads")) == n)
+			return k;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return k;
+}
+
+/*
+ * One worker, one connection: who serves it, and with how many threads,
+ * is the model's own: a child titled "echod: worker 0 conn
+ * 127.0.0.1:PORT" (process-per-connection), one more thread while it is
+ * open (thread-per-connection), a pool of `threads` from the start
+ * (thread-pool), or the worker alone, one thread (events, prefork).
+ * A second client is served at once, but for prefork's one worker: it
+ * waits until the first has gone, max_connections = 4 notwithstanding.
+ */
+START_TEST(model_in_force)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	struct shape sh;
+	char base[256], conf[320], title[128], want[128], peer[64];
+	long t0, t1;
+	pid_t w, holder;
+	int a = -1, b = -1, r;
+	const char *m = say("the model is in force", _i, NULL);
+
+	if (m == NULL)
+		return;
+	sh = model_shape(m);
+	cl_proc_init(&p);
+	snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = 1\nmax_connections = 4\nlog_level = info\n");
+	REQUIRE(&t, h_conf_model(conf, sizeof(conf), base, m, 3) != NULL,
+	    "configuration too long");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	t0 = pf_status_num(w, "Threads");
+	REQUIRE(&t, t0 >= sh.min_threads && (sh.min_threads > 1 || t0 == 1),
+	    "worker 0 has %ld thread(s) at start-up, want %s%d", t0,
+	    sh.min_threads > 1 ? "at least " : "", sh.min_threads);
+	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
+	    strerror(errno));
+	REQUIRE(&t, cl_echo(a, "in force", REPLY_MS), "not echoed");
+	holder = cl_conn_holder(p.pid, p.port, a);
+	if (sh.child_per_conn) {
+		snprintf(want, sizeof(want), "echod: worker 0 conn %s",
+		    local_name(a, peer, sizeof(peer)));
+		REQUIRE(&t, holder > 0 && holder != w &&
+		    pf_read_pid(holder, "cmdline", title, sizeof(title)) > 0 &&
+		    strcmp(title, want) == 0, "the connection is held by pid "
+		    "%d ('%s'), not a child of worker %d titled '%s'",
+		    (int)holder, holder > 0 ? title : "", (int)w, want);
+	} else
+		REQUIRE(&t, holder == w, "the connection is held by pid %d, "
+		    "not by worker 0 (%d)", (int)holder, (int)w);
+	t1 = wait_threads(w, t0 + sh.thread_per_conn, 2000);
+	REQUIRE(&t, t1 == t0 + sh.thread_per_conn, "worker 0 has %ld "
+	    "thread(s) with a connection open, %ld without", t1, t0);
+	REQUIRE(&t, (b = h_connect(p.port, 0)) != -1, "connect: %s",
+	    strerror(errno));
+	r = cl_reply(b, "second", sh.one_at_a_time ? 300 : REPLY_MS);
+	REQUIRE(&t, sh.one_at_a_time ? r == -1 : r == 1, "a second client "
+	    "was %s while the first was open", r == 1 ? "answered" :
+	    "not answered");
+	cl_close_fds(&a, 1);
+	if (sh.one_at_a_time) {
+		char got[6];
+
+		REQUIRE(&t, h_read_exact(b, got, 6, REPLY_MS) == 6 &&
+		    memcmp(got, "SECOND", 6) == 0, "the second client not "
+		    "served once the first had gone");
+	}
+	cl_close_fds(&b, 1);
+	t1 = wait_threads(w, t0, 2000);
+	REQUIRE(&t, t1 == t0, "worker 0 has %ld thread(s) after the "
+	    "connection closed, %ld before", t1, t0);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_conclude(&t, &p);
 }
 END_TEST
 
@@ -401,6 +547,7 @@ modelrun_suite(void)
 	Suite *s = suite_create("modelrun");
 
 	h_case(s, "decisions", 0, H_TESTS(model_decisions));
+	loop_case(s, "in_force", 30, model_in_force);
 	loop_case(s, "interactive", 30, interactive);
 	loop_case(s, "every_byte", 30, every_byte);
 	loop_case(s, "stream", 90, stream_64mib);
