@@ -338,7 +338,7 @@ START_TEST(model_in_force)
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	struct shape sh;
-	char base[256], conf[320], title[128], want[128], peer[64];
+	char base[256], conf[320], title[128] = "", want[128], peer[64];
 	long t0, t1;
 	pid_t w, holder;
 	int a = -1, b = -1, r;
