@@ -40,6 +40,7 @@
 #include "harness.h"
 #include "inject.h"
 #include "procfs.h"
+#include "scenarios.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -419,17 +420,23 @@ busy_until_closed(int fd, int limit_ms, int *wrong)
 	return h_now_ms() - t0;
 }
 
-START_TEST(connection_time_limit)
+/* Under model m (scenarios.h): two at once, so two prefork workers. */
+void
+attack_lifetime(const char *m)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	int busy = -1, idle = -1, fresh = -1, wrong = 0;
+	char base[256], conf[320];
 	long long el;
 
 	cl_proc_init(&p);
-	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
-	    "max_connection_time = 1\nlog_level = debug\n", NULL,
-	    START_MS) == 0, "start failed");
+	snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = %d\nmax_connection_time = 1\nlog_level = debug\n",
+	    h_model_workers(m, 1, 2));
+	REQUIRE(&t, h_conf_model(conf, sizeof(conf), base, m, 0) != NULL,
+	    "configuration too long");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
 	REQUIRE(&t, (idle = cl_connect(NULL, LO, p.port)) != -1, "connect: %s",
 	    strerror(errno));
 	REQUIRE(&t, (busy = cl_connect(NULL, LO, p.port)) != -1, "connect: %s",
@@ -454,6 +461,11 @@ out:
 	cl_close_fds(&busy, 1);
 	cl_close_fds(&idle, 1);
 	cl_conclude_fds(&t, &p, &fresh, 1);
+}
+
+START_TEST(connection_time_limit)
+{
+	attack_lifetime(NULL);
 }
 END_TEST
 
@@ -830,6 +842,11 @@ soft_limit_for(pid_t pid, int nfree)
 	memset(used, 0, sizeof(used));
 	if (pf_fds(pid, mark_used, used) == -1)
 		return -1;
+	if (nfree == 0) { /* the lowest number free: none is below it */
+		for (s = 0; s < (int)sizeof(used) && used[s]; s++)
+			continue;
+		return s < (int)sizeof(used) ? s : -1;
+	}
 	for (s = 0; s < (int)sizeof(used) && left > 0; s++)
 		left -= !used[s];
 	return left == 0 ? s : -1;
@@ -884,6 +901,8 @@ exhaust_recovers(struct tres *t, struct echod_proc *p, pid_t w, int *c,
 	REQUIRE(t, h_read_exact(c[EXHAUST_CLIENTS - 1], got, 4, 5000) == 4 &&
 	    memcmp(got, "LATE", 4) == 0,
 	    "the client that waited in the queue was not served");
+	/* A prefork worker serves one at a time: let it go first. */
+	cl_close_fds(&c[EXHAUST_CLIENTS - 1], 1);
 	REQUIRE(t, (*fresh = cl_connect(NULL, LO, p->port)) != -1 &&
 	    cl_echo(*fresh, "fresh", REPLY_MS), "a new client is not served");
 out:
@@ -898,14 +917,22 @@ out:
  * clients: the worker must not spin on the listener (CPU of the whole
  * daemon over 2 s), must say so once, and must serve the waiting clients
  * once descriptors are back.
+ *
+ * Under model m (scenarios.h).  A worker that holds one connection at
+ * most (prefork) or none (process-per-connection: its child does) would
+ * never run out with a few numbers left: it gets none, and no client is
+ * served before the limit is raised again.
  */
-START_TEST(descriptor_exhaustion)
+void
+attack_exhaustion(const char *m)
 {
 	struct echod_proc p;
 	struct tres t = { 0, "" };
 	struct rlimit rl;
 	char wdir[64] = "", wpath[128] = "", want[160], oldbin[PATH_MAX] = "";
+	char conf[320];
 	int c[EXHAUST_CLIENTS], fresh = -1, i, soft;
+	int nfree = h_model_multiplexes(m) ? 5 : 0;
 	pid_t w;
 
 	for (i = 0; i < EXHAUST_CLIENTS; i++)
@@ -920,14 +947,17 @@ START_TEST(descriptor_exhaustion)
 	    0, "wrapper: %s", strerror(errno));
 	snprintf(oldbin, sizeof(oldbin), "%s", h_echod_bin());
 	setenv("ECHOD_BIN", wpath, 1);
-	REQUIRE(&t, h_start(&p, "listen = { \"127.0.0.1:0\" }\nworkers = 1\n"
-	    "max_connections = 100\nbacklog = 128\nlog_level = info\n", NULL,
-	    START_MS) == 0, "start failed");
-	REQUIRE(&t, cl_log_count(&p, "RLIMIT_NOFILE is 64 (hard limit 64): "
+	REQUIRE(&t, h_conf_model(conf, sizeof(conf), "listen = { "
+	    "\"127.0.0.1:0\" }\nworkers = 1\nmax_connections = 100\n"
+	    "backlog = 128\nlog_level = info\n", m, 0) != NULL, "conf");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	/* prefork has no max_connections to fit. */
+	REQUIRE(&t, (m != NULL && strcmp(m, "prefork") == 0) ||
+	    cl_log_count(&p, "RLIMIT_NOFILE is 64 (hard limit 64): "
 	    "each worker will hold at most 31 connections") == 1,
 	    "no line about fitting max_connections to RLIMIT_NOFILE 64");
 	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker");
-	REQUIRE(&t, (soft = soft_limit_for(w, 5)) > 0 && soft < 64,
+	REQUIRE(&t, (soft = soft_limit_for(w, nfree)) > 0 && soft < 64,
 	    "cannot read the worker's descriptors");
 	rl.rlim_cur = (rlim_t)soft;
 	rl.rlim_max = 64;
@@ -939,8 +969,8 @@ START_TEST(descriptor_exhaustion)
 		    "connect %d: %s", i, strerror(errno));
 	REQUIRE(&t, cl_log_wait(&p, "accept: Too many open files; pausing "
 	    "accepts for 100 ms", 1, 3000), "no accept pause in the log");
-	REQUIRE(&t, cl_echo(c[0], "first", REPLY_MS), "the first client, "
-	    "accepted before the limit, is not served");
+	REQUIRE(&t, nfree == 0 || cl_echo(c[0], "first", REPLY_MS), "the "
+	    "first client, accepted before the limit, is not served");
 	if (!exhaust_no_spin(&t, &p))
 		goto out;
 	if (!exhaust_recovers(&t, &p, w, c, &fresh))
@@ -963,6 +993,11 @@ out:
 	if (wdir[0] != '\0')
 		rmdir(wdir);
 	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+
+START_TEST(descriptor_exhaustion)
+{
+	attack_exhaustion(NULL);
 }
 END_TEST
 

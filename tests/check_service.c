@@ -33,6 +33,7 @@
 #include "clients.h"
 #include "harness.h"
 #include "procfs.h"
+#include "scenarios.h"
 #include "suites.h"
 
 #define START_MS 10000 /* READY=1 after start */
@@ -45,6 +46,8 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 static struct echod_proc ep;
+/* The server model the scenarios run under (scenarios.h); NULL: events. */
+static const char *model;
 
 /* ---- fixture ---- */
 
@@ -101,13 +104,19 @@ rng_fill(uint64_t *s, unsigned char *buf, size_t len)
 
 /* ---- the daemon ---- */
 
+/*
+ * Under the current model: max_conns is what one worker holds at once
+ * (thread-pool: its threads); prefork holds one a worker, so a scenario
+ * that needs several at once on a worker asks h_model_workers for more.
+ */
 static const char *
 mkconf(const char *listen, int workers, int max_conns, int idle,
     const char *level)
 {
-	static char buf[512];
+	static char buf[640];
+	char base[512];
 
-	snprintf(buf, sizeof(buf),
+	snprintf(base, sizeof(base),
 	    "listen = { \"%s\" }\n"
 	    "workers = %d\n"
 	    "max_connections = %d\n"
@@ -115,7 +124,20 @@ mkconf(const char *listen, int workers, int max_conns, int idle,
 	    "shutdown_timeout = 5\n"
 	    "log_level = %s\n",
 	    listen, workers, max_conns, idle, level);
+	ck_assert_ptr_nonnull(h_conf_model(buf, sizeof(buf), base, model,
+	    max_conns));
 	return buf;
+}
+
+/* Run a scenario under model m (scenarios.h), from a fresh ep. */
+static void
+run_as(const char *m, void (*body)(void))
+{
+	cl_proc_init(&ep);
+	model = m;
+	body();
+	h_cleanup(&ep);
+	model = NULL;
 }
 
 static void
@@ -144,11 +166,12 @@ daemon_rss_kb(void)
 	total = pf_status_num(ep.pid, "VmRSS");
 	ck_assert_msg(total > 0, "cannot read VmRSS of the master %d",
 	    (int)ep.pid);
-	n = h_children(ep.pid, pids, 64);
+	/* Per-connection children (process-per-connection) count too. */
+	n = h_descendants(ep.pid, pids, 64);
 	ck_assert_msg(n > 0, "the master has no children");
 	for (i = 0; i < n; i++) {
 		v = pf_status_num(pids[i], "VmRSS");
-		ck_assert_msg(v > 0, "cannot read VmRSS of worker %d",
+		ck_assert_msg(v > 0, "cannot read VmRSS of process %d",
 		    (int)pids[i]);
 		total += v;
 	}
@@ -499,7 +522,8 @@ stream_assert_done(const struct stream *st, const char *what)
 
 /* ---- the echo itself ---- */
 
-START_TEST(interactive_lines_before_eof)
+static void
+interactive_body(void)
 {
 	char buf[64];
 	int fd;
@@ -519,9 +543,21 @@ START_TEST(interactive_lines_before_eof)
 	close(fd);
 	stop_ok();
 }
+
+void
+service_interactive(const char *m)
+{
+	run_as(m, interactive_body);
+}
+
+START_TEST(interactive_lines_before_eof)
+{
+	service_interactive(NULL);
+}
 END_TEST
 
-START_TEST(every_byte_value)
+static void
+every_byte_body(void)
 {
 	static const char utf8[] = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93\r\n";
 	static const char utf8_up[] = "H\xc3\xa9LLO W\xc3\xb6RLD \xe2\x9c\x93\r\n";
@@ -558,6 +594,17 @@ START_TEST(every_byte_value)
 	half_close_expect_eof(fd, "after every byte value");
 	close(fd);
 	stop_ok();
+}
+
+void
+service_every_byte(const char *m)
+{
+	run_as(m, every_byte_body);
+}
+
+START_TEST(every_byte_value)
+{
+	service_every_byte(NULL);
 }
 END_TEST
 
@@ -608,7 +655,8 @@ END_TEST
 
 /* ---- a large stream ---- */
 
-START_TEST(large_random_stream_half_close)
+static void
+large_stream_body(void)
 {
 	long long deadline;
 	struct pollfd pfd;
@@ -638,6 +686,17 @@ START_TEST(large_random_stream_half_close)
 	free(st);
 	close(fd);
 	stop_ok();
+}
+
+void
+service_large_stream(const char *m)
+{
+	run_as(m, large_stream_body);
+}
+
+START_TEST(large_random_stream_half_close)
+{
+	service_large_stream(NULL);
 }
 END_TEST
 
@@ -681,7 +740,8 @@ START_TEST(hundreds_of_connections_two_workers)
 }
 END_TEST
 
-START_TEST(max_connections_one)
+static void
+capacity_body(void)
 {
 	char got[16];
 	int a, b, c;
@@ -712,11 +772,23 @@ START_TEST(max_connections_one)
 	close(c);
 	stop_ok();
 }
+
+void
+service_capacity(const char *m)
+{
+	run_as(m, capacity_body);
+}
+
+START_TEST(max_connections_one)
+{
+	service_capacity(NULL);
+}
 END_TEST
 
 /* ---- idle timeout ---- */
 
-START_TEST(idle_timeout_spares_active)
+static void
+idle_body(void)
 {
 	long long t_idle, t0, next, now, idle_eof = -1, last_beat;
 	struct pollfd pfd[2];
@@ -774,6 +846,17 @@ START_TEST(idle_timeout_spares_active)
 	close(idle);
 	close(busy);
 	stop_ok();
+}
+
+void
+service_idle_timeout(const char *m)
+{
+	run_as(m, idle_body);
+}
+
+START_TEST(idle_timeout_spares_active)
+{
+	service_idle_timeout(NULL);
 }
 END_TEST
 
@@ -1034,7 +1117,8 @@ END_TEST
  * generous: one pending buffer is 64 KiB), and the one worker keeps
  * serving the other clients.
  */
-START_TEST(non_reader_bounded_memory)
+static void
+non_reader_body(void)
 {
 	long rss0, rss1;
 	long long deadline;
@@ -1043,13 +1127,20 @@ START_TEST(non_reader_bounded_memory)
 	int other, nr, fd, queued = 0;
 	long iter;
 
-	start(mkconf("127.0.0.1:0", 1, 64, 300, "info"));
-	/* Warm up: the worker's buffers are allocated and touched. */
+	/* Three at once: prefork needs three workers for that. */
+	start(mkconf("127.0.0.1:0", h_model_workers(model, 1, 3), 64, 300,
+	    "info"));
+	/*
+	 * Warm up: the worker's buffers are allocated and touched, and
+	 * whatever serves the non-reader (a thread, a child process) is
+	 * there before the baseline: only its pushing must cost nothing.
+	 */
 	other = connect_ok(0);
 	expect_echo_str(other, "warm up\n", "other client");
+	nr = connect_ok(0);
+	expect_echo_str(nr, "warm up\n", "non-reader, before it stops");
 	rss0 = daemon_rss_kb();
 
-	nr = connect_ok(0);
 	pusher_init(&p, nr);
 	deadline = h_now_ms() + 20000;
 	for (iter = 0; !pusher_blocked(&p) && iter < 1000000; iter++) {
@@ -1082,6 +1173,17 @@ START_TEST(non_reader_bounded_memory)
 	close(nr);
 	close(other);
 	stop_ok();
+}
+
+void
+service_non_reader(const char *m)
+{
+	run_as(m, non_reader_body);
+}
+
+START_TEST(non_reader_bounded_memory)
+{
+	service_non_reader(NULL);
 }
 END_TEST
 

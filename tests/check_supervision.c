@@ -33,6 +33,7 @@
 #include "clients.h"
 #include "harness.h"
 #include "procfs.h"
+#include "scenarios.h"
 #include "suites.h"
 
 #define START_MS 5000
@@ -48,17 +49,25 @@ short_pause(void)
 	nanosleep(&ts, NULL);
 }
 
+/* The server model of the scenarios (scenarios.h); NULL: events. */
+static const char *model;
+
+/* Under the current model; max_conns is also thread-pool's threads. */
 static void
 conf_make(char *buf, size_t len, int workers, int max_conns,
     int shutdown_timeout, const char *level)
 {
+	char base[256];
 	size_t n;
 
-	n = (size_t)snprintf(buf, len, "listen = { \"127.0.0.1:0\" }\n"
-	    "workers = %d\nshutdown_timeout = %d\nlog_level = %s\n", workers,
-	    shutdown_timeout, level);
-	if (max_conns > 0 && n < len)
-		snprintf(buf + n, len - n, "max_connections = %d\n", max_conns);
+	n = (size_t)snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" "
+	    "}\nworkers = %d\nshutdown_timeout = %d\nlog_level = %s\n",
+	    workers, shutdown_timeout, level);
+	if (max_conns > 0 && n < sizeof(base))
+		snprintf(base + n, sizeof(base) - n, "max_connections = %d\n",
+		    max_conns);
+	if (h_conf_model(buf, len, base, model, max_conns) == NULL)
+		snprintf(buf, len, "# does not fit\n");
 }
 
 /* ---- the log ---- */
@@ -131,6 +140,36 @@ struct kw {
 	pid_t xpid, vpid, npid;
 };
 
+/*
+ * Wait until worker w has no child left, reaped (a zombie still counts):
+ * under process-per-connection a connection ends with its child, and
+ * only the reaped child is counted as served.  Events has none.
+ */
+static int
+kw_children_reaped(pid_t w, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pf_stat st;
+	struct dirent *de;
+	int found;
+	DIR *d;
+
+	do {
+		if ((d = opendir("/proc")) == NULL)
+			return 0;
+		found = 0;
+		while (!found && (de = readdir(d)) != NULL)
+			found = atoi(de->d_name) > 0 &&
+			    pf_stat(atoi(de->d_name), &st) == 0 &&
+			    st.ppid == w;
+		closedir(d);
+		if (!found)
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
 /* A on one worker (X), B on the other (Y), both seen in /proc. */
 static int
 kw_place(struct tres *t, struct kw *k)
@@ -160,6 +199,8 @@ kw_place(struct tres *t, struct kw *k)
 	k->vpid = h_worker_pid(k->p.pid, (unsigned)k->y);
 	REQUIRE(t, k->xpid > 0 && k->vpid > 0, "worker pids %d %d",
 	    (int)k->xpid, (int)k->vpid);
+	REQUIRE(t, kw_children_reaped(k->vpid, 2000), "worker %d has not "
+	    "reaped B's child 2 s after B ended", k->y);
 out:
 	return !t->failed;
 }
@@ -210,6 +251,8 @@ kw_window(struct tres *t, struct kw *k)
 	char want[256], line[512], buf[8];
 	pid_t n2pid;
 
+	REQUIRE(t, kw_children_reaped(k->npid, 2000), "worker %d has not "
+	    "reaped the probes' children 2 s after the last", k->y);
 	REQUIRE(t, kill(k->p.pid, SIGSTOP) == 0, "SIGSTOP: %s",
 	    strerror(errno));
 	k->stopped = 1;
@@ -245,12 +288,14 @@ out:
 	return !t->failed;
 }
 
-START_TEST(kill_worker_replaced)
+void
+supervision_killed_under_load(const char *m)
 {
 	static struct kw k;
 	struct tres t = { 0, "" };
 	struct cl_child pr0 = CL_CHILD_INIT;
 
+	model = m;
 	memset(&k, 0, sizeof(k));
 	cl_proc_init(&k.p);
 	k.pr = pr0;
@@ -280,9 +325,15 @@ out:
 	if (k.c1 != -1)
 		close(k.c1);
 	cl_child_cleanup(&k.pr);
+	model = NULL;
 	cl_log_dump_if_failed(&t, &k.p);
 	h_cleanup(&k.p);
 	ck_assert_msg(!t.failed, "%s", t.msg);
+}
+
+START_TEST(kill_worker_replaced)
+{
+	supervision_killed_under_load(NULL);
 }
 END_TEST
 
@@ -483,12 +534,14 @@ out:
 
 /* ---- 4. SIGTERM drains an open connection ---- */
 
-START_TEST(sigterm_drains)
+void
+supervision_stop_drains(const char *m)
 {
 	struct stop s;
 	int b = -1, st = -1, e;
 	long long t0;
 
+	model = m;
 	if (!stop_start(&s, 2, 5, 1, SIGTERM))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
@@ -517,7 +570,13 @@ START_TEST(sigterm_drains)
 	    "the last client closed", h_now_ms() - t0);
 out:
 	cl_close_fds(&b, 1);
+	model = NULL;
 	stop_conclude(&s, st, "the master had to kill workers");
+}
+
+START_TEST(sigterm_drains)
+{
+	supervision_stop_drains(NULL);
 }
 END_TEST
 

@@ -508,6 +508,25 @@ cl_pid_has_socket(pid_t pid, unsigned long inode)
 	return pf_has_fd(pid, want);
 }
 
+/*
+ * Does worker pid serve the connection of socket inode: itself, or (the
+ * process-per-connection model) through one of its children?
+ */
+static int
+worker_serves(pid_t pid, unsigned long inode)
+{
+	pid_t kids[512];
+	int i, n;
+
+	if (cl_pid_has_socket(pid, inode))
+		return 1;
+	n = h_children(pid, kids, 512);
+	for (i = 0; i < n; i++)
+		if (cl_pid_has_socket(kids[i], inode))
+			return 1;
+	return 0;
+}
+
 pid_t
 cl_owner(pid_t master, unsigned nslots, int port, int client_fd, int *slot)
 {
@@ -519,7 +538,7 @@ cl_owner(pid_t master, unsigned nslots, int port, int client_fd, int *slot)
 		return -1;
 	for (s = 0; s < nslots; s++) {
 		if ((pid = h_worker_pid(master, s)) > 0 &&
-		    cl_pid_has_socket(pid, inode)) {
+		    worker_serves(pid, inode)) {
 			if (slot != NULL)
 				*slot = (int)s;
 			return pid;
@@ -540,6 +559,10 @@ cl_owner_child(pid_t master, int port, int client_fd)
 	n = h_children(master, kids, 512);
 	for (i = 0; i < n; i++)
 		if (cl_pid_has_socket(kids[i], inode))
+			return kids[i];
+	/* Not a worker itself: a worker's per-connection child? */
+	for (i = 0; i < n; i++)
+		if (worker_serves(kids[i], inode))
 			return kids[i];
 	return -1;
 }
@@ -596,7 +619,7 @@ cl_cpu_ms(pid_t master)
 {
 	pid_t kids[512];
 	long long ticks = cpu_ticks(master);
-	int i, n = h_children(master, kids, 512);
+	int i, n = h_descendants(master, kids, 512);
 
 	for (i = 0; i < n; i++)
 		ticks += cpu_ticks(kids[i]);
@@ -616,7 +639,7 @@ cl_rss_kb(pid_t master)
 {
 	pid_t kids[512];
 	long kb = rss_kb(master);
-	int i, n = h_children(master, kids, 512);
+	int i, n = h_descendants(master, kids, 512);
 
 	for (i = 0; i < n; i++)
 		kb += rss_kb(kids[i]);
@@ -873,9 +896,18 @@ cl_child_finish(struct cl_child *c, const void *msg, size_t msglen,
 {
 	struct pollfd pfd = { .fd = c->res_rd, .events = POLLIN };
 	long long deadline = h_now_ms() + 8000;
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
 	int st, rc = -1;
+	ssize_t w;
 
-	if (write(c->stop_wr, msg, msglen) != (ssize_t)msglen)
+	/*
+	 * A child that stopped early (a prober at its max_bad) has closed
+	 * its end: EPIPE, not a SIGPIPE that would kill the test, and its
+	 * result is still there to read.
+	 */
+	w = write(c->stop_wr, msg, msglen);
+	signal(SIGPIPE, old);
+	if (w != (ssize_t)msglen && !(w == -1 && errno == EPIPE))
 		return -1;
 	if (poll(&pfd, 1, 8000) > 0 &&
 	    read(c->res_rd, res, reslen) == (ssize_t)reslen)
@@ -955,6 +987,7 @@ probe_run(const void *arg, int stop_rd, int res_wr)
 	struct cl_probe_window w = { 0, 0 };
 	struct cl_probe_res r;
 	int i, after = -1, max = a->max_iters;
+	long long rest;
 
 	if (max <= 0 || max > CL_PROBE_MAX)
 		max = CL_PROBE_MAX;
@@ -975,6 +1008,15 @@ probe_run(const void *arg, int stop_rd, int res_wr)
 		if (i == 0 && a->say_going && write(res_wr, "g", 1) != 1)
 			_exit(1);
 	}
+	/*
+	 * Out of iterations before the test said stop (fast probes, a
+	 * thread model): wait for its window, run_ms at most, so that
+	 * in_window still counts the probes made.
+	 */
+	if (after < 0 && i >= max && (rest = deadline - h_now_ms()) > 0 &&
+	    poll(&pfd, 1, (int)rest) > 0 &&
+	    read(stop_rd, &w, sizeof(w)) != (ssize_t)sizeof(w))
+		_exit(1);
 	while (--i >= 0)
 		r.in_window += probe_ended[i] >= w.from &&
 		    probe_began[i] <= w.to;
@@ -1090,5 +1132,22 @@ cl_pidfile_pid(const char *path, int timeout_ms)
 			break;
 		h_poll_pause();
 	}
+	return -1;
+}
+
+pid_t
+cl_conn_holder(pid_t master, int port, int client_fd)
+{
+	unsigned long inode = cl_server_inode(port, client_fd);
+	pid_t pids[512];
+	int i, n;
+
+	if (inode == 0)
+		return -1;
+	n = h_descendants(master, pids, 512);
+	/* Deepest first: a worker's child before the worker. */
+	for (i = n - 1; i >= 0; i--)
+		if (cl_pid_has_socket(pids[i], inode))
+			return pids[i];
 	return -1;
 }

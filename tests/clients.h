@@ -138,11 +138,13 @@ void cl_reset(int fd);
 unsigned long cl_server_inode(int port, int client_fd);
 /* Does pid hold socket inode? */
 int cl_pid_has_socket(pid_t pid, unsigned long inode);
-/* The worker (pid, and slot if wanted) holding client_fd; -1 if none. */
+/* The worker (pid, and slot if wanted) holding client_fd, itself or
+ * through a per-connection child of its own; -1 if none. */
 pid_t cl_owner(pid_t master, unsigned nslots, int port, int client_fd,
     int *slot);
 
-/* The child of master (any worker, any generation) holding client_fd. */
+/* The child of master (any worker, any generation) holding client_fd,
+ * itself or through a per-connection child of its own. */
 pid_t cl_owner_child(pid_t master, int port, int client_fd);
 /* Wait until none of pids is alive (a zombie counts as gone), reading
  * p's notify datagrams meanwhile (p may be NULL); how many still are. */
@@ -151,9 +153,9 @@ int cl_wait_gone(struct echod_proc *p, const pid_t *pids, int n,
 /* Is pid one of set[0..n-1]? */
 int cl_pid_in(const pid_t *set, int n, pid_t pid);
 
-/* utime + stime of master and its live children, in ms. */
+/* utime + stime of master and its live descendants, in ms. */
 long long cl_cpu_ms(pid_t master);
-/* VmRSS of master and its live children, in kB. */
+/* VmRSS of master and its live descendants, in kB. */
 long cl_rss_kb(pid_t master);
 
 /*
@@ -274,5 +276,12 @@ int cl_write_file(const char *path, const char *fmt, ...)
 /* The pid in the pidfile at path, waiting up to timeout_ms (0: one look)
  * for it to be there; -1 if none. */
 pid_t cl_pidfile_pid(const char *path, int timeout_ms);
+
+/*
+ * The process that serves client_fd, connected to port: the worker, or
+ * under process-per-connection the worker's child for it (a descendant
+ * of master holding the daemon's end); -1 if none.
+ */
+pid_t cl_conn_holder(pid_t master, int port, int client_fd);
 
 #endif

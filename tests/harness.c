@@ -657,3 +657,75 @@ h_case(Suite *s, const char *name, double timeout_s,
 {
 	return h_case_fixed(s, name, timeout_s, NULL, NULL, tests);
 }
+
+/* ---- server models (issue 11) ---- */
+
+const char *const h_models[H_NMODELS] = {
+	"events", "prefork", "process-per-connection",
+	"thread-per-connection", "thread-pool",
+};
+
+const char *
+h_conf_model(char *buf, size_t len, const char *conf_text, const char *model,
+    int threads)
+{
+	int n;
+
+	if (model == NULL || strcmp(model, "events") == 0)
+		n = snprintf(buf, len, "%s", conf_text);
+	else if (strcmp(model, "thread-pool") == 0 && threads > 0)
+		n = snprintf(buf, len, "%smodel = %s\nthreads = %d\n",
+		    conf_text, model, threads);
+	else
+		n = snprintf(buf, len, "%smodel = %s\n", conf_text, model);
+	return n >= 0 && (size_t)n < len ? buf : NULL;
+}
+
+int
+h_model_workers(const char *model, int workers, int conns)
+{
+	return model != NULL && strcmp(model, "prefork") == 0 ?
+	    workers * conns : workers;
+}
+
+int
+h_model_multiplexes(const char *model)
+{
+	return model == NULL || (strcmp(model, "prefork") != 0 &&
+	    strcmp(model, "process-per-connection") != 0);
+}
+
+#define DESC_SCAN 4096
+
+int
+h_descendants(pid_t root, pid_t *pids, int max)
+{
+	static pid_t all[DESC_SCAN], parent[DESC_SCAN];
+	struct pf_stat st;
+	struct dirent *de;
+	int nall = 0, n = 0, head, i;
+	pid_t pid;
+	DIR *d;
+
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && nall < DESC_SCAN) {
+		if ((pid = atoi(de->d_name)) <= 0)
+			continue;
+		if (pf_stat(pid, &st) == 0 && st.state != 'Z' &&
+		    st.state != 'X' && proc_exit_signal(pid) != 0) {
+			all[nall] = pid;
+			parent[nall++] = st.ppid;
+		}
+	}
+	closedir(d);
+	/* Breadth first: pids[head..n) are found, their children next. */
+	for (i = 0; i < nall && n < max; i++)
+		if (parent[i] == root)
+			pids[n++] = all[i];
+	for (head = 0; head < n; head++)
+		for (i = 0; i < nall && n < max; i++)
+			if (parent[i] == pids[head])
+				pids[n++] = all[i];
+	return n;
+}

@@ -133,4 +133,44 @@ TCase *h_case_fixed(Suite *s, const char *name, double timeout_s,
 /* How many elements an array has, for tcase_add_loop_test. */
 #define H_NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/*
+ * Server models (issue 11): the values of the `model` option, in the
+ * order the model-parametrised suites run them.
+ */
+#define H_NMODELS 5
+extern const char *const h_models[H_NMODELS];
+
+/*
+ * conf_text with the model's lines appended, into buf (len bytes):
+ * `model = X` unless model is NULL or "events" (so that events runs on
+ * a build without the option), and for thread-pool `threads = N` when
+ * threads > 0.  Returns buf, or NULL if it does not fit.
+ */
+const char *h_conf_model(char *buf, size_t len, const char *conf_text,
+    const char *model, int threads);
+
+/*
+ * How many workers a scenario needs to hold `conns` connections at once
+ * on each of `workers` workers: under prefork a worker holds one
+ * connection, so workers * conns; every other model holds them in one
+ * worker.  A pure decision, for a test's configuration.
+ */
+int h_model_workers(const char *model, int workers, int conns);
+
+/*
+ * Does one worker process hold the descriptors of many connections at
+ * once (events, thread-per-connection, thread-pool: 1)?  Or one at most
+ * (prefork: it serves one and does not accept meanwhile) or none
+ * (process-per-connection: its child holds it): 0.  A pure decision: a
+ * test that runs a worker out of descriptors needs to know.
+ */
+int h_model_multiplexes(const char *model);
+
+/*
+ * Every live descendant of root (children, their children, ...): under
+ * process-per-connection a connection is served by a worker's child.
+ * Returns how many (at most max), children before grandchildren.
+ */
+int h_descendants(pid_t root, pid_t *pids, int max);
+
 #endif

@@ -34,7 +34,8 @@
 	X(worker)                                                          \
 	X(client)                                                          \
 	X(models_unit)                                                     \
-	X(models)
+	X(models)                                                          \
+	X(modelrun)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is

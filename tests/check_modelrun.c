@@ -1,0 +1,571 @@
+/*
+ * check_modelrun: the integration scenarios under every server model.
+ *
+ * Issue 11 makes each model of the lecture a mode of echod (`model =
+ * events | prefork | process-per-connection | thread-per-connection |
+ * thread-pool`), each keeping the same service, supervision and limits.
+ * This suite runs the scenarios that say so as Check loop tests over the
+ * five models (h_models, harness.h), one test case per scenario.  The
+ * scenarios are not copies: each is the code its own suite runs under
+ * the default model, taking the model as a parameter (scenarios.h); the
+ * one scenario no suite had (a crash inside a connection) is here.
+ *
+ * Capacity differs by model (COMMON decisions): prefork holds one
+ * connection a worker (h_model_workers gives it enough workers), thread-
+ * pool holds `threads` a worker (h_conf_model writes max_connections'
+ * value there), the others max_connections.  What a crash takes down
+ * differs too, and is the lecture's point: a per-connection child takes
+ * its one connection; anything else takes its worker's connections, and
+ * the master replaces the worker.
+ *
+ * The output says which model each iteration ran ("modelrun: SCENARIO
+ * under MODEL"); Check's own line names the iteration (0 events,
+ * 1 prefork, 2 process-per-connection, 3 thread-per-connection,
+ * 4 thread-pool).
+ *
+ * Until echod has the `model` option at all (`echod -t` calls it "no
+ * such option"), every iteration but events says SKIPPED on its output
+ * line and passes, so that the suite can land before the models do.
+ * Once the option exists, every model runs, and a model echod refuses
+ * fails.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clients.h"
+#include "harness.h"
+#include "procfs.h"
+#include "scenarios.h"
+#include "suites.h"
+
+#define START_MS 10000
+#define REPLY_MS 3000
+
+/*
+ * Does echod know the `model` option?  0 only when `echod -t` says it
+ * has no such option (a build from before issue 11's models); 1 when it
+ * does, and when it cannot tell (the scenarios then say what is wrong).
+ */
+static int
+model_option_known(void)
+{
+	char dir[] = "/tmp/echod-modelrun.XXXXXX", path[64], out[4096];
+	const char *argv[] = { "echod", "-t", "-c", path, NULL };
+	int known = 1;
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	if (cl_write_file(path, "listen = { \"127.0.0.1:0\" }\n"
+	    "model = thread-pool\n") == 0) {
+		h_run(argv, out, sizeof(out), 10000);
+		known = strstr(out, "no such option 'model'") == NULL;
+	}
+	unlink(path);
+	rmdir(dir);
+	return known;
+}
+
+/*
+ * Say which scenario runs under which model; the model, or NULL (and
+ * SKIPPED said) if it cannot run on this build.  also: a second model
+ * the scenario needs (a reload's target), or NULL.
+ */
+static const char *
+say(const char *scenario, int i, const char *also)
+{
+	const char *m = h_models[i];
+	int plain = strcmp(m, "events") == 0 &&
+	    (also == NULL || strcmp(also, "events") == 0);
+
+	printf("modelrun: %s under %s%s%s", scenario, m, also ? " to " : "",
+	    also ? also : "");
+	if (!plain && !model_option_known()) {
+		printf(": SKIPPED: %s has no `model` option yet (a build from "
+		    "before issue 11's server models)\n", h_echod_bin());
+		fflush(stdout);
+		return NULL;
+	}
+	printf("\n");
+	fflush(stdout);
+	return m;
+}
+
+/* ---- the pure decisions, as tables ---- */
+
+/* Does a crash while serving a connection take its whole worker? */
+static int
+crash_takes_worker(const char *model)
+{
+	return strcmp(model, "process-per-connection") != 0;
+}
+
+/* ---- the model is in force: what /proc shows of it ---- */
+
+/* What a worker of each model looks like from outside. */
+struct shape {
+	int child_per_conn;  /* a connection is served by a child of it */
+	int thread_per_conn; /* it grows a thread per connection */
+	int min_threads;     /* threads it has at start-up, with threads 3 */
+	int one_at_a_time;   /* it serves one connection, whatever
+				max_connections says */
+};
+
+static struct shape
+model_shape(const char *model)
+{
+	struct shape sh = { 0, 0, 1, 0 };
+
+	if (strcmp(model, "process-per-connection") == 0)
+		sh.child_per_conn = 1;
+	else if (strcmp(model, "thread-per-connection") == 0)
+		sh.thread_per_conn = 1;
+	else if (strcmp(model, "thread-pool") == 0)
+		sh.min_threads = 3;
+	else if (strcmp(model, "prefork") == 0)
+		sh.one_at_a_time = 1;
+	return sh;
+}
+
+START_TEST(model_decisions)
+{
+	static const struct {
+		const char *model;
+		int workers_2x3, multiplexes, takes_worker;
+		const char *tail; /* what h_conf_model appends, threads 4 */
+	} tab[H_NMODELS] = {
+		{ "events", 2, 1, 1, "" },
+		{ "prefork", 6, 0, 1, "model = prefork\n" },
+		{ "process-per-connection", 2, 0, 0,
+		    "model = process-per-connection\n" },
+		{ "thread-per-connection", 2, 1, 1,
+		    "model = thread-per-connection\n" },
+		{ "thread-pool", 2, 1, 1, "model = thread-pool\nthreads = 4\n" },
+	};
+	char buf[256], want[256], tiny[8];
+	int i;
+
+	for (i = 0; i < H_NMODELS; i++) {
+		ck_assert_str_eq(h_models[i], tab[i].model);
+		ck_assert_int_eq(h_model_workers(tab[i].model, 2, 3),
+		    tab[i].workers_2x3);
+		ck_assert_int_eq(h_model_workers(tab[i].model, 2, 1), 2);
+		ck_assert_int_eq(h_model_multiplexes(tab[i].model),
+		    tab[i].multiplexes);
+		ck_assert_int_eq(crash_takes_worker(tab[i].model),
+		    tab[i].takes_worker);
+		ck_assert_int_eq(model_shape(tab[i].model).child_per_conn,
+		    !tab[i].takes_worker);
+		ck_assert_int_eq(model_shape(tab[i].model).thread_per_conn,
+		    i == 3);
+		ck_assert_int_eq(model_shape(tab[i].model).min_threads,
+		    i == 4 ? 3 : 1);
+		ck_assert_int_eq(model_shape(tab[i].model).one_at_a_time,
+		    i == 1);
+		snprintf(want, sizeof(want), "workers = 2\n%s", tab[i].tail);
+		ck_assert_ptr_eq(h_conf_model(buf, sizeof(buf), "workers = 2\n",
+		    tab[i].model, 4), buf);
+		ck_assert_str_eq(buf, want);
+		ck_assert_ptr_null(h_conf_model(tiny, sizeof(tiny),
+		    "workers = 2\n", tab[i].model, 4));
+	}
+	/* NULL is events; thread-pool without a count keeps the default. */
+	ck_assert_int_eq(h_model_workers(NULL, 2, 3), 2);
+	ck_assert_int_eq(h_model_multiplexes(NULL), 1);
+	ck_assert_str_eq(h_conf_model(buf, sizeof(buf), "x\n", NULL, 4),
+	    "x\n");
+	ck_assert_str_eq(h_conf_model(buf, sizeof(buf), "x\n", "thread-pool",
+	    0), "x\nmodel = thread-pool\n");
+}
+END_TEST
+
+/* ---- the service ---- */
+
+START_TEST(interactive)
+{
+	const char *m = say("interactive echo", _i, NULL);
+
+	if (m != NULL)
+		service_interactive(m);
+}
+END_TEST
+
+START_TEST(every_byte)
+{
+	const char *m = say("every byte value", _i, NULL);
+
+	if (m != NULL)
+		service_every_byte(m);
+}
+END_TEST
+
+START_TEST(stream_64mib)
+{
+	const char *m = say("64 MiB byte-exact with half-close", _i, NULL);
+
+	if (m != NULL)
+		service_large_stream(m);
+}
+END_TEST
+
+START_TEST(capacity)
+{
+	const char *m = say("capacity and queueing", _i, NULL);
+
+	if (m != NULL)
+		service_capacity(m);
+}
+END_TEST
+
+START_TEST(non_reader)
+{
+	const char *m = say("a client that never reads", _i, NULL);
+
+	if (m != NULL)
+		service_non_reader(m);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+START_TEST(idle_timeout)
+{
+	const char *m = say("idle timeout", _i, NULL);
+
+	if (m != NULL)
+		service_idle_timeout(m);
+}
+END_TEST
+
+START_TEST(lifetime)
+{
+	const char *m = say("max_connection_time", _i, NULL);
+
+	if (m != NULL)
+		attack_lifetime(m);
+}
+END_TEST
+
+START_TEST(exhaustion)
+{
+	const char *m = say("descriptor exhaustion", _i, NULL);
+
+	if (m != NULL)
+		attack_exhaustion(m);
+}
+END_TEST
+
+/* ---- supervision ---- */
+
+START_TEST(killed_under_load)
+{
+	const char *m = say("a worker killed under load", _i, NULL);
+
+	if (m != NULL)
+		supervision_killed_under_load(m);
+}
+END_TEST
+
+START_TEST(stop_drains)
+{
+	const char *m = say("graceful stop, a connection open", _i, NULL);
+
+	if (m != NULL)
+		supervision_stop_drains(m);
+}
+END_TEST
+
+/* From each model to the next (the last to the first), C open across. */
+START_TEST(reload_to_next)
+{
+	const char *to = h_models[(_i + 1) % H_NMODELS];
+	const char *m = say("reload, a connection open,", _i, to);
+
+	if (m != NULL)
+		live_reload_model(m, to);
+}
+END_TEST
+
+/* "127.0.0.1:PORT" of our end of fd, as the daemon names its peer. */
+static const char *
+local_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &sl) == -1 ||
+	    inet_ntop(AF_INET, &sin.sin_addr, buf, (socklen_t)len) == NULL)
+		return "?";
+	snprintf(buf + strlen(buf), len - strlen(buf), ":%u",
+	    (unsigned)ntohs(sin.sin_port));
+	return buf;
+}
+
+/* Wait until pid has n threads; the last count read. */
+static long
+wait_threads(pid_t pid, long n, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	long k;
+
+	do {
+		if ((k = pf_status_num(pid, "Threads")) == n)
+			return k;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return k;
+}
+
+/*
+ * One worker, one connection: who serves it, and with how many threads,
+ * is the model's own: a child titled "echod: worker 0 conn
+ * 127.0.0.1:PORT" (process-per-connection), one more thread while it is
+ * open (thread-per-connection), a pool of `threads` from the start
+ * (thread-pool), or the worker alone, one thread (events, prefork).
+ * A second client is served at once, but for prefork's one worker: it
+ * waits until the first has gone, max_connections = 4 notwithstanding.
+ */
+START_TEST(model_in_force)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	struct shape sh;
+	char base[256], conf[320], title[128] = "", want[128], peer[64];
+	long t0, t1;
+	pid_t w, holder;
+	int a = -1, b = -1, r;
+	const char *m = say("the model is in force", _i, NULL);
+
+	if (m == NULL)
+		return;
+	sh = model_shape(m);
+	cl_proc_init(&p);
+	snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = 1\nmax_connections = 4\nlog_level = info\n");
+	REQUIRE(&t, h_conf_model(conf, sizeof(conf), base, m, 3) != NULL,
+	    "configuration too long");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	t0 = pf_status_num(w, "Threads");
+	REQUIRE(&t, t0 >= sh.min_threads && (sh.min_threads > 1 || t0 == 1),
+	    "worker 0 has %ld thread(s) at start-up, want %s%d", t0,
+	    sh.min_threads > 1 ? "at least " : "", sh.min_threads);
+	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1, "connect: %s",
+	    strerror(errno));
+	REQUIRE(&t, cl_echo(a, "in force", REPLY_MS), "not echoed");
+	holder = cl_conn_holder(p.pid, p.port, a);
+	if (sh.child_per_conn) {
+		snprintf(want, sizeof(want), "echod: worker 0 conn %s",
+		    local_name(a, peer, sizeof(peer)));
+		REQUIRE(&t, holder > 0 && holder != w &&
+		    pf_read_pid(holder, "cmdline", title, sizeof(title)) > 0 &&
+		    strcmp(title, want) == 0, "the connection is held by pid "
+		    "%d ('%s'), not a child of worker %d titled '%s'",
+		    (int)holder, holder > 0 ? title : "", (int)w, want);
+	} else
+		REQUIRE(&t, holder == w, "the connection is held by pid %d, "
+		    "not by worker 0 (%d)", (int)holder, (int)w);
+	t1 = wait_threads(w, t0 + sh.thread_per_conn, 2000);
+	REQUIRE(&t, t1 == t0 + sh.thread_per_conn, "worker 0 has %ld "
+	    "thread(s) with a connection open, %ld without", t1, t0);
+	REQUIRE(&t, (b = h_connect(p.port, 0)) != -1, "connect: %s",
+	    strerror(errno));
+	r = cl_reply(b, "second", sh.one_at_a_time ? 300 : REPLY_MS);
+	REQUIRE(&t, sh.one_at_a_time ? r == -1 : r == 1, "a second client "
+	    "was %s while the first was open", r == 1 ? "answered" :
+	    "not answered");
+	cl_close_fds(&a, 1);
+	if (sh.one_at_a_time) {
+		char got[6];
+
+		REQUIRE(&t, h_read_exact(b, got, 6, REPLY_MS) == 6 &&
+		    memcmp(got, "SECOND", 6) == 0, "the second client not "
+		    "served once the first had gone");
+	}
+	cl_close_fds(&b, 1);
+	t1 = wait_threads(w, t0, 2000);
+	REQUIRE(&t, t1 == t0, "worker 0 has %ld thread(s) after the "
+	    "connection closed, %ld before", t1, t0);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
+/* ---- a crash inside a connection ---- */
+
+/*
+ * The crash: SIGKILL ends the process (every thread of it) as a crash
+ * does, without a core file, and without the SIGSEGV handler of an ASan
+ * build (make check-asan), which would report and exit 1 instead.
+ */
+#define CRASH_SIG SIGKILL
+
+#define CR_WORKERS 2
+#define CR_PER 2 /* connections a worker holds at once */
+#define CR_CONNS (CR_WORKERS * CR_PER)
+
+/* crash's state, shared by its steps. */
+struct cr {
+	struct echod_proc p;
+	const char *model;
+	int nslots, fd[CR_CONNS], slot[CR_CONNS];
+	pid_t owner[CR_CONNS], victim, wpid;
+};
+
+/* Every connection open and echoed; its worker (and slot) noted. */
+static int
+cr_fill(struct tres *t, struct cr *c)
+{
+	char base[256], conf[320], msg[32];
+	int i;
+
+	c->nslots = h_model_workers(c->model, CR_WORKERS, CR_PER);
+	snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = %d\nmax_connections = %d\nshutdown_timeout = 2\n"
+	    "log_level = info\n", c->nslots, CR_PER);
+	REQUIRE(t, h_conf_model(conf, sizeof(conf), base, c->model, CR_PER) !=
+	    NULL, "configuration too long");
+	REQUIRE(t, h_start(&c->p, conf, NULL, START_MS) == 0, "start failed");
+	for (i = 0; i < CR_CONNS; i++) {
+		REQUIRE(t, (c->fd[i] = h_connect(c->p.port, 0)) != -1,
+		    "connect %d: %s", i, strerror(errno));
+		snprintf(msg, sizeof(msg), "conn %d\n", i);
+		REQUIRE(t, cl_echo(c->fd[i], msg, REPLY_MS), "connection %d "
+		    "not echoed", i);
+		c->owner[i] = cl_owner(c->p.pid, (unsigned)c->nslots,
+		    c->p.port, c->fd[i], &c->slot[i]);
+		REQUIRE(t, c->owner[i] > 0, "no worker serves connection %d",
+		    i);
+	}
+	c->wpid = c->owner[0];
+	c->victim = cl_conn_holder(c->p.pid, c->p.port, c->fd[0]);
+	REQUIRE(t, c->victim > 0, "no process holds connection 0");
+	REQUIRE(t, crash_takes_worker(c->model) ? c->victim == c->wpid :
+	    c->victim != c->wpid, "connection 0 is held by pid %d, its worker "
+	    "is %d: not what %s does", (int)c->victim, (int)c->wpid, c->model);
+out:
+	return !t->failed;
+}
+
+/*
+ * What the crash took: connection 0, and its worker's other connections
+ * unless a per-connection child crashed; every other connection echoes.
+ */
+static int
+cr_aftermath(struct tres *t, struct cr *c)
+{
+	int i, same_worker, takes = crash_takes_worker(c->model);
+
+	REQUIRE(t, cl_eof_or_reset(c->fd[0], REPLY_MS), "the crashed "
+	    "connection did not end");
+	for (i = 1; i < CR_CONNS; i++) {
+		same_worker = c->owner[i] == c->wpid;
+		if (takes && same_worker)
+			REQUIRE(t, cl_eof_or_reset(c->fd[i], REPLY_MS),
+			    "connection %d, on the crashed worker %d, did not "
+			    "end", i, (int)c->wpid);
+		else
+			REQUIRE(t, cl_echo(c->fd[i], "after the crash",
+			    REPLY_MS), "connection %d (%s worker) not echoed "
+			    "after the crash", i, same_worker ? "the same" :
+			    "another");
+	}
+out:
+	return !t->failed;
+}
+
+/* The worker: replaced after a crash that took it, else the same. */
+static int
+cr_worker(struct tres *t, struct cr *c)
+{
+	char want[128], err[256];
+	pid_t now;
+
+	if (crash_takes_worker(c->model)) {
+		now = h_wait_worker(c->p.pid, (unsigned)c->slot[0], c->wpid,
+		    3000);
+		REQUIRE(t, now > 0, "slot %d not replaced within 3 s",
+		    c->slot[0]);
+		snprintf(want, sizeof(want), "worker %d (pid %d) killed by "
+		    "signal %d", c->slot[0], (int)c->wpid, CRASH_SIG);
+		REQUIRE(t, cl_log_wait(&c->p, want, 1, 2000), "no log line "
+		    "'%s...'", want);
+	} else
+		REQUIRE(t, h_alive(c->wpid) && h_worker_pid(c->p.pid,
+		    (unsigned)c->slot[0]) == c->wpid, "worker %d (pid %d) did "
+		    "not survive its child's crash", c->slot[0], (int)c->wpid);
+	REQUIRE(t, cl_echo_new(c->p.port, "a new client", REPLY_MS, err,
+	    sizeof(err)), "a new client after the crash: %s", err);
+out:
+	return !t->failed;
+}
+
+START_TEST(crash)
+{
+	static struct cr c;
+	struct tres t = { 0, "" };
+	int i;
+
+	memset(&c, 0, sizeof(c));
+	cl_proc_init(&c.p);
+	if ((c.model = say("a crash while serving a connection", _i,
+	    NULL)) == NULL)
+		return;
+	for (i = 0; i < CR_CONNS; i++)
+		c.fd[i] = -1;
+	if (!cr_fill(&t, &c))
+		goto out;
+	REQUIRE(&t, kill(c.victim, CRASH_SIG) == 0, "kill: %s",
+	    strerror(errno));
+	if (!cr_aftermath(&t, &c) || !cr_worker(&t, &c))
+		goto out;
+	cl_close_fds(c.fd, CR_CONNS);
+	REQUIRE_STOPPED(&t, &c.p, 5000);
+out:
+	cl_close_fds(c.fd, CR_CONNS);
+	cl_conclude(&t, &c.p);
+}
+END_TEST
+
+static void
+loop_case(Suite *s, const char *name, double timeout_s, const TTest *test)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout_s);
+	tcase_add_loop_test(tc, test, 0, H_NMODELS);
+	suite_add_tcase(s, tc);
+}
+
+Suite *
+modelrun_suite(void)
+{
+	Suite *s = suite_create("modelrun");
+
+	h_case(s, "decisions", 0, H_TESTS(model_decisions));
+	loop_case(s, "in_force", 30, model_in_force);
+	loop_case(s, "interactive", 30, interactive);
+	loop_case(s, "every_byte", 30, every_byte);
+	loop_case(s, "stream", 90, stream_64mib);
+	loop_case(s, "capacity", 30, capacity);
+	loop_case(s, "non_reader", 60, non_reader);
+	loop_case(s, "idle", 30, idle_timeout);
+	loop_case(s, "lifetime", 30, lifetime);
+	loop_case(s, "exhaustion", 60, exhaustion);
+	loop_case(s, "killed", 40, killed_under_load);
+	loop_case(s, "crash", 30, crash);
+	loop_case(s, "stop", 30, stop_drains);
+	loop_case(s, "reload", 60, reload_to_next);
+	return s;
+}

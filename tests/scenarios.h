@@ -1,0 +1,38 @@
+/*
+ * scenarios: integration scenarios that run under any server model
+ * (issue 11: `model = events | prefork | process-per-connection |
+ * thread-per-connection | thread-pool`).  Each lives in the suite that
+ * has always run it under the default model (events) and takes the model
+ * as a parameter here, so that check_modelrun.c runs the same code under
+ * every model instead of a copy.  model NULL means events (no `model`
+ * line is written).  Each is a whole test: it starts its daemon, asserts
+ * (ending the test on failure, as a Check test does) and cleans up.
+ *
+ * What a model changes in a configuration (harness.h): h_conf_model adds
+ * `model = X` (and `threads = N` for thread-pool, N being what one worker
+ * holds at once, as max_connections is for the others); h_model_workers
+ * gives prefork, which holds one connection a worker, enough workers.
+ */
+#ifndef ECHOD_TEST_SCENARIOS_H
+#define ECHOD_TEST_SCENARIOS_H
+
+/* check_service.c */
+void service_interactive(const char *model);  /* lines before EOF */
+void service_every_byte(const char *model);   /* 0..255, UTF-8 */
+void service_large_stream(const char *model); /* 64 MiB, half-close */
+void service_capacity(const char *model);     /* 1 a worker, queueing */
+void service_idle_timeout(const char *model); /* idle goes, busy stays */
+void service_non_reader(const char *model);   /* bounded memory */
+
+/* check_supervision.c */
+void supervision_killed_under_load(const char *model); /* none refused */
+void supervision_stop_drains(const char *model); /* SIGTERM, one open */
+
+/* check_attack.c */
+void attack_lifetime(const char *model);   /* max_connection_time */
+void attack_exhaustion(const char *model); /* out of descriptors */
+
+/* check_live.c: reload from one model to another, a connection open */
+void live_reload_model(const char *from, const char *to);
+
+#endif
