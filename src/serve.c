@@ -401,6 +401,14 @@ conn_turn(struct serve *s, struct conn *c, unsigned char *buf,
 	if ((why = serve_conn_expired(now, c->last_ms, c->start_ms,
 	    s->idle_ms, s->life_ms, dd)) != NULL)
 		return why;
+	/*
+	 * A prefork worker that is serving when the drain begins is full:
+	 * it cannot take from the queue, so it lets its listeners go at
+	 * once, as a full events worker does, and the idle workers (or the
+	 * next generation) take the queue.
+	 */
+	if (s->own_loop && s->listening && dd != 0)
+		close_listeners(s, 0);
 	pfd[0].fd = c->fd;
 	pfd[0].events = c->writing ? POLLOUT : POLLIN;
 	if (s->own_loop || s->in_child) {
