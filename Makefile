@@ -272,7 +272,7 @@ fuzz-ci: fuzz-build
 
 bench-tool: $(B)/echobench $(B)/upperbench
 
-$(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
+$(B)/echobench: tests/bench/echobench.c tests/bench/proctree.h Makefile | $(B)/obj
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(B)/upperbench: tests/bench/upperbench.c src/echo.c include/echo.h Makefile \
