@@ -1224,16 +1224,19 @@ fmt_mem(char *rss, char *pss, char *per, size_t len, const struct bench *b)
 static const char *const cpu_units[] = {"conn", "rt", "MB", "conn"};
 
 static void
-fmt_cpu(char *total, char *per, size_t len, const struct bench *b)
+fmt_cpu(char *total, char *per, char *ticks, size_t len,
+    const struct bench *b)
 {
 	long hz = sysconf(_SC_CLK_TCK);
 	double units, us;
 
 	snprintf(total, len, "-");
 	snprintf(per, len, "-");
+	snprintf(ticks, len, "-");
 	if (!b->cpu0.ok || !b->cpu1.ok || hz <= 0 ||
 	    b->cpu1.ticks < b->cpu0.ticks)
 		return;
+	snprintf(ticks, len, "%llu", b->cpu1.ticks - b->cpu0.ticks);
 	snprintf(total, len, "%.2f",
 	    (double)(b->cpu1.ticks - b->cpu0.ticks) / (double)hz);
 	if (b->o.mode == M_HOLD)
@@ -1319,13 +1322,13 @@ print_human(const struct bench *b, double secs, double rate)
 		    b->o.mode == M_HOLD ? ", bytes per connection " : "",
 		    b->o.mode == M_HOLD ? per : "");
 	if (b->o.pid > 0) {
-		char total[32], us[32];
+		char total[32], us[32], ticks[32];
 
-		fmt_cpu(total, us, sizeof(total), b);
-		printf("  server    CPU %s s (%d processes at the end), %s us"
-		       " per %s%s\n",
-		    total, b->cpu1.nproc, us, cpu_units[b->o.mode],
-		    b->o.mode == M_HOLD ? " opened" : "");
+		fmt_cpu(total, us, ticks, sizeof(total), b);
+		printf("  server    CPU %s s (%s ticks of 1/%ld s; %d processes"
+		       " at the end), %s us per %s%s\n",
+		    total, ticks, sysconf(_SC_CLK_TCK), b->cpu1.nproc, us,
+		    cpu_units[b->o.mode], b->o.mode == M_HOLD ? " opened" : "");
 	}
 }
 
@@ -1334,13 +1337,13 @@ static void
 print_result(const struct bench *b, double secs, double rate)
 {
 	char p50[32], p99[32], p999[32], rss[32], pss[32], per[32], open[32];
-	char cpu_s[32], cpu_us[32];
+	char cpu_s[32], cpu_us[32], cpu_ticks[32];
 
 	fmt_us(p50, sizeof(p50), &b->st.lat, 0.50);
 	fmt_us(p99, sizeof(p99), &b->st.lat, 0.99);
 	fmt_us(p999, sizeof(p999), &b->st.lat, 0.999);
 	fmt_mem(rss, pss, per, sizeof(rss), b);
-	fmt_cpu(cpu_s, cpu_us, sizeof(cpu_s), b);
+	fmt_cpu(cpu_s, cpu_us, cpu_ticks, sizeof(cpu_s), b);
 	/* Connections open at the end; hold: those that passed the check. */
 	if (b->o.mode == M_CONN)
 		snprintf(open, sizeof(open), "-");
@@ -1351,14 +1354,14 @@ print_result(const struct bench *b, double secs, double rate)
 	       "sources=%u secs=%.2f ops=%" PRIu64 " rate=%.1f mbps=%.2f "
 	       "p50_us=%s p99_us=%s p999_us=%s errors=%" PRIu64
 	       " mismatches=%" PRIu64 " open=%s rss_kb=%s pss_kb=%s "
-	       "per_conn_bytes=%s echo=%s cpu_s=%s cpu_us=%s cpu_per=%s "
-	       "procs=%d\n",
+	       "per_conn_bytes=%s echo=%s cpu_s=%s cpu_ticks=%s cpu_us=%s "
+	       "cpu_per=%s procs=%d\n",
 	    mode_names[b->o.mode], b->o.target, b->o.conns, b->o.size,
 	    b->o.mode == M_BULK ? b->o.window : b->o.size, b->o.nsrc, secs,
 	    b->st.ops, rate,
 	    secs > 0 && b->o.mode != M_HOLD ? b->st.bytes / secs / 1e6 : 0, p50,
 	    p99, p999, total_errors(&b->st), b->st.err[E_MISMATCH], open, rss,
-	    pss, per, b->o.plain ? "plain" : "upper", cpu_s, cpu_us,
+	    pss, per, b->o.plain ? "plain" : "upper", cpu_s, cpu_ticks, cpu_us,
 	    cpu_units[b->o.mode], b->cpu1.nproc);
 }
 
