@@ -2,8 +2,9 @@
  * check_benchcpu: the arithmetic behind echobench's "server CPU per
  * operation" (tests/bench/proctree.h): reading /proc/PID/stat lines,
  * finding a server's process tree, summing it so that a child reaped
- * between two samples is counted once, and ticks to microseconds per
- * operation.  Pure: tables, no /proc.
+ * between two samples is counted once, a process's time from its ticks
+ * or its main thread's exact run time, and microseconds per operation.
+ * Pure: tables, no /proc.
  */
 #include <check.h>
 #include <stdbool.h>
@@ -151,30 +152,92 @@ START_TEST(sum_across_reaps)
 	ck_assert_uint_eq(tree_sum(before, 3), 75);
 	ck_assert_uint_eq(tree_sum(after, 2), 75 + 16);
 	/* 16 ticks at 100 Hz over 8 operations: 20 ms each */
-	ck_assert_double_eq_tol(
-	    pt_us_per(tree_sum(before, 3), tree_sum(after, 2), 100, 8), 20000,
-	    1e-6);
+	ck_assert_double_eq_tol(pt_us_per(tree_sum(before, 3) * 10000000ULL,
+	                            tree_sum(after, 2) * 10000000ULL, 8),
+	    20000, 1e-6);
 }
 END_TEST
 
-/* ---- ticks to microseconds per operation ---- */
+/* ---- one process's time in ns: ticks, or its main thread's ns ---- */
+
+struct ns_case {
+	const char *what;
+	struct pt_stat st;
+	long hz;
+	long long sched_ns;
+	unsigned long long ns;
+	bool ticked;
+};
+
+static const struct ns_case ns_cases[] = {
+    /* a child per connection: 6 ms of user and 7 of system time round
+     * down to 0 ticks each; its schedstat has the 13 ms */
+    {"a short child: schedstat", {'S', 100, 0, 0, 0, 0}, 100, 13000000,
+        13000000, false},
+    {"a busy single thread: schedstat, not the rounded ticks",
+        {'R', 100, 150, 49, 0, 0}, 100, 1995000000, 1995000000, false},
+    /* threads: schedstat has the main thread only, the ticks the whole
+     * group (exited threads too) */
+    {"a threaded worker: the ticks", {'S', 1, 300, 200, 0, 0}, 100,
+        20000000, 5000000000ULL, true},
+    {"no schedstat", {'S', 1, 3, 4, 0, 0}, 100, -1, 70000000, true},
+    {"no schedstat, nothing spent", {'S', 1, 0, 0, 0, 0}, 100, -1, 0, false},
+    /* reaped children are in ticks whatever the process's own time is */
+    {"a master with reaped workers", {'S', 1, 0, 1, 310, 120}, 100,
+        12000000, 12000000 + 4300000000ULL, true},
+    {"another tick rate", {'S', 1, 10, 10, 0, 0}, 250, 50000000, 80000000,
+        true},
+};
+
+START_TEST(process_ns)
+{
+	const struct ns_case *c = &ns_cases[_i];
+	bool ticked = !c->ticked;
+
+	ck_assert_msg(pt_proc_ns(&c->st, c->hz, c->sched_ns, &ticked) ==
+	        c->ns,
+	    "%s: %llu ns", c->what,
+	    pt_proc_ns(&c->st, c->hz, c->sched_ns, &ticked));
+	ck_assert_msg(ticked == c->ticked, "%s: ticked", c->what);
+}
+END_TEST
+
+/*
+ * 256 children that each spend 4 ms in the window, from 1 ms each at its
+ * start: the rounded ticks see nothing, schedstat sees 1.024 s.
+ */
+START_TEST(many_short_children)
+{
+	const struct pt_stat zero = {'S', 100, 0, 0, 0, 0};
+	unsigned long long t0 = 0, t1 = 0;
+	bool ticked;
+	int i;
+
+	for (i = 0; i < 256; i++) {
+		t0 += pt_proc_ns(&zero, 100, 1000000, &ticked);
+		t1 += pt_proc_ns(&zero, 100, 5000000, &ticked);
+	}
+	ck_assert_uint_eq(t1 - t0, 1024000000ULL);
+	/* over 102400 round trips: 10 us each */
+	ck_assert_double_eq_tol(pt_us_per(t0, t1, 102400), 10, 1e-9);
+}
+END_TEST
+
+/* ---- to microseconds per operation ---- */
 
 struct per_case {
 	unsigned long long before, after;
-	long hz;
 	double units, us;
 };
 
 static const struct per_case per_cases[] = {
-    {100, 250, 100, 1000, 1500},       /* 1.5 s over 1000 connections */
-    {0, 300, 100, 600000, 5},          /* 3 s over 600k round trips */
-    {1000, 1150, 100, 3000, 500},      /* 1.5 s over 3000 MB */
-    {0, 1, 250, 4, 1000},              /* another tick rate */
-    {7, 7, 100, 10, 0},                /* nothing spent */
-    {0, 100, 100, 0, -1},              /* no operations: nothing to say */
-    {0, 100, 100, -3, -1},
-    {200, 100, 100, 10, -1},           /* went backwards: lost a child */
-    {0, 100, 0, 10, -1},               /* no tick rate */
+    {1000000000, 2500000000ULL, 1000, 1500}, /* 1.5 s over 1000 conns */
+    {0, 3000000000ULL, 600000, 5},   /* 3 s over 600k round trips */
+    {0, 1500000000ULL, 3000, 500},   /* 1.5 s over 3000 MB */
+    {7, 7, 10, 0},                   /* nothing spent */
+    {0, 100, 0, -1},                 /* no operations: nothing to say */
+    {0, 100, -3, -1},
+    {200, 100, 10, -1},              /* went backwards: lost a child */
 };
 
 START_TEST(per_operation)
@@ -182,7 +245,7 @@ START_TEST(per_operation)
 	const struct per_case *c = &per_cases[_i];
 
 	ck_assert_double_eq_tol(
-	    pt_us_per(c->before, c->after, c->hz, c->units), c->us, 1e-9);
+	    pt_us_per(c->before, c->after, c->units), c->us, 1e-9);
 }
 END_TEST
 
@@ -195,6 +258,8 @@ benchcpu_suite(void)
 	tcase_add_loop_test(tc, stat_lines, 0, H_NELEM(stat_cases));
 	tcase_add_loop_test(tc, tree_members, 0, H_NELEM(tree_cases));
 	tcase_add_test(tc, sum_across_reaps);
+	tcase_add_loop_test(tc, process_ns, 0, H_NELEM(ns_cases));
+	tcase_add_test(tc, many_short_children);
 	tcase_add_loop_test(tc, per_operation, 0, H_NELEM(per_cases));
 	suite_add_tcase(s, tc);
 	return s;

@@ -146,8 +146,9 @@ struct mem {
 /* The server tree's CPU time so far (proctree.h). */
 struct cpu {
 	bool ok;
-	unsigned long long ticks;
+	unsigned long long ns;
 	int nproc;
+	int nticked; /* processes whose figure rests on rounded ticks */
 };
 
 struct stats {
@@ -346,12 +347,12 @@ pattern_build(struct bench *b)
 
 /* ---- the server's process tree from /proc ---- */
 
-/* Every process (pid, ppid, CPU ticks), the server's tree marked. */
+/* Every process (pid, ppid, CPU time), the server's tree marked. */
 struct procs {
 	long n, nmember;
 	pid_t *pid, *ppid;
-	unsigned long long *ticks;
-	bool *member;
+	unsigned long long *ns; /* pt_proc_ns */
+	bool *ticked, *member;
 };
 
 static void
@@ -359,7 +360,8 @@ procs_free(struct procs *ps)
 {
 	free(ps->pid);
 	free(ps->ppid);
-	free(ps->ticks);
+	free(ps->ns);
+	free(ps->ticked);
 	free(ps->member);
 	memset(ps, 0, sizeof(*ps));
 }
@@ -380,25 +382,50 @@ read_stat(const char *pid, struct pt_stat *st)
 	return pt_stat_parse(buf, st);
 }
 
+/* The main thread's run time in ns (/proc/PID/schedstat), or -1. */
+static long long
+read_sched_ns(pid_t pid)
+{
+	char path[64];
+	long long ns;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fscanf(f, "%lld", &ns);
+	fclose(f);
+	return n == 1 ? ns : -1;
+}
+
 static int
 procs_grow(struct procs *ps, size_t cap)
 {
 	pid_t *a, *b;
 	unsigned long long *t;
+	bool *k;
 
 	if ((a = realloc(ps->pid, cap * sizeof(*a))) != NULL)
 		ps->pid = a;
 	if ((b = realloc(ps->ppid, cap * sizeof(*b))) != NULL)
 		ps->ppid = b;
-	if ((t = realloc(ps->ticks, cap * sizeof(*t))) != NULL)
-		ps->ticks = t;
-	return a == NULL || b == NULL || t == NULL ? -1 : 0;
+	if ((t = realloc(ps->ns, cap * sizeof(*t))) != NULL)
+		ps->ns = t;
+	if ((k = realloc(ps->ticked, cap * sizeof(*k))) != NULL)
+		ps->ticked = k;
+	return a == NULL || b == NULL || t == NULL || k == NULL ? -1 : 0;
 }
 
-/* Every process in /proc, root's tree marked (pt_tree); 0, or -1. */
+/*
+ * Every process in /proc, root's tree marked (pt_tree); 0, or -1.  With
+ * cpu, also each one's CPU time (a second read, of schedstat: only the
+ * server's processes would need it, but they are known only at the end).
+ */
 static int
-procs_scan(pid_t root, struct procs *ps)
+procs_scan(pid_t root, struct procs *ps, bool cpu)
 {
+	long hz = sysconf(_SC_CLK_TCK);
 	struct dirent *d;
 	struct pt_stat st;
 	size_t cap = 0;
@@ -416,7 +443,11 @@ procs_scan(pid_t root, struct procs *ps)
 			break;
 		ps->pid[ps->n] = (pid_t)atoi(d->d_name);
 		ps->ppid[ps->n] = st.ppid;
-		ps->ticks[ps->n] = pt_stat_ticks(&st);
+		ps->ns[ps->n] = 0;
+		ps->ticked[ps->n] = false;
+		if (cpu)
+			ps->ns[ps->n] = pt_proc_ns(&st, hz,
+			    read_sched_ns(ps->pid[ps->n]), &ps->ticked[ps->n]);
 		ps->n++;
 	}
 	closedir(dir);
@@ -462,7 +493,7 @@ mem_measure(pid_t pid, struct mem *m)
 	long i;
 
 	memset(m, 0, sizeof(*m));
-	if (procs_scan(pid, &ps) == -1)
+	if (procs_scan(pid, &ps, false) == -1)
 		return;
 	m->ok = add_rollup(pid, m) == 0;
 	for (i = 0; i < ps.n; i++)
@@ -483,11 +514,13 @@ cpu_measure(pid_t pid, struct cpu *c)
 	long i;
 
 	memset(c, 0, sizeof(*c));
-	if (procs_scan(pid, &ps) == -1)
+	if (procs_scan(pid, &ps, true) == -1)
 		return;
 	for (i = 0; i < ps.n; i++)
-		if (ps.member[i])
-			c->ticks += ps.ticks[i];
+		if (ps.member[i]) {
+			c->ns += ps.ns[i];
+			c->nticked += ps.ticked[i];
+		}
 	c->nproc = (int)ps.nmember;
 	c->ok = true;
 	procs_free(&ps);
@@ -1224,28 +1257,30 @@ fmt_mem(char *rss, char *pss, char *per, size_t len, const struct bench *b)
 static const char *const cpu_units[] = {"conn", "rt", "MB", "conn"};
 
 static void
-fmt_cpu(char *total, char *per, char *ticks, size_t len,
+fmt_cpu(char *total, char *per, char *coarse, size_t len,
     const struct bench *b)
 {
 	long hz = sysconf(_SC_CLK_TCK);
-	double units, us;
+	double units, us, lost;
 
 	snprintf(total, len, "-");
 	snprintf(per, len, "-");
-	snprintf(ticks, len, "-");
-	if (!b->cpu0.ok || !b->cpu1.ok || hz <= 0 ||
-	    b->cpu1.ticks < b->cpu0.ticks)
+	snprintf(coarse, len, "-");
+	if (!b->cpu0.ok || !b->cpu1.ok || b->cpu1.ns < b->cpu0.ns)
 		return;
-	snprintf(ticks, len, "%llu", b->cpu1.ticks - b->cpu0.ticks);
-	snprintf(total, len, "%.2f",
-	    (double)(b->cpu1.ticks - b->cpu0.ticks) / (double)hz);
+	snprintf(total, len, "%.3f", (double)(b->cpu1.ns - b->cpu0.ns) / 1e9);
+	/* Rounding can lose up to two ticks per ticked process and sample:
+	 * coarse when that could be a tenth of the figure. */
+	lost = hz > 0 ? 2.0 * (b->cpu0.nticked + b->cpu1.nticked) / hz : 0;
+	snprintf(coarse, len, "%d",
+	    lost * 10 > (double)(b->cpu1.ns - b->cpu0.ns) / 1e9);
 	if (b->o.mode == M_HOLD)
 		units = b->nheld > 0 ? b->nheld : b->nopen;
 	else if (b->o.mode == M_BULK)
 		units = (double)b->st.bytes / 1e6;
 	else
 		units = (double)b->st.ops;
-	if ((us = pt_us_per(b->cpu0.ticks, b->cpu1.ticks, hz, units)) >= 0)
+	if ((us = pt_us_per(b->cpu0.ns, b->cpu1.ns, units)) >= 0)
 		snprintf(per, len, "%.*f", us < 10 ? 2 : 1, us);
 }
 
@@ -1322,13 +1357,14 @@ print_human(const struct bench *b, double secs, double rate)
 		    b->o.mode == M_HOLD ? ", bytes per connection " : "",
 		    b->o.mode == M_HOLD ? per : "");
 	if (b->o.pid > 0) {
-		char total[32], us[32], ticks[32];
+		char total[32], us[32], coarse[32];
 
-		fmt_cpu(total, us, ticks, sizeof(total), b);
-		printf("  server    CPU %s s (%s ticks of 1/%ld s; %d processes"
-		       " at the end), %s us per %s%s\n",
-		    total, ticks, sysconf(_SC_CLK_TCK), b->cpu1.nproc, us,
-		    cpu_units[b->o.mode], b->o.mode == M_HOLD ? " opened" : "");
+		fmt_cpu(total, us, coarse, sizeof(total), b);
+		printf("  server    CPU %s s (%d processes at the end), %s us"
+		       " per %s%s%s\n",
+		    total, b->cpu1.nproc, us, cpu_units[b->o.mode],
+		    b->o.mode == M_HOLD ? " opened" : "",
+		    strcmp(coarse, "1") == 0 ? " (coarse: clock ticks)" : "");
 	}
 }
 
@@ -1337,13 +1373,13 @@ static void
 print_result(const struct bench *b, double secs, double rate)
 {
 	char p50[32], p99[32], p999[32], rss[32], pss[32], per[32], open[32];
-	char cpu_s[32], cpu_us[32], cpu_ticks[32];
+	char cpu_s[32], cpu_us[32], cpu_coarse[32];
 
 	fmt_us(p50, sizeof(p50), &b->st.lat, 0.50);
 	fmt_us(p99, sizeof(p99), &b->st.lat, 0.99);
 	fmt_us(p999, sizeof(p999), &b->st.lat, 0.999);
 	fmt_mem(rss, pss, per, sizeof(rss), b);
-	fmt_cpu(cpu_s, cpu_us, cpu_ticks, sizeof(cpu_s), b);
+	fmt_cpu(cpu_s, cpu_us, cpu_coarse, sizeof(cpu_s), b);
 	/* Connections open at the end; hold: those that passed the check. */
 	if (b->o.mode == M_CONN)
 		snprintf(open, sizeof(open), "-");
@@ -1354,15 +1390,15 @@ print_result(const struct bench *b, double secs, double rate)
 	       "sources=%u secs=%.2f ops=%" PRIu64 " rate=%.1f mbps=%.2f "
 	       "p50_us=%s p99_us=%s p999_us=%s errors=%" PRIu64
 	       " mismatches=%" PRIu64 " open=%s rss_kb=%s pss_kb=%s "
-	       "per_conn_bytes=%s echo=%s cpu_s=%s cpu_ticks=%s cpu_us=%s "
-	       "cpu_per=%s procs=%d\n",
+	       "per_conn_bytes=%s echo=%s cpu_s=%s cpu_us=%s cpu_per=%s "
+	       "cpu_coarse=%s procs=%d\n",
 	    mode_names[b->o.mode], b->o.target, b->o.conns, b->o.size,
 	    b->o.mode == M_BULK ? b->o.window : b->o.size, b->o.nsrc, secs,
 	    b->st.ops, rate,
 	    secs > 0 && b->o.mode != M_HOLD ? b->st.bytes / secs / 1e6 : 0, p50,
 	    p99, p999, total_errors(&b->st), b->st.err[E_MISMATCH], open, rss,
-	    pss, per, b->o.plain ? "plain" : "upper", cpu_s, cpu_ticks, cpu_us,
-	    cpu_units[b->o.mode], b->cpu1.nproc);
+	    pss, per, b->o.plain ? "plain" : "upper", cpu_s, cpu_us,
+	    cpu_units[b->o.mode], cpu_coarse, b->cpu1.nproc);
 }
 
 static int

@@ -13,6 +13,16 @@
  * too).  Only a child that nobody in the tree reaps (one left to init, or
  * under SIGCHLD SIG_IGN) is lost.
  *
+ * /proc/PID/stat gives its times in clock ticks (1/100 s), utime and stime
+ * each rounded down: up to two ticks lost per process and sample.  With a
+ * process per connection, 256 children that each spend a few ms over the
+ * window all read 0 and the sum sees nothing.  So a process's own time is
+ * the larger of that and /proc/PID/schedstat's run time, exact in ns but
+ * of one thread only (the main one): exact for a single-threaded process,
+ * and for a threaded one never below the ticks.  What is left of the
+ * rounding (threaded processes, reaped children) is counted as "ticked"
+ * processes, so a caller can say when a figure is coarse.
+ *
  * Header only (static inline): echobench.c is one file, built on its own.
  */
 #ifndef ECHOD_BENCH_PROCTREE_H
@@ -67,6 +77,29 @@ pt_stat_ticks(const struct pt_stat *st)
 }
 
 /*
+ * The same in nanoseconds, hz ticks a second, with the process's own time
+ * raised to sched_ns (its main thread's run time from /proc/PID/schedstat;
+ * -1 if unknown) where that is larger.  *ticked: the figure rests on
+ * rounded ticks (its own time, or its reaped children's).
+ */
+static inline unsigned long long
+pt_proc_ns(const struct pt_stat *st, long hz, long long sched_ns,
+    bool *ticked)
+{
+	unsigned long long tick = hz > 0 ? 1000000000ULL / (unsigned long long)hz
+	                                 : 0;
+	unsigned long long own = (st->utime + st->stime) * tick;
+	unsigned long long kids = (st->cutime + st->cstime) * tick;
+
+	*ticked = kids > 0;
+	if (sched_ns >= 0 && (unsigned long long)sched_ns >= own)
+		own = (unsigned long long)sched_ns;
+	else if (own > 0)
+		*ticked = true;
+	return own + kids;
+}
+
+/*
  * Mark root and its descendants among n processes (pid[i], ppid[i]):
  * member[i] is set for each; returns how many (0 if root is not there).
  * A pass marks every process whose parent is marked, until one marks
@@ -105,17 +138,16 @@ pt_tree(const pid_t *pid, const pid_t *ppid, long n, pid_t root,
 
 /*
  * Microseconds of CPU per unit (a connection, a round trip, a megabyte)
- * from two tree sums in clock ticks (hz a second): -1 when it cannot be
- * said (no units, a sum that went backwards: the tree lost a child it
- * did not reap).
+ * from two tree sums in nanoseconds: -1 when it cannot be said (no units,
+ * a sum that went backwards: the tree lost a child it did not reap).
  */
 static inline double
-pt_us_per(unsigned long long before, unsigned long long after, long hz,
+pt_us_per(unsigned long long before_ns, unsigned long long after_ns,
     double units)
 {
-	if (hz <= 0 || units <= 0 || after < before)
+	if (units <= 0 || after_ns < before_ns)
 		return -1;
-	return (double)(after - before) * 1e6 / (double)hz / units;
+	return (double)(after_ns - before_ns) / 1e3 / units;
 }
 
 #endif

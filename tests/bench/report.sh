@@ -33,7 +33,7 @@ BEGIN { FS = "\t" }
 	conns[key] = $4; value[key] = $5; unit[scen] = $6; open[key] = $7
 	p50[key] = $8; p99[key] = $9; errs[key] = $10; rss[key] = $11
 	pss[key] = $12; cpu[key] = $13; cpuper[scen] = $14; cpus[key] = $15
-	procs[key] = $16; rc[key] = $17
+	coarse[key] = $16; procs[key] = $17; rc[key] = $18
 	have[key] = 1
 }
 # The server CPU per operation counts like the rate: not with errors
@@ -43,11 +43,11 @@ function badcpu(key) {
 	if (key ~ /^hold/) return 0
 	return errs[key] != "" && errs[key] != "-" && errs[key] + 0 > 0
 }
-# "~": a sum of fewer than 10 clock ticks (hz a second), coarse.
+# "~": coarse (clock ticks could move it by a tenth).
 function cpucell(scen, srv,   key) {
 	key = scen SUBSEP srv
 	if (!have[key] || cpu[key] == "" || cpu[key] == "-") return "-"
-	return (cpus[key] * hz < 10 ? "~" : "") num(cpu[key]) errnote(key)
+	return (coarse[key] == 1 ? "~" : "") num(cpu[key]) errnote(key)
 }
 function bad(key) {
 	if (value[key] == "" || value[key] == "-" || value[key] + 0 <= 0)
@@ -83,7 +83,7 @@ function errnote(key) {
 
 SCENS="conn pp32 pp256 bulk hold"
 
-awk -v scens="$SCENS" -v hz="$(getconf CLK_TCK)" "$AWK_COMMON"'
+awk -v scens="$SCENS" "$AWK_COMMON"'
 END {
 	ns = split(scens, sc, " ")
 	print "| server | echo | conn (conn/s) | pp32 (rt/s) | pp256 (rt/s) | bulk (MB/s) | hold (held, PSS/conn) |"
@@ -97,7 +97,7 @@ END {
 	print ""
 	print "Server CPU per operation, microseconds (user + system time of all"
 	print "its processes, reaped children included, over the measured seconds;"
-	print "~: from fewer than 10 clock ticks, coarse):"
+	print "~: coarse, the rounding of clock ticks could move it by a tenth):"
 	print ""
 	print "| server | conn (us/conn) | pp32 (us/rt) | pp256 (us/rt) | bulk (us/MB) | hold (us/conn opened) |"
 	print "|---|--:|--:|--:|--:|--:|"
@@ -166,7 +166,7 @@ fi
 
 # The chart: a gnuplot script with the data inline, one panel per
 # scenario; a failed figure is a grey "failed" label at the bottom.
-awk -v scens="$SCENS" -v hz="$(getconf CLK_TCK)" "$AWK_COMMON"'
+awk -v scens="$SCENS" "$AWK_COMMON"'
 END {
 	split("#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b #e377c2 #7f7f7f", col, " ")
 	title["conn"] = "conn: connections/s (32 at once)"

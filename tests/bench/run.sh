@@ -302,14 +302,14 @@ row() { # row SCENARIO SERVER-INDEX
 }
 
 # "14.1/conn": the server's CPU microseconds per operation, from a
-# RESULT line (echobench's cpu_us and cpu_per), or "-".  The sums are in
-# clock ticks: "~" marks a figure from under 10 of them (coarse).
+# RESULT line (echobench's cpu_us and cpu_per), or "-"; "~" marks a
+# figure that the rounding of clock ticks could move by a tenth (coarse).
 cpu_cell() { # cpu_cell RESULT-LINE
-	local us ticks
-	us=$(field "$1" cpu_us) ticks=$(field "$1" cpu_ticks)
+	local us
+	us=$(field "$1" cpu_us)
 	if [ -z "$us" ] || [ "$us" = - ]; then
 		echo -
-	elif [ -n "$ticks" ] && [ "$ticks" != - ] && [ "$ticks" -lt 10 ]; then
+	elif [ "$(field "$1" cpu_coarse)" = 1 ]; then
 		echo "~$us/$(field "$1" cpu_per)"
 	else
 		echo "$us/$(field "$1" cpu_per)"
@@ -321,7 +321,8 @@ cpu_cell() { # cpu_cell RESULT-LINE
 # bulk: MB/s, hold: PSS bytes per connection), open, p50_us, p99_us,
 # errors, rss_kb, pss_kb, the server's CPU microseconds per operation and
 # the operation (conn, rt, MB; hold: conn opened), its CPU seconds over
-# the measured time, its processes at the end, exit statuses, the command.
+# the measured time, 1 if that is coarse (clock ticks), its processes at
+# the end, exit statuses, the command.
 summary_line() {
 	local scen=$1 i=$2 res=$3 rc=$4 conns value unit
 	conns=$(field "$res" conns)
@@ -332,7 +333,7 @@ summary_line() {
 	hold) value=$(field "$res" per_conn_bytes) unit=B/conn
 		conns=$(hold_of "$i") ;;
 	esac
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$scen" "${NAME[i]}" \
 		"$([ "${PLAIN[$i]:-0}" = 1 ] && echo plain || echo upper)" \
 		"${conns:--}" "${value:--}" "$unit" "$(field "$res" open)" \
@@ -340,7 +341,8 @@ summary_line() {
 		"$(field "$res" errors)" "$(field "$res" rss_kb)" \
 		"$(field "$res" pss_kb)" "$(field "$res" cpu_us)" \
 		"$(field "$res" cpu_per)" "$(field "$res" cpu_s)" \
-		"$(field "$res" procs)" "${rc:--}" "${SERVERS[$i]}"
+		"$(field "$res" cpu_coarse)" "$(field "$res" procs)" \
+		"${rc:--}" "${SERVERS[$i]}"
 }
 
 # The figure a scenario is judged by, from one result line: the rate, or
@@ -489,7 +491,7 @@ main() {
 		done
 	done
 	if [ -n "$OUT" ]; then
-		printf '#scen\tserver\techo\tconns\tvalue\tunit\topen\tp50_us\tp99_us\terrors\trss_kb\tpss_kb\tcpu_us\tcpu_per\tcpu_s\tprocs\texit\tcommand\n' \
+		printf '#scen\tserver\techo\tconns\tvalue\tunit\topen\tp50_us\tp99_us\terrors\trss_kb\tpss_kb\tcpu_us\tcpu_per\tcpu_s\tcpu_coarse\tprocs\texit\tcommand\n' \
 			>"$OUT/summary.tsv"
 		report | tee "$OUT/table.txt"
 	else
@@ -532,8 +534,8 @@ report() {
 	echo "cpu_us/op: the server's CPU time (user + system, all its processes,"
 	echo "reaped children included) over the measured seconds, per"
 	echo "connection, round trip (rt) or MB echoed; hold: per connection"
-	echo "opened, over the set-up.  In clock ticks of 1/$(getconf CLK_TCK) s:"
-	echo "~ marks a figure from fewer than 10 (coarse)."
+	echo "opened, over the set-up.  ~: coarse (the kernel rounds a threaded"
+	echo "process's and reaped children's times to 1/$(getconf CLK_TCK) s)."
 	for i in "${!SERVERS[@]}"; do
 		if [ "${PLAIN[$i]:-0}" = 1 ]; then plain="$plain, ${NAME[i]}"; fi
 	done
