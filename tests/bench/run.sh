@@ -228,6 +228,7 @@ start_server() {
 	return 1
 }
 
+NAMEW=14 # the server column's width: the longest name
 server_names() {
 	local i j base
 	for i in "${!SERVERS[@]}"; do
@@ -240,6 +241,7 @@ server_names() {
 				NAME[i]="$base#$((i + 1))"
 			fi
 		done
+		[ ${#NAME[i]} -le "$NAMEW" ] || NAMEW=${#NAME[i]}
 	done
 }
 
@@ -294,7 +296,7 @@ row() { # row SCENARIO SERVER-INDEX
 	err=$(field "$res" errors) rss=$(field "$res" rss_kb)
 	pss=$(field "$res" pss_kb) per=$(field "$res" per_conn_bytes)
 	cpu=$(cpu_cell "$res")
-	printf '%-6s %-14s %18s %13s %9s %9s %7s %8s %8s %7s  %s\n' "$scen" \
+	printf "%-6s %-${NAMEW}s %18s %13s %9s %9s %7s %8s %8s %7s  %s\n" "$scen" \
 		"${NAME[i]}" "$rate" "$cpu" "${p50:--}" "${p99:--}" \
 		"${err:--}" "${rss:--}" "${pss:--}" "${per:--}" "${rc% }"
 	[ -z "$OUT" ] || summary_line "$scen" "$i" "$res" "${rc% }" \
@@ -436,7 +438,7 @@ ratios() {
 	echo "the same the other way round, ${NAME[b]} as a multiple of the server;"
 	echo "cpu/op: the server's CPU time per operation (hold: per connection"
 	echo "opened) over ${NAME[b]}'s, lower is better"
-	printf '%-6s %-14s %8s  %-14s %-9s %8s  %s\n' scen server ratio range \
+	printf "%-6s %-${NAMEW}s %8s  %-14s %-9s %8s  %s\n" scen server ratio range \
 		"${NAME[b]}/server" cpu/op range
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*}
@@ -456,7 +458,7 @@ ratios() {
 				a=$(cpu_of "$scen" "$ra") z=$(cpu_of "$scen" "$rz")
 				clist="$clist $a/$z"
 			done
-			printf '%-6s %-14s %s %s\n' "$scen" "${NAME[i]}" \
+			printf "%-6s %-${NAMEW}s %s %s\n" "$scen" "${NAME[i]}" \
 				"$(paired "$list" 0)" "$(paired "$clist" 1)"
 		done
 	done
@@ -509,7 +511,7 @@ report() {
 	echo "echo benchmark: ${SECS} s measured after ${WARMUP} s warm-up," \
 		"$(nproc) CPUs shared by client and server, a fresh server" \
 		"per run, median of $ROUNDS round(s)"
-	printf '%-6s %-14s %18s %13s %9s %9s %7s %8s %8s %7s  %s\n' scen \
+	printf "%-6s %-${NAMEW}s %18s %13s %9s %9s %7s %8s %8s %7s  %s\n" scen \
 		server rate cpu_us/op p50_us p99_us errors rss_kB pss_kB \
 		B/conn exit
 	for s in "${SCENARIOS[@]}"; do
