@@ -329,8 +329,10 @@ bench-uring: deps
 # xinetd's and openbsd-inetd's internal echo (plain echo, checked as such),
 # tcpserver (ucspi-tcp), socat ... fork and ncat --keep-open --exec, the
 # last three running build/upcase per connection (tests/bench/compare.sh,
-# peer.sh for how each is configured).  REF=PATH adds a reference server
-# (PATH -p PORT -n 2).  BENCH_ARGS= passes options (compare.sh -h).
+# peer.sh for how each is configured).  Beside each rate, the server's CPU
+# time per operation (its whole process tree, reaped children included).
+# REF=PATH adds a reference server (PATH -p PORT -n 2).  BENCH_ARGS=
+# passes options (compare.sh -h).
 # Writes build/bench/results.md, build/bench/compare.png (gnuplot) and
 # the raw results under build/bench/.
 #

@@ -11,6 +11,10 @@
  *   hold      open C idle connections, sample the server's memory, then
  *             check that every one of them still echoes
  *
+ * With -P PID, the server's memory (RSS, PSS) and the CPU time its whole
+ * process tree spent over the measured seconds (reaped children included;
+ * tests/bench/proctree.h) are reported, the latter per operation.
+ *
  * Every byte of every reply is compared with the uppercase of what was
  * sent (with -e: with exactly what was sent, for a plain echo server such
  * as inetd's internal echo); a mismatch is an error and makes the exit
