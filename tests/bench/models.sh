@@ -163,7 +163,10 @@ echo "models.sh: models: ${MEASURED[*]}; $WORKERS workers each; results in $OUT"
 	echo "(one per worker: the others would wait in the accept queue; for"
 	echo "the same reason prefork serves only $WORKERS of pp32's and pp256's"
 	echo "connections, the others time out: counted as errors); the process"
-	echo "and thread models $FORK_HOLD."
+	echo "and thread models $FORK_HOLD.  PSS/conn is what the server grew by"
+	echo "per idle connection: thread-pool's threads and their stacks exist"
+	echo "before the first connection, so its cost is in the PSS total (last"
+	echo "table), not in the growth."
 	for n in "${NOTES[@]}"; do
 		echo
 		echo "$n."

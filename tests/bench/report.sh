@@ -192,7 +192,7 @@ END {
 	for (j = 1; j <= ns; j++)
 		if (sc[j] != "hold")
 			panel(sc[j], "cpu", sprintf("%s: server CPU us per %s (lower is better)", sc[j], cpuunit[sc[j]]))
-	panel("hold", "rate", title["hold"] "\\n" held_by())
+	panel("hold", "rate", title["hold"])
 	panel("hold", "held", "hold: idle connections held (of those asked)")
 	panel("hold", "cpu", "hold: server CPU us per connection opened")
 	# the last panel: the legend, as text
@@ -270,24 +270,6 @@ function panel(scen, what, t,   i, key, any, lo, hi, v, c) {
 		else printf "%d %s \"%s\"\n", i - 1, fig(key, what) + 0, num(fig(key, what))
 	}
 	print "e"
-}
-# "held: 10000 echod, ref; 1000 the others": who was asked to hold how many
-function held_by(   i, n, k, c, g, names, cnt, big, out) {
-	n = 0
-	for (i = 1; i <= nsrv; i++) {
-		k = "hold" SUBSEP order[i]
-		if (!have[k]) continue
-		c = conns[k]
-		if (!(c in names)) { g[++n] = c; names[c] = order[i]; cnt[c] = 1 }
-		else { names[c] = names[c] ", " order[i]; cnt[c]++ }
-	}
-	big = ""
-	if (n == 2) big = cnt[g[1]] >= cnt[g[2]] ? g[1] : g[2]
-	out = ""
-	for (i = 1; i <= n; i++) if (g[i] != big)
-		out = out (out == "" ? "" : "; ") g[i] " " names[g[i]]
-	if (big != "") out = out "; " big " the others"
-	return "connections held: " out
 }
 function hex(s,   i, n, d) {
 	n = 0
