@@ -34,17 +34,17 @@ static const struct stat_case stat_cases[] = {
      "3 5 310 120 20 0 1 0 123400 12345678 1700",
         0, 'S', 1, 3, 5, 310, 120},
     /* a name with spaces and parentheses: fields start after the last ) */
-    {"77 (a) b (c) d)) R 76 77 76 0 -1 4194304 1 0 0 0 7 8 9 10 20 0", 0,
-        'R', 76, 7, 8, 9, 10},
+    {"77 (a) b (c) d)) R 76 77 76 0 -1 4194304 1 0 0 0 7 8 9 10 20 0", 0, 'R',
+        76, 7, 8, 9, 10},
     /* a zombie still has its times until it is reaped */
-    {"90 (upcase) Z 89 89 1 0 -1 4227084 80 0 0 0 1 2 0 0 20 0 1 0 5 0 0",
-        0, 'Z', 89, 1, 2, 0, 0},
+    {"90 (upcase) Z 89 89 1 0 -1 4227084 80 0 0 0 1 2 0 0 20 0 1 0 5 0 0", 0,
+        'Z', 89, 1, 2, 0, 0},
     /* not a stat line */
     {"", -1, 0, 0, 0, 0, 0, 0},
     {"no parenthesis here", -1, 0, 0, 0, 0, 0, 0},
     /* cut before cstime */
-    {"8559 (echod) S 8557 8557 8100 34816 8557 4194624 1250 0 0 0 42 17 0",
-        -1, 0, 0, 0, 0, 0, 0},
+    {"8559 (echod) S 8557 8557 8100 34816 8557 4194624 1250 0 0 0 42 17 0", -1,
+        0, 0, 0, 0, 0, 0},
     /* cutime is a signed field: a negative one is not a time */
     {"5 (x) S 1 5 5 0 -1 0 0 0 0 0 1 1 -4 0 20", -1, 0, 0, 0, 0, 0, 0},
 };
@@ -63,8 +63,8 @@ START_TEST(stat_lines)
 	ck_assert_uint_eq(st.stime, c->stime);
 	ck_assert_uint_eq(st.cutime, c->cutime);
 	ck_assert_uint_eq(st.cstime, c->cstime);
-	ck_assert_uint_eq(pt_stat_ticks(&st),
-	    c->utime + c->stime + c->cutime + c->cstime);
+	ck_assert_uint_eq(
+	    pt_stat_ticks(&st), c->utime + c->stime + c->cutime + c->cstime);
 }
 END_TEST
 
@@ -83,17 +83,17 @@ struct tree_case {
 
 static const struct tree_case tree_cases[] = {
     {"root not there", {1, 10, 11}, {0, 1, 10}, 3, 99, 0, {0}},
-    {"root alone, its parent and sibling not in", {1, 10, 11, 12},
-        {0, 1, 1, 1}, 4, 11, 1, {false, false, true, false}},
+    {"root alone, its parent and sibling not in", {1, 10, 11, 12}, {0, 1, 1, 1},
+        4, 11, 1, {false, false, true, false}},
     {"master, two workers, a child of each, unrelated processes out",
-        {1, 100, 101, 102, 200, 201, 300}, {0, 1, 100, 100, 101, 102, 1},
-        7, 100, 5, {false, true, true, true, true, true, false}},
+        {1, 100, 101, 102, 200, 201, 300}, {0, 1, 100, 100, 101, 102, 1}, 7,
+        100, 5, {false, true, true, true, true, true, false}},
     /* /proc lists by pid: a reused low pid may be a grandchild listed
      * before its parent, which takes a second pass */
     {"grandchildren listed before their parents", {5, 6, 50, 60, 500},
         {60, 50, 500, 500, 1}, 5, 500, 5, {true, true, true, true, true}},
-    {"a deep chain in reverse order", {1, 2, 3, 4, 5, 6},
-        {2, 3, 4, 5, 6, 0}, 6, 6, 6, {true, true, true, true, true, true}},
+    {"a deep chain in reverse order", {1, 2, 3, 4, 5, 6}, {2, 3, 4, 5, 6, 0}, 6,
+        6, 6, {true, true, true, true, true, true}},
     /* pid 0's own entry (the idle task parents itself in some views):
      * no endless growth */
     {"a process that is its own parent", {0, 1, 2}, {0, 0, 1}, 3, 1, 2,
@@ -107,8 +107,8 @@ START_TEST(tree_members)
 	long i;
 
 	memset(member, 0xff, sizeof(member));
-	ck_assert_msg(pt_tree(c->pid, c->ppid, c->n, c->root, member) ==
-	        c->count,
+	ck_assert_msg(
+	    pt_tree(c->pid, c->ppid, c->n, c->root, member) == c->count,
 	    "%s: count", c->what);
 	for (i = 0; i < c->n; i++)
 		ck_assert_msg(member[i] == c->member[i], "%s: pid %d", c->what,
@@ -140,12 +140,12 @@ tree_sum(const struct pt_stat *st, long n)
 START_TEST(sum_across_reaps)
 {
 	const struct pt_stat before[] = {
-	    {'S', 1, 6, 4, 0, 0},   /* master */
+	    {'S', 1, 6, 4, 0, 0},     /* master */
 	    {'S', 100, 30, 10, 0, 0}, /* worker */
 	    {'S', 101, 20, 5, 0, 0},  /* its child */
 	};
 	const struct pt_stat after[] = {
-	    {'S', 1, 7, 4, 2, 1},    /* master: reaped the short worker */
+	    {'S', 1, 7, 4, 2, 1},      /* master: reaped the short worker */
 	    {'S', 100, 35, 12, 26, 4}, /* worker: reaped its child */
 	};
 
@@ -178,13 +178,13 @@ static const struct ns_case ns_cases[] = {
         {'R', 100, 150, 49, 0, 0}, 100, 1995000000, 1995000000, false},
     /* threads: schedstat has the main thread only, the ticks the whole
      * group (exited threads too) */
-    {"a threaded worker: the ticks", {'S', 1, 300, 200, 0, 0}, 100,
-        20000000, 5000000000ULL, true},
+    {"a threaded worker: the ticks", {'S', 1, 300, 200, 0, 0}, 100, 20000000,
+        5000000000ULL, true},
     {"no schedstat", {'S', 1, 3, 4, 0, 0}, 100, -1, 70000000, true},
     {"no schedstat, nothing spent", {'S', 1, 0, 0, 0, 0}, 100, -1, 0, false},
     /* reaped children are in ticks whatever the process's own time is */
-    {"a master with reaped workers", {'S', 1, 0, 1, 310, 120}, 100,
-        12000000, 12000000 + 4300000000ULL, true},
+    {"a master with reaped workers", {'S', 1, 0, 1, 310, 120}, 100, 12000000,
+        12000000 + 4300000000ULL, true},
     {"another tick rate", {'S', 1, 10, 10, 0, 0}, 250, 50000000, 80000000,
         true},
 };
@@ -194,8 +194,7 @@ START_TEST(process_ns)
 	const struct ns_case *c = &ns_cases[_i];
 	bool ticked = !c->ticked;
 
-	ck_assert_msg(pt_proc_ns(&c->st, c->hz, c->sched_ns, &ticked) ==
-	        c->ns,
+	ck_assert_msg(pt_proc_ns(&c->st, c->hz, c->sched_ns, &ticked) == c->ns,
 	    "%s: %llu ns", c->what,
 	    pt_proc_ns(&c->st, c->hz, c->sched_ns, &ticked));
 	ck_assert_msg(ticked == c->ticked, "%s: ticked", c->what);
@@ -232,12 +231,11 @@ struct per_case {
 
 static const struct per_case per_cases[] = {
     {1000000000, 2500000000ULL, 1000, 1500}, /* 1.5 s over 1000 conns */
-    {0, 3000000000ULL, 600000, 5},   /* 3 s over 600k round trips */
-    {0, 1500000000ULL, 3000, 500},   /* 1.5 s over 3000 MB */
-    {7, 7, 10, 0},                   /* nothing spent */
-    {0, 100, 0, -1},                 /* no operations: nothing to say */
-    {0, 100, -3, -1},
-    {200, 100, 10, -1},              /* went backwards: lost a child */
+    {0, 3000000000ULL, 600000, 5},           /* 3 s over 600k round trips */
+    {0, 1500000000ULL, 3000, 500},           /* 1.5 s over 3000 MB */
+    {7, 7, 10, 0},                           /* nothing spent */
+    {0, 100, 0, -1},                         /* no operations: nothing to say */
+    {0, 100, -3, -1}, {200, 100, 10, -1},    /* went backwards: lost a child */
 };
 
 START_TEST(per_operation)

@@ -83,11 +83,10 @@ pt_stat_ticks(const struct pt_stat *st)
  * rounded ticks (its own time, or its reaped children's).
  */
 static inline unsigned long long
-pt_proc_ns(const struct pt_stat *st, long hz, long long sched_ns,
-    bool *ticked)
+pt_proc_ns(const struct pt_stat *st, long hz, long long sched_ns, bool *ticked)
 {
-	unsigned long long tick = hz > 0 ? 1000000000ULL / (unsigned long long)hz
-	                                 : 0;
+	unsigned long long tick =
+	    hz > 0 ? 1000000000ULL / (unsigned long long)hz : 0;
 	unsigned long long own = (st->utime + st->stime) * tick;
 	unsigned long long kids = (st->cutime + st->cstime) * tick;
 
@@ -106,8 +105,7 @@ pt_proc_ns(const struct pt_stat *st, long hz, long long sched_ns,
  * none: at most depth + 1 passes, each bounded by n.
  */
 static inline long
-pt_tree(const pid_t *pid, const pid_t *ppid, long n, pid_t root,
-    bool *member)
+pt_tree(const pid_t *pid, const pid_t *ppid, long n, pid_t root, bool *member)
 {
 	long i, j, count = 0;
 	bool grew = true;
@@ -142,8 +140,8 @@ pt_tree(const pid_t *pid, const pid_t *ppid, long n, pid_t root,
  * a sum that went backwards: the tree lost a child it did not reap).
  */
 static inline double
-pt_us_per(unsigned long long before_ns, unsigned long long after_ns,
-    double units)
+pt_us_per(
+    unsigned long long before_ns, unsigned long long after_ns, double units)
 {
 	if (units <= 0 || after_ns < before_ns)
 		return -1;
