@@ -55,10 +55,11 @@ function bad(key) {
 	if (key ~ /^hold/) return 0
 	return errs[key] != "" && errs[key] != "-" && errs[key] + 0 > 0
 }
-function num(v) {
+function num(v,   a) {
 	if (v == "" || v == "-") return "-"
-	if (v + 0 >= 100) return sprintf("%.0f", v)
-	if (v + 0 >= 10) return sprintf("%.1f", v)
+	a = v < 0 ? -v : v + 0	# PSS can shrink: a growth below 0
+	if (a >= 100) return sprintf("%.0f", v)
+	if (a >= 10) return sprintf("%.1f", v)
 	return sprintf("%.2f", v)
 }
 function cell(scen, srv,   key, s) {
@@ -261,7 +262,7 @@ function panel(scen, what, t,   i, key, any, lo, hi, v, c) {
 		if (!have[key]) continue
 		if (failed(key, what) || fig(key, what) + 0 <= 0)
 			printf "%d %g \"%s\"\n", i - 1, lo * 1.6,
-			    errnote(key) != "" && scen != "hold" ? substr(errnote(key), 3, length(errnote(key)) - 3) : (fig(key, what) == "0" || fig(key, what) == "0.00" ? "0" : "no result")
+			    errnote(key) != "" && scen != "hold" ? substr(errnote(key), 3, length(errnote(key)) - 3) : (fig(key, what) != "" && fig(key, what) != "-" ? "0 or less" : "no result")
 		else if (scen == "hold" && what == "rate" && errnote(key) != "")
 			printf "%d %s \"%s\\n(%s held)\"\n", i - 1,
 			    value[key] + 0, num(value[key]), open[key]

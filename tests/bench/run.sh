@@ -386,7 +386,9 @@ paired() {
 		m = split(list, pair, " ")
 		for (k = 1; k <= m; k++) {
 			split(pair[k], f, "/")
-			if (f[1] == "" || f[1] == "-" || f[2] + 0 <= 0)
+			# PSS can shrink: a growth below 0 is no figure
+			if (f[1] == "" || f[1] == "-" || f[1] + 0 < 0 ||
+			    f[2] + 0 <= 0)
 				continue
 			v[++n] = f[1] / f[2]
 		}
