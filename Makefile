@@ -278,8 +278,10 @@ fuzz-ci: fuzz-build
 #   make bench-tool  build build/echobench, the load generator, and
 #                    build/upperbench, the uppercase transform alone
 #   make bench       start build/echod on 127.0.0.1 (a free port, 2
-#                    workers), run the standard scenarios, print a table,
-#                    stop it.  BENCH_ARGS= passes options to run.sh, e.g.
+#                    workers), run the standard scenarios, print a table
+#                    (the rate, and the server's CPU time per operation
+#                    over its whole process tree), stop it.
+#                    BENCH_ARGS= passes options to run.sh, e.g.
 #                    BENCH_ARGS='--secs 5 --rounds 3' (see run.sh -h).
 #                    REF=PATH runs a reference server (PATH -p PORT -n 2)
 #                    side by side, round by round, and prints echod's
@@ -306,7 +308,7 @@ demo: deps
 
 bench-tool: $(B)/echobench $(B)/upperbench
 
-$(B)/echobench: tests/bench/echobench.c Makefile | $(B)/obj
+$(B)/echobench: tests/bench/echobench.c tests/bench/proctree.h Makefile | $(B)/obj
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # The lecture's random keep-alive client (make demo, the client suite).
@@ -365,8 +367,10 @@ bench-uring: deps
 # xinetd's and openbsd-inetd's internal echo (plain echo, checked as such),
 # tcpserver (ucspi-tcp), socat ... fork and ncat --keep-open --exec, the
 # last three running build/upcase per connection (tests/bench/compare.sh,
-# peer.sh for how each is configured).  REF=PATH adds a reference server
-# (PATH -p PORT -n 2).  BENCH_ARGS= passes options (compare.sh -h).
+# peer.sh for how each is configured).  Beside each rate, the server's CPU
+# time per operation (its whole process tree, reaped children included).
+# REF=PATH adds a reference server (PATH -p PORT -n 2).  BENCH_ARGS=
+# passes options (compare.sh -h).
 # Writes build/bench/results.md, build/bench/compare.png (gnuplot) and
 # the raw results under build/bench/.
 #
@@ -388,3 +392,23 @@ bench-compare: deps
 	tests/bench/compare.sh --echod $(B)/echod --bench $(B)/echobench \
 	    --upcase $(B)/upcase --peer-dir $(B)/bench/peers --out $(B)/bench \
 	    $(if $(REF),--ref $(REF)) $(BENCH_ARGS)
+
+# make bench-models: the same scenarios against echod once per server model
+# (events, prefork, process-per-connection, thread-per-connection,
+# thread-pool), 2 workers each, the models taking turns round by round
+# (tests/bench/models.sh: a configuration file with `model = NAME` per
+# model; one that `echod -t` refuses is skipped with a line saying so).
+# Per model: the rate, the server's CPU time per operation, the memory
+# (PSS) per idle connection and how many it held.  Writes
+# build/bench-models/results.md, models.png (gnuplot, installed by
+# tests/bench/deps.sh --chart), table.txt and the raw results, and prints
+# the directory.  BENCH_ARGS= passes options (models.sh -h), e.g.
+# BENCH_ARGS='--rounds 3 --secs 2'.
+
+.PHONY: bench-models
+
+bench-models: deps
+	@sh tests/bench/deps.sh --chart
+	$(MAKE) $(B)/echod $(B)/echobench
+	tests/bench/models.sh --echod $(B)/echod --bench $(B)/echobench \
+	    --out $(B)/bench-models $(BENCH_ARGS)

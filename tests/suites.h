@@ -9,6 +9,7 @@
 
 #define ECHOD_SUITES(X)                                                    \
 	X(echo)                                                            \
+	X(benchcpu)                                                        \
 	X(helpers)                                                         \
 	X(log)                                                             \
 	X(conf)                                                            \

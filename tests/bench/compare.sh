@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # compare.sh: the standard scenarios against echod and against the servers
 # a user might install instead, one after another in one run (run.sh), then
-# a markdown table and a chart (report.sh).  make bench-compare runs it
-# after tests/bench/deps.sh.
+# a markdown table and a chart (report.sh): the rates, and what each
+# server's whole process tree spent in CPU time per operation (run.sh).
+# make bench-compare runs it after tests/bench/deps.sh.
 #
 #   tests/bench/compare.sh [--out DIR] [--ref PATH] [--peers LIST]
 #                          [--fork-hold N] [RUN.SH OPTIONS...]

@@ -1,8 +1,11 @@
 #!/bin/sh
 # deps.sh: what make bench-compare needs besides echod's own build
-# dependencies (.ci/deps.sh), from Debian's packages.
+# dependencies (.ci/deps.sh), from Debian's packages; with --chart, only
+# what make bench-models needs.
 #
 #   tests/bench/deps.sh [PEERS-DIR]     (default build/bench/peers)
+#   tests/bench/deps.sh --chart         only what make bench-models needs:
+#                                       gnuplot-nox, iproute2, procps
 #
 # Installs with apt-get, as root or through sudo (otherwise prints the
 # command and stops): the peers that are plain programs (ucspi-tcp,
@@ -22,6 +25,9 @@ PKGS="ucspi-tcp socat ncat gnuplot-nox iproute2 procps util-linux"
 # what xinetd and openbsd-inetd link with (Debian 12)
 LIBS="libwrap0 libtirpc3 libbsd0 libevent-2.1-7 libselinux1 libsystemd0"
 UNPACK="xinetd openbsd-inetd"
+if [ "$DIR" = --chart ]; then # no peers
+	PKGS="gnuplot-nox iproute2 procps" LIBS="" UNPACK=""
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""
@@ -42,19 +48,21 @@ done
 updated=0
 if [ -n "$missing" ]; then
 	if [ "$SUDO" = none ]; then
-		echo "bench-compare: missing packages:$missing" >&2
+		echo "bench: missing packages:$missing" >&2
 		echo "bench-compare: run as root or with sudo, or install them" \
 		    "yourself:" >&2
 		echo "    apt-get install --no-install-recommends$missing" >&2
 		exit 1
 	fi
-	echo "bench-compare: installing with apt-get:$missing" >&2
+	echo "bench: installing with apt-get:$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	$SUDO apt-get update -qq
 	updated=1
 	# shellcheck disable=SC2086
 	$SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+
+[ -n "$UNPACK" ] || exit 0
 
 # The inetds: unpacked, never installed.
 if [ ! -x "$DIR/root/usr/sbin/xinetd" ] || [ ! -x "$DIR/root/usr/sbin/inetd" ]; then

@@ -11,6 +11,10 @@
  *   hold      open C idle connections, sample the server's memory, then
  *             check that every one of them still echoes
  *
+ * With -P PID, the server's memory (RSS, PSS) and the CPU time its whole
+ * process tree spent over the measured seconds (reaped children included;
+ * tests/bench/proctree.h) are reported, the latter per operation.
+ *
  * Every byte of every reply is compared with the uppercase of what was
  * sent (with -e: with exactly what was sent, for a plain echo server such
  * as inetd's internal echo); a mismatch is an error and makes the exit
@@ -40,6 +44,8 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "proctree.h"
 
 #define EX_FAIL 1 /* the run saw errors or measured nothing */
 #define EX_USAGE 64
@@ -141,6 +147,14 @@ struct mem {
 	int nproc;
 };
 
+/* The server tree's CPU time so far (proctree.h). */
+struct cpu {
+	bool ok;
+	unsigned long long ns;
+	int nproc;
+	int nticked; /* processes whose figure rests on rounded ticks */
+};
+
 struct stats {
 	uint64_t ops;   /* completed operations (bulk: bytes) */
 	uint64_t bytes; /* payload bytes echoed and checked */
@@ -166,6 +180,7 @@ struct bench {
 	unsigned nsetup_failed, ncheck, nchecked, ncheck_failed, nheld;
 	struct stats st;
 	struct mem before, after;
+	struct cpu cpu0, cpu1; /* at the start and end of what is measured */
 	bool mismatch_shown;
 };
 
@@ -334,12 +349,31 @@ pattern_build(struct bench *b)
 	return 0;
 }
 
-/* ---- server memory from /proc ---- */
+/* ---- the server's process tree from /proc ---- */
+
+/* Every process (pid, ppid, CPU time), the server's tree marked. */
+struct procs {
+	long n, nmember;
+	pid_t *pid, *ppid;
+	unsigned long long *ns; /* pt_proc_ns */
+	bool *ticked, *member;
+};
+
+static void
+procs_free(struct procs *ps)
+{
+	free(ps->pid);
+	free(ps->ppid);
+	free(ps->ns);
+	free(ps->ticked);
+	free(ps->member);
+	memset(ps, 0, sizeof(*ps));
+}
 
 static int
-read_ppid(const char *pid, pid_t *ppid)
+read_stat(const char *pid, struct pt_stat *st)
 {
-	char path[64], buf[512], *p;
+	char path[64], buf[1024];
 	FILE *f;
 	size_t n;
 
@@ -349,11 +383,85 @@ read_ppid(const char *pid, pid_t *ppid)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	/* The name may hold spaces and parentheses: skip to the last ')'. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %d", ppid) != 1)
+	return pt_stat_parse(buf, st);
+}
+
+/* The main thread's run time in ns (/proc/PID/schedstat), or -1. */
+static long long
+read_sched_ns(pid_t pid)
+{
+	char path[64];
+	long long ns;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
 		return -1;
-	return 0;
+	n = fscanf(f, "%lld", &ns);
+	fclose(f);
+	return n == 1 ? ns : -1;
+}
+
+static int
+procs_grow(struct procs *ps, size_t cap)
+{
+	pid_t *a, *b;
+	unsigned long long *t;
+	bool *k;
+
+	if ((a = realloc(ps->pid, cap * sizeof(*a))) != NULL)
+		ps->pid = a;
+	if ((b = realloc(ps->ppid, cap * sizeof(*b))) != NULL)
+		ps->ppid = b;
+	if ((t = realloc(ps->ns, cap * sizeof(*t))) != NULL)
+		ps->ns = t;
+	if ((k = realloc(ps->ticked, cap * sizeof(*k))) != NULL)
+		ps->ticked = k;
+	return a == NULL || b == NULL || t == NULL || k == NULL ? -1 : 0;
+}
+
+/*
+ * Every process in /proc, root's tree marked (pt_tree); 0, or -1.  With
+ * cpu, also each one's CPU time (a second read, of schedstat: only the
+ * server's processes would need it, but they are known only at the end).
+ */
+static int
+procs_scan(pid_t root, struct procs *ps, bool cpu)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	struct dirent *d;
+	struct pt_stat st;
+	size_t cap = 0;
+	DIR *dir;
+
+	memset(ps, 0, sizeof(*ps));
+	if ((dir = opendir("/proc")) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9' ||
+		    read_stat(d->d_name, &st) == -1)
+			continue;
+		if ((size_t)ps->n == cap &&
+		    procs_grow(ps, cap = cap ? 2 * cap : 512) == -1)
+			break;
+		ps->pid[ps->n] = (pid_t)atoi(d->d_name);
+		ps->ppid[ps->n] = st.ppid;
+		ps->ns[ps->n] = 0;
+		ps->ticked[ps->n] = false;
+		if (cpu)
+			ps->ns[ps->n] = pt_proc_ns(&st, hz,
+			    read_sched_ns(ps->pid[ps->n]), &ps->ticked[ps->n]);
+		ps->n++;
+	}
+	closedir(dir);
+	if (ps->n == 0 ||
+	    (ps->member = calloc((size_t)ps->n, sizeof(bool))) == NULL) {
+		procs_free(ps);
+		return -1;
+	}
+	ps->nmember = pt_tree(ps->pid, ps->ppid, ps->n, root, ps->member);
+	return ps->nmember > 0 ? 0 : -1;
 }
 
 static int
@@ -377,47 +485,6 @@ add_rollup(pid_t pid, struct mem *m)
 	return 0;
 }
 
-/* All processes as (pid, ppid) pairs; returns how many, or -1. */
-static long
-list_procs(pid_t **pairs)
-{
-	struct dirent *d;
-	size_t n = 0, cap = 0;
-	pid_t ppid, *p = NULL, *np;
-	DIR *dir;
-
-	if ((dir = opendir("/proc")) == NULL)
-		return -1;
-	while ((d = readdir(dir)) != NULL) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9' ||
-		    read_ppid(d->d_name, &ppid) == -1)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 512;
-			if ((np = realloc(p, cap * 2 * sizeof(*p))) == NULL)
-				break;
-			p = np;
-		}
-		p[2 * n] = (pid_t)atoi(d->d_name);
-		p[2 * n + 1] = ppid;
-		n++;
-	}
-	closedir(dir);
-	*pairs = p;
-	return (long)n;
-}
-
-static bool
-pid_in(const pid_t *set, long n, pid_t pid)
-{
-	long i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == pid)
-			return true;
-	return false;
-}
-
 /*
  * RSS and PSS summed over pid and its descendants (PSS splits shared pages
  * between the processes that map them, so its sum counts each page once).
@@ -426,31 +493,41 @@ pid_in(const pid_t *set, long n, pid_t pid)
 static void
 mem_measure(pid_t pid, struct mem *m)
 {
-	pid_t *pairs = NULL, *set;
-	long n, nset = 1, i;
-	bool grew = true;
+	struct procs ps;
+	long i;
 
 	memset(m, 0, sizeof(*m));
-	if ((n = list_procs(&pairs)) <= 0 ||
-	    (set = calloc((size_t)n + 1, sizeof(*set))) == NULL) {
-		free(pairs);
+	if (procs_scan(pid, &ps, false) == -1)
 		return;
-	}
-	set[0] = pid;
-	while (grew) { /* each pass adds at least one generation */
-		grew = false;
-		for (i = 0; i < n; i++)
-			if (pid_in(set, nset, pairs[2 * i + 1]) &&
-			    !pid_in(set, nset, pairs[2 * i]) && nset <= n) {
-				set[nset++] = pairs[2 * i];
-				grew = true;
-			}
-	}
 	m->ok = add_rollup(pid, m) == 0;
-	for (i = 1; i < nset; i++)
-		(void)add_rollup(set[i], m); /* a child may just have exited */
-	free(set);
-	free(pairs);
+	for (i = 0; i < ps.n; i++)
+		if (ps.member[i] && ps.pid[i] != pid)
+			(void)add_rollup(ps.pid[i], m); /* may just have exited */
+	procs_free(&ps);
+}
+
+/*
+ * The CPU time the server's tree has spent so far, in clock ticks
+ * (proctree.h says why the sum of live processes with their reaped
+ * children's time is that).
+ */
+static void
+cpu_measure(pid_t pid, struct cpu *c)
+{
+	struct procs ps;
+	long i;
+
+	memset(c, 0, sizeof(*c));
+	if (procs_scan(pid, &ps, true) == -1)
+		return;
+	for (i = 0; i < ps.n; i++)
+		if (ps.member[i]) {
+			c->ns += ps.ns[i];
+			c->nticked += ps.ticked[i];
+		}
+	c->nproc = (int)ps.nmember;
+	c->ok = true;
+	procs_free(&ps);
 }
 
 /* ---- connections ---- */
@@ -901,6 +978,8 @@ end_setup(struct bench *b, uint64_t now)
 	if (b->o.mode == M_HOLD) { /* the set-up is what is timed */
 		b->t_run = b->t_begin;
 		b->t_end = now;
+		if (b->o.pid > 0)
+			cpu_measure(b->o.pid, &b->cpu1);
 		enter(b, PH_HOLD, now, b->o.secs);
 		return;
 	}
@@ -956,8 +1035,10 @@ end_run(struct bench *b, uint64_t now)
 		    now - b->c[i].tlast > STALL_NS)
 			count_error(b, E_TIMEOUT, 0);
 	b->t_end = now;
-	if (b->o.pid > 0)
+	if (b->o.pid > 0) {
+		cpu_measure(b->o.pid, &b->cpu1);
 		mem_measure(b->o.pid, &b->after);
+	}
 }
 
 static void
@@ -981,6 +1062,10 @@ advance(struct bench *b, uint64_t now)
 		if (due) {
 			memset(&b->st.lat, 0, sizeof(b->st.lat));
 			b->st.ops = b->st.bytes = 0;
+			if (b->o.pid > 0) { /* the clock starts after the sample */
+				cpu_measure(b->o.pid, &b->cpu0);
+				now = now_ns();
+			}
 			b->t_run = now;
 			enter(b, PH_RUN, now, b->o.secs);
 		}
@@ -1168,6 +1253,41 @@ fmt_mem(char *rss, char *pss, char *per, size_t len, const struct bench *b)
 		        b->nheld);
 }
 
+/*
+ * The server's CPU time over what was measured, and per operation: per
+ * connection (conn; hold: per connection opened, the set-up being what
+ * hold times), per round trip (pingpong), per MB echoed (bulk).
+ */
+static const char *const cpu_units[] = {"conn", "rt", "MB", "conn"};
+
+static void
+fmt_cpu(char *total, char *per, char *coarse, size_t len,
+    const struct bench *b)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	double units, us, lost;
+
+	snprintf(total, len, "-");
+	snprintf(per, len, "-");
+	snprintf(coarse, len, "-");
+	if (!b->cpu0.ok || !b->cpu1.ok || b->cpu1.ns < b->cpu0.ns)
+		return;
+	snprintf(total, len, "%.3f", (double)(b->cpu1.ns - b->cpu0.ns) / 1e9);
+	/* Rounding can lose up to two ticks per ticked process and sample:
+	 * coarse when that could be a tenth of the figure. */
+	lost = hz > 0 ? 2.0 * (b->cpu0.nticked + b->cpu1.nticked) / hz : 0;
+	snprintf(coarse, len, "%d",
+	    lost * 10 > (double)(b->cpu1.ns - b->cpu0.ns) / 1e9);
+	if (b->o.mode == M_HOLD)
+		units = b->nheld > 0 ? b->nheld : b->nopen;
+	else if (b->o.mode == M_BULK)
+		units = (double)b->st.bytes / 1e6;
+	else
+		units = (double)b->st.ops;
+	if ((us = pt_us_per(b->cpu0.ns, b->cpu1.ns, units)) >= 0)
+		snprintf(per, len, "%.*f", us < 10 ? 2 : 1, us);
+}
+
 static void
 print_errors(const struct stats *st)
 {
@@ -1240,6 +1360,16 @@ print_human(const struct bench *b, double secs, double rate)
 		    (int)b->o.pid, b->after.nproc, rss, pss, b->before.pss_kb,
 		    b->o.mode == M_HOLD ? ", bytes per connection " : "",
 		    b->o.mode == M_HOLD ? per : "");
+	if (b->o.pid > 0) {
+		char total[32], us[32], coarse[32];
+
+		fmt_cpu(total, us, coarse, sizeof(total), b);
+		printf("  server    CPU %s s (%d processes at the end), %s us"
+		       " per %s%s%s\n",
+		    total, b->cpu1.nproc, us, cpu_units[b->o.mode],
+		    b->o.mode == M_HOLD ? " opened" : "",
+		    strcmp(coarse, "1") == 0 ? " (coarse: clock ticks)" : "");
+	}
 }
 
 /* The one machine-readable line. */
@@ -1247,11 +1377,13 @@ static void
 print_result(const struct bench *b, double secs, double rate)
 {
 	char p50[32], p99[32], p999[32], rss[32], pss[32], per[32], open[32];
+	char cpu_s[32], cpu_us[32], cpu_coarse[32];
 
 	fmt_us(p50, sizeof(p50), &b->st.lat, 0.50);
 	fmt_us(p99, sizeof(p99), &b->st.lat, 0.99);
 	fmt_us(p999, sizeof(p999), &b->st.lat, 0.999);
 	fmt_mem(rss, pss, per, sizeof(rss), b);
+	fmt_cpu(cpu_s, cpu_us, cpu_coarse, sizeof(cpu_s), b);
 	/* Connections open at the end; hold: those that passed the check. */
 	if (b->o.mode == M_CONN)
 		snprintf(open, sizeof(open), "-");
@@ -1262,13 +1394,15 @@ print_result(const struct bench *b, double secs, double rate)
 	       "sources=%u secs=%.2f ops=%" PRIu64 " rate=%.1f mbps=%.2f "
 	       "p50_us=%s p99_us=%s p999_us=%s errors=%" PRIu64
 	       " mismatches=%" PRIu64 " open=%s rss_kb=%s pss_kb=%s "
-	       "per_conn_bytes=%s echo=%s\n",
+	       "per_conn_bytes=%s echo=%s cpu_s=%s cpu_us=%s cpu_per=%s "
+	       "cpu_coarse=%s procs=%d\n",
 	    mode_names[b->o.mode], b->o.target, b->o.conns, b->o.size,
 	    b->o.mode == M_BULK ? b->o.window : b->o.size, b->o.nsrc, secs,
 	    b->st.ops, rate,
 	    secs > 0 && b->o.mode != M_HOLD ? b->st.bytes / secs / 1e6 : 0, p50,
 	    p99, p999, total_errors(&b->st), b->st.err[E_MISMATCH], open, rss,
-	    pss, per, b->o.plain ? "plain" : "upper");
+	    pss, per, b->o.plain ? "plain" : "upper", cpu_s, cpu_us,
+	    cpu_units[b->o.mode], cpu_coarse, b->cpu1.nproc);
 }
 
 static int
@@ -1314,8 +1448,10 @@ usage(FILE *f)
 	    "  -w  warm-up seconds, not measured (default 1; hold: none)\n"
 	    "  -s  bind to N source addresses 127.0.0.2... (default 0: "
 	    "kernel's choice)\n"
-	    "  -P  the server's main pid: report its memory (with its "
-	    "children)\n"
+	    "  -P  the server's main pid: report its memory and its CPU "
+	    "time per operation\n"
+	    "      over the measured time (with every descendant, reaped "
+	    "children too)\n"
 	    "  -e  plain echo: expect the bytes back unchanged, not "
 	    "uppercased\n"
 	    "Exit status 0, or 1 if any error or mismatch, 64 usage, 71 "
@@ -1580,6 +1716,8 @@ main(int argc, char **argv)
 		if (!b.before.ok)
 			warnx_("pid %d: cannot read its memory from /proc",
 			    (int)b.o.pid);
+		if (b.o.mode == M_HOLD) /* the set-up is what is measured */
+			cpu_measure(b.o.pid, &b.cpu0);
 	}
 	run(&b);
 	return report(&b);

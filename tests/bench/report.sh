@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # report.sh: DIR/summary.tsv (written by run.sh --out DIR) to
 #   DIR/results.md   markdown: one summary table, then every figure
-#   DIR/compare.png  a chart: one panel per scenario, a bar per server,
-#                    log scale (gnuplot; skipped with a message without it)
+#   DIR/compare.png  a chart: a panel per scenario for the rate, one for
+#                    the server's CPU time per operation, and for hold
+#                    the memory per connection, the connections held and
+#                    the CPU per connection opened; a bar per server, log
+#                    scale (gnuplot; skipped with a message without it)
 #
-#   tests/bench/report.sh DIR
+#   tests/bench/report.sh DIR [TITLE [PNG-NAME]]
+#
+# TITLE heads results.md and the chart (default: echod and its peers,
+# side by side); PNG-NAME is the chart's file name in DIR (compare.png).
 set -euo pipefail
 
-DIR=${1:?usage: report.sh DIR}
+DIR=${1:?usage: report.sh DIR [TITLE [PNG-NAME]]}
+TITLE=${2:-echod and its peers, side by side}
+PNG=${3:-compare.png}
 TSV=$DIR/summary.tsv
 [ -s "$TSV" ] || { echo "report.sh: $TSV: missing or empty" >&2; exit 66; }
 
@@ -24,8 +32,22 @@ BEGIN { FS = "\t" }
 	key = scen SUBSEP srv
 	conns[key] = $4; value[key] = $5; unit[scen] = $6; open[key] = $7
 	p50[key] = $8; p99[key] = $9; errs[key] = $10; rss[key] = $11
-	pss[key] = $12; rc[key] = $13
+	pss[key] = $12; cpu[key] = $13; cpuper[scen] = $14; cpus[key] = $15
+	coarse[key] = $16; procs[key] = $17; rc[key] = $18
 	have[key] = 1
+}
+# The server CPU per operation counts like the rate: not with errors
+# (but hold: per connection opened, whatever did not open).
+function badcpu(key) {
+	if (cpu[key] == "" || cpu[key] == "-") return 1
+	if (key ~ /^hold/) return 0
+	return errs[key] != "" && errs[key] != "-" && errs[key] + 0 > 0
+}
+# "~": coarse (clock ticks could move it by a tenth).
+function cpucell(scen, srv,   key) {
+	key = scen SUBSEP srv
+	if (!have[key] || cpu[key] == "" || cpu[key] == "-") return "-"
+	return (coarse[key] == 1 ? "~" : "") num(cpu[key]) errnote(key)
 }
 function bad(key) {
 	if (value[key] == "" || value[key] == "-" || value[key] + 0 <= 0)
@@ -33,10 +55,11 @@ function bad(key) {
 	if (key ~ /^hold/) return 0
 	return errs[key] != "" && errs[key] != "-" && errs[key] + 0 > 0
 }
-function num(v) {
+function num(v,   a) {
 	if (v == "" || v == "-") return "-"
-	if (v + 0 >= 100) return sprintf("%.0f", v)
-	if (v + 0 >= 10) return sprintf("%.1f", v)
+	a = v < 0 ? -v : v + 0	# PSS can shrink: a growth below 0
+	if (a >= 100) return sprintf("%.0f", v)
+	if (a >= 10) return sprintf("%.1f", v)
 	return sprintf("%.2f", v)
 }
 function cell(scen, srv,   key, s) {
@@ -73,22 +96,37 @@ END {
 		print line " |"
 	}
 	print ""
-	print "| scenario | server | echo | connections | rate | p50 us | p99 us | errors | RSS kB | PSS kB | exit |"
-	print "|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|"
+	print "Server CPU per operation, microseconds (user + system time of all"
+	print "its processes, reaped children included, over the measured seconds;"
+	print "~: coarse, the rounding of clock ticks could move it by a tenth):"
+	print ""
+	print "| server | conn (us/conn) | pp32 (us/rt) | pp256 (us/rt) | bulk (us/MB) | hold (us/conn opened) |"
+	print "|---|--:|--:|--:|--:|--:|"
+	for (i = 1; i <= nsrv; i++) {
+		srv = order[i]
+		line = "| " srv
+		for (j = 1; j <= ns; j++) line = line " | " cpucell(sc[j], srv)
+		print line " |"
+	}
+	print ""
+	print "| scenario | server | echo | connections | rate | server CPU us/op | server CPU s | processes | p50 us | p99 us | errors | RSS kB | PSS kB | exit |"
+	print "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
 	for (j = 1; j <= ns; j++)
 		for (i = 1; i <= nsrv; i++) {
 			key = sc[j] SUBSEP order[i]
 			if (!have[key]) continue
 			r = sc[j] == "hold" ? open[key] " held, " num(value[key]) " B/conn" : num(value[key]) " " unit[sc[j]]
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			    sc[j], order[i], echo[order[i]], conns[key], r,
-			    num(p50[key]), num(p99[key]), errs[key], rss[key],
-			    pss[key], rc[key]
+			c = cpucell(sc[j], order[i])
+			if (c != "-") c = c "/" cpuper[sc[j]]
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			    sc[j], order[i], echo[order[i]], conns[key], r, c,
+			    cpus[key], procs[key], num(p50[key]), num(p99[key]),
+			    errs[key], rss[key], pss[key], rc[key]
 		}
 }' "$TSV" >"$DIR/results.body.md"
 
 {
-	echo "# echod and its peers, side by side"
+	echo "# $TITLE"
 	echo
 	head -n 3 "$DIR/table.txt" 2>/dev/null |
 		sed -n 's/^echo benchmark: \(.*\)/Each figure: \1./p'
@@ -104,7 +142,13 @@ END {
 	echo "connections.  **bulk**: one connection, 256 KiB in flight."
 	echo "**hold**: idle connections held, then each checked to still echo;"
 	echo "PSS/conn = the server's memory growth per connection (user space"
-	echo "only).  A figure with errors is not a result: see the second table."
+	echo "only).  **Server CPU per operation**: what the server's whole process"
+	echo "tree spent (user + system, reaped children included) during the"
+	echo "measured seconds, divided by the connections, round trips or MB it"
+	echo "served then; hold: during the set-up, per connection opened.  It"
+	echo "shows what the server costs even where the load generator, on the"
+	echo "same CPUs, is what limits the rate.  A figure with errors is not a"
+	echo "result: see the last table."
 	# run.sh --baseline: the paired ratios, as it printed them.
 	if grep -q '^ratio to ' "$DIR/table.txt" 2>/dev/null; then
 		echo
@@ -131,64 +175,28 @@ END {
 	title["pp256"] = "pp256: round trips/s (256 conns)"
 	title["bulk"] = "bulk: MB/s (1 conn, 256 KiB in flight)"
 	title["hold"] = "hold: PSS bytes per idle conn (lower is better)"
+	cpuunit["conn"] = "connection"; cpuunit["pp32"] = "round trip"
+	cpuunit["pp256"] = "round trip"; cpuunit["bulk"] = "MB"
 	ns = split(scens, sc, " ")
-	print "set terminal pngcairo size 1500,900 font \"DejaVu Sans,10\""
+	print "set terminal pngcairo size 1800,1250 font \"DejaVu Sans,10\""
 	print "set output \"" out "\""
-	print "set multiplot layout 2,3 title \"echod and its peers, side by side (" stamp ")\" font \",13\""
+	print "set multiplot layout 3,4 title \"" ttl " (" stamp ")\" font \",13\""
 	print "set style fill solid 0.85 border -1"
 	print "set boxwidth 0.7"
-	print "set logscale y"
-	print "set format y \"10^{%L}\""
 	print "set grid ytics mytics lc rgb \"#dddddd\""
 	print "unset key"
 	print "set xtics rotate by -30 nomirror"
 	print "set ytics nomirror"
 	printf "set xrange [-0.6:%f]\n", nsrv - 0.4
-	for (j = 1; j <= ns; j++) {
-		any = 0
-		for (i = 1; i <= nsrv; i++) if (have[sc[j] SUBSEP order[i]]) any = 1
-		if (!any) continue
-		lo = 0; hi = 0
-		for (i = 1; i <= nsrv; i++) {
-			key = sc[j] SUBSEP order[i]
-			if (!have[key] || bad(key)) continue
-			v = value[key] + 0
-			if (lo == 0 || v < lo) lo = v
-			if (v > hi) hi = v
-		}
-		if (hi == 0) { lo = 1; hi = 10 }
-		lo = lo / 4; hi = hi * (sc[j] == "hold" ? 10 : 4)
-		t = title[sc[j]]
-		if (sc[j] == "hold") t = t "\\n" held_by()
-		print "set title \"" t "\""
-		printf "set yrange [%g:%g]\n", lo, hi
-		printf "set xtics ("
-		for (i = 1; i <= nsrv; i++)
-			printf "%s\"%s%s\" %d", (i > 1 ? ", " : ""), order[i],
-			    echo[order[i]] == "plain" ? " (plain)" : "", i - 1
-		print ")"
-		printf "plot \"-\" using 1:2:3 with boxes lc rgb variable, \"-\" using 1:2:3 with labels offset 0,%s font \",9\"\n", sc[j] == "hold" ? "1.3" : "0.7"
-		for (i = 1; i <= nsrv; i++) {
-			key = sc[j] SUBSEP order[i]
-			c = col[(i - 1) % 8 + 1]
-			rgb = sprintf("%d", hex(c))
-			if (have[key] && !bad(key)) printf "%d %s %s\n", i - 1, value[key] + 0, rgb
-		}
-		print "e"
-		for (i = 1; i <= nsrv; i++) {
-			key = sc[j] SUBSEP order[i]
-			if (!have[key]) continue
-			if (bad(key))
-				printf "%d %g \"%s\"\n", i - 1, lo * 1.6,
-				    errnote(key) != "" ? substr(errnote(key), 3, length(errnote(key)) - 3) : "no result"
-			else if (sc[j] == "hold" && errnote(key) != "")
-				printf "%d %s \"%s\\n(%s held)\"\n", i - 1,
-				    value[key] + 0, num(value[key]), open[key]
-			else printf "%d %s \"%s\"\n", i - 1, value[key] + 0, num(value[key])
-		}
-		print "e"
-	}
-	# the sixth panel: the legend, as text
+	for (j = 1; j <= ns; j++)
+		if (sc[j] != "hold") panel(sc[j], "rate", title[sc[j]])
+	for (j = 1; j <= ns; j++)
+		if (sc[j] != "hold")
+			panel(sc[j], "cpu", sprintf("%s: server CPU us per %s (lower is better)", sc[j], cpuunit[sc[j]]))
+	panel("hold", "rate", title["hold"])
+	panel("hold", "held", "hold: idle connections held (of those asked)")
+	panel("hold", "cpu", "hold: server CPU us per connection opened")
+	# the last panel: the legend, as text
 	print "unset logscale y; unset grid; unset xtics; unset ytics; unset border"
 	print "set xrange [0:1]; set yrange [0:1]"
 	print "set title \"servers\""
@@ -198,28 +206,71 @@ END {
 		    i, srv, echo[srv] == "plain" ? "plain (unchanged)" : "uppercase",
 		    0.9 - (i - 1) * 0.1, col[(i - 1) % 8 + 1]
 	}
-	printf "set label %d \"%s\" at 0.1,%f font \",9\"\n", nsrv + 1,
-	    "plain = inetd internal echo, bytes sent back unchanged", 0.9 - nsrv * 0.1
+	for (i = 1; i <= nsrv; i++) if (echo[order[i]] == "plain") anyplain = 1
+	if (anyplain)
+		printf "set label %d \"%s\" at 0.1,%f font \",9\"\n", nsrv + 1,
+		    "plain = inetd internal echo, bytes sent back unchanged", 0.9 - nsrv * 0.1
 	print "plot NaN notitle"
 	print "unset multiplot"
 }
-# "held: 10000 echod, ref; 1000 the others": who was asked to hold how many
-function held_by(   i, n, k, c, g, names, cnt, big, out) {
-	n = 0
+# One panel: what = rate (the figure of the scenario), cpu (server CPU per
+# operation) or held (connections held); a failed figure is a grey label.
+function fig(key, what) {
+	if (what == "cpu") return cpu[key]
+	if (what == "held") return open[key]
+	return value[key]
+}
+function failed(key, what) {
+	if (what == "cpu") return badcpu(key)
+	if (what == "held") return open[key] == "" || open[key] == "-"
+	return bad(key)
+}
+function panel(scen, what, t,   i, key, any, lo, hi, v, c) {
+	any = 0
+	for (i = 1; i <= nsrv; i++) if (have[scen SUBSEP order[i]]) any = 1
+	if (!any) return
+	lo = 0; hi = 0
 	for (i = 1; i <= nsrv; i++) {
-		k = "hold" SUBSEP order[i]
-		if (!have[k]) continue
-		c = conns[k]
-		if (!(c in names)) { g[++n] = c; names[c] = order[i]; cnt[c] = 1 }
-		else { names[c] = names[c] ", " order[i]; cnt[c]++ }
+		key = scen SUBSEP order[i]
+		if (!have[key] || failed(key, what)) continue
+		v = fig(key, what) + 0
+		if (v <= 0) continue
+		if (lo == 0 || v < lo) lo = v
+		if (v > hi) hi = v
 	}
-	big = ""
-	if (n == 2) big = cnt[g[1]] >= cnt[g[2]] ? g[1] : g[2]
-	out = ""
-	for (i = 1; i <= n; i++) if (g[i] != big)
-		out = out (out == "" ? "" : "; ") g[i] " " names[g[i]]
-	if (big != "") out = out "; " big " the others"
-	return "connections held: " out
+	if (hi == 0) { lo = 1; hi = 10 }
+	lo = lo / 4; hi = hi * (scen == "hold" ? 10 : 4)
+	print "set logscale y"
+	print "set format y \"10^{%L}\""
+	print "set title \"" t "\""
+	printf "set yrange [%g:%g]\n", lo, hi
+	printf "set xtics ("
+	for (i = 1; i <= nsrv; i++)
+		printf "%s\"%s%s\" %d", (i > 1 ? ", " : ""), order[i],
+		    echo[order[i]] == "plain" ? " (plain)" : "", i - 1
+	print ")"
+	printf "plot \"-\" using 1:2:3 with boxes lc rgb variable, \"-\" using 1:2:3 with labels offset 0,%s font \",9\"\n", scen == "hold" && what == "rate" ? "1.3" : "0.7"
+	for (i = 1; i <= nsrv; i++) {
+		key = scen SUBSEP order[i]
+		c = col[(i - 1) % 8 + 1]
+		if (have[key] && !failed(key, what) && fig(key, what) + 0 > 0)
+			printf "%d %s %d\n", i - 1, fig(key, what) + 0, hex(c)
+	}
+	print "e"
+	for (i = 1; i <= nsrv; i++) {
+		key = scen SUBSEP order[i]
+		if (!have[key]) continue
+		if (failed(key, what) || fig(key, what) + 0 <= 0)
+			printf "%d %g \"%s\"\n", i - 1, lo * 1.6,
+			    errnote(key) != "" && scen != "hold" ? substr(errnote(key), 3, length(errnote(key)) - 3) : (fig(key, what) != "" && fig(key, what) != "-" ? "0 or less" : "no result")
+		else if (scen == "hold" && what == "rate" && errnote(key) != "")
+			printf "%d %s \"%s\\n(%s held)\"\n", i - 1,
+			    value[key] + 0, num(value[key]), open[key]
+		else if (what == "held")
+			printf "%d %s \"%s/%s\"\n", i - 1, open[key] + 0, open[key], conns[key]
+		else printf "%d %s \"%s\"\n", i - 1, fig(key, what) + 0, num(fig(key, what))
+	}
+	print "e"
 }
 function hex(s,   i, n, d) {
 	n = 0
@@ -228,12 +279,12 @@ function hex(s,   i, n, d) {
 		n = n * 16 + d
 	}
 	return n
-}' out="$DIR/compare.png" stamp="$(date +%Y-%m-%d), $(nproc) CPUs shared with the client" \
-	"$TSV" >"$DIR/compare.gp"
-if gnuplot "$DIR/compare.gp" 2>"$DIR/compare.gp.log"; then
-	echo "report.sh: wrote $DIR/compare.png" >&2
+}' out="$DIR/$PNG" ttl="$TITLE" stamp="$(date +%Y-%m-%d), $(nproc) CPUs shared with the client" \
+	"$TSV" >"$DIR/${PNG%.png}.gp"
+if gnuplot "$DIR/${PNG%.png}.gp" 2>"$DIR/${PNG%.png}.gp.log"; then
+	echo "report.sh: wrote $DIR/$PNG" >&2
 else
-	echo "report.sh: gnuplot failed (see $DIR/compare.gp.log):" >&2
-	tail -n 5 "$DIR/compare.gp.log" >&2
+	echo "report.sh: gnuplot failed (see $DIR/${PNG%.png}.gp.log):" >&2
+	tail -n 5 "$DIR/${PNG%.png}.gp.log" >&2
 	exit 1
 fi

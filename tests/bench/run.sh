@@ -14,7 +14,10 @@
 #
 # A server command must stay in the foreground and listen on
 # 127.0.0.1:{port}; {port} is replaced with the chosen port.  Its memory
-# is summed over its pid and that pid's descendants.  --name, --plain and
+# is summed over its pid and that pid's descendants, and so is its CPU
+# time (echobench -P): what the whole tree spent during the measured
+# seconds, reaped children included, per connection (conn; hold: per
+# connection opened), per round trip (pp32, pp256) or per MB (bulk).  --name, --plain and
 # --max-hold describe the --server that follows them (tests/bench/compare.sh
 # uses them for the peers).
 set -euo pipefail
@@ -225,6 +228,7 @@ start_server() {
 	return 1
 }
 
+NAMEW=14 # the server column's width: the longest name
 server_names() {
 	local i j base
 	for i in "${!SERVERS[@]}"; do
@@ -237,6 +241,7 @@ server_names() {
 				NAME[i]="$base#$((i + 1))"
 			fi
 		done
+		[ ${#NAME[i]} -le "$NAMEW" ] || NAMEW=${#NAME[i]}
 	done
 }
 
@@ -277,7 +282,7 @@ median_result() {
 }
 
 row() { # row SCENARIO SERVER-INDEX
-	local scen=$1 i=$2 res rate p50 p99 err rss pss per rc
+	local scen=$1 i=$2 res rate p50 p99 err rss pss per rc cpu
 	res=$(median_result "$scen" "$i")
 	rc=$(cat "$TMP/$scen.$i".? "$TMP/$scen.$i".?? 2>/dev/null |
 		grep -E '^(rc=|server_died)' | sort -u | tr '\n' ' ' || true)
@@ -290,17 +295,36 @@ row() { # row SCENARIO SERVER-INDEX
 	p50=$(field "$res" p50_us) p99=$(field "$res" p99_us)
 	err=$(field "$res" errors) rss=$(field "$res" rss_kb)
 	pss=$(field "$res" pss_kb) per=$(field "$res" per_conn_bytes)
-	printf '%-6s %-14s %18s %9s %9s %7s %8s %8s %7s  %s\n' "$scen" \
-		"${NAME[i]}" "$rate" "${p50:--}" "${p99:--}" "${err:--}" \
-		"${rss:--}" "${pss:--}" "${per:--}" "${rc% }"
+	cpu=$(cpu_cell "$res")
+	printf "%-6s %-${NAMEW}s %18s %13s %9s %9s %7s %8s %8s %7s  %s\n" "$scen" \
+		"${NAME[i]}" "$rate" "$cpu" "${p50:--}" "${p99:--}" \
+		"${err:--}" "${rss:--}" "${pss:--}" "${per:--}" "${rc% }"
 	[ -z "$OUT" ] || summary_line "$scen" "$i" "$res" "${rc% }" \
 		>>"$OUT/summary.tsv"
+}
+
+# "14.1/conn": the server's CPU microseconds per operation, from a
+# RESULT line (echobench's cpu_us and cpu_per), or "-"; "~" marks a
+# figure that the rounding of clock ticks could move by a tenth (coarse).
+cpu_cell() { # cpu_cell RESULT-LINE
+	local us
+	us=$(field "$1" cpu_us)
+	if [ -z "$us" ] || [ "$us" = - ]; then
+		echo -
+	elif [ "$(field "$1" cpu_coarse)" = 1 ]; then
+		echo "~$us/$(field "$1" cpu_per)"
+	else
+		echo "$us/$(field "$1" cpu_per)"
+	fi
 }
 
 # One tab-separated line: scenario, server, echo (upper|plain),
 # connections, value and its unit (conn: conn/s, pp*: round trips/s,
 # bulk: MB/s, hold: PSS bytes per connection), open, p50_us, p99_us,
-# errors, rss_kb, pss_kb, exit statuses, the command.
+# errors, rss_kb, pss_kb, the server's CPU microseconds per operation and
+# the operation (conn, rt, MB; hold: conn opened), its CPU seconds over
+# the measured time, 1 if that is coarse (clock ticks), its processes at
+# the end, exit statuses, the command.
 summary_line() {
 	local scen=$1 i=$2 res=$3 rc=$4 conns value unit
 	conns=$(field "$res" conns)
@@ -311,13 +335,16 @@ summary_line() {
 	hold) value=$(field "$res" per_conn_bytes) unit=B/conn
 		conns=$(hold_of "$i") ;;
 	esac
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$scen" "${NAME[i]}" \
 		"$([ "${PLAIN[$i]:-0}" = 1 ] && echo plain || echo upper)" \
 		"${conns:--}" "${value:--}" "$unit" "$(field "$res" open)" \
 		"$(field "$res" p50_us)" "$(field "$res" p99_us)" \
 		"$(field "$res" errors)" "$(field "$res" rss_kb)" \
-		"$(field "$res" pss_kb)" "${rc:--}" "${SERVERS[$i]}"
+		"$(field "$res" pss_kb)" "$(field "$res" cpu_us)" \
+		"$(field "$res" cpu_per)" "$(field "$res" cpu_s)" \
+		"$(field "$res" cpu_coarse)" "$(field "$res" procs)" \
+		"${rc:--}" "${SERVERS[$i]}"
 }
 
 # The figure a scenario is judged by, from one result line: the rate, or
@@ -337,12 +364,69 @@ value_of() { # value_of SCENARIO RESULT-LINE
 	esac
 }
 
+# The server's CPU microseconds per operation, from one result line, on
+# the same terms (hold: per connection opened).
+cpu_of() { # cpu_of SCENARIO RESULT-LINE
+	local err v
+	err=$(field "$2" errors)
+	if [ "$1" != hold ] && [ "${err:-0}" != 0 ]; then
+		return 0
+	fi
+	v=$(field "$2" cpu_us)
+	[ "$v" = - ] || echo "$v"
+}
+
+# paired LIST CPU: "a/z a/z ..." (one pair a round) to the median of the
+# ratios a/z and their range, "-" when no round gave both; unless CPU is
+# 1, also the inverse of the median (the baseline as a multiple).
+paired() {
+	awk -v list="$1" -v cpu="$2" '
+	BEGIN {
+		n = 0
+		m = split(list, pair, " ")
+		for (k = 1; k <= m; k++) {
+			split(pair[k], f, "/")
+			# PSS can shrink: a growth below 0 is no figure
+			if (f[1] == "" || f[1] == "-" || f[1] + 0 < 0 ||
+			    f[2] + 0 <= 0)
+				continue
+			v[++n] = f[1] / f[2]
+		}
+		if (n == 0) {
+			if (cpu)
+				printf "%8s  %-14s", "-", ""
+			else
+				printf "%8s  %-14s %-9s", "-", "", "-"
+			exit
+		}
+		for (x = 1; x <= n; x++)	# insertion sort: n is small
+			for (y = x; y > 1 && v[y - 1] > v[y]; y--) {
+				t = v[y]; v[y] = v[y - 1]; v[y - 1] = t
+			}
+		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		range = sprintf("%.0f%%-%.0f%%", 100 * v[1], 100 * v[n])
+		if (cpu) {
+			printf "%7.0f%%  %-14s", 100 * med, range
+			exit
+		}
+		# The other way round: a multiple, or a fraction when it is
+		# small (memory per connection).
+		if (med <= 0)
+			inv = "-"
+		else if (1 / med >= 0.1)
+			inv = sprintf("%.2fx", 1 / med)
+		else
+			inv = sprintf("1/%.0f", med)
+		printf "%7.0f%%  %-14s %-9s", 100 * med, range, inv
+	}'
+}
+
 # Paired ratios: in round r, server i's figure over the baseline's figure
 # in the same round.  Servers run back to back within a round, so a slow
 # spell of the machine tends to hit both; the median of the paired
 # ratios is steadier than a ratio of two medians.
 ratios() {
-	local b=-1 i s r scen a z list
+	local b=-1 i s r scen a z ra rz list clist
 	for i in "${!SERVERS[@]}"; do
 		[ "${NAME[i]}" = "$BASELINE" ] && b=$i
 	done
@@ -352,10 +436,12 @@ ratios() {
 	fi
 	echo "ratio to ${NAME[b]}, paired by round: median (lowest-highest)" \
 		"of $ROUNDS round(s)"
-	echo "(hold: memory per connection, lower is better); the last column"
-	echo "is the same the other way round: ${NAME[b]} as a multiple of the server"
-	printf '%-6s %-14s %8s  %-14s %s\n' scen server ratio range \
-		"${NAME[b]}/server"
+	echo "(hold: memory per connection, lower is better); ${NAME[b]}/server:"
+	echo "the same the other way round, ${NAME[b]} as a multiple of the server;"
+	echo "cpu/op: the server's CPU time per operation (hold: per connection"
+	echo "opened) over ${NAME[b]}'s, lower is better"
+	printf "%-6s %-${NAMEW}s %8s  %-14s %-9s %8s  %s\n" scen server ratio range \
+		"${NAME[b]}/server" cpu/op range
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*}
 		if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$scen,"* ]]; then
@@ -363,45 +449,19 @@ ratios() {
 		fi
 		for i in "${!SERVERS[@]}"; do
 			[ "$i" = "$b" ] && continue
-			list=""
+			list="" clist=""
 			for ((r = 1; r <= ROUNDS; r++)); do
-				a=$(value_of "$scen" "$(grep -h '^RESULT' \
-					"$TMP/$scen.$i.$r" 2>/dev/null || true)")
-				z=$(value_of "$scen" "$(grep -h '^RESULT' \
-					"$TMP/$scen.$b.$r" 2>/dev/null || true)")
+				ra=$(grep -h '^RESULT' "$TMP/$scen.$i.$r" \
+					2>/dev/null || true)
+				rz=$(grep -h '^RESULT' "$TMP/$scen.$b.$r" \
+					2>/dev/null || true)
+				a=$(value_of "$scen" "$ra") z=$(value_of "$scen" "$rz")
 				list="$list $a/$z"
+				a=$(cpu_of "$scen" "$ra") z=$(cpu_of "$scen" "$rz")
+				clist="$clist $a/$z"
 			done
-			awk -v scen="$scen" -v name="${NAME[i]}" -v list="$list" '
-			BEGIN {
-				n = 0
-				m = split(list, pair, " ")
-				for (k = 1; k <= m; k++) {
-					split(pair[k], f, "/")
-					if (f[1] == "" || f[1] == "-" || f[2] + 0 <= 0)
-						continue
-					v[++n] = f[1] / f[2]
-				}
-				if (n == 0) {
-					printf "%-6s %-14s %8s\n", scen, name, "-"
-					exit
-				}
-				for (x = 1; x <= n; x++)	# insertion sort: n is small
-					for (y = x; y > 1 && v[y - 1] > v[y]; y--) {
-						t = v[y]; v[y] = v[y - 1]; v[y - 1] = t
-					}
-				med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-				# The other way round: a multiple, or a fraction
-				# when it is small (memory per connection).
-				if (med <= 0)
-					inv = "-"
-				else if (1 / med >= 0.1)
-					inv = sprintf("%.2fx", 1 / med)
-				else
-					inv = sprintf("1/%.0f", med)
-				printf "%-6s %-14s %7.0f%%  %-14s %s\n", scen, name,
-				    100 * med, sprintf("%.0f%%-%.0f%%", 100 * v[1],
-				    100 * v[n]), inv
-			}'
+			printf "%-6s %-${NAMEW}s %s %s\n" "$scen" "${NAME[i]}" \
+				"$(paired "$list" 0)" "$(paired "$clist" 1)"
 		done
 	done
 }
@@ -435,7 +495,7 @@ main() {
 		done
 	done
 	if [ -n "$OUT" ]; then
-		printf '#scen\tserver\techo\tconns\tvalue\tunit\topen\tp50_us\tp99_us\terrors\trss_kb\tpss_kb\texit\tcommand\n' \
+		printf '#scen\tserver\techo\tconns\tvalue\tunit\topen\tp50_us\tp99_us\terrors\trss_kb\tpss_kb\tcpu_us\tcpu_per\tcpu_s\tcpu_coarse\tprocs\texit\tcommand\n' \
 			>"$OUT/summary.tsv"
 		report | tee "$OUT/table.txt"
 	else
@@ -453,8 +513,9 @@ report() {
 	echo "echo benchmark: ${SECS} s measured after ${WARMUP} s warm-up," \
 		"$(nproc) CPUs shared by client and server, a fresh server" \
 		"per run, median of $ROUNDS round(s)"
-	printf '%-6s %-14s %18s %9s %9s %7s %8s %8s %7s  %s\n' scen server \
-		rate p50_us p99_us errors rss_kB pss_kB B/conn exit
+	printf "%-6s %-${NAMEW}s %18s %13s %9s %9s %7s %8s %8s %7s  %s\n" scen \
+		server rate cpu_us/op p50_us p99_us errors rss_kB pss_kB \
+		B/conn exit
 	for s in "${SCENARIOS[@]}"; do
 		scen=${s%%|*}
 		if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$scen,"* ]]; then
@@ -474,6 +535,11 @@ report() {
 	echo "sent at once, so it is the time to drain them).  Memory: the"
 	echo "server's processes summed, at the end; B/conn = PSS growth per idle"
 	echo "connection (user space only: socket buffers are kernel memory)."
+	echo "cpu_us/op: the server's CPU time (user + system, all its processes,"
+	echo "reaped children included) over the measured seconds, per"
+	echo "connection, round trip (rt) or MB echoed; hold: per connection"
+	echo "opened, over the set-up.  ~: coarse (the kernel rounds a threaded"
+	echo "process's and reaped children's times to 1/$(getconf CLK_TCK) s)."
 	for i in "${!SERVERS[@]}"; do
 		if [ "${PLAIN[$i]:-0}" = 1 ]; then plain="$plain, ${NAME[i]}"; fi
 	done
