@@ -695,37 +695,52 @@ h_model_multiplexes(const char *model)
 	    strcmp(model, "process-per-connection") != 0);
 }
 
-#define DESC_SCAN 4096
+/* Append the children of pid's threads (their "children" files) to pids. */
+static int
+add_children(pid_t pid, pid_t *pids, int n, int max)
+{
+	char path[64], buf[4096], *p, *end;
+	struct pf_stat st;
+	struct dirent *de;
+	long c, tid;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return n;
+	while ((de = readdir(d)) != NULL && n < max) {
+		if ((tid = atol(de->d_name)) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%ld/children",
+		    (int)pid, tid);
+		if (pf_read(path, buf, sizeof(buf)) <= 0)
+			continue;
+		for (p = buf; n < max; p = end) {
+			c = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			/* Not one that has ended and waits to be reaped. */
+			if (c > 0 && pf_stat((pid_t)c, &st) == 0 &&
+			    st.state != 'Z' && st.state != 'X')
+				pids[n++] = (pid_t)c;
+		}
+	}
+	closedir(d);
+	return n;
+}
 
 int
 h_descendants(pid_t root, pid_t *pids, int max)
 {
-	static pid_t all[DESC_SCAN], parent[DESC_SCAN];
-	struct pf_stat st;
-	struct dirent *de;
-	int nall = 0, n = 0, head, i;
-	pid_t pid;
-	DIR *d;
+	int n, head;
 
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && nall < DESC_SCAN) {
-		if ((pid = atoi(de->d_name)) <= 0)
-			continue;
-		if (pf_stat(pid, &st) == 0 && st.state != 'Z' &&
-		    st.state != 'X' && proc_exit_signal(pid) != 0) {
-			all[nall] = pid;
-			parent[nall++] = st.ppid;
-		}
-	}
-	closedir(d);
-	/* Breadth first: pids[head..n) are found, their children next. */
-	for (i = 0; i < nall && n < max; i++)
-		if (parent[i] == root)
-			pids[n++] = all[i];
+	/*
+	 * Breadth first, through the kernel's per-thread "children" lists,
+	 * not a scan of all /proc: a busy machine may run thousands of
+	 * processes.  Threads are not children, so they are not listed.
+	 */
+	n = add_children(root, pids, 0, max);
 	for (head = 0; head < n; head++)
-		for (i = 0; i < nall && n < max; i++)
-			if (parent[i] == pids[head])
-				pids[n++] = all[i];
+		n = add_children(pids[head], pids, n, max);
 	return n;
 }
