@@ -63,6 +63,16 @@ struct probe_sched probe_schedule(uint64_t watchdog_usec);
  */
 uint32_t probe_wants(int sent);
 
+/*
+ * Pure: skip this probe?  A pool whose every ready worker is at its
+ * capacity (prefork with each worker on a connection, a thread pool with
+ * every thread busy, events at max_connections) is busy, not broken: the
+ * probe would only wait in the accept queue and fail, and recycling the
+ * pool would drop every client.  Its liveness is then the heartbeats'
+ * (worker_timeout).  1 when ready > 0 and full == ready.
+ */
+int probe_skip_when_full(unsigned ready, unsigned full);
+
 /* No probe running; the schedule for WATCHDOG_USEC watchdog_usec. */
 void probe_init(struct probe *p, uint64_t watchdog_usec);
 

@@ -35,6 +35,7 @@
 #include "climit.h"
 #include "log.h"
 #include "master_int.h"
+#include "model.h"
 #include "notify.h"
 #include "sandbox.h"
 
@@ -258,6 +259,25 @@ shrink(struct master *m)
 
 /* ---- the watchdog and its health probe ---- */
 
+/* Is every ready worker of the serving generation at its capacity? */
+static int
+pool_full(const struct master *m)
+{
+	unsigned cap = model_capacity(m->conf->model, m->serving.max_conns,
+	    m->conf->threads);
+	unsigned i, ready = 0, full = 0;
+
+	for (i = 0; i < m->sb.nslots; i++) {
+		if (m->pool.slots[i].state != POOL_SLOT_READY ||
+		    m->pool.slots[i].generation != m->serving.id)
+			continue;
+		ready++;
+		if (sb_load(&m->sb.slots[i].conns_open) >= cap)
+			full++;
+	}
+	return probe_skip_when_full(ready, full);
+}
+
 static void
 start_probe(struct master *m, uint64_t now)
 {
@@ -267,6 +287,13 @@ start_probe(struct master *m, uint64_t now)
 	m->next_probe = now + m->wd_interval;
 	if (m->probe.fd != -1 || m->serving.nls == 0)
 		return;
+	if (pool_full(m)) {
+		log_debug("health probe skipped: every worker is at its "
+		    "capacity; the heartbeats say they are alive");
+		if (!m->wd_stopped)
+			notify_watchdog();
+		return;
+	}
 	if (probe_target(m->serving.ls[0].fd, &ss, &sl) == -1 ||
 	    probe_start(&m->probe, (struct sockaddr *)&ss, sl, now, m->epfd,
 	    TAG_PROBE) == -1)

@@ -45,6 +45,12 @@ probe_schedule(uint64_t watchdog_usec)
 	return s;
 }
 
+int
+probe_skip_when_full(unsigned ready, unsigned full)
+{
+	return ready > 0 && full >= ready;
+}
+
 uint32_t
 probe_wants(int sent)
 {

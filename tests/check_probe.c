@@ -323,7 +323,7 @@ start_watchdog(struct echod_proc *p, const char *conf, const char *usec)
 
 	if (h_spawn_ex(p, conf, NULL, envs, NULL, 0) == -1)
 		return -1;
-	return h_wait_notify(p, "READY=1", START_MS, NULL, 0);
+	return h_wait_ready(p, START_MS);
 }
 
 /* Drain notify datagrams until needle is in the log; 1 if it is. */
@@ -427,6 +427,72 @@ out:
 }
 END_TEST
 
+/* A full pool is busy, not broken: no probe, the watchdog fed. */
+static const struct skip_case {
+	unsigned ready, full;
+	int skip;
+} skip_cases[] = {
+	{ 0, 0, 0 },   /* nobody ready yet: probe (and fail) as before */
+	{ 2, 0, 0 },
+	{ 2, 1, 0 },   /* one worker has room: the probe can be served */
+	{ 2, 2, 1 },
+	{ 1, 1, 1 },
+	{ 256, 255, 0 },
+	{ 256, 256, 1 },
+};
+
+START_TEST(test_skip_when_full)
+{
+	const struct skip_case *c = &skip_cases[_i];
+
+	ck_assert_msg(probe_skip_when_full(c->ready, c->full) == c->skip,
+	    "ready %u, full %u: skip %d, want %d", c->ready, c->full,
+	    probe_skip_when_full(c->ready, c->full), c->skip);
+}
+END_TEST
+
+/*
+ * Issue 11: a prefork worker on a connection is full.  The probe would
+ * wait in the accept queue behind it and fail, and the recycle would
+ * drop the client: with every worker full, the master skips the probe
+ * and feeds the watchdog (the heartbeats say the workers are alive).
+ */
+START_TEST(full_pool_is_not_recycled)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	long long deadline;
+	int fd = -1, pings = 0, i;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, start_watchdog(&p, "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = 1\nmodel = prefork\nlog_level = debug\n",
+	    "WATCHDOG_USEC=1000000") == 0, "start failed");
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", p.port)) != -1 &&
+	    cl_echo(fd, "held\n", 3000), "the held client was not echoed");
+	/* 3 s: six probe times, each with a 250 ms deadline. */
+	deadline = h_now_ms() + 3000;
+	for (i = 0; i < 100000 && h_now_ms() < deadline; i++)
+		if (h_wait_notify(&p, "WATCHDOG=1", 200, NULL, 0) == 0)
+			pings++;
+	REQUIRE(&t, cl_log_count(&p, "health probe failed") == 0 &&
+	    cl_log_count(&p, "recycling the pool") == 0, "a full prefork "
+	    "pool was probed and recycled (%d failed probe(s))",
+	    cl_log_count(&p, "health probe failed"));
+	REQUIRE(&t, pings >= 3, "%d WATCHDOG=1 in 3 s with the pool full",
+	    pings);
+	REQUIRE(&t, cl_log_count(&p, "health probe skipped") >= 3,
+	    "the probes were not skipped");
+	REQUIRE(&t, cl_echo(fd, "still here\n", 3000), "the held client "
+	    "lost its connection");
+out:
+	if (fd != -1)
+		close(fd);
+	cl_stop(&p, 5000);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
 Suite *
 probe_suite(void)
 {
@@ -436,10 +502,11 @@ probe_suite(void)
 	tc = h_case(s, "decisions", 0, H_TESTS(test_schedule_invariants,
 	    test_wants));
 	tcase_add_loop_test(tc, test_schedule_table, 0, H_NELEM(sched_cases));
+	tcase_add_loop_test(tc, test_skip_when_full, 0, H_NELEM(skip_cases));
 	h_case(s, "round trip", 0, H_TESTS(test_waiting_probe_is_quiet,
 	    test_reply_in_pieces, test_wrong_reply, test_closed_before_reply,
 	    test_deadline, test_refused, test_target));
 	h_case(s, "watchdog", 30, H_TESTS(pending_probe_costs_no_cpu,
-	    tiny_watchdog_is_clamped));
+	    tiny_watchdog_is_clamped, full_pool_is_not_recycled));
 	return s;
 }
