@@ -108,6 +108,25 @@ crash_takes_worker(const char *model)
 	return strcmp(model, "process-per-connection") != 0;
 }
 
+/*
+ * The crash: SIGKILL ends the process (every thread of it) as a crash
+ * does, without a core file, and without the SIGSEGV handler of an ASan
+ * build (make check-asan), which would report and exit 1 instead.
+ */
+#define CRASH_SIG SIGKILL
+/*
+ * A per-connection child is crashed by SIGVTALRM instead: deadly by
+ * default, no core, no ASan handler, and not the SIGKILL that the
+ * worker sends its own children and so does not report.
+ */
+#define CHILD_CRASH_SIG SIGVTALRM
+
+static int
+crash_sig(const char *model)
+{
+	return crash_takes_worker(model) ? CRASH_SIG : CHILD_CRASH_SIG;
+}
+
 /* ---- the model is in force: what /proc shows of it ---- */
 
 /* What a worker of each model looks like from outside. */
@@ -162,6 +181,8 @@ START_TEST(model_decisions)
 		    tab[i].multiplexes);
 		ck_assert_int_eq(crash_takes_worker(tab[i].model),
 		    tab[i].takes_worker);
+		ck_assert_int_eq(crash_sig(tab[i].model), tab[i].takes_worker ?
+		    SIGKILL : SIGVTALRM);
 		ck_assert_int_eq(model_shape(tab[i].model).child_per_conn,
 		    !tab[i].takes_worker);
 		ck_assert_int_eq(model_shape(tab[i].model).thread_per_conn,
@@ -280,6 +301,15 @@ START_TEST(stop_drains)
 
 	if (m != NULL)
 		supervision_stop_drains(m);
+}
+END_TEST
+
+START_TEST(stop_deadline)
+{
+	const char *m = say("a client outstays shutdown_timeout", _i, NULL);
+
+	if (m != NULL)
+		supervision_stop_deadline(m);
 }
 END_TEST
 
@@ -404,13 +434,6 @@ END_TEST
 
 /* ---- a crash inside a connection ---- */
 
-/*
- * The crash: SIGKILL ends the process (every thread of it) as a crash
- * does, without a core file, and without the SIGSEGV handler of an ASan
- * build (make check-asan), which would report and exit 1 instead.
- */
-#define CRASH_SIG SIGKILL
-
 #define CR_WORKERS 2
 #define CR_PER 2 /* connections a worker holds at once */
 #define CR_CONNS (CR_WORKERS * CR_PER)
@@ -501,10 +524,16 @@ cr_worker(struct tres *t, struct cr *c)
 		    "signal %d", c->slot[0], (int)c->wpid, CRASH_SIG);
 		REQUIRE(t, cl_log_wait(&c->p, want, 1, 2000), "no log line "
 		    "'%s...'", want);
-	} else
+	} else {
+		snprintf(want, sizeof(want), "connection child %d killed by "
+		    "signal %d: its one connection", (int)c->victim,
+		    CHILD_CRASH_SIG);
+		REQUIRE(t, cl_log_wait(&c->p, want, 1, 2000), "the worker did "
+		    "not report its child: no log line '%s...'", want);
 		REQUIRE(t, h_alive(c->wpid) && h_worker_pid(c->p.pid,
 		    (unsigned)c->slot[0]) == c->wpid, "worker %d (pid %d) did "
 		    "not survive its child's crash", c->slot[0], (int)c->wpid);
+	}
 	REQUIRE(t, cl_echo_new(c->p.port, "a new client", REPLY_MS, err,
 	    sizeof(err)), "a new client after the crash: %s", err);
 out:
@@ -526,7 +555,7 @@ START_TEST(crash)
 		c.fd[i] = -1;
 	if (!cr_fill(&t, &c))
 		goto out;
-	REQUIRE(&t, kill(c.victim, CRASH_SIG) == 0, "kill: %s",
+	REQUIRE(&t, kill(c.victim, crash_sig(c.model)) == 0, "kill: %s",
 	    strerror(errno));
 	if (!cr_aftermath(&t, &c) || !cr_worker(&t, &c))
 		goto out;
@@ -566,6 +595,7 @@ modelrun_suite(void)
 	loop_case(s, "killed", 40, killed_under_load);
 	loop_case(s, "crash", 30, crash);
 	loop_case(s, "stop", 30, stop_drains);
+	loop_case(s, "stop_deadline", 30, stop_deadline);
 	loop_case(s, "reload", 60, reload_to_next);
 	return s;
 }

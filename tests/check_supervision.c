@@ -483,7 +483,8 @@ stop_start(struct stop *s, int workers, int drain_s, int client, int sig)
 	s->nk = 0;
 	s->a = -1;
 	cl_proc_init(&s->p);
-	conf_make(conf, sizeof(conf), workers, 0, drain_s, "info");
+	/* debug: a connection's "closed: REASON" line. */
+	conf_make(conf, sizeof(conf), workers, 0, drain_s, "debug");
 	REQUIRE(&s->t, h_start(&s->p, conf, NULL, START_MS) == 0,
 	    "start failed");
 	s->nk = h_children(s->p.pid, s->kids, 16);
@@ -561,11 +562,16 @@ supervision_stop_drains(const char *m)
 	} else
 		REQUIRE(&s.t, e == ECONNREFUSED || e == ECONNRESET,
 		    "new connection failed with %s", strerror(e));
+	/* The client ends it: its half-close is answered with EOF. */
 	t0 = h_now_ms();
+	REQUIRE(&s.t, cl_finish(s.a, 2000), "no EOF after the half-close "
+	    "during the drain");
 	cl_close_fds(&s.a, 1);
 	st = h_wait_exit(&s.p, 4000);
 	REQUIRE(&s.t, st != -1, "master still running 4 s after the last "
 	    "client closed");
+	REQUIRE(&s.t, cl_log_count(&s.p, "closed: shutdown") == 0, "the "
+	    "connection was cut, not drained");
 	REQUIRE(&s.t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
 out:
@@ -582,12 +588,14 @@ END_TEST
 
 /* ---- 5. a client that never closes: shutdown_timeout bounds the drain */
 
-START_TEST(sigterm_timeout)
+void
+supervision_stop_deadline(const char *m)
 {
 	struct stop s;
 	int st = -1;
 	long long el;
 
+	model = m;
 	if (!stop_start(&s, 1, 1, 1, SIGTERM))
 		goto out;
 	st = h_wait_exit(&s.p, 4000);
@@ -597,9 +605,17 @@ START_TEST(sigterm_timeout)
 	    "want about shutdown_timeout = 1 s", el);
 	REQUIRE(&s.t, cl_eof_or_reset(s.a, 1000), "the client saw neither EOF "
 	    "nor a reset");
+	REQUIRE(&s.t, cl_log_count(&s.p, "closed: shutdown") == 1, "no "
+	    "'closed: shutdown' line for the client that outstayed it");
 out:
+	model = NULL;
 	stop_conclude(&s, st, "the worker did not end its drain at "
 	    "shutdown_timeout itself");
+}
+
+START_TEST(sigterm_timeout)
+{
+	supervision_stop_deadline(NULL);
 }
 END_TEST
 
