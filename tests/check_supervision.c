@@ -472,10 +472,12 @@ struct stop {
 /*
  * Start `workers` workers with shutdown_timeout = drain_s, their pids
  * into s->kids and s->nk; with client, a client there (s->a), echoed;
- * then send the master sig.  1, or 0 with the failure in s->t.
+ * then send the master sig.  log_level is level (debug: a connection's
+ * "closed: REASON" line).  1, or 0 with the failure in s->t.
  */
 static int
-stop_start(struct stop *s, int workers, int drain_s, int client, int sig)
+stop_start(struct stop *s, int workers, int drain_s, int client, int sig,
+    const char *level)
 {
 	char conf[256];
 
@@ -483,8 +485,7 @@ stop_start(struct stop *s, int workers, int drain_s, int client, int sig)
 	s->nk = 0;
 	s->a = -1;
 	cl_proc_init(&s->p);
-	/* debug: a connection's "closed: REASON" line. */
-	conf_make(conf, sizeof(conf), workers, 0, drain_s, "debug");
+	conf_make(conf, sizeof(conf), workers, 0, drain_s, level);
 	REQUIRE(&s->t, h_start(&s->p, conf, NULL, START_MS) == 0,
 	    "start failed");
 	s->nk = h_children(s->p.pid, s->kids, 16);
@@ -543,7 +544,7 @@ supervision_stop_drains(const char *m)
 	long long t0;
 
 	model = m;
-	if (!stop_start(&s, 2, 5, 1, SIGTERM))
+	if (!stop_start(&s, 2, 5, 1, SIGTERM, "debug"))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both log 'SIGTERM: draining'");
@@ -596,7 +597,7 @@ supervision_stop_deadline(const char *m)
 	long long el;
 
 	model = m;
-	if (!stop_start(&s, 1, 1, 1, SIGTERM))
+	if (!stop_start(&s, 1, 1, 1, SIGTERM, "debug"))
 		goto out;
 	st = h_wait_exit(&s.p, 4000);
 	el = h_now_ms() - s.sig_ms;
@@ -627,7 +628,7 @@ START_TEST(sigint_drains)
 	char line[512];
 	int st = -1;
 
-	if (!stop_start(&s, 1, 5, 1, SIGINT))
+	if (!stop_start(&s, 1, 5, 1, SIGINT, "info"))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "draining", 1, 3000),
 	    "no worker drains");
@@ -648,7 +649,7 @@ START_TEST(second_sigterm_stops_now)
 	int st = -1;
 	long long t0, el;
 
-	if (!stop_start(&s, 2, 30, 1, SIGTERM))
+	if (!stop_start(&s, 2, 30, 1, SIGTERM, "info"))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both start draining");
@@ -677,7 +678,7 @@ START_TEST(master_killed_workers_exit)
 	struct stop s;
 	int st, alive;
 
-	if (!stop_start(&s, 2, 1, 0, SIGKILL))
+	if (!stop_start(&s, 2, 1, 0, SIGKILL, "info"))
 		goto out;
 	st = h_wait_exit(&s.p, 2000);
 	REQUIRE(&s.t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
