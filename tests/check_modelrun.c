@@ -313,6 +313,15 @@ START_TEST(stop_deadline)
 }
 END_TEST
 
+START_TEST(heartbeat_full)
+{
+	const char *m = say("a full worker's heartbeat", _i, NULL);
+
+	if (m != NULL)
+		supervision_heartbeat_full(m);
+}
+END_TEST
+
 /* From each model to the next (the last to the first), C open across. */
 START_TEST(reload_to_next)
 {
@@ -596,6 +605,7 @@ modelrun_suite(void)
 	loop_case(s, "crash", 30, crash);
 	loop_case(s, "stop", 30, stop_drains);
 	loop_case(s, "stop_deadline", 30, stop_deadline);
+	loop_case(s, "heartbeat", 30, heartbeat_full);
 	loop_case(s, "reload", 60, reload_to_next);
 	return s;
 }

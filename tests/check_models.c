@@ -1,13 +1,13 @@
 /*
  * check_models: what only the blocking models (model = prefork,
  * process-per-connection, thread-per-connection, thread-pool) have to
- * show, end to end against the real echod with the sandbox on: a worker
- * full of idle clients still beats (worker_timeout), per-IP limits across
- * a pool whose workers hold connections in threads or children, and one
- * crashing thread taking its whole worker.  Everything the five models
- * share (echo, capacity and queueing, graceful stop and its deadline,
- * descriptor exhaustion, reload, a crash while serving) is one scenario
- * run over every model by check_modelrun.c.
+ * show, end to end against the real echod with the sandbox on: per-IP
+ * limits across a pool whose workers hold connections in threads or
+ * children, and one crashing thread taking its whole worker.  Everything
+ * the five models share (echo, capacity and queueing, graceful stop and
+ * its deadline, descriptor exhaustion, reload, a crash while serving,
+ * the heartbeat of a full worker) is one scenario run over every model
+ * by check_modelrun.c.
  */
 #include <check.h>
 #include <dirent.h>
@@ -40,52 +40,6 @@ conf_for(char *buf, size_t len, const char *model)
 	    "model = %s\nmax_connections = 2\nthreads = 2\n"
 	    "shutdown_timeout = 5\nlog_level = debug\nsandbox = on\n", model);
 }
-
-static int
-capacity_of(const char *model)
-{
-	return strcmp(model, "prefork") == 0 ? 1 : 2;
-}
-
-/*
- * Supervision: a worker at capacity with idle clients (its acceptor
- * waiting, its connections waiting) still beats, so worker_timeout = 1
- * never fires; a stopped one stops beating and is caught and replaced.
- */
-START_TEST(heartbeat_when_full)
-{
-	const char *model = models[_i];
-	struct echod_proc p;
-	struct tres t = { 0, "" };
-	int fds[2] = { -1, -1 }, cap = capacity_of(model), i;
-	char conf[512];
-	pid_t w;
-
-	cl_proc_init(&p);
-	conf_for(conf, sizeof(conf), model);
-	strcat(conf, "worker_timeout = 1\n");
-	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "%s: start",
-	    model);
-	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
-	for (i = 0; i < cap; i++)
-		REQUIRE(&t, (fds[i] = h_connect(p.port, 0)) != -1 &&
-		    cl_echo(fds[i], "idle\n", 5000), "%s: no echo", model);
-	/* Three worker_timeouts of idleness at capacity. */
-	REQUIRE(&t, !cl_log_wait(&p, "hung: no heartbeat", 1, 3000),
-	    "%s: a healthy full worker was taken for hung", model);
-	REQUIRE(&t, cl_echo(fds[0], "still\n", 5000), "%s: no echo after",
-	    model);
-	REQUIRE(&t, kill(w, SIGSTOP) == 0, "SIGSTOP");
-	REQUIRE(&t, cl_log_wait(&p, "hung: no heartbeat", 1, 10000),
-	    "%s: a stopped worker was not caught", model);
-	REQUIRE(&t, h_wait_worker(p.pid, 0, w, 10000) > 0, "%s: not "
-	    "replaced", model);
-	REQUIRE_STOPPED(&t, &p, STOP_MS);
-out:
-	cl_close_fds(fds, 2);
-	cl_conclude(&t, &p);
-}
-END_TEST
 
 /*
  * Per-IP limits across the pool (two workers; under the thread models a
@@ -208,8 +162,6 @@ models_suite(void)
 	Suite *s = suite_create("models");
 	TCase *tc;
 
-	tc = h_case(s, "supervision", 60, H_TESTS(NULL));
-	tcase_add_loop_test(tc, heartbeat_when_full, 0, H_NELEM(models));
 	tc = h_case(s, "limits", 60, H_TESTS(NULL));
 	tcase_add_loop_test(tc, per_ip_limit, 0, H_NELEM(models));
 	tc = h_case(s, "crash", 60, H_TESTS(NULL));

@@ -817,6 +817,56 @@ out:
 }
 END_TEST
 
+/* ---- 9. the heartbeat of a full worker ---- */
+
+/*
+ * A worker at capacity with idle clients (its acceptor waiting, its
+ * connections waiting, in whatever threads or children the model has)
+ * still beats, so worker_timeout = 1 never fires; a stopped one stops
+ * beating and is caught and replaced.  One worker of two connections
+ * (prefork: one).  Under model m (scenarios.h).
+ */
+void
+supervision_heartbeat_full(const char *m)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	int fds[2] = { -1, -1 }, i;
+	int cap = m != NULL && strcmp(m, "prefork") == 0 ? 1 : 2;
+	char conf[320];
+	size_t n;
+	pid_t w;
+
+	cl_proc_init(&p);
+	model = m;
+	conf_make(conf, sizeof(conf), 1, 2, 5, "info");
+	model = NULL;
+	n = strlen(conf);
+	snprintf(conf + n, sizeof(conf) - n, "worker_timeout = 1\n");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	for (i = 0; i < cap; i++)
+		REQUIRE(&t, (fds[i] = h_connect(p.port, 0)) != -1 &&
+		    cl_echo(fds[i], "idle\n", 5000), "client %d not echoed", i);
+	/* Three worker_timeouts of idleness at capacity. */
+	REQUIRE(&t, !cl_log_wait(&p, "hung: no heartbeat", 1, 3000),
+	    "a healthy full worker was taken for hung");
+	REQUIRE(&t, cl_echo(fds[0], "still\n", 5000), "no echo after");
+	REQUIRE(&t, kill(w, SIGSTOP) == 0, "SIGSTOP");
+	REQUIRE(&t, cl_log_wait(&p, "hung: no heartbeat", 1, 10000),
+	    "a stopped worker was not caught");
+	REQUIRE(&t, h_wait_worker(p.pid, 0, w, 10000) > 0, "not replaced");
+	REQUIRE_STOPPED(&t, &p, 15000);
+out:
+	cl_conclude_fds(&t, &p, fds, 2);
+}
+
+START_TEST(heartbeat_when_full)
+{
+	supervision_heartbeat_full(NULL);
+}
+END_TEST
+
 Suite *
 supervision_suite(void)
 {
@@ -827,5 +877,6 @@ supervision_suite(void)
 	h_case(s, "stop", 20, H_TESTS(sigterm_drains, sigterm_timeout,
 	    sigint_drains, second_sigterm_stops_now,
 	    master_killed_workers_exit));
+	h_case(s, "heartbeat", 20, H_TESTS(heartbeat_when_full));
 	return s;
 }

@@ -28,6 +28,7 @@ void service_non_reader(const char *model);   /* bounded memory */
 void supervision_killed_under_load(const char *model); /* none refused */
 void supervision_stop_drains(const char *model); /* SIGTERM, one open */
 void supervision_stop_deadline(const char *model); /* outstays it */
+void supervision_heartbeat_full(const char *model); /* worker_timeout */
 
 /* check_attack.c */
 void attack_lifetime(const char *model);   /* max_connection_time */
