@@ -33,6 +33,7 @@ void supervision_heartbeat_full(const char *model); /* worker_timeout */
 /* check_attack.c */
 void attack_lifetime(const char *model);   /* max_connection_time */
 void attack_exhaustion(const char *model); /* out of descriptors */
+void attack_per_ip_release(const char *model); /* refused, then let in */
 
 /* check_live.c: reload from one model to another, a connection open */
 void live_reload_model(const char *from, const char *to);
