@@ -125,11 +125,13 @@ valgrind)
 	vg="$vg --show-leak-kinds=definite --errors-for-leak-kinds=definite"
 	vg="$vg --num-callers=30 --run-libc-freeres=no --vgdb=no"
 	# Whole unit suites, then the pure-decision cases of suites that
-	# also start the daemon (SUITE:CASE).
+	# also start the daemon (SUITE:CASE).  models_unit starts no daemon
+	# (its serve_conn runs over a socketpair, in threads of this process);
+	# modelrun's decisions are the harness's per-model tables.
 	for s in echo conf conftext account listener pool conn climit \
-	    probe:decisions notify:decisions notify:sending log:pure \
-	    worker:decisions daemon:paths sandbox:decisions \
-	    reload:plan helpers:procfs; do
+	    models_unit probe:decisions notify:decisions notify:sending \
+	    log:pure worker:decisions daemon:paths sandbox:decisions \
+	    reload:plan helpers:procfs modelrun:decisions; do
 		c=
 		case $s in *:*) c=${s#*:} s=${s%%:*} ;; esac
 		# shellcheck disable=SC2086 # $vg is words

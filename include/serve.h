@@ -90,6 +90,15 @@ int serve_admit(struct serve *s, const struct sockaddr_storage *ss,
 void serve_release(struct serve *s, uint64_t key);
 
 /*
+ * A connection just accepted: admitted (serve_admit) and counted open and
+ * served on the scoreboard, 0; or refused, and fd closed, -1.
+ * serve_untake(key) releases it and counts it closed once it has ended.
+ */
+int serve_take(struct serve *s, int fd, const struct sockaddr_storage *ss,
+    uint64_t *key);
+void serve_untake(struct serve *s, uint64_t key);
+
+/*
  * Serve fd until it ends, then close it: bytes into the scoreboard, the
  * debug line the events worker writes.  buf is CONN_BUFSIZE bytes of the
  * caller's; bp holds at most one pending buffer.

@@ -38,8 +38,7 @@ static void
 serve_one(struct pool_thread *t, unsigned char *buf, struct bufpool *bp)
 {
 	serve_conn(pool.s, t->fd, &t->ss, buf, bp);
-	serve_release(pool.s, t->key);
-	sb_add(&pool.s->sb->conns_open, -1);
+	serve_untake(pool.s, t->key);
 }
 
 static void *
@@ -60,8 +59,7 @@ pool_thread(void *arg)
 			serve_one(t, buf, &bp);
 		else {
 			close(t->fd);
-			serve_release(pool.s, t->key);
-			sb_add(&pool.s->sb->conns_open, -1);
+			serve_untake(pool.s, t->key);
 		}
 		pthread_mutex_lock(&pool.mu);
 		t->fd = -1;
@@ -121,12 +119,8 @@ hand_over(struct serve *s, int fd, const struct sockaddr_storage *ss)
 	uint64_t key;
 	int i;
 
-	if (serve_admit(s, ss, &key) == -1) {
-		close(fd);
+	if (serve_take(s, fd, ss, &key) == -1)
 		return;
-	}
-	sb_add(&s->sb->conns_open, 1);
-	sb_add(&s->sb->conns_served, 1);
 	pthread_mutex_lock(&pool.mu);
 	if ((i = model_pick_thread(pool.busy, pool.n)) == -1) {
 		/* Cannot happen: only the acceptor makes threads busy. */

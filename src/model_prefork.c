@@ -29,15 +29,10 @@ prefork_run(struct serve *s, unsigned capacity)
 	while (!serve_done(s, 0)) {
 		if (serve_accept(s, 1, &fd, &ss) != 1)
 			continue;
-		if (serve_admit(s, &ss, &key) == -1) {
-			close(fd);
+		if (serve_take(s, fd, &ss, &key) == -1)
 			continue;
-		}
-		sb_add(&s->sb->conns_open, 1);
-		sb_add(&s->sb->conns_served, 1);
 		serve_conn(s, fd, &ss, buf, &bp);
-		serve_release(s, key);
-		sb_add(&s->sb->conns_open, -1);
+		serve_untake(s, key);
 	}
 	bufpool_drain(&bp);
 	free(buf);

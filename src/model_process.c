@@ -61,8 +61,7 @@ child(struct serve *s, int fd, const struct sockaddr_storage *ss,
 static void
 forget(struct serve *s, struct kids *ks, unsigned i)
 {
-	serve_release(s, ks->k[i].key);
-	sb_add(&s->sb->conns_open, -1);
+	serve_untake(s, ks->k[i].key);
 	ks->k[i] = ks->k[--ks->n];
 }
 

@@ -44,8 +44,7 @@ conn_thread(void *arg)
 		free(buf);
 	} else
 		close(j->fd);
-	serve_release(j->s, j->key);
-	sb_add(&j->s->sb->conns_open, -1);
+	serve_untake(j->s, j->key);
 	free(j);
 	pthread_mutex_lock(&mu);
 	live--;
@@ -69,22 +68,18 @@ start_one(struct serve *s, int fd, const struct sockaddr_storage *ss)
 	j->s = s;
 	j->fd = fd;
 	j->ss = *ss;
-	if (serve_admit(s, ss, &j->key) == -1) {
-		close(fd);
+	if (serve_take(s, fd, ss, &j->key) == -1) {
 		free(j);
 		return;
 	}
 	pthread_mutex_lock(&mu);
 	live++;
 	pthread_mutex_unlock(&mu);
-	sb_add(&s->sb->conns_open, 1);
-	sb_add(&s->sb->conns_served, 1);
 	if ((rc = pthread_create(&t, &attr, conn_thread, j)) == 0)
 		return;
 	/* No thread: as out of descriptors, pause, and the client goes. */
 	serve_pause(s, "pthread_create", rc);
-	serve_release(s, j->key);
-	sb_add(&s->sb->conns_open, -1);
+	serve_untake(s, j->key);
 	close(fd);
 	free(j);
 	pthread_mutex_lock(&mu);

@@ -365,6 +365,26 @@ serve_release(struct serve *s, uint64_t key)
 	pthread_mutex_unlock(&s->lock);
 }
 
+int
+serve_take(struct serve *s, int fd, const struct sockaddr_storage *ss,
+    uint64_t *key)
+{
+	if (serve_admit(s, ss, key) == -1) {
+		close(fd);
+		return -1;
+	}
+	sb_add(&s->sb->conns_open, 1);
+	sb_add(&s->sb->conns_served, 1);
+	return 0;
+}
+
+void
+serve_untake(struct serve *s, uint64_t key)
+{
+	serve_release(s, key);
+	sb_add(&s->sb->conns_open, -1);
+}
+
 /* ---- one connection ---- */
 
 static void

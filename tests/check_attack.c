@@ -169,6 +169,60 @@ out:
 }
 END_TEST
 
+/*
+ * Per-IP limits across a pool of two workers, under model m
+ * (scenarios.h): wherever a worker holds its connections (its loop, a
+ * thread sharing its table, a child), a second connection from 127.0.0.1
+ * is refused while the first is open, and admitted once it has gone,
+ * which is when its thread, child or loop has ended: soon.
+ */
+void
+attack_per_ip_release(const char *m)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[320];
+	int a = -1, b = -1, ok = 0, tries;
+	long long deadline;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, h_conf_model(conf, sizeof(conf), "listen = { "
+	    "\"127.0.0.1:0\" }\nworkers = 2\nmax_connections = 2\n"
+	    "max_connections_per_ip = 1\nlog_level = info\n", m, 2) != NULL,
+	    "conf");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(&t, (a = h_connect(p.port, 0)) != -1 &&
+	    cl_echo(a, "first\n", REPLY_MS), "no echo");
+	REQUIRE(&t, (b = h_connect(p.port, 0)) != -1 &&
+	    cl_refused(b, REPLY_MS) == 1, "a second connection from the "
+	    "same address was not refused");
+	REQUIRE(&t, cl_log_wait(&p, "max_connections_per_ip reached", 1,
+	    REPLY_MS), "no refusal line");
+	cl_close_fds(&b, 1);
+	REQUIRE(&t, cl_finish(a, REPLY_MS), "no EOF");
+	cl_close_fds(&a, 1);
+	deadline = h_now_ms() + 10000;
+	for (tries = 0; !ok && tries < 200 && h_now_ms() < deadline; tries++) {
+		if ((b = h_connect(p.port, 0)) == -1)
+			break;
+		ok = cl_reply(b, "again\n", REPLY_MS) == 1;
+		cl_close_fds(&b, 1);
+		if (!ok)
+			h_poll_pause();
+	}
+	REQUIRE(&t, ok, "not admitted after the first one left");
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_close_fds(&a, 1);
+	cl_conclude_fds(&t, &p, &b, 1);
+}
+
+START_TEST(per_ip_released)
+{
+	attack_per_ip_release(NULL);
+}
+END_TEST
+
 START_TEST(per_ip_ipv6)
 {
 	struct echod_proc p;
@@ -1191,7 +1245,8 @@ attack_suite(void)
 {
 	Suite *s = suite_create("attack");
 
-	h_case(s, "limits", 30, H_TESTS(per_ip_across_workers, per_ip_ipv6,
+	h_case(s, "limits", 30, H_TESTS(per_ip_across_workers, per_ip_released,
+	    per_ip_ipv6,
 	    exempt_loopback, rate_per_ip, dead_worker_counts_forgotten,
 	    connection_time_limit));
 	h_case(s, "sandbox", 60, H_TESTS(sandbox_kills_forbidden_call,

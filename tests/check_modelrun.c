@@ -8,7 +8,9 @@
  * five models (h_models, harness.h), one test case per scenario.  The
  * scenarios are not copies: each is the code its own suite runs under
  * the default model, taking the model as a parameter (scenarios.h); the
- * one scenario no suite had (a crash inside a connection) is here.
+ * one scenario no suite had (a crash inside a connection) is here.  It
+ * is the one suite of end-to-end tests by model (check_models.c, which
+ * had copies of several of these for the blocking models, is gone).
  *
  * Capacity differs by model (COMMON decisions): prefork holds one
  * connection a worker (h_model_workers gives it enough workers), thread-
@@ -16,7 +18,8 @@
  * value there), the others max_connections.  What a crash takes down
  * differs too, and is the lecture's point: a per-connection child takes
  * its one connection; anything else takes its worker's connections, and
- * the master replaces the worker.
+ * the master replaces the worker; under the thread models the crash is
+ * one thread's.
  *
  * The output says which model each iteration ran ("modelrun: SCENARIO
  * under MODEL"); Check's own line names the iteration (0 events,
@@ -31,6 +34,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -38,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -108,6 +113,14 @@ crash_takes_worker(const char *model)
 	return strcmp(model, "process-per-connection") != 0;
 }
 
+/* Is the crash that of one thread of a worker (the thread models)? */
+static int
+crash_in_thread(const char *model)
+{
+	return strcmp(model, "thread-per-connection") == 0 ||
+	    strcmp(model, "thread-pool") == 0;
+}
+
 /* ---- the model is in force: what /proc shows of it ---- */
 
 /* What a worker of each model looks like from outside. */
@@ -162,6 +175,7 @@ START_TEST(model_decisions)
 		    tab[i].multiplexes);
 		ck_assert_int_eq(crash_takes_worker(tab[i].model),
 		    tab[i].takes_worker);
+		ck_assert_int_eq(crash_in_thread(tab[i].model), i >= 3);
 		ck_assert_int_eq(model_shape(tab[i].model).child_per_conn,
 		    !tab[i].takes_worker);
 		ck_assert_int_eq(model_shape(tab[i].model).thread_per_conn,
@@ -263,6 +277,16 @@ START_TEST(exhaustion)
 }
 END_TEST
 
+START_TEST(per_ip)
+{
+	const char *m = say("max_connections_per_ip, refused then let in", _i,
+	    NULL);
+
+	if (m != NULL)
+		attack_per_ip_release(m);
+}
+END_TEST
+
 /* ---- supervision ---- */
 
 START_TEST(killed_under_load)
@@ -280,6 +304,24 @@ START_TEST(stop_drains)
 
 	if (m != NULL)
 		supervision_stop_drains(m);
+}
+END_TEST
+
+START_TEST(stop_deadline)
+{
+	const char *m = say("a client outstays shutdown_timeout", _i, NULL);
+
+	if (m != NULL)
+		supervision_stop_deadline(m);
+}
+END_TEST
+
+START_TEST(heartbeat_full)
+{
+	const char *m = say("a full worker's heartbeat", _i, NULL);
+
+	if (m != NULL)
+		supervision_heartbeat_full(m);
 }
 END_TEST
 
@@ -405,11 +447,16 @@ END_TEST
 /* ---- a crash inside a connection ---- */
 
 /*
- * The crash: SIGKILL ends the process (every thread of it) as a crash
- * does, without a core file, and without the SIGSEGV handler of an ASan
- * build (make check-asan), which would report and exit 1 instead.
+ * The crash: SIGVTALRM, deadly by default and caught by nobody.  It ends
+ * the process as a crash does, without a core file, and without the
+ * SIGSEGV handler of an ASan build (make check-asan), which would report
+ * and exit 1 instead; unlike SIGKILL (which a worker sends its own
+ * children at a stop, and does not report) it is what a process-per-
+ * connection worker reports of its child.  Under the thread models it
+ * is sent to one thread, not the main one (tgkill): one thread that
+ * crashes takes its whole worker.
  */
-#define CRASH_SIG SIGKILL
+#define CRASH_SIG SIGVTALRM
 
 #define CR_WORKERS 2
 #define CR_PER 2 /* connections a worker holds at once */
@@ -485,6 +532,43 @@ out:
 	return !t->failed;
 }
 
+/* A thread of pid other than its main one, or -1. */
+static pid_t
+other_thread(pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	pid_t tid = -1;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while (tid == -1 && (d = readdir(dir)) != NULL)
+		if (atoi(d->d_name) > 0 && atoi(d->d_name) != pid)
+			tid = atoi(d->d_name);
+	closedir(dir);
+	return tid;
+}
+
+/* The crash: of the victim, or of one of its threads (crash_in_thread). */
+static int
+cr_crash(struct tres *t, struct cr *c)
+{
+	pid_t tid;
+
+	if (crash_in_thread(c->model)) {
+		REQUIRE(t, (tid = other_thread(c->victim)) > 0, "worker %d has "
+		    "no thread but its main one", (int)c->victim);
+		REQUIRE(t, syscall(SYS_tgkill, c->victim, tid, CRASH_SIG) ==
+		    0, "tgkill: %s", strerror(errno));
+	} else
+		REQUIRE(t, kill(c->victim, CRASH_SIG) == 0, "kill: %s",
+		    strerror(errno));
+out:
+	return !t->failed;
+}
+
 /* The worker: replaced after a crash that took it, else the same. */
 static int
 cr_worker(struct tres *t, struct cr *c)
@@ -501,10 +585,16 @@ cr_worker(struct tres *t, struct cr *c)
 		    "signal %d", c->slot[0], (int)c->wpid, CRASH_SIG);
 		REQUIRE(t, cl_log_wait(&c->p, want, 1, 2000), "no log line "
 		    "'%s...'", want);
-	} else
+	} else {
+		snprintf(want, sizeof(want), "connection child %d killed by "
+		    "signal %d: its one connection", (int)c->victim,
+		    CRASH_SIG);
+		REQUIRE(t, cl_log_wait(&c->p, want, 1, 2000), "the worker did "
+		    "not report its child: no log line '%s...'", want);
 		REQUIRE(t, h_alive(c->wpid) && h_worker_pid(c->p.pid,
 		    (unsigned)c->slot[0]) == c->wpid, "worker %d (pid %d) did "
 		    "not survive its child's crash", c->slot[0], (int)c->wpid);
+	}
 	REQUIRE(t, cl_echo_new(c->p.port, "a new client", REPLY_MS, err,
 	    sizeof(err)), "a new client after the crash: %s", err);
 out:
@@ -526,9 +616,7 @@ START_TEST(crash)
 		c.fd[i] = -1;
 	if (!cr_fill(&t, &c))
 		goto out;
-	REQUIRE(&t, kill(c.victim, CRASH_SIG) == 0, "kill: %s",
-	    strerror(errno));
-	if (!cr_aftermath(&t, &c) || !cr_worker(&t, &c))
+	if (!cr_crash(&t, &c) || !cr_aftermath(&t, &c) || !cr_worker(&t, &c))
 		goto out;
 	cl_close_fds(c.fd, CR_CONNS);
 	REQUIRE_STOPPED(&t, &c.p, 5000);
@@ -563,9 +651,12 @@ modelrun_suite(void)
 	loop_case(s, "idle", 30, idle_timeout);
 	loop_case(s, "lifetime", 30, lifetime);
 	loop_case(s, "exhaustion", 60, exhaustion);
+	loop_case(s, "per_ip", 30, per_ip);
 	loop_case(s, "killed", 40, killed_under_load);
 	loop_case(s, "crash", 30, crash);
 	loop_case(s, "stop", 30, stop_drains);
+	loop_case(s, "stop_deadline", 30, stop_deadline);
+	loop_case(s, "heartbeat", 30, heartbeat_full);
 	loop_case(s, "reload", 60, reload_to_next);
 	return s;
 }

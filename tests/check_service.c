@@ -146,11 +146,17 @@ start(const char *conf)
 	cl_must_start(&ep, conf, START_MS);
 }
 
-/* SIGTERM with no client left: the daemon must exit 0 promptly. */
+/*
+ * SIGTERM with no client left: the daemon must exit 0 promptly, and
+ * the sandbox (on by default) killed nothing on the way (signal 31 is
+ * SIGSYS, a worker's or a per-connection child's).
+ */
 static void
 stop_ok(void)
 {
 	cl_must_stop(&ep, STOP_MS);
+	ck_assert_msg(cl_log_count(&ep, "signal 31") == 0, "the sandbox "
+	    "killed a process of the daemon");
 }
 
 /* ---- /proc ---- */
@@ -562,6 +568,7 @@ every_byte_body(void)
 	static const char utf8[] = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93\r\n";
 	static const char utf8_up[] = "H\xc3\xa9LLO W\xc3\xb6RLD \xe2\x9c\x93\r\n";
 	unsigned char msg[4 * 256 + 4 * 256 + 64], got[sizeof(msg)];
+	char line[96];
 	size_t len = 0, n, i;
 	unsigned r, v;
 	int fd;
@@ -575,7 +582,7 @@ every_byte_body(void)
 	memcpy(msg + len, utf8, sizeof(utf8) - 1);
 	len += sizeof(utf8) - 1;
 
-	start(mkconf("127.0.0.1:0", 2, 64, 300, "info"));
+	start(mkconf("127.0.0.1:0", 2, 64, 300, "debug"));
 	fd = connect_ok(0);
 	ck_assert_int_eq(h_write_all(fd, msg, len), 0);
 	n = h_read_exact(fd, got, len, REPLY_MS);
@@ -593,6 +600,10 @@ every_byte_body(void)
 	ck_assert_mem_eq(got + 2048, utf8_up, sizeof(utf8_up) - 1);
 	half_close_expect_eof(fd, "after every byte value");
 	close(fd);
+	/* Counted by whoever served it (a child, a thread): every byte. */
+	snprintf(line, sizeof(line), "closed: client closed, %zu bytes in, "
+	    "%zu out", len, len);
+	ck_assert_msg(h_log_wait(&ep, line, REPLY_MS), "no '%s' line", line);
 	stop_ok();
 }
 

@@ -472,10 +472,12 @@ struct stop {
 /*
  * Start `workers` workers with shutdown_timeout = drain_s, their pids
  * into s->kids and s->nk; with client, a client there (s->a), echoed;
- * then send the master sig.  1, or 0 with the failure in s->t.
+ * then send the master sig.  log_level is level (debug: a connection's
+ * "closed: REASON" line).  1, or 0 with the failure in s->t.
  */
 static int
-stop_start(struct stop *s, int workers, int drain_s, int client, int sig)
+stop_start(struct stop *s, int workers, int drain_s, int client, int sig,
+    const char *level)
 {
 	char conf[256];
 
@@ -483,7 +485,7 @@ stop_start(struct stop *s, int workers, int drain_s, int client, int sig)
 	s->nk = 0;
 	s->a = -1;
 	cl_proc_init(&s->p);
-	conf_make(conf, sizeof(conf), workers, 0, drain_s, "info");
+	conf_make(conf, sizeof(conf), workers, 0, drain_s, level);
 	REQUIRE(&s->t, h_start(&s->p, conf, NULL, START_MS) == 0,
 	    "start failed");
 	s->nk = h_children(s->p.pid, s->kids, 16);
@@ -542,7 +544,7 @@ supervision_stop_drains(const char *m)
 	long long t0;
 
 	model = m;
-	if (!stop_start(&s, 2, 5, 1, SIGTERM))
+	if (!stop_start(&s, 2, 5, 1, SIGTERM, "debug"))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both log 'SIGTERM: draining'");
@@ -561,11 +563,16 @@ supervision_stop_drains(const char *m)
 	} else
 		REQUIRE(&s.t, e == ECONNREFUSED || e == ECONNRESET,
 		    "new connection failed with %s", strerror(e));
+	/* The client ends it: its half-close is answered with EOF. */
 	t0 = h_now_ms();
+	REQUIRE(&s.t, cl_finish(s.a, 2000), "no EOF after the half-close "
+	    "during the drain");
 	cl_close_fds(&s.a, 1);
 	st = h_wait_exit(&s.p, 4000);
 	REQUIRE(&s.t, st != -1, "master still running 4 s after the last "
 	    "client closed");
+	REQUIRE(&s.t, cl_log_count(&s.p, "closed: shutdown") == 0, "the "
+	    "connection was cut, not drained");
 	REQUIRE(&s.t, h_now_ms() - t0 < 1500, "master exited %lld ms after "
 	    "the last client closed", h_now_ms() - t0);
 out:
@@ -582,13 +589,15 @@ END_TEST
 
 /* ---- 5. a client that never closes: shutdown_timeout bounds the drain */
 
-START_TEST(sigterm_timeout)
+void
+supervision_stop_deadline(const char *m)
 {
 	struct stop s;
 	int st = -1;
 	long long el;
 
-	if (!stop_start(&s, 1, 1, 1, SIGTERM))
+	model = m;
+	if (!stop_start(&s, 1, 1, 1, SIGTERM, "debug"))
 		goto out;
 	st = h_wait_exit(&s.p, 4000);
 	el = h_now_ms() - s.sig_ms;
@@ -597,9 +606,17 @@ START_TEST(sigterm_timeout)
 	    "want about shutdown_timeout = 1 s", el);
 	REQUIRE(&s.t, cl_eof_or_reset(s.a, 1000), "the client saw neither EOF "
 	    "nor a reset");
+	REQUIRE(&s.t, cl_log_count(&s.p, "closed: shutdown") == 1, "no "
+	    "'closed: shutdown' line for the client that outstayed it");
 out:
+	model = NULL;
 	stop_conclude(&s, st, "the worker did not end its drain at "
 	    "shutdown_timeout itself");
+}
+
+START_TEST(sigterm_timeout)
+{
+	supervision_stop_deadline(NULL);
 }
 END_TEST
 
@@ -611,7 +628,7 @@ START_TEST(sigint_drains)
 	char line[512];
 	int st = -1;
 
-	if (!stop_start(&s, 1, 5, 1, SIGINT))
+	if (!stop_start(&s, 1, 5, 1, SIGINT, "info"))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "draining", 1, 3000),
 	    "no worker drains");
@@ -632,7 +649,7 @@ START_TEST(second_sigterm_stops_now)
 	int st = -1;
 	long long t0, el;
 
-	if (!stop_start(&s, 2, 30, 1, SIGTERM))
+	if (!stop_start(&s, 2, 30, 1, SIGTERM, "info"))
 		goto out;
 	REQUIRE(&s.t, cl_log_wait(&s.p, "SIGTERM: draining", 2, 3000),
 	    "the workers did not both start draining");
@@ -661,7 +678,7 @@ START_TEST(master_killed_workers_exit)
 	struct stop s;
 	int st, alive;
 
-	if (!stop_start(&s, 2, 1, 0, SIGKILL))
+	if (!stop_start(&s, 2, 1, 0, SIGKILL, "info"))
 		goto out;
 	st = h_wait_exit(&s.p, 2000);
 	REQUIRE(&s.t, st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
@@ -800,6 +817,56 @@ out:
 }
 END_TEST
 
+/* ---- 9. the heartbeat of a full worker ---- */
+
+/*
+ * A worker at capacity with idle clients (its acceptor waiting, its
+ * connections waiting, in whatever threads or children the model has)
+ * still beats, so worker_timeout = 1 never fires; a stopped one stops
+ * beating and is caught and replaced.  One worker of two connections
+ * (prefork: one).  Under model m (scenarios.h).
+ */
+void
+supervision_heartbeat_full(const char *m)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	int fds[2] = { -1, -1 }, i;
+	int cap = m != NULL && strcmp(m, "prefork") == 0 ? 1 : 2;
+	char conf[320];
+	size_t n;
+	pid_t w;
+
+	cl_proc_init(&p);
+	model = m;
+	conf_make(conf, sizeof(conf), 1, 2, 5, "info");
+	model = NULL;
+	n = strlen(conf);
+	snprintf(conf + n, sizeof(conf) - n, "worker_timeout = 1\n");
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	for (i = 0; i < cap; i++)
+		REQUIRE(&t, (fds[i] = h_connect(p.port, 0)) != -1 &&
+		    cl_echo(fds[i], "idle\n", 5000), "client %d not echoed", i);
+	/* Three worker_timeouts of idleness at capacity. */
+	REQUIRE(&t, !cl_log_wait(&p, "hung: no heartbeat", 1, 3000),
+	    "a healthy full worker was taken for hung");
+	REQUIRE(&t, cl_echo(fds[0], "still\n", 5000), "no echo after");
+	REQUIRE(&t, kill(w, SIGSTOP) == 0, "SIGSTOP");
+	REQUIRE(&t, cl_log_wait(&p, "hung: no heartbeat", 1, 10000),
+	    "a stopped worker was not caught");
+	REQUIRE(&t, h_wait_worker(p.pid, 0, w, 10000) > 0, "not replaced");
+	REQUIRE_STOPPED(&t, &p, 15000);
+out:
+	cl_conclude_fds(&t, &p, fds, 2);
+}
+
+START_TEST(heartbeat_when_full)
+{
+	supervision_heartbeat_full(NULL);
+}
+END_TEST
+
 Suite *
 supervision_suite(void)
 {
@@ -810,5 +877,6 @@ supervision_suite(void)
 	h_case(s, "stop", 20, H_TESTS(sigterm_drains, sigterm_timeout,
 	    sigint_drains, second_sigterm_stops_now,
 	    master_killed_workers_exit));
+	h_case(s, "heartbeat", 20, H_TESTS(heartbeat_when_full));
 	return s;
 }

@@ -27,10 +27,13 @@ void service_non_reader(const char *model);   /* bounded memory */
 /* check_supervision.c */
 void supervision_killed_under_load(const char *model); /* none refused */
 void supervision_stop_drains(const char *model); /* SIGTERM, one open */
+void supervision_stop_deadline(const char *model); /* outstays it */
+void supervision_heartbeat_full(const char *model); /* worker_timeout */
 
 /* check_attack.c */
 void attack_lifetime(const char *model);   /* max_connection_time */
 void attack_exhaustion(const char *model); /* out of descriptors */
+void attack_per_ip_release(const char *model); /* refused, then let in */
 
 /* check_live.c: reload from one model to another, a connection open */
 void live_reload_model(const char *from, const char *to);

@@ -35,7 +35,6 @@
 	X(worker)                                                          \
 	X(client)                                                          \
 	X(models_unit)                                                     \
-	X(models)                                                          \
 	X(modelrun)
 
 /*
