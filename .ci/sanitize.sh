@@ -166,6 +166,10 @@ valgrind)
 		run env ECHOD_BIN="$logs/echod" CK_RUN_SUITE=service \
 		    CK_RUN_CASE=$c "$b/check_echod"
 	done
+	# Every server model's code under memcheck: interactive echo under
+	# each of the five (threads, forked children and all).
+	run env ECHOD_BIN="$logs/echod" CK_RUN_SUITE=modelrun \
+	    CK_RUN_CASE=interactive "$b/check_echod"
 	rm -f "$logs/echod"
 	;;
 *)
