@@ -24,7 +24,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,26 +146,6 @@ took(const char *name)
 {
 	printf("live: %s: %lld ms\n", name, h_now_ms() - live_t0);
 	fflush(stdout);
-}
-
-/* ---- files ---- */
-
-static int write_conf(const char *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-write_conf(const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	FILE *f;
-	int rc;
-
-	if ((f = fopen(path, "w")) == NULL)
-		return -1;
-	va_start(ap, fmt);
-	rc = vfprintf(f, fmt, ap);
-	va_end(ap);
-	return fclose(f) == 0 && rc >= 0 ? 0 : -1;
 }
 
 /* ---- talking ---- */
@@ -594,7 +573,7 @@ START_TEST(reload_listeners)
 	    "before the reload", b);
 
 	/* Add B. */
-	REQUIRE(&t, write_conf(p->conf_path, CONF_LISTEN, both) == 0,
+	REQUIRE(&t, cl_write_file(p->conf_path, CONF_LISTEN, both) == 0,
 	    "rewrite: %s", strerror(errno));
 	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
@@ -615,7 +594,7 @@ START_TEST(reload_listeners)
 	REQUIRE(&t, n2 == 2, "%d children after the first reload", n2);
 
 	/* Drop A. */
-	REQUIRE(&t, write_conf(p->conf_path, CONF_LISTEN, lb) == 0,
+	REQUIRE(&t, cl_write_file(p->conf_path, CONF_LISTEN, lb) == 0,
 	    "rewrite: %s", strerror(errno));
 	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
@@ -667,7 +646,7 @@ START_TEST(reload_broken_file)
 	REQUIRE(&t, nb == 2, "%d children at start", nb);
 
 	/* Line 4 is wrong; lines 1-3 would change the pool. */
-	REQUIRE(&t, write_conf(p->conf_path, "listen = { \"127.0.0.1:0\" }\n"
+	REQUIRE(&t, cl_write_file(p->conf_path, "listen = { \"127.0.0.1:0\" }\n"
 	    "workers = 3\nidle_timeout = 5\nbogus_option = 3\n") == 0,
 	    "rewrite: %s", strerror(errno));
 	h_drain_notify(p);
@@ -701,7 +680,7 @@ START_TEST(reload_broken_file)
 
 	/* A good file afterwards is taken. */
 	snprintf(conf, sizeof(conf), CONF_POOL, 3, 300);
-	REQUIRE(&t, write_conf(p->conf_path, "%s", conf) == 0, "rewrite");
+	REQUIRE(&t, cl_write_file(p->conf_path, "%s", conf) == 0, "rewrite");
 	h_drain_notify(p);
 	REQUIRE(&t, kill(p->pid, SIGHUP) == 0, "SIGHUP");
 	REQUIRE(&t, reload_wait(p, ready, sizeof(ready), 10000),
@@ -1208,7 +1187,7 @@ dm_detach(struct tres *t, struct dm *m)
 	snprintf(m->conf, sizeof(m->conf), "%s/echod.conf", live_dir);
 	snprintf(m->pidf, sizeof(m->pidf), "%s/echod.pid", live_dir);
 	REQUIRE(t, (m->port = cl_free_port()) > 0, "no free port");
-	REQUIRE(t, write_conf(m->conf, "listen = { \"127.0.0.1:%d\" }\n"
+	REQUIRE(t, cl_write_file(m->conf, "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 2\npidfile = \"%s\"\n", m->port, m->pidf) == 0,
 	    "write conf");
 
@@ -1265,7 +1244,7 @@ dm_refused(struct tres *t, struct dm *m)
 	 * detach, so the reason goes to syslog, not to this output). */
 	snprintf(m->conf2, sizeof(m->conf2), "%s/locked.conf", live_dir);
 	REQUIRE(t, (m->qport = cl_free_port()) > 0, "no free port");
-	REQUIRE(t, write_conf(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
+	REQUIRE(t, cl_write_file(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf) == 0,
 	    "write conf");
 	st = dm_run(m, m->conf2);
@@ -1320,7 +1299,7 @@ dm_port_taken(struct tres *t, struct dm *m)
 	    "%s", strerror(errno));
 	snprintf(m->conf2, sizeof(m->conf2), "%s/taken.conf", live_dir);
 	snprintf(m->pidf2, sizeof(m->pidf2), "%s/taken.pid", live_dir);
-	REQUIRE(t, write_conf(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
+	REQUIRE(t, cl_write_file(m->conf2, "listen = { \"127.0.0.1:%d\" }\n"
 	    "workers = 2\npidfile = \"%s\"\n", m->qport, m->pidf2) == 0,
 	    "write conf");
 	st = dm_run(m, m->conf2);
