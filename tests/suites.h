@@ -35,7 +35,8 @@
 	X(worker)                                                          \
 	X(client)                                                          \
 	X(models_unit)                                                     \
-	X(modelrun)
+	X(modelrun)                                                        \
+	X(proxy)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
