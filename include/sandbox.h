@@ -16,7 +16,6 @@
  * in one place.
  */
 enum sandbox_need {
-	SANDBOX_NEED_CONNECT = 1 << 0, /* socket() and connect() */
 	SANDBOX_NEED_POLL = 1 << 1,    /* poll(): the blocking models' waits */
 	SANDBOX_NEED_THREADS = 1 << 2, /* pthread_create, mutexes, condvars */
 	SANDBOX_NEED_FORK = 1 << 3,    /* fork, reap and signal children */

@@ -52,11 +52,6 @@ static const int allowed[] = {
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat),
 };
 
-/* SANDBOX_NEED_CONNECT: no worker of echod asks for it today. */
-static const int allowed_connect[] = {
-	SCMP_SYS(socket), SCMP_SYS(connect),
-};
-
 /* SANDBOX_NEED_POLL: the models that wait on one socket at a time. */
 static const int allowed_poll[] = {
 	SCMP_SYS(poll), SCMP_SYS(ppoll),
@@ -116,8 +111,6 @@ sandbox_syscalls(unsigned needs, int *out, size_t max)
 	size_t n;
 
 	n = add(out, max, 0, allowed, NELEM(allowed));
-	if (needs & SANDBOX_NEED_CONNECT)
-		n = add(out, max, n, allowed_connect, NELEM(allowed_connect));
 	if (needs & SANDBOX_NEED_POLL)
 		n = add(out, max, n, allowed_poll, NELEM(allowed_poll));
 	if (needs & SANDBOX_NEED_THREADS)
