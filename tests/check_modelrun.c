@@ -26,11 +26,7 @@
  * 1 prefork, 2 process-per-connection, 3 thread-per-connection,
  * 4 thread-pool).
  *
- * Until echod has the `model` option at all (`echod -t` calls it "no
- * such option"), every iteration but events says SKIPPED on its output
- * line and passes, so that the suite can land before the models do.
- * Once the option exists, every model runs, and a model echod refuses
- * fails.
+ * Every model runs: a model echod refuses fails its scenarios.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -55,51 +51,16 @@
 #define REPLY_MS 3000
 
 /*
- * Does echod know the `model` option?  0 only when `echod -t` says it
- * has no such option (a build from before issue 11's models); 1 when it
- * does, and when it cannot tell (the scenarios then say what is wrong).
- */
-static int
-model_option_known(void)
-{
-	char dir[] = "/tmp/echod-modelrun.XXXXXX", path[64], out[4096];
-	const char *argv[] = { "echod", "-t", "-c", path, NULL };
-	int known = 1;
-
-	if (mkdtemp(dir) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/echod.conf", dir);
-	if (cl_write_file(path, "listen = { \"127.0.0.1:0\" }\n"
-	    "model = thread-pool\n") == 0) {
-		h_run(argv, out, sizeof(out), 10000);
-		known = strstr(out, "no such option 'model'") == NULL;
-	}
-	unlink(path);
-	rmdir(dir);
-	return known;
-}
-
-/*
- * Say which scenario runs under which model; the model, or NULL (and
- * SKIPPED said) if it cannot run on this build.  also: a second model
- * the scenario needs (a reload's target), or NULL.
+ * Say which scenario runs under which model, and return the model.
+ * also: a second model the scenario needs (a reload's target), or NULL.
  */
 static const char *
 say(const char *scenario, int i, const char *also)
 {
 	const char *m = h_models[i];
-	int plain = strcmp(m, "events") == 0 &&
-	    (also == NULL || strcmp(also, "events") == 0);
 
-	printf("modelrun: %s under %s%s%s", scenario, m, also ? " to " : "",
+	printf("modelrun: %s under %s%s%s\n", scenario, m, also ? " to " : "",
 	    also ? also : "");
-	if (!plain && !model_option_known()) {
-		printf(": SKIPPED: %s has no `model` option yet (a build from "
-		    "before issue 11's server models)\n", h_echod_bin());
-		fflush(stdout);
-		return NULL;
-	}
-	printf("\n");
 	fflush(stdout);
 	return m;
 }
@@ -205,46 +166,31 @@ END_TEST
 
 START_TEST(interactive)
 {
-	const char *m = say("interactive echo", _i, NULL);
-
-	if (m != NULL)
-		service_interactive(m);
+	service_interactive(say("interactive echo", _i, NULL));
 }
 END_TEST
 
 START_TEST(every_byte)
 {
-	const char *m = say("every byte value", _i, NULL);
-
-	if (m != NULL)
-		service_every_byte(m);
+	service_every_byte(say("every byte value", _i, NULL));
 }
 END_TEST
 
 START_TEST(stream_64mib)
 {
-	const char *m = say("64 MiB byte-exact with half-close", _i, NULL);
-
-	if (m != NULL)
-		service_large_stream(m);
+	service_large_stream(say("64 MiB byte-exact with half-close", _i, NULL));
 }
 END_TEST
 
 START_TEST(capacity)
 {
-	const char *m = say("capacity and queueing", _i, NULL);
-
-	if (m != NULL)
-		service_capacity(m);
+	service_capacity(say("capacity and queueing", _i, NULL));
 }
 END_TEST
 
 START_TEST(non_reader)
 {
-	const char *m = say("a client that never reads", _i, NULL);
-
-	if (m != NULL)
-		service_non_reader(m);
+	service_non_reader(say("a client that never reads", _i, NULL));
 }
 END_TEST
 
@@ -252,38 +198,26 @@ END_TEST
 
 START_TEST(idle_timeout)
 {
-	const char *m = say("idle timeout", _i, NULL);
-
-	if (m != NULL)
-		service_idle_timeout(m);
+	service_idle_timeout(say("idle timeout", _i, NULL));
 }
 END_TEST
 
 START_TEST(lifetime)
 {
-	const char *m = say("max_connection_time", _i, NULL);
-
-	if (m != NULL)
-		attack_lifetime(m);
+	attack_lifetime(say("max_connection_time", _i, NULL));
 }
 END_TEST
 
 START_TEST(exhaustion)
 {
-	const char *m = say("descriptor exhaustion", _i, NULL);
-
-	if (m != NULL)
-		attack_exhaustion(m);
+	attack_exhaustion(say("descriptor exhaustion", _i, NULL));
 }
 END_TEST
 
 START_TEST(per_ip)
 {
-	const char *m = say("max_connections_per_ip, refused then let in", _i,
-	    NULL);
-
-	if (m != NULL)
-		attack_per_ip_release(m);
+	attack_per_ip_release(say("max_connections_per_ip, refused then let in", _i,
+	    NULL));
 }
 END_TEST
 
@@ -291,37 +225,25 @@ END_TEST
 
 START_TEST(killed_under_load)
 {
-	const char *m = say("a worker killed under load", _i, NULL);
-
-	if (m != NULL)
-		supervision_killed_under_load(m);
+	supervision_killed_under_load(say("a worker killed under load", _i, NULL));
 }
 END_TEST
 
 START_TEST(stop_drains)
 {
-	const char *m = say("graceful stop, a connection open", _i, NULL);
-
-	if (m != NULL)
-		supervision_stop_drains(m);
+	supervision_stop_drains(say("graceful stop, a connection open", _i, NULL));
 }
 END_TEST
 
 START_TEST(stop_deadline)
 {
-	const char *m = say("a client outstays shutdown_timeout", _i, NULL);
-
-	if (m != NULL)
-		supervision_stop_deadline(m);
+	supervision_stop_deadline(say("a client outstays shutdown_timeout", _i, NULL));
 }
 END_TEST
 
 START_TEST(heartbeat_full)
 {
-	const char *m = say("a full worker's heartbeat", _i, NULL);
-
-	if (m != NULL)
-		supervision_heartbeat_full(m);
+	supervision_heartbeat_full(say("a full worker's heartbeat", _i, NULL));
 }
 END_TEST
 
@@ -329,10 +251,7 @@ END_TEST
 START_TEST(reload_to_next)
 {
 	const char *to = h_models[(_i + 1) % H_NMODELS];
-	const char *m = say("reload, a connection open,", _i, to);
-
-	if (m != NULL)
-		live_reload_model(m, to);
+	live_reload_model(say("reload, a connection open,", _i, to), to);
 }
 END_TEST
 
@@ -386,8 +305,6 @@ START_TEST(model_in_force)
 	int a = -1, b = -1, r;
 	const char *m = say("the model is in force", _i, NULL);
 
-	if (m == NULL)
-		return;
 	sh = model_shape(m);
 	cl_proc_init(&p);
 	snprintf(base, sizeof(base), "listen = { \"127.0.0.1:0\" }\n"
@@ -609,9 +526,7 @@ START_TEST(crash)
 
 	memset(&c, 0, sizeof(c));
 	cl_proc_init(&c.p);
-	if ((c.model = say("a crash while serving a connection", _i,
-	    NULL)) == NULL)
-		return;
+	c.model = say("a crash while serving a connection", _i, NULL);
 	for (i = 0; i < CR_CONNS; i++)
 		c.fd[i] = -1;
 	if (!cr_fill(&t, &c))
