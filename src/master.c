@@ -313,6 +313,14 @@ probe_done(struct master *m, enum probe_result r)
 			notify_watchdog();
 		return;
 	}
+	if (pool_full(m)) {
+		/* It waited behind clients that filled the pool meanwhile. */
+		log_debug("health probe not answered: every worker is at its "
+		    "capacity; the heartbeats say they are alive");
+		if (!m->wd_stopped)
+			notify_watchdog();
+		return;
+	}
 	m->wd_failures++;
 	log_err("health probe failed: %s", m->probe.err);
 	/* Try again soon: the watchdog's deadline does not move. */
