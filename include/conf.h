@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cidr.h"
+
 #define CONF_DEFAULT_PATH "/etc/echod/echod.conf"
 #define CONF_LISTEN_MAX 16
 
@@ -38,6 +40,9 @@
 #define CONF_CONNECTION_TIME_MAX 604800 /* a week */
 #define CONF_DEFAULT_THREADS 16
 #define CONF_THREADS_MAX 1024
+#define CONF_TRUSTED_MAX 64         /* proxy_trusted blocks */
+#define CONF_DEFAULT_PROXY_TIMEOUT 5 /* seconds for a PROXY header */
+#define CONF_PROXY_TIMEOUT_MAX 300
 
 /*
  * The worker sandbox (seccomp).  on: a worker that cannot load its filter
@@ -88,6 +93,17 @@ struct conf {
 	int sandbox;                    /* enum conf_sandbox */
 	int model;                      /* enum conf_model */
 	int threads;                    /* thread-pool: threads per worker */
+	/*
+	 * PROXY protocol (issue 12): listeners whose clients must start
+	 * with a PROXY header, in listen's syntax (listen and proxy_listen
+	 * together hold at most CONF_LISTEN_MAX addresses, each once); the
+	 * balancers allowed to send one; the seconds allowed for it.
+	 */
+	char *proxy_listen[CONF_LISTEN_MAX];
+	size_t nproxy_listen;
+	struct cidr proxy_trusted[CONF_TRUSTED_MAX];
+	size_t nproxy_trusted;
+	int proxy_timeout;
 };
 
 /* Fill c with the built-in defaults (workers resolved to online CPUs). */

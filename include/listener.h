@@ -52,6 +52,7 @@ struct listener {
 	char name[LISTENER_NAME_MAX]; /* the address it is bound to */
 	int from_systemd;             /* socket activation: never ours to close */
 	int from_store;               /* came back from systemd's fd store */
+	int proxy;                    /* a proxy_listen listener */
 };
 
 /*

@@ -30,6 +30,7 @@ struct worker_args {
 	const struct conf *conf;
 	const int *lfds;
 	size_t nlfds;
+	uint32_t proxy_mask; /* bit i: lfds[i] is a proxy_listen listener */
 	struct scoreboard *sb;
 	struct climit *limits; /* per-client tables shared by the pool */
 	int status_fd; /* write end of the master's status pipe */
