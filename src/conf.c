@@ -1030,9 +1030,20 @@ extract_list(cfg_t *cfg, const struct opt_spec *sp, struct conf *c,
 	char *v[CONF_LISTEN_MAX];
 	cfg_opt_t *opt = cfg_getopt(cfg, sp->name);
 	size_t n = opt_values(opt, cfg_opt_size(opt), v);
+	int i;
 
 	if (n == 0 && (opt->flags & CFGF_MODIFIED) == 0)
 		return 0;
+	/* An empty list the text pass did not see ("+listen = {}"). */
+	for (i = 0; n == 0 && sp == &specs[OPT_listen] && i < OPT_COUNT; i++)
+		if (specs[i].kind == K_LIST &&
+		    cfg_size(cfg, specs[i].name) > 0)
+			break;
+	if (n == 0 && sp == &specs[OPT_listen] && i == OPT_COUNT) {
+		snprintf(err, errlen, "%s: listen: the list is empty; allowed: "
+		    "%s", cfg->filename, sp->allowed);
+		return -1;
+	}
 	if (list_install(c, sp, v, n) == -1) {
 		snprintf(err, errlen, "%s: out of memory", cfg->filename);
 		return -1;
@@ -1110,7 +1121,9 @@ check_lists_end(cfg_t *cfg)
 		    e->file, e->line, specs[OPT_listen].allowed);
 		return -1;
 	}
-	if (ctx->seen[OPT_listen].line != 0 || n == 0)
+	if (ctx->seen[OPT_listen].line != 0 || n == 0 ||
+	    (cfg_getopt(cfg, specs[OPT_listen].name)->flags &
+	    CFGF_MODIFIED) != 0)
 		return 0;
 	pl = &ctx->seen[OPT_proxy_listen];
 	if (n + 1 > CONF_LISTEN_MAX) {
