@@ -311,8 +311,8 @@ main(int argc, char **argv)
 	log_info("%s", summary);
 	if (warning != NULL)
 		log_warnx("%s", warning);
-	if (listener_acquire(c.listen, c.nlisten, c.backlog, ls, &n, err,
-	    sizeof(err)) == -1)
+	if (listener_acquire_both(c.listen, c.nlisten, c.proxy_listen,
+	    c.nproxy_listen, c.backlog, ls, &n, err, sizeof(err)) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	if (o.daemon)
 		mo.ready_fd = become_daemon(&c, &mo.pidfile_fd);
