@@ -941,6 +941,104 @@ out:
 }
 END_TEST
 
+/*
+ * Socket activation: of the two sockets "systemd" passes, the one whose
+ * address is in proxy_listen is proxied, and the start-up log says so; a
+ * reload that swaps the entry swaps the flags on the same sockets.
+ */
+START_TEST(proxy_listeners_socket_activation)
+{
+	const char *envs[] = { "LISTEN_FDS=2", "LISTEN_PID=self",
+		"LISTEN_FDNAMES=plain:proxied", NULL };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[256], ready[512], want[256], e1[32], e2[32];
+	int fds[2] = { -1, -1 }, p1, p2, fd = -1, r;
+
+	cl_proc_init(&p);
+	fds[0] = cl_listen_lo(&p1);
+	fds[1] = cl_listen_lo(&p2);
+	REQUIRE(&t, fds[0] != -1 && fds[1] != -1, "no loopback sockets");
+	snprintf(conf, sizeof(conf), PX_CONF, "",
+	    px_entry(e2, sizeof(e2), p2));
+	REQUIRE(&t, h_spawn_ex(&p, conf, NULL, envs, fds, 2) == 0, "spawn");
+	cl_close_fds(fds, 2); /* echod holds the only copies now */
+	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
+	snprintf(want, sizeof(want), "socket activation: 127.0.0.1:%d is in "
+	    "proxy_listen: its clients must send a PROXY header", p2);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d, "
+	    "127.0.0.1:%d (PROXY)", p1, p2);
+	REQUIRE(&t, strstr(p.ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", p.ready, want);
+	REQUIRE(&t, echo_fresh(p1, "plain"), "no echo on the plain %d", p1);
+	fd = h_connect(p2, 0);
+	REQUIRE(&t, fd != -1, "connect %d: %s", p2, strerror(errno));
+	r = cl_reply(fd, "hello\n", 8000);
+	REQUIRE(&t, r == 0, "a plain client on the proxied %d: %s", p2,
+	    r == 1 ? "echoed" : "neither echoed nor closed");
+	cl_close_fds(&fd, 1);
+
+	/* The entry names the other socket now. */
+	if (!px_reload(&t, &p, "", px_entry(e1, sizeof(e1), p1), ready,
+	    sizeof(ready)))
+		goto out;
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d (PROXY), "
+	    "127.0.0.1:%d", p1, p2);
+	REQUIRE(&t, strstr(ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", ready, want);
+	snprintf(want, sizeof(want), "socket activation: 127.0.0.1:%d is no "
+	    "longer in proxy_listen: a plain listener", p2);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	REQUIRE(&t, echo_fresh(p2, "plain now"), "no echo on %d once plain",
+	    p2);
+	REQUIRE_STOPPED(&t, &p, 10000);
+out:
+	cl_close_fds(&fd, 1);
+	cl_close_fds(fds, 2);
+	finish(&t, &p);
+}
+END_TEST
+
+/* -l replaces listen only: the file's proxy_listen stays, checked with it. */
+START_TEST(proxy_listeners_cli_listen)
+{
+	char dir[] = "/tmp/echod-pxcli-XXXXXX", path[64], err[512];
+	char *cli_ok[] = { "127.0.0.1:7001" }, *cli_dup[] = { "127.0.0.1:7008" };
+	char *cli_wild[] = { "*:7008" };
+	struct settings set = { NULL, cli_ok, 1, NULL };
+	struct conf c;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	ck_assert_int_eq(cl_write_file(path, "listen = {}\nproxy_listen = "
+	    "\"127.0.0.1:7008\"\nproxy_trusted = \"::1\"\n"), 0);
+	set.config_path = path;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_OK);
+	ck_assert_uint_eq(c.nlisten, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:7001");
+	ck_assert_uint_eq(c.nproxy_listen, 1);
+	ck_assert_str_eq(c.proxy_listen[0], "127.0.0.1:7008");
+	ck_assert_uint_eq(c.nproxy_trusted, 1);
+	conf_free(&c);
+	set.cli_listen = cli_dup;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_BAD_CLI);
+	ck_assert_str_eq(err, "listen: '127.0.0.1:7008' is in proxy_listen "
+	    "too; allowed: each address in one of listen and proxy_listen");
+	conf_free(&c);
+	set.cli_listen = cli_wild;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_BAD_CLI);
+	ck_assert_msg(strncmp(err, "listen: '*:7008' overlaps proxy_listen's "
+	    "'127.0.0.1:7008': ", 57) == 0, "%s", err);
+	conf_free(&c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *
 reload_suite(void)
 {
@@ -970,6 +1068,7 @@ reload_suite(void)
 	suite_add_tcase(s, tc);
 
 	h_case(s, "proxy_listeners", 120, H_TESTS(proxy_listeners_reload,
-	    proxy_listeners_untrusted_warning));
+	    proxy_listeners_untrusted_warning,
+	    proxy_listeners_socket_activation, proxy_listeners_cli_listen));
 	return s;
 }
