@@ -552,14 +552,14 @@ START_TEST(proxy_mask_table)
 END_TEST
 
 /*
- * A reload's listeners with the flag, on real sockets: three loopback
- * addresses with port 0 (each address is its own listener, kept by
+ * A reload's listeners with the flag, on real sockets: "A", "B" and "C"
+ * stand for 127.0.0.1 on three free ports (a listener is kept by its
  * address).  keep[i] is the old listener new listener i keeps (its very
  * socket), -1 for a new one; proxy[i] its flag.  Listen's come first.
  */
-#define PA "127.0.0.1:0"
-#define PB "127.0.0.2:0"
-#define PC "127.0.0.3:0"
+#define PA "A"
+#define PB "B"
+#define PC "C"
 
 struct px_reconcile_case {
 	const char *name;
@@ -589,13 +589,32 @@ static const struct px_reconcile_case px_reconciles[] = {
 	    { 0, 1 } },
 };
 
+/* The specs for "A", "B", "C": 127.0.0.1 on three free ports. */
+static char px_specs[3][32];
+
+static void
+px_pick_ports(void)
+{
+	int i, port;
+
+	for (i = 0; i < 3; i++) {
+		port = cl_free_port();
+		ck_assert_int_gt(port, 0);
+		snprintf(px_specs[i], sizeof(px_specs[i]), "127.0.0.1:%d",
+		    port);
+	}
+	ck_assert_str_ne(px_specs[0], px_specs[1]);
+	ck_assert_str_ne(px_specs[0], px_specs[2]);
+	ck_assert_str_ne(px_specs[1], px_specs[2]);
+}
+
 static size_t
 count_specs(const char *const *v, char **out)
 {
 	size_t n;
 
 	for (n = 0; n < 4 && v[n] != NULL; n++)
-		out[n] = (char *)(uintptr_t)v[n];
+		out[n] = px_specs[v[n][0] - 'A'];
 	return n;
 }
 
@@ -614,6 +633,7 @@ START_TEST(proxy_reconcile_table)
 	uint32_t mask = 0;
 	int kept;
 
+	px_pick_ports();
 	nop = count_specs(t->old_plain, op);
 	nox = count_specs(t->old_proxy, ox);
 	nnp = count_specs(t->new_plain, np);
