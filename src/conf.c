@@ -16,7 +16,10 @@
  * - A repeated option silently replaces the earlier one.  We refuse it
  *   ("given twice"); "listen += ..." still appends on purpose.
  * - "listen = {}" runs no callback at all, so src_open() looks for it in
- *   the text (conftext_empty_list), to give that error a line too.
+ *   the text (conftext_empty_list), to give that error a line too.  It is
+ *   an error only without proxy_listen's addresses, which the end of the
+ *   parse knows (check_lists_end); extract_list still catches a form the
+ *   text pass cannot see ("+listen = {}").
  * - A list option takes a bare string too: listen = "*:7007".
  * - Its include() leaks an include-stack slot, a FILE and a string on every
  *   error inside an included file; after ten such errors every include()
