@@ -541,6 +541,35 @@ out:
 }
 END_TEST
 
+/* ---- the PROXY protocol (issue 12) ---- */
+
+START_TEST(proxy_headers)
+{
+	proxylive_headers(say("PROXY headers, valid and bad", _i, NULL));
+}
+END_TEST
+
+START_TEST(proxy_guard)
+{
+	proxylive_guard(say("PROXY from an untrusted peer, and too slow", _i,
+	    NULL));
+}
+END_TEST
+
+START_TEST(proxy_per_ip)
+{
+	proxylive_per_ip(say("PROXY: per-IP limits on the header's source",
+	    _i, NULL));
+}
+END_TEST
+
+START_TEST(proxy_burst)
+{
+	proxylive_burst(say("PROXY: a burst of bad clients, the log's rate",
+	    _i, NULL));
+}
+END_TEST
+
 static void
 loop_case(Suite *s, const char *name, double timeout_s, const TTest *test)
 {
@@ -573,5 +602,9 @@ modelrun_suite(void)
 	loop_case(s, "stop_deadline", 30, stop_deadline);
 	loop_case(s, "heartbeat", 30, heartbeat_full);
 	loop_case(s, "reload", 60, reload_to_next);
+	loop_case(s, "proxy_headers", 30, proxy_headers);
+	loop_case(s, "proxy_guard", 30, proxy_guard);
+	loop_case(s, "proxy_per_ip", 30, proxy_per_ip);
+	loop_case(s, "proxy_burst", 30, proxy_burst);
 	return s;
 }

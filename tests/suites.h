@@ -36,7 +36,8 @@
 	X(client)                                                          \
 	X(models_unit)                                                     \
 	X(modelrun)                                                        \
-	X(proxy)
+	X(proxy)                                                           \
+	X(proxylive)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
