@@ -1032,6 +1032,127 @@ out:
 }
 END_TEST
 
+/* Split s at blanks into at most max tokens (s is changed); how many. */
+static int
+sb_split(char *s, char **tok, int max)
+{
+	int n = 0;
+
+	for (s = strtok(s, " \n"); s != NULL && n < max; s = strtok(NULL, " \n"))
+		tok[n++] = s;
+	return n;
+}
+
+/*
+ * In the last scoreboard table of the log (SIGUSR1): the values of the
+ * columns proxied and px-closed in the row of worker pid w, into px and
+ * pxc, and the row's text into row.  1, or 0 if there is no such table
+ * or row yet.
+ */
+static int
+sb_row(struct echod_proc *p, pid_t w, long *px, long *pxc, char *row,
+    size_t rowlen)
+{
+	char *hdr = NULL, *s, *e, *m, *tok[32], copy[512], pid[24];
+	int n, i, ipx = -1, ipxc = -1;
+
+	h_log_read(p, logbuf, sizeof(logbuf));
+	for (s = logbuf; (s = strstr(s, " master: slot pid")) != NULL; s++)
+		hdr = s + strlen(" master: ");
+	if (hdr == NULL || (e = strchr(hdr, '\n')) == NULL)
+		return 0;
+	snprintf(copy, sizeof(copy), "%.*s", (int)(e - hdr), hdr);
+	n = sb_split(copy, tok, 32);
+	for (i = 0; i < n; i++) {
+		ipx = strcmp(tok[i], "proxied") == 0 ? i : ipx;
+		ipxc = strcmp(tok[i], "px-closed") == 0 ? i : ipxc;
+	}
+	snprintf(pid, sizeof(pid), "%d", (int)w);
+	for (s = e + 1; ipx >= 0 && ipxc >= 0 && (e = strchr(s, '\n')) != NULL;
+	    s = e + 1) {
+		snprintf(copy, sizeof(copy), "%.*s", (int)(e - s), s);
+		if ((m = strstr(copy, " master: ")) == NULL)
+			continue;
+		m += strlen(" master: ");
+		snprintf(row, rowlen, "%s", m);
+		n = sb_split(m, tok, 32);
+		if (n < 2 || strcmp(tok[1], pid) != 0)
+			continue; /* not slot, pid, ...: another row or line */
+		if (n <= ipx || n <= ipxc)
+			return 0;
+		*px = atol(tok[ipx]);
+		*pxc = atol(tok[ipxc]);
+		return 1;
+	}
+	return 0;
+}
+
+/* Wait for the scoreboard row of w (sb_row) after a SIGUSR1. */
+static int
+sb_wait_row(struct echod_proc *p, pid_t w, long *px, long *pxc, char *row,
+    size_t rowlen)
+{
+	long long deadline = h_now_ms() + REPLY_MS;
+
+	do {
+		if (sb_row(p, w, px, pxc, row, rowlen))
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
+/*
+ * The scoreboard (SIGUSR1): the worker's headers accepted (proxied:
+ * LOCAL too), its PROXY closes (px-closed), and its last client, named
+ * by the header's source via the balancer.
+ */
+START_TEST(scoreboard)
+{
+	static const int valid[] = { HS_V2_TCP6, HS_V2_LOCAL, HS_V1_TCP4 };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	unsigned char hdr[HDR_MAX];
+	char me[64], err[128], row[512] = "", last[128];
+	long px = -1, pxc = -1;
+	pid_t w;
+	size_t n;
+	int i, fd = -1;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, px_start(&p, NULL, 1, 1, "\"127.0.0.1/32\"",
+	    "proxy_timeout = 30\nlog_level = info\n") == 0, "start failed");
+	REQUIRE(&t, (w = h_worker_pid(p.pid, 0)) > 0, "no worker 0");
+	for (i = 0; i < H_NELEM(valid); i++) {
+		n = hs_build(&hspecs[valid[i]], RPORT + i, p.port, hdr,
+		    sizeof(hdr));
+		REQUIRE(&t, (fd = px_connect(NULL, p.port, me, sizeof(me))) !=
+		    -1 && px_echo_after(fd, hdr, n, PX_ONE_WRITE, err,
+		    sizeof(err)), "%s: %s", hspecs[valid[i]].name, err);
+		cl_close_fds(&fd, 1);
+	}
+	snprintf(last, sizeof(last), REAL ":%d via %s", RPORT + i - 1, me);
+	for (i = 0; i < 2; i++) {
+		n = bs_build(&bspecs[i * 4], hdr, sizeof(hdr));
+		REQUIRE(&t, (fd = px_connect(NULL, p.port, me, sizeof(me))) !=
+		    -1 && px_rejected(fd, hdr, n, 0), "%s: not closed",
+		    bspecs[i * 4].name);
+		cl_close_fds(&fd, 1);
+	}
+	REQUIRE(&t, kill(p.pid, SIGUSR1) == 0, "kill: %s", strerror(errno));
+	REQUIRE(&t, sb_wait_row(&p, w, &px, &pxc, row, sizeof(row)), "no "
+	    "scoreboard table with proxied and px-closed and a row for worker "
+	    "0 (pid %d)", (int)w);
+	REQUIRE(&t, px == 3 && pxc == 2, "the scoreboard says proxied %ld, "
+	    "px-closed %ld; want 3 and 2: '%s'", px, pxc, row);
+	REQUIRE(&t, strstr(row, last) != NULL, "the scoreboard's row does not "
+	    "name the last client '%s': '%s'", last, row);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_conclude_fds(&t, &p, &fd, 1);
+}
+END_TEST
+
 Suite *
 proxylive_suite(void)
 {
@@ -1044,5 +1165,6 @@ proxylive_suite(void)
 	h_case(s, "reasons", 60, H_TESTS(reasons));
 	h_case(s, "mixed", 30, H_TESTS(mixed));
 	h_case(s, "flood", 120, H_TESTS(flood));
+	h_case(s, "scoreboard", 30, H_TESTS(scoreboard));
 	return s;
 }
