@@ -570,6 +570,13 @@ START_TEST(proxy_burst)
 }
 END_TEST
 
+START_TEST(proxy_flood)
+{
+	proxylive_flood(say("PROXY: a flood of garbage, valid clients among it",
+	    _i, NULL));
+}
+END_TEST
+
 static void
 loop_case(Suite *s, const char *name, double timeout_s, const TTest *test)
 {
@@ -606,5 +613,6 @@ modelrun_suite(void)
 	loop_case(s, "proxy_guard", 30, proxy_guard);
 	loop_case(s, "proxy_per_ip", 30, proxy_per_ip);
 	loop_case(s, "proxy_burst", 30, proxy_burst);
+	loop_case(s, "proxy_flood", 60, proxy_flood);
 	return s;
 }
