@@ -624,24 +624,33 @@ pi_hold(int port, const struct hspec *hs, int sport, char *err,
 	return fd;
 }
 
-/* A third client from REAL is refused, named by its header's source. */
+/*
+ * One more client from REAL (source port sport) is refused: its header
+ * alone (then the refusal line names it by the header's source), or
+ * with bytes behind it in the same write (none of them echoed: the
+ * refusal comes before the echo).
+ */
 static int
-pi_refused(struct tres *t, struct echod_proc *p)
+pi_refused(struct tres *t, struct echod_proc *p, int sport, int with_bytes)
 {
 	unsigned char buf[HDR_MAX + 8];
 	char me[64], want[192];
 	size_t n;
 	int fd = -1;
 
-	n = hs_build(&hspecs[HS_V1_TCP4], RPORT + 2, p->port, buf, HDR_MAX);
+	n = hs_build(&hspecs[HS_V1_TCP4], sport, p->port, buf, HDR_MAX);
 	memcpy(buf + n, "third\n", 6);
 	REQUIRE(t, (fd = px_connect(NULL, p->port, me, sizeof(me))) != -1,
 	    "connect: %s", strerror(errno));
-	REQUIRE(t, px_rejected(fd, buf, n + 6, 0), "a third client from "
-	    REAL " was served (max_connections_per_ip = 2)");
+	REQUIRE(t, px_rejected(fd, buf, n + (with_bytes ? 6 : 0), 0), "a "
+	    "client from " REAL " over max_connections_per_ip was served "
+	    "(%s)", with_bytes ? "'third\\n' behind its header in the same "
+	    "write came back" : "its header alone");
 	snprintf(want, sizeof(want), "refused " REAL ":%d via %s: "
-	    "max_connections_per_ip reached", RPORT + 2, me);
-	REQUIRE(t, cl_log_wait(p, want, 1, REPLY_MS), "no line '%s'", want);
+	    "max_connections_per_ip reached", sport, me);
+	/* Refusal lines are one a second: the first one only. */
+	REQUIRE(t, with_bytes || cl_log_wait(p, want, 1, REPLY_MS), "no line "
+	    "'%s'", want);
 out:
 	cl_close_fds(&fd, 1);
 	return !t->failed;
@@ -690,7 +699,8 @@ proxylive_per_ip(const char *m)
 	for (i = 0; i < 2; i++)
 		REQUIRE(&t, (fd[i] = pi_hold(p.port, who[i], RPORT + i, err,
 		    sizeof(err))) != -1, "%s", err);
-	if (!pi_refused(&t, &p))
+	if (!pi_refused(&t, &p, RPORT + 2, 0) ||
+	    !pi_refused(&t, &p, RPORT + 3, 1))
 		goto out;
 	for (i = 2; i < 6; i++)
 		REQUIRE(&t, (fd[i] = pi_hold(p.port, who[i], RPORT + 10 + i,
@@ -1243,6 +1253,113 @@ out:
 }
 END_TEST
 
+/* Two ports on 127.0.0.1 nothing listened on a moment ago; 0, or -1. */
+static int
+two_ports(int *a, int *b)
+{
+	int i;
+
+	*a = cl_free_port();
+	for (i = 0, *b = *a; i < 8 && *b == *a; i++)
+		*b = cl_free_port();
+	return *a > 0 && *b > 0 && *a != *b ? 0 : -1;
+}
+
+/* The configuration with listen = {plain} and proxy_listen = {px}
+ * (0: empty) into buf. */
+static const char *
+rl_text(char *buf, size_t len, int plain, int px)
+{
+	char l[48] = "", pl[48] = "";
+
+	if (plain)
+		snprintf(l, sizeof(l), "\"127.0.0.1:%d\"", plain);
+	if (px)
+		snprintf(pl, sizeof(pl), "\"127.0.0.1:%d\"", px);
+	snprintf(buf, len, "listen = { %s }\nproxy_listen = { %s }\n"
+	    "proxy_trusted = { \"127.0.0.1/32\" }\nworkers = 1\n"
+	    "proxy_timeout = 30\nlog_level = info\n", l, pl);
+	return buf;
+}
+
+/* SIGHUP, then RELOADING=1 and READY=1 (into p->ready). */
+static int
+rl_reload(struct echod_proc *p)
+{
+	return kill(p->pid, SIGHUP) == 0 &&
+	    h_wait_notify(p, "RELOADING=1", 10000, NULL, 0) == 0 &&
+	    h_wait_notify(p, "READY=1", 10000, p->ready, sizeof(p->ready)) == 0;
+}
+
+/* Port a proxied and b plain now: a needs a header, b does not. */
+static int
+rl_check(struct tres *t, struct echod_proc *p, int a, int b)
+{
+	unsigned char hdr[HDR_MAX];
+	char me[64], err[160];
+	int fd = -1;
+	size_t n;
+
+	REQUIRE(t, cl_ready_port(p, 1, 0) == a && cl_ready_port(p, 0, 0) == b,
+	    "READY=1 does not mark 127.0.0.1:%d, and only it, (PROXY): '%s'",
+	    a, p->ready);
+	REQUIRE(t, (fd = px_connect(NULL, a, me, sizeof(me))) != -1 &&
+	    px_rejected(fd, (const unsigned char *)"hello\n", 6, 0), "port %d "
+	    "(proxied now) served a client without a header", a);
+	cl_close_fds(&fd, 1);
+	n = hs_build(&hspecs[HS_V1_TCP4], RPORT, a, hdr, sizeof(hdr));
+	REQUIRE(t, (fd = px_connect(NULL, a, me, sizeof(me))) != -1 &&
+	    px_echo_after(fd, hdr, n, PX_ONE_WRITE, err, sizeof(err)),
+	    "port %d (proxied now), with a header: %s", a, err);
+	REQUIRE(t, cl_echo_new(b, "plain now\n", REPLY_MS, err, sizeof(err)),
+	    "port %d (plain now): %s", b, err);
+out:
+	cl_close_fds(&fd, 1);
+	return !t->failed;
+}
+
+/*
+ * Reload: two addresses swap between listen and proxy_listen, keeping
+ * their sockets (no "no longer listening"), a plain connection open
+ * across stays plain; then proxy_listen emptied closes its address.
+ */
+START_TEST(reload_swap)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[384];
+	int a, b, c = -1;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, two_ports(&a, &b) == 0, "no two free ports");
+	REQUIRE(&t, h_start(&p, rl_text(conf, sizeof(conf), a, b), NULL,
+	    START_MS) == 0, "start failed");
+	if (!rl_check(&t, &p, b, a))
+		goto out;
+	REQUIRE(&t, (c = h_connect(a, 0)) != -1 && cl_echo(c, "before\n",
+	    REPLY_MS), "a plain client before the reload");
+	REQUIRE(&t, cl_write_conf(&p, rl_text(conf, sizeof(conf), b, a)) == 0,
+	    "rewrite: %s", strerror(errno));
+	REQUIRE(&t, rl_reload(&p), "no RELOADING=1 then READY=1 after SIGHUP");
+	REQUIRE(&t, cl_echo(c, "across\n", REPLY_MS), "the plain client open "
+	    "across the reload, its address proxied now, not echoed");
+	if (!rl_check(&t, &p, a, b))
+		goto out;
+	REQUIRE(&t, cl_log_count(&p, "no longer listening") == 0, "a socket "
+	    "closed though its address only moved between the lists");
+	REQUIRE(&t, cl_write_conf(&p, rl_text(conf, sizeof(conf), b, 0)) == 0,
+	    "rewrite: %s", strerror(errno));
+	REQUIRE(&t, rl_reload(&p), "no RELOADING=1 then READY=1 after SIGHUP");
+	REQUIRE(&t, cl_ready_port(&p, 1, 0) == -1 && cl_port_refused(a),
+	    "127.0.0.1:%d still listening once proxy_listen is empty: '%s'", a,
+	    p.ready);
+	cl_close_fds(&c, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_conclude_fds(&t, &p, &c, 1);
+}
+END_TEST
+
 Suite *
 proxylive_suite(void)
 {
@@ -1255,5 +1372,6 @@ proxylive_suite(void)
 	h_case(s, "reasons", 60, H_TESTS(reasons));
 	h_case(s, "mixed", 30, H_TESTS(mixed));
 	h_case(s, "scoreboard", 30, H_TESTS(scoreboard));
+	h_case(s, "reload", 60, H_TESTS(reload_swap));
 	return s;
 }
