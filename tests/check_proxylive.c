@@ -1253,6 +1253,40 @@ out:
 }
 END_TEST
 
+/*
+ * limits_exempt_loopback judges the header's source, not the balancer:
+ * with max_connections_per_ip = 1, a second client from REAL is refused
+ * though the balancer is 127.0.0.1, and two from 127.0.0.9 (loopback,
+ * exempt) are served.
+ */
+START_TEST(exempt_source)
+{
+	static const struct hspec lo9 = { "v1 TCP4 from 127.0.0.9", 0, "TCP4",
+		"127.0.0.9", "127.0.0.1", 0 };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char err[160];
+	int fd[3] = { -1, -1, -1 }, i;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, px_start(&p, NULL, 1, 8, "\"127.0.0.1/32\"",
+	    "max_connections_per_ip = 1\nlimits_exempt_loopback = true\n"
+	    "proxy_timeout = 30\nlog_level = info\n") == 0, "start failed");
+	REQUIRE(&t, (fd[0] = pi_hold(p.port, &hspecs[HS_V1_TCP4], RPORT, err,
+	    sizeof(err))) != -1, "%s", err);
+	if (!pi_refused(&t, &p, RPORT + 2, 0))
+		goto out;
+	for (i = 1; i < 3; i++)
+		REQUIRE(&t, (fd[i] = pi_hold(p.port, &lo9, RPORT + i, err,
+		    sizeof(err))) != -1, "%s: a loopback source is exempt",
+		    err);
+	cl_close_fds(fd, 3);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_conclude_fds(&t, &p, fd, 3);
+}
+END_TEST
+
 /* Two ports on 127.0.0.1 nothing listened on a moment ago; 0, or -1. */
 static int
 two_ports(int *a, int *b)
@@ -1373,5 +1407,6 @@ proxylive_suite(void)
 	h_case(s, "mixed", 30, H_TESTS(mixed));
 	h_case(s, "scoreboard", 30, H_TESTS(scoreboard));
 	h_case(s, "reload", 60, H_TESTS(reload_swap));
+	h_case(s, "exempt", 30, H_TESTS(exempt_source));
 	return s;
 }
