@@ -1287,6 +1287,60 @@ out:
 }
 END_TEST
 
+/*
+ * proxy_trusted as blocks, and an IPv6 proxied listener: 127.0.0.3 lies
+ * in 127.0.0.0/30 and is served, 127.0.0.4 does not and is closed; a
+ * balancer on ::1 (::1/128) passes an IPv4 client, named "via [::1]".
+ */
+START_TEST(families)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	unsigned char hdr[HDR_MAX];
+	char me[64], err[160], want[192];
+	int v6 = cl_have_ipv6(), port6, fd = -1;
+	size_t n;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, h_start(&p, v6 ? "listen = {}\nproxy_listen = { "
+	    "\"127.0.0.1:0\", \"[::1]:0\" }\nproxy_trusted = { \"127.0.0.0/30\", "
+	    "\"::1/128\" }\nworkers = 1\nlog_level = debug\n" : "listen = {}\n"
+	    "proxy_listen = { \"127.0.0.1:0\" }\nproxy_trusted = { "
+	    "\"127.0.0.0/30\" }\nworkers = 1\nlog_level = debug\n", NULL,
+	    START_MS) == 0, "start failed");
+	n = hs_build(&hspecs[HS_V1_TCP4], RPORT, p.port, hdr, sizeof(hdr));
+	REQUIRE(&t, (fd = px_connect("127.0.0.3", p.port, me, sizeof(me))) !=
+	    -1 && px_echo_after(fd, hdr, n, PX_ONE_WRITE, err, sizeof(err)),
+	    "from 127.0.0.3, in 127.0.0.0/30: %s", err);
+	cl_close_fds(&fd, 1);
+	REQUIRE(&t, (fd = px_connect("127.0.0.4", p.port, me, sizeof(me))) !=
+	    -1 && px_rejected(fd, hdr, n, 0), "127.0.0.4, outside "
+	    "127.0.0.0/30, was served");
+	REQUIRE(&t, px_log_close(&p, me, "not in proxy_trusted", REPLY_MS),
+	    "no line 'PROXY: closed %s: not in proxy_trusted'", me);
+	cl_close_fds(&fd, 1);
+	if (!v6) {
+		fprintf(stderr, "proxylive: families: the IPv6 part SKIPPED: "
+		    "this host cannot bind ::1\n");
+		REQUIRE_STOPPED(&t, &p, 5000);
+		goto out;
+	}
+	REQUIRE(&t, (port6 = cl_ready_port(&p, 1, 1)) > 0, "no second "
+	    "proxied listener in '%s'", p.ready);
+	REQUIRE(&t, (fd = cl_connect("::1", "::1", port6)) != -1 &&
+	    cl_local_name(fd, me, sizeof(me)) == me &&
+	    px_echo_after(fd, hdr, n, PX_ONE_WRITE, err, sizeof(err)),
+	    "[::1]:%d, from ::1: %s", port6, err);
+	snprintf(want, sizeof(want), REAL ":%d via %s closed: ", RPORT, me);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, REPLY_MS), "no line '%s...'",
+	    want);
+	cl_close_fds(&fd, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_conclude_fds(&t, &p, &fd, 1);
+}
+END_TEST
+
 /* Two ports on 127.0.0.1 nothing listened on a moment ago; 0, or -1. */
 static int
 two_ports(int *a, int *b)
@@ -1408,5 +1462,6 @@ proxylive_suite(void)
 	h_case(s, "scoreboard", 30, H_TESTS(scoreboard));
 	h_case(s, "reload", 60, H_TESTS(reload_swap));
 	h_case(s, "exempt", 30, H_TESTS(exempt_source));
+	h_case(s, "families", 30, H_TESTS(families));
 	return s;
 }
