@@ -1143,33 +1143,32 @@ sb_split(char *s, char **tok, int max)
 	return n;
 }
 
+/* The scoreboard's columns end with these (the sandbox's may hold blanks,
+ * "off (this build)": a row is read from its end). */
+#define SB_TAIL "proxied px-closed last-client"
+
 /*
- * In the last scoreboard table of the log (SIGUSR1): the values of the
- * columns proxied and px-closed in the row of worker pid w, into px and
- * pxc, and the row's text into row.  1, or 0 if there is no such table
- * or row yet.
+ * In the last scoreboard table of the log (SIGUSR1), the row of worker
+ * pid w: its proxied and px-closed values into px and pxc, and the row's
+ * text into row.  The last client is one field ("-", an address) or
+ * three ("A via B").  1, or 0 if there is no such table or row yet.
  */
 static int
 sb_row(struct echod_proc *p, pid_t w, long *px, long *pxc, char *row,
     size_t rowlen)
 {
 	char *hdr = NULL, *s, *e, *m, *tok[32], copy[512], pid[24];
-	int n, i, ipx = -1, ipxc = -1;
+	int n, cl;
 
 	h_log_read(p, logbuf, sizeof(logbuf));
 	for (s = logbuf; (s = strstr(s, " master: slot pid")) != NULL; s++)
 		hdr = s + strlen(" master: ");
-	if (hdr == NULL || (e = strchr(hdr, '\n')) == NULL)
+	if (hdr == NULL || (e = strchr(hdr, '\n')) == NULL ||
+	    e - hdr < (long)strlen(SB_TAIL) ||
+	    memcmp(e - strlen(SB_TAIL), SB_TAIL, strlen(SB_TAIL)) != 0)
 		return 0;
-	snprintf(copy, sizeof(copy), "%.*s", (int)(e - hdr), hdr);
-	n = sb_split(copy, tok, 32);
-	for (i = 0; i < n; i++) {
-		ipx = strcmp(tok[i], "proxied") == 0 ? i : ipx;
-		ipxc = strcmp(tok[i], "px-closed") == 0 ? i : ipxc;
-	}
 	snprintf(pid, sizeof(pid), "%d", (int)w);
-	for (s = e + 1; ipx >= 0 && ipxc >= 0 && (e = strchr(s, '\n')) != NULL;
-	    s = e + 1) {
+	for (s = e + 1; (e = strchr(s, '\n')) != NULL; s = e + 1) {
 		snprintf(copy, sizeof(copy), "%.*s", (int)(e - s), s);
 		if ((m = strstr(copy, " master: ")) == NULL)
 			continue;
@@ -1178,10 +1177,11 @@ sb_row(struct echod_proc *p, pid_t w, long *px, long *pxc, char *row,
 		n = sb_split(m, tok, 32);
 		if (n < 2 || strcmp(tok[1], pid) != 0)
 			continue; /* not slot, pid, ...: another row or line */
-		if (n <= ipx || n <= ipxc)
+		cl = n >= 3 && strcmp(tok[n - 2], "via") == 0 ? 3 : 1;
+		if (n < cl + 4)
 			return 0;
-		*px = atol(tok[ipx]);
-		*pxc = atol(tok[ipxc]);
+		*px = atol(tok[n - cl - 2]);
+		*pxc = atol(tok[n - cl - 1]);
 		return 1;
 	}
 	return 0;
