@@ -117,8 +117,11 @@ hs_shown(const struct hspec *hs, int sport, char *buf, size_t len)
  * The bad inputs: what the daemon must close without a byte back, and
  * the reason its PROXY line gives.  text, or a valid v2 header (TCP4)
  * with byte at (and at + 1 when two) changed, or a v1 line without CRLF
- * past 107 bytes; early: the client half-closes after it.
+ * past 107 bytes; then the client half-closes (EARLY_FIN) or resets
+ * (EARLY_RST) the connection, or waits (0).
  */
+#define EARLY_FIN 1
+#define EARLY_RST 2
 struct bspec {
 	const char *name;
 	const char *text;
@@ -145,8 +148,10 @@ static const struct bspec bspecs[] = {
 	    "bad header: unsupported v2 family" },
 	{ "v2 length 65535", NULL, 14, 1, 0xff, 0xff, 0, 0,
 	    "bad header: v2 header longer than the cap" },
-	{ "closed mid-header", "PROXY TCP4 192.0.2.1 19", 0, 0, 0, 0, 0, 1,
-	    "closed before a complete header" },
+	{ "closed mid-header", "PROXY TCP4 192.0.2.1 19", 0, 0, 0, 0, 0,
+	    EARLY_FIN, "closed before a complete header" },
+	{ "reset mid-header", "PROXY TCP4 192.0.2.1 19", 0, 0, 0, 0, 0,
+	    EARLY_RST, "read error: Connection reset by peer" },
 };
 #define NBAD H_NELEM(bspecs)
 
@@ -284,14 +289,21 @@ px_echo_after(int fd, const unsigned char *hdr, size_t hlen, enum px_how how,
 }
 
 /*
- * Send bytes (the daemon may have closed already), half-close if early,
- * and is the connection ended within CLOSE_MS without a byte back?
+ * Send bytes (the daemon may have closed already), half-close after
+ * them (EARLY_FIN), and is the connection ended within CLOSE_MS without
+ * a byte back?  With EARLY_RST the caller's close() resets it: 1, the
+ * daemon's side is for its log to say.
  */
 static int
 px_rejected(int fd, const unsigned char *bytes, size_t len, int early)
 {
+	struct linger lg = { 1, 0 };
+
 	(void)send(fd, bytes, len, MSG_NOSIGNAL);
-	if (early)
+	if (early == EARLY_RST)
+		return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg)) == 0;
+	if (early == EARLY_FIN)
 		(void)shutdown(fd, SHUT_WR);
 	return cl_closed(fd, CLOSE_MS);
 }
@@ -847,7 +859,7 @@ START_TEST(bad_inputs)
 	size_t n = bs_build(bs, buf, sizeof(buf)), used = 0;
 	enum proxy_result r = proxy_parse(buf, n, &h, &used);
 
-	if (bs->early) {
+	if (bs->early != 0) {
 		ck_assert_int_eq(r, PROXY_NEED_MORE);
 		return;
 	}
@@ -1042,10 +1054,16 @@ fl_batch(struct tres *t, int port, int first, int *good)
 		REQUIRE(t, (fd[i] = h_connect(port, 0)) != -1, "connect: %s",
 		    strerror(errno));
 		(void)send(fd[i], buf, n, MSG_NOSIGNAL);
-		if (early[i])
+		if (early[i] == EARLY_FIN)
 			(void)shutdown(fd[i], SHUT_WR);
+		if (early[i] == EARLY_RST) {
+			cl_reset(fd[i]);
+			fd[i] = -1; /* nothing to see from here: the log's */
+		}
 	}
 	for (i = 0; i < FLOOD_BATCH; i++) {
+		if (fd[i] == -1)
+			continue; /* reset by us: nothing to see */
 		if ((first + i) % (FLOOD_BATCH / 10) != 0) {
 			REQUIRE(t, cl_closed(fd[i], CLOSE_MS), "bad client %d "
 			    "not closed without a byte back", first + i);
