@@ -187,7 +187,8 @@ payload(unsigned char *buf, size_t len)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		buf[i] = (unsigned char)(i % 512 < 256 ? i % 256 : 255 - i % 256);
+		buf[i] = (unsigned char)(i % 512 < 256 ? i % 256 :
+		    255 - i % 256);
 }
 #define PAYLOAD_LEN 512
 /* Behind a split header: more than a read of the rest of the header
@@ -470,7 +471,8 @@ proxylive_headers(const char *m)
 	if (!hd_no_header(&t, &p))
 		goto out;
 	for (i = 0; i < H_NELEM(runs); i++)
-		if (!hd_one(&t, &p, &hspecs[runs[i].hs], RPORT + i, runs[i].how))
+		if (!hd_one(&t, &p, &hspecs[runs[i].hs], RPORT + i,
+		    runs[i].how))
 			goto out;
 	if (!hd_bad(&t, &p))
 		goto out;
@@ -542,9 +544,9 @@ out:
 static int
 gd_slow(struct tres *t, struct echod_proc *p, long long *ms)
 {
-	static const char line[] = "PROXY TCP4 " REAL " 127.0.0.1 40112 "
+	static const char v1[] = "PROXY TCP4 " REAL " 127.0.0.1 40112 "
 	    "7008\r\n";
-	char me[2][64], want[160];
+	char me[2][64], want[160], line[512];
 	long long t0 = h_now_ms(), next = 0;
 	int fd[2] = { -1, -1 }, k, sent = 0;
 
@@ -552,12 +554,12 @@ gd_slow(struct tres *t, struct echod_proc *p, long long *ms)
 	for (k = 0; k < 2; k++)
 		REQUIRE(t, (fd[k] = px_connect(LO2, p->port, me[k],
 		    sizeof(me[k]))) != -1, "connect: %s", strerror(errno));
-	REQUIRE(t, h_write_all(fd[0], line, 15) == 0, "send: %s",
+	REQUIRE(t, h_write_all(fd[0], v1, 15) == 0, "send: %s",
 	    strerror(errno));
 	while ((ms[0] < 0 || ms[1] < 0) && h_now_ms() - t0 < 2 * SLOW_MAX_MS) {
 		if (ms[1] < 0 && h_now_ms() - t0 >= next &&
-		    sent < (int)sizeof(line) - 3) {
-			(void)send(fd[1], line + sent++, 1, MSG_NOSIGNAL);
+		    sent < (int)sizeof(v1) - 3) {
+			(void)send(fd[1], v1 + sent++, 1, MSG_NOSIGNAL);
 			next += 100;
 		}
 		if (!gd_watch(t, fd, t0, ms))
@@ -565,13 +567,15 @@ gd_slow(struct tres *t, struct echod_proc *p, long long *ms)
 	}
 	for (k = 0; k < 2; k++)
 		REQUIRE(t, ms[k] >= 900 && ms[k] <= SLOW_MAX_MS, "a %s header "
-		    "closed after %lld ms (-1: not within %d ms); proxy_timeout "
-		    "= 1 s, from the accept", k ? "dribbled" : "stalled", ms[k],
-		    2 * SLOW_MAX_MS);
+		    "closed after %lld ms (-1: not within %d ms); "
+		    "proxy_timeout = 1 s, from the accept", k ? "dribbled" :
+		    "stalled", ms[k], 2 * SLOW_MAX_MS);
 	/* Both close at once: the second line may wait for the next second. */
 	snprintf(want, sizeof(want), ": no complete header after 1 s (");
-	REQUIRE(t, cl_log_wait(p, want, 1, REPLY_MS), "no line 'PROXY: "
-	    "closed %s or %s: no complete header after 1 s'", me[0], me[1]);
+	REQUIRE(t, cl_log_wait(p, want, 1, REPLY_MS) && cl_log_line(p, want,
+	    line, sizeof(line)) && (strstr(line, me[0]) || strstr(line, me[1])),
+	    "no line 'PROXY: closed %s or %s: no complete header after 1 s'",
+	    me[0], me[1]);
 out:
 	cl_close_fds(fd, 2);
 	return !t->failed;
@@ -717,7 +721,8 @@ proxylive_per_ip(const char *m)
 	for (i = 2; i < 6; i++)
 		REQUIRE(&t, (fd[i] = pi_hold(p.port, who[i], RPORT + 10 + i,
 		    err, sizeof(err))) != -1, "%s (the balancer's own address "
-		    "or another client counted against " REAL "'s limit?)", err);
+		    "or another client counted against " REAL "'s limit?)",
+		    err);
 	if (!pi_again(&t, &p, &fd[0]))
 		goto out;
 	cl_close_fds(fd, 6);
@@ -940,8 +945,8 @@ START_TEST(reasons)
 		REQUIRE(&t, h_wait_ready(&p[i], START_MS) == 0, "start %d", i);
 	for (i = 0; i < NBAD; i++) {
 		n = bs_build(&bspecs[i], buf, sizeof(buf));
-		REQUIRE(&t, (fd = px_connect(NULL, p[i].port, me, sizeof(me))) !=
-		    -1, "connect: %s", strerror(errno));
+		REQUIRE(&t, (fd = px_connect(NULL, p[i].port, me,
+		    sizeof(me))) != -1, "connect: %s", strerror(errno));
 		REQUIRE(&t, px_rejected(fd, buf, n, bspecs[i].early), "%s: not "
 		    "closed without a byte back", bspecs[i].name);
 		cl_close_fds(&fd, 1);
@@ -1141,9 +1146,9 @@ proxylive_flood(const char *m)
 	for (i = 0; i < nw; i++) {
 		REQUIRE(&t, h_worker_pid(p.pid, (unsigned)i) == w[i], "worker "
 		    "%d (pid %d) did not live through the flood", i, (int)w[i]);
-		REQUIRE(&t, (n = fl_fds(w[i], fds[i], 3000)) == fds[i], "worker "
-		    "%d holds %d descriptors after the flood, %d before", i, n,
-		    fds[i]);
+		n = fl_fds(w[i], fds[i], 3000);
+		REQUIRE(&t, n == fds[i], "worker %d holds %d descriptors after "
+		    "the flood, %d before", i, n, fds[i]);
 	}
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
@@ -1156,7 +1161,8 @@ sb_split(char *s, char **tok, int max)
 {
 	int n = 0;
 
-	for (s = strtok(s, " \n"); s != NULL && n < max; s = strtok(NULL, " \n"))
+	for (s = strtok(s, " \n"); s != NULL && n < max;
+	    s = strtok(NULL, " \n"))
 		tok[n++] = s;
 	return n;
 }
@@ -1321,11 +1327,12 @@ START_TEST(families)
 
 	cl_proc_init(&p);
 	REQUIRE(&t, h_start(&p, v6 ? "listen = {}\nproxy_listen = { "
-	    "\"127.0.0.1:0\", \"[::1]:0\" }\nproxy_trusted = { \"127.0.0.0/30\", "
-	    "\"::1/128\" }\nworkers = 1\nlog_level = debug\n" : "listen = {}\n"
-	    "proxy_listen = { \"127.0.0.1:0\" }\nproxy_trusted = { "
-	    "\"127.0.0.0/30\" }\nworkers = 1\nlog_level = debug\n", NULL,
-	    START_MS) == 0, "start failed");
+	    "\"127.0.0.1:0\", \"[::1]:0\" }\nproxy_trusted = { "
+	    "\"127.0.0.0/30\", \"::1/128\" }\nworkers = 1\n"
+	    "log_level = debug\n" : "listen = {}\nproxy_listen = { "
+	    "\"127.0.0.1:0\" }\nproxy_trusted = { \"127.0.0.0/30\" }\n"
+	    "workers = 1\nlog_level = debug\n", NULL, START_MS) == 0,
+	    "start failed");
 	n = hs_build(&hspecs[HS_V1_TCP4], RPORT, p.port, hdr, sizeof(hdr));
 	REQUIRE(&t, (fd = px_connect("127.0.0.3", p.port, me, sizeof(me))) !=
 	    -1 && px_echo_after(fd, hdr, n, PX_ONE_WRITE, err, sizeof(err)),
