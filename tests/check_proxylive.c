@@ -1404,6 +1404,20 @@ rl_reload(struct echod_proc *p)
 	    h_wait_notify(p, "READY=1", 10000, p->ready, sizeof(p->ready)) == 0;
 }
 
+/* Is a connection to 127.0.0.1:port refused within timeout_ms? */
+static int
+rl_refused(int port, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	do {
+		if (cl_port_refused(port))
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
 /* Port a proxied and b plain now: a needs a header, b does not. */
 static int
 rl_check(struct tres *t, struct echod_proc *p, int a, int b)
@@ -1463,9 +1477,14 @@ START_TEST(reload_swap)
 	REQUIRE(&t, cl_write_conf(&p, rl_text(conf, sizeof(conf), b, 0)) == 0,
 	    "rewrite: %s", strerror(errno));
 	REQUIRE(&t, rl_reload(&p), "no RELOADING=1 then READY=1 after SIGHUP");
-	REQUIRE(&t, cl_ready_port(&p, 1, 0) == -1 && cl_port_refused(a),
-	    "127.0.0.1:%d still listening once proxy_listen is empty: '%s'", a,
-	    p.ready);
+	REQUIRE(&t, cl_ready_port(&p, 1, 0) == -1, "READY=1 still has a "
+	    "proxied listener once proxy_listen is empty: '%s'", p.ready);
+	snprintf(conf, sizeof(conf), "reload: no longer listening on "
+	    "127.0.0.1:%d", a);
+	REQUIRE(&t, cl_log_wait(&p, conf, 1, REPLY_MS), "no line '%s'", conf);
+	/* The old generation's workers close it as they finish draining. */
+	REQUIRE(&t, rl_refused(a, 5000), "127.0.0.1:%d still accepts "
+	    "connections 5 s after proxy_listen was emptied", a);
 	cl_close_fds(&c, 1);
 	REQUIRE_STOPPED(&t, &p, 5000);
 out:
