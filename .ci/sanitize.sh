@@ -117,7 +117,8 @@ tsan)
 	    modelrun:stream modelrun:capacity modelrun:non_reader \
 	    modelrun:idle modelrun:lifetime modelrun:per_ip modelrun:killed \
 	    modelrun:stop modelrun:reload modelrun:proxy_headers \
-	    modelrun:proxy_guard modelrun:proxy_per_ip modelrun:proxy_burst; do
+	    modelrun:proxy_guard modelrun:proxy_per_ip modelrun:proxy_burst \
+	    modelrun:proxy_flood; do
 		c=
 		case $s in *:*) c=${s#*:} s=${s%%:*} ;; esac
 		# shellcheck disable=SC2086 # $pre is words
