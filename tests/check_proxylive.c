@@ -54,7 +54,7 @@
 #define REAL6 "2001:db8::9"
 #define RPORT 40112
 #define PXCONF_MAX 640
-#define HDR_MAX 512
+#define HDR_MAX (PROXY_V2_MAX + 16) /* the longest header, and some */
 
 /* ---- what the balancer sends ---- */
 
@@ -64,7 +64,9 @@ struct hspec {
 	int v2;
 	const char *proto;     /* v1: TCP4, TCP6, UNKNOWN */
 	const char *src, *dst; /* NULL: LOCAL, UNKNOWN */
-	int tlvs;              /* v2: with TLVs behind the addresses */
+	int tlvs;              /* v2: 1, ALPN and NOOP TLVs behind the
+				  addresses; 2, a NOOP TLV that makes the
+				  header PROXY_V2_MAX bytes, the longest */
 };
 
 static const struct hspec hspecs[] = {
@@ -74,28 +76,35 @@ static const struct hspec hspecs[] = {
 	{ "v2 PROXY TCP4 with TLVs", 1, NULL, REAL, "127.0.0.1", 1 },
 	{ "v2 PROXY TCP6", 1, NULL, REAL6, "2001:db8::1", 0 },
 	{ "v2 LOCAL", 1, NULL, NULL, NULL, 0 },
+	{ "v2 PROXY TCP4, the longest header", 1, NULL, REAL, "127.0.0.1", 2 },
 };
 #define HS_V1_TCP4 0
+#define HS_V1_TCP6 1
 #define HS_V1_UNKNOWN 2
 #define HS_V2_TCP4 3
 #define HS_V2_TCP6 4
 #define HS_V2_LOCAL 5
+#define HS_V2_LONGEST 6
 
 /* hs's header from sport to dport into buf; its length, 0 if none. */
 static size_t
 hs_build(const struct hspec *hs, int sport, int dport, unsigned char *buf,
     size_t len)
 {
-	unsigned char tlv[32];
+	static const unsigned char zeros[PROXY_V2_MAX];
+	unsigned char tlv[PROXY_V2_MAX];
 	size_t tl = 0;
 
 	if (!hs->v2)
 		return cl_proxy_v1((char *)buf, len, hs->proto, hs->src, sport,
 		    hs->dst, dport);
-	if (hs->tlvs) { /* PP2_TYPE_ALPN "h2", then a PP2_TYPE_NOOP */
+	if (hs->tlvs == 1) { /* PP2_TYPE_ALPN "h2", then a PP2_TYPE_NOOP */
 		tl = cl_proxy_tlv(tlv, sizeof(tlv), 0x01, "h2", 2);
 		tl += cl_proxy_tlv(tlv + tl, sizeof(tlv) - tl, 0x04, NULL, 0);
 	}
+	if (hs->tlvs == 2) /* the fixed part, two IPv4 addresses and ports */
+		tl = cl_proxy_tlv(tlv, sizeof(tlv), 0x04, zeros,
+		    PROXY_V2_MAX - 16 - 12 - 3);
 	return cl_proxy_v2(buf, len, hs->src, sport, hs->dst, dport, tlv, tl);
 }
 
@@ -234,8 +243,9 @@ enum px_how {
 	PX_ONE_WRITE, /* header and client bytes in one write */
 	PX_APART,     /* the header, a pause, the client bytes */
 	PX_BYTES,     /* the header byte by byte, then the client bytes */
-	PX_SPLIT      /* half the header, a pause, the rest and PAYLOAD_BIG
+	PX_SPLIT,     /* half the header, a pause, the rest and PAYLOAD_BIG
 			 client bytes in one write */
+	PX_ONE_BIG    /* header and PAYLOAD_BIG client bytes in one write */
 };
 
 /* Write hdr and plen bytes behind it in buf as how says; 0 or -1. */
@@ -245,7 +255,7 @@ px_send(int fd, const unsigned char *buf, size_t hlen, size_t plen,
 {
 	size_t first = how == PX_SPLIT ? hlen / 2 : hlen;
 
-	if (how == PX_ONE_WRITE)
+	if (how == PX_ONE_WRITE || how == PX_ONE_BIG)
 		return h_write_all(fd, buf, hlen + plen);
 	if (cl_send_chunks(fd, buf, first, how == PX_BYTES ? 1 : first, 2) ==
 	    -1)
@@ -265,7 +275,8 @@ px_echo_after(int fd, const unsigned char *hdr, size_t hlen, enum px_how how,
 {
 	static unsigned char buf[HDR_MAX + PAYLOAD_BIG], want[PAYLOAD_BIG];
 	static unsigned char got[PAYLOAD_BIG];
-	size_t n, plen = how == PX_SPLIT ? PAYLOAD_BIG : PAYLOAD_LEN;
+	size_t n, plen = how == PX_SPLIT || how == PX_ONE_BIG ? PAYLOAD_BIG :
+	    PAYLOAD_LEN;
 
 	memcpy(buf, hdr, hlen);
 	payload(buf + hlen, plen);
@@ -386,7 +397,8 @@ static const char *
 how_name(enum px_how how)
 {
 	static const char *const names[] = { "client bytes in the same write",
-		"client bytes apart", "byte by byte", "split, 48 KiB behind" };
+		"client bytes apart", "byte by byte", "split, 48 KiB behind",
+		"48 KiB behind in the same write" };
 
 	return names[how];
 }
@@ -455,11 +467,14 @@ proxylive_headers(const char *m)
 		int hs;
 		enum px_how how;
 	} runs[] = {
-		{ 0, PX_ONE_WRITE }, { 1, PX_ONE_WRITE }, { 2, PX_ONE_WRITE },
-		{ 3, PX_ONE_WRITE }, { 4, PX_ONE_WRITE }, { 5, PX_ONE_WRITE },
+		{ HS_V1_TCP4, PX_ONE_WRITE }, { HS_V1_TCP6, PX_ONE_WRITE },
+		{ HS_V1_UNKNOWN, PX_ONE_WRITE }, { HS_V2_TCP4, PX_ONE_WRITE },
+		{ HS_V2_TCP6, PX_ONE_WRITE }, { HS_V2_LOCAL, PX_ONE_WRITE },
 		{ HS_V1_TCP4, PX_BYTES }, { HS_V2_TCP6, PX_BYTES },
 		{ HS_V1_UNKNOWN, PX_APART }, { HS_V2_LOCAL, PX_APART },
 		{ HS_V1_TCP4, PX_SPLIT }, { HS_V2_TCP4, PX_SPLIT },
+		{ HS_V2_LONGEST, PX_SPLIT }, { HS_V2_LONGEST, PX_ONE_BIG },
+		{ HS_V1_TCP6, PX_ONE_BIG },
 	};
 	struct echod_proc p;
 	struct tres t = { 0, "" };
