@@ -27,6 +27,10 @@
  * 4 thread-pool).
  *
  * Every model runs: a model echod refuses fails its scenarios.
+ *
+ * The PROXY protocol's scenarios (issue 12: proxy_*) live in
+ * check_proxylive.c, which has no copy of them: every model reads a
+ * header, trusts, times out, limits and logs the same.
  */
 #include <arpa/inet.h>
 #include <check.h>
