@@ -118,7 +118,7 @@ tsan)
 	    modelrun:idle modelrun:lifetime modelrun:per_ip modelrun:killed \
 	    modelrun:stop modelrun:reload modelrun:proxy_headers \
 	    modelrun:proxy_guard modelrun:proxy_per_ip modelrun:proxy_burst \
-	    modelrun:proxy_flood; do
+	    modelrun:proxy_flood modelrun:proxy_scoreboard; do
 		c=
 		case $s in *:*) c=${s#*:} s=${s%%:*} ;; esac
 		# shellcheck disable=SC2086 # $pre is words

@@ -581,6 +581,12 @@ START_TEST(proxy_flood)
 }
 END_TEST
 
+START_TEST(proxy_scoreboard)
+{
+	proxylive_scoreboard(say("PROXY on the scoreboard", _i, NULL));
+}
+END_TEST
+
 static void
 loop_case(Suite *s, const char *name, double timeout_s, const TTest *test)
 {
@@ -618,5 +624,6 @@ modelrun_suite(void)
 	loop_case(s, "proxy_per_ip", 30, proxy_per_ip);
 	loop_case(s, "proxy_burst", 30, proxy_burst);
 	loop_case(s, "proxy_flood", 60, proxy_flood);
+	loop_case(s, "proxy_scoreboard", 30, proxy_scoreboard);
 	return s;
 }

@@ -44,5 +44,6 @@ void proxylive_guard(const char *model);   /* untrusted, proxy_timeout */
 void proxylive_per_ip(const char *model);  /* the header's source counts */
 void proxylive_burst(const char *model);   /* one PROXY line a second */
 void proxylive_flood(const char *model);   /* 2,000 bad, 200 valid */
+void proxylive_scoreboard(const char *model); /* proxied, px-closed */
 
 #endif
