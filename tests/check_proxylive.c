@@ -1413,6 +1413,38 @@ out:
 }
 END_TEST
 
+/*
+ * proxy_listen without proxy_trusted: the daemon says at start-up that
+ * nobody may use it, and closes a valid header from 127.0.0.1.
+ */
+START_TEST(nobody_trusted)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	unsigned char hdr[HDR_MAX];
+	char me[64];
+	size_t n;
+	int fd = -1;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, h_start(&p, "listen = {}\nproxy_listen = { "
+	    "\"127.0.0.1:0\" }\nworkers = 1\n", NULL, START_MS) == 0,
+	    "start failed");
+	REQUIRE(&t, cl_log_count(&p, "proxy_trusted is empty") == 1, "no "
+	    "start-up warning that proxy_trusted is empty");
+	n = hs_build(&hspecs[HS_V1_TCP4], RPORT, p.port, hdr, sizeof(hdr));
+	REQUIRE(&t, (fd = px_connect(NULL, p.port, me, sizeof(me))) != -1 &&
+	    px_rejected(fd, hdr, n, 0), "a valid header served with "
+	    "proxy_trusted empty");
+	REQUIRE(&t, px_log_close(&p, me, "not in proxy_trusted", REPLY_MS),
+	    "no line 'PROXY: closed %s: not in proxy_trusted'", me);
+	cl_close_fds(&fd, 1);
+	REQUIRE_STOPPED(&t, &p, 5000);
+out:
+	cl_conclude_fds(&t, &p, &fd, 1);
+}
+END_TEST
+
 /* Two ports on 127.0.0.1 nothing listened on a moment ago; 0, or -1. */
 static int
 two_ports(int *a, int *b)
@@ -1552,6 +1584,6 @@ proxylive_suite(void)
 	h_case(s, "mixed", 30, H_TESTS(mixed));
 	h_case(s, "reload", 60, H_TESTS(reload_swap));
 	h_case(s, "exempt", 30, H_TESTS(exempt_source));
-	h_case(s, "families", 30, H_TESTS(families));
+	h_case(s, "families", 30, H_TESTS(families, nobody_trusted));
 	return s;
 }
