@@ -284,4 +284,18 @@ pid_t cl_pidfile_pid(const char *path, int timeout_ms);
  */
 pid_t cl_conn_holder(pid_t master, int port, int client_fd);
 
+/* ---- appended by the haproxy helper: a byte-exact stream ---- */
+
+/*
+ * Send total pseudo-random bytes (from seed) on the connected fd,
+ * half-close, and check that exactly their uppercase comes back, then
+ * EOF: byte-exact, checked as it arrives (nothing held twice), writing
+ * and reading in one poll loop (a daemon stops reading while its reply
+ * waits: a client that only wrote would deadlock), within timeout_ms.
+ * The bytes cover every value.  fd is made non-blocking.  1, or 0 with
+ * what went wrong (and after how many bytes) in err.
+ */
+int cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
+    int timeout_ms, char *err, size_t errlen);
+
 #endif

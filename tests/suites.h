@@ -36,7 +36,8 @@
 	X(client)                                                          \
 	X(models_unit)                                                     \
 	X(modelrun)                                                        \
-	X(proxy)
+	X(proxy)                                                           \
+	X(haproxy)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
