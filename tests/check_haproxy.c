@@ -762,6 +762,19 @@ START_TEST(config_text)
 }
 END_TEST
 
+/* The example a user copies is one HAProxy takes. */
+START_TEST(example_config_valid)
+{
+	const char *argv[] = { hap_bin(), "-c", "-f", "conf/haproxy.cfg.example",
+		NULL };
+	char out[4096];
+	int st = h_run(argv, out, sizeof(out), 10000);
+
+	ck_assert_msg(cl_exited_with(st, 0), "haproxy -c -f "
+	    "conf/haproxy.cfg.example: status %#x: %s", st, out);
+}
+END_TEST
+
 START_TEST(haproxy_missing)
 {
 	fprintf(stderr, "haproxy: the HAProxy cases SKIPPED: no '%s' that "
@@ -783,6 +796,7 @@ haproxy_suite(void)
 		h_case(s, "missing", 0, H_TESTS(haproxy_missing));
 		return s;
 	}
+	h_case(s, "example", 0, H_TESTS(example_config_valid));
 	h_case(s, "echo", 60, H_TESTS(stream_and_every_byte));
 	h_case(s, "address", 30, H_TESTS(logs_real_client_address,
 	    per_ip_limit_counts_real_client));
