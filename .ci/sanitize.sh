@@ -136,7 +136,7 @@ valgrind)
 	# also start the daemon (SUITE:CASE).  models_unit starts no daemon
 	# (its serve_conn runs over a socketpair, in threads of this process);
 	# modelrun's decisions are the harness's per-model tables.
-	for s in echo conf conftext account listener pool conn climit \
+	for s in echo cidr conf conftext account listener pool conn climit \
 	    models_unit probe:decisions notify:decisions notify:sending \
 	    log:pure worker:decisions daemon:paths sandbox:decisions \
 	    reload:plan helpers:procfs modelrun:decisions proxy; do

@@ -3,7 +3,8 @@
  *
  * Shared memory created by the master before it forks: one small
  * open-addressing table per live worker slot, written only by the worker
- * in that slot and read by all.  A client's count is the sum over the
+ * in that slot (its threads, or its per-connection children, one at a
+ * time under the worker's lock: serve.h) and read by all.  A client's count is the sum over the
  * tables of the live slots, so no lock is needed, and a worker that dies
  * takes nothing with it: the master frees its table when it is reaped.
  * A reader may see a count a moment old; a limit can be off by the

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -78,6 +79,19 @@ void fatalx(int code, const char *fmt, ...)
 
 /* Is a line of this level wanted at the configured level? */
 int log_wanted(int level, int configured);
+
+/*
+ * A warning a flood could repeat (a refusal, a bad PROXY header), said at
+ * most once per every_ms: log_limit_due counts one event and returns how
+ * many to report when a line is due now (then the count starts again), 0
+ * when it is not.  Pure; the caller serialises calls on one limit.
+ */
+struct log_limit {
+	uint64_t last_ms; /* 0: never said */
+	uint64_t n;       /* events since the last line */
+};
+uint64_t log_limit_due(struct log_limit *l, uint64_t now_ms,
+    uint64_t every_ms);
 
 /*
  * "2026-12-06 10:44:27.123+01:00": tm as localtime_r filled it (its

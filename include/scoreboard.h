@@ -34,7 +34,24 @@ struct sb_slot {
 	uint64_t bytes_out;
 	uint64_t sandbox;  /* enum sandbox_state, once the worker set it up */
 	uint64_t restarts; /* processes this slot has had, minus one */
-	uint64_t pad[5];   /* one entry per 128 bytes: no false sharing */
+	uint64_t proxied;      /* PROXY headers accepted */
+	uint64_t proxy_closed; /* closed on a proxied listener: untrusted,
+				* bad, slow or missing header */
+	/* The last client a PROXY header named (sb_client_store). */
+	uint64_t client_seq;   /* odd while being written */
+	uint64_t client[5];    /* a struct sb_client */
+	uint64_t pad[13];      /* one entry per 256 bytes: no false sharing */
+};
+
+/*
+ * A client behind a balancer, compactly: the address the header named
+ * and the balancer's own (AF_UNSPEC: none).  Ports in network order.
+ */
+struct sb_client {
+	uint8_t family, via_family;
+	uint16_t port, via_port;
+	uint8_t addr[16], via_addr[16];
+	uint8_t pad[2];
 };
 
 /* Shared too: how far into slots[] anything was ever forked. */
@@ -76,6 +93,14 @@ sb_load(const uint64_t *field)
 {
 	return __atomic_load_n(field, __ATOMIC_RELAXED);
 }
+
+/*
+ * The last client, through a sequence lock: the worker stores (one writer
+ * at a time: the thread models hold their lock), the master loads, and a
+ * load that overlapped a store tries again (1), or gives up (0: none).
+ */
+void sb_client_store(struct sb_slot *s, const struct sb_client *c);
+int sb_client_load(const struct sb_slot *s, struct sb_client *c);
 
 /* Totals over every slot, for the STATUS= line and the log. */
 struct sb_totals {

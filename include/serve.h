@@ -19,7 +19,27 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "log.h"
 #include "worker.h"
+
+/*
+ * What the worker's threads, or its per-connection children, share: the
+ * lock on the slot's per-client table, and the log limits of refusals and
+ * PROXY closes.  In a MAP_SHARED page; the lock is process-shared and
+ * robust, so a child that dies holding it does not stop the others.
+ */
+struct serve_shared {
+	pthread_mutex_t lock;
+	struct log_limit refusal_log, px_log;
+};
+
+/* A connection as accepted, and its per-client count once admitted. */
+struct serve_client {
+	int fd;
+	int proxied;    /* from a proxy_listen listener: a header is due */
+	uint64_t key;   /* counted under this key; 0: not counted */
+	struct sockaddr_storage ss; /* the peer accept() gave */
+};
 
 struct serve {
 	const struct worker_args *a;
@@ -38,8 +58,8 @@ struct serve {
 	uint64_t idle_ms, life_ms, heartbeat_ms;
 	uint64_t next_sweep;
 	int limited;
-	pthread_mutex_t lock; /* the slot's per-client table, refusal counts */
-	uint64_t refused, last_refusal_log;
+	uint64_t hdr_ms;   /* proxy_timeout */
+	struct serve_shared *sh;
 	uint64_t drain_accepted;
 };
 
@@ -72,39 +92,36 @@ uint64_t serve_tick(struct serve *s);
 
 /*
  * Wait up to a heartbeat for a connection; accept one if can_accept (the
- * model has room) and accepting is not paused.  Returns 1 with *fd (non-
- * blocking, close-on-exec) and *ss, 0 if none (time to look again).
+ * model has room) and accepting is not paused.  Returns 1 with cl filled
+ * (fd non-blocking, close-on-exec; key 0), 0 if none (time to look again).
  * While draining it takes what the accept queues hold and closes the
  * listeners once they are empty, the worker is full, or time is up.
  */
-int serve_accept(struct serve *s, int can_accept, int *fd,
-    struct sockaddr_storage *ss);
+int serve_accept(struct serve *s, int can_accept, struct serve_client *cl);
 
 /* Stop accepting a moment after fork() or pthread_create() failed. */
 void serve_pause(struct serve *s, const char *what, int err);
 
-/* Count a new connection against its client (0), or refuse it (-1, the
- * refusal logged as the events worker logs it). *key is for release. */
-int serve_admit(struct serve *s, const struct sockaddr_storage *ss,
-    uint64_t *key);
-void serve_release(struct serve *s, uint64_t key);
-
 /*
- * A connection just accepted: admitted (serve_admit) and counted open and
- * served on the scoreboard, 0; or refused, and fd closed, -1.
- * serve_untake(key) releases it and counts it closed once it has ended.
+ * A connection just accepted, 0: a plain listener's admitted against its
+ * client (cl->key), a proxied one's from a proxy_trusted peer (admitted
+ * once its header names the client, in serve_conn); counted open and
+ * served on the scoreboard.  -1: refused (logged at most once a second),
+ * fd closed.  serve_untake(cl->key) releases it and counts it closed once
+ * it has ended.
  */
-int serve_take(struct serve *s, int fd, const struct sockaddr_storage *ss,
-    uint64_t *key);
+int serve_take(struct serve *s, struct serve_client *cl);
 void serve_untake(struct serve *s, uint64_t key);
 
 /*
- * Serve fd until it ends, then close it: bytes into the scoreboard, the
- * debug line the events worker writes.  buf is CONN_BUFSIZE bytes of the
- * caller's; bp holds at most one pending buffer.
+ * Serve cl until it ends, then close it: first its PROXY header if it is
+ * proxied (within proxy_timeout; then the client it names is admitted,
+ * setting cl->key), bytes into the scoreboard, the debug line the events
+ * worker writes.  buf is CONN_BUFSIZE bytes of the caller's; bp holds at
+ * most one pending buffer.
  */
-void serve_conn(struct serve *s, int fd, const struct sockaddr_storage *ss,
-    unsigned char *buf, struct bufpool *bp);
+void serve_conn(struct serve *s, struct serve_client *cl, unsigned char *buf,
+    struct bufpool *bp);
 
 /* SIGTERM or the master gone: start draining, once. */
 void serve_begin_drain(struct serve *s, const char *why);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +18,8 @@
 
 #include "conn.h"
 #include "echo.h"
+#include "listener.h"
+#include "scoreboard.h"
 
 static unsigned char *
 bufpool_get(struct bufpool *bp)
@@ -91,6 +94,80 @@ conn_peer(const struct conn *c, struct sockaddr_storage *ss)
 	}
 }
 
+/* The balancer becomes the "via"; the peer, the client it names. */
+static void
+conn_set_via(struct conn *c, const struct sockaddr_storage *client)
+{
+	c->via_family = c->peer_family;
+	memcpy(c->via_addr, c->peer_addr, sizeof(c->via_addr));
+	c->via_port = c->peer_port;
+	conn_set_peer(c, client);
+}
+
+static size_t
+format_one(uint8_t family, const uint8_t *addr, uint16_t port, char *buf,
+    size_t len)
+{
+	struct conn tmp;
+	struct sockaddr_storage ss;
+
+	tmp.peer_family = family;
+	memcpy(tmp.peer_addr, addr, sizeof(tmp.peer_addr));
+	tmp.peer_port = port;
+	conn_peer(&tmp, &ss);
+	if (ss.ss_family == AF_UNSPEC)
+		snprintf(buf, len, "(unknown peer)");
+	else
+		listener_format((struct sockaddr *)&ss, buf, len);
+	return strlen(buf);
+}
+
+void
+conn_format_peer(const struct conn *c, char *buf, size_t len)
+{
+	size_t n;
+
+	if (len == 0)
+		return;
+	n = format_one(c->peer_family, c->peer_addr, c->peer_port, buf, len);
+	if (c->proxy != CONN_PROXY_DONE || n + 5 >= len)
+		return;
+	memcpy(buf + n, " via ", 6);
+	n += 5;
+	format_one(c->via_family, c->via_addr, c->via_port, buf + n, len - n);
+}
+
+void
+conn_publish_client(const struct conn *c, struct sb_slot *slot)
+{
+	struct sb_client sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.family = c->peer_family;
+	sc.port = c->peer_port;
+	memcpy(sc.addr, c->peer_addr, sizeof(sc.addr));
+	sc.via_family = c->via_family;
+	sc.via_port = c->via_port;
+	memcpy(sc.via_addr, c->via_addr, sizeof(sc.via_addr));
+	sb_client_store(slot, &sc);
+}
+
+void
+conn_format_client(const struct sb_client *sc, char *buf, size_t len)
+{
+	struct conn c;
+
+	memset(&c, 0, sizeof(c));
+	c.peer_family = sc->family;
+	c.peer_port = sc->port;
+	memcpy(c.peer_addr, sc->addr, sizeof(c.peer_addr));
+	c.via_family = sc->via_family;
+	c.via_port = sc->via_port;
+	memcpy(c.via_addr, sc->via_addr, sizeof(c.via_addr));
+	c.proxy = CONN_PROXY_DONE;
+	conn_format_peer(&c, buf, len);
+}
+
 static ssize_t
 send_some(int fd, const unsigned char *p, size_t len)
 {
@@ -161,6 +238,101 @@ conn_on_readable(struct conn *c, unsigned char *buf, size_t bufsz,
 			break; /* the socket is most likely empty now */
 	}
 	return CONN_READING;
+}
+
+/* A header is complete: take its addresses, then echo what followed. */
+static enum proxy_result
+header_done(struct conn *c, unsigned char *p, size_t have, size_t consumed,
+    struct bufpool *bp, const struct proxy_hdr *h)
+{
+	size_t left = have - consumed;
+
+	if (h->local)
+		c->proxy = CONN_PROXY_LOCAL;
+	else {
+		conn_set_via(c, &h->src);
+		c->proxy = CONN_PROXY_DONE;
+	}
+	c->bytes_in += left;
+	echo_upper(p + consumed, left);
+	if (c->pend == NULL) { /* all of it came in one read, into buf */
+		if (left > 0)
+			(void)echo_back(c, p + consumed, left, bp); /* c->err */
+		return PROXY_OK;
+	}
+	if (left == 0) {
+		bufpool_put(bp, c->pend);
+		c->pend = NULL;
+		c->pend_off = c->pend_len = 0;
+		return PROXY_OK;
+	}
+	/* What followed is already in the pending buffer: send it from there. */
+	c->pend_off = (uint32_t)consumed;
+	c->pend_len = (uint32_t)left;
+	c->writing = 1;
+	(void)conn_on_writable(c, bp); /* a failure sets c->err */
+	return PROXY_OK;
+}
+
+static const char why_eof[] = "closed before a complete header";
+static const char why_read[] = "read error";
+
+void
+conn_header_why(const struct conn *c, const struct proxy_hdr *h, char *buf,
+    size_t len)
+{
+	if (h->why == why_eof)
+		snprintf(buf, len, "%s", why_eof);
+	else if (h->why == why_read)
+		snprintf(buf, len, "%s: %s", why_read, strerror(c->err));
+	else
+		snprintf(buf, len, "bad header: %s", h->why ? h->why : "?");
+}
+
+enum proxy_result
+conn_on_header(struct conn *c, unsigned char *buf, size_t bufsz,
+    struct bufpool *bp, struct proxy_hdr *h)
+{
+	unsigned char *p = c->pend != NULL ? c->pend : buf;
+	size_t have = c->pend != NULL ? c->pend_len : 0, consumed = 0;
+	enum proxy_result r;
+	ssize_t n;
+
+	memset(h, 0, sizeof(*h));
+	if (bufsz > CONN_BUFSIZE)
+		bufsz = CONN_BUFSIZE;
+	do
+		n = read(c->fd, p + have, (c->pend != NULL ? CONN_BUFSIZE :
+		    bufsz) - have);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return PROXY_NEED_MORE;
+	if (n == -1) {
+		c->err = errno;
+		h->why = why_read;
+		return PROXY_BAD;
+	}
+	if (n == 0) {
+		h->why = why_eof;
+		return PROXY_BAD;
+	}
+	have += (size_t)n;
+	if ((r = proxy_parse(p, have, h, &consumed)) == PROXY_OK)
+		return header_done(c, p, have, consumed, bp, h);
+	if (r == PROXY_BAD)
+		return r;
+	/* A valid prefix, so at most PROXY_V2_MAX bytes: hold them. */
+	if (c->pend == NULL) {
+		if ((c->pend = bufpool_get(bp)) == NULL) {
+			c->err = ENOMEM;
+			h->why = why_read;
+			return PROXY_BAD;
+		}
+		memcpy(c->pend, buf, have);
+	}
+	c->pend_off = 0;
+	c->pend_len = (uint32_t)have;
+	return PROXY_NEED_MORE;
 }
 
 enum conn_status

@@ -80,6 +80,20 @@ log_wanted(int level, int configured)
 	return level <= configured;
 }
 
+uint64_t
+log_limit_due(struct log_limit *l, uint64_t now_ms, uint64_t every_ms)
+{
+	uint64_t n;
+
+	l->n++;
+	if (l->last_ms != 0 && now_ms - l->last_ms < every_ms)
+		return 0;
+	n = l->n;
+	l->n = 0;
+	l->last_ms = now_ms ? now_ms : 1;
+	return n;
+}
+
 static int
 clamp_level(int level)
 {

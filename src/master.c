@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "exitcodes.h"
 #include "climit.h"
 #include "log.h"
@@ -118,6 +119,8 @@ dump_scoreboard(struct master *m)
 	const struct sb_slot *s;
 	uint64_t now = master_now();
 	unsigned i, ready, live;
+	struct sb_client sc;
+	char client[CONN_PEER_MAX];
 
 	log_notice("scoreboard: generation %llu, %u/%u workers ready",
 	    (unsigned long long)m->serving.id, ready_now(m),
@@ -129,14 +132,19 @@ dump_scoreboard(struct master *m)
 		    m->pending.target);
 	}
 	log_notice("slot pid      gen state     up(s)  open     served"
-	    "     bytes-in    bytes-out restarts sandbox");
+	    "     bytes-in    bytes-out restarts sandbox  proxied px-closed "
+	    "last-client");
 	for (i = 0; i < m->sb.nslots; i++) {
 		s = &m->sb.slots[i];
 		if (sb_load(&s->state) == SB_EMPTY &&
 		    m->pool.slots[i].state != POOL_SLOT_WAITING)
 			continue;
+		if (sb_client_load(s, &sc))
+			conn_format_client(&sc, client, sizeof(client));
+		else
+			snprintf(client, sizeof(client), "-");
 		log_notice("%4u %-8lld %3llu %-8s %6llu %5llu %10llu %12llu "
-		    "%12llu %8llu %s", i, (long long)s->pid,
+		    "%12llu %8llu %-8s %8llu %9llu %s", i, (long long)s->pid,
 		    (unsigned long long)sb_load(&s->generation),
 		    pool_state_name(m->pool.slots[i].state, sb_load(&s->state)),
 		    (unsigned long long)(now - sb_load(&s->started_ms)) / 1000,
@@ -145,7 +153,9 @@ dump_scoreboard(struct master *m)
 		    (unsigned long long)sb_load(&s->bytes_in),
 		    (unsigned long long)sb_load(&s->bytes_out),
 		    (unsigned long long)sb_load(&s->restarts),
-		    sandbox_state_name((int)sb_load(&s->sandbox)));
+		    sandbox_state_name((int)sb_load(&s->sandbox)),
+		    (unsigned long long)sb_load(&s->proxied),
+		    (unsigned long long)sb_load(&s->proxy_closed), client);
 	}
 }
 

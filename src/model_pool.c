@@ -19,9 +19,7 @@
 
 struct pool_thread {
 	pthread_cond_t cond; /* a connection was handed over, or the end */
-	int fd;              /* -1: free */
-	uint64_t key;
-	struct sockaddr_storage ss;
+	struct serve_client cl; /* cl.fd -1: free */
 };
 
 static struct {
@@ -37,8 +35,8 @@ static struct {
 static void
 serve_one(struct pool_thread *t, unsigned char *buf, struct bufpool *bp)
 {
-	serve_conn(pool.s, t->fd, &t->ss, buf, bp);
-	serve_untake(pool.s, t->key);
+	serve_conn(pool.s, &t->cl, buf, bp);
+	serve_untake(pool.s, t->cl.key);
 }
 
 static void *
@@ -50,19 +48,19 @@ pool_thread(void *arg)
 
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
-		while (!pool.terminate && t->fd == -1)
+		while (!pool.terminate && t->cl.fd == -1)
 			pthread_cond_wait(&t->cond, &pool.mu);
-		if (t->fd == -1)
+		if (t->cl.fd == -1)
 			break;
 		pthread_mutex_unlock(&pool.mu);
 		if (buf != NULL)
 			serve_one(t, buf, &bp);
 		else {
-			close(t->fd);
-			serve_untake(pool.s, t->key);
+			close(t->cl.fd);
+			serve_untake(pool.s, t->cl.key);
 		}
 		pthread_mutex_lock(&pool.mu);
-		t->fd = -1;
+		t->cl.fd = -1;
 		pool.busy[t - pool.t] = 0;
 		pool.nbusy--;
 		pthread_cond_signal(&pool.room);
@@ -90,7 +88,7 @@ pool_start(struct serve *s, unsigned capacity)
 	    pthread_attr_setstacksize(&attr, MODEL_THREAD_STACK) != 0)
 		return -1;
 	for (i = 0; i < capacity; i++) {
-		pool.t[i].fd = -1;
+		pool.t[i].cl.fd = -1;
 		if (serve_cond_init(&pool.t[i].cond) == -1 ||
 		    pthread_create(&tid, &attr, pool_thread,
 		    (void *)(uintptr_t)i) != 0)
@@ -114,12 +112,11 @@ nbusy(void)
 
 /* To the first free thread, as the lecture's checkfree(). */
 static void
-hand_over(struct serve *s, int fd, const struct sockaddr_storage *ss)
+hand_over(struct serve *s, struct serve_client *cl)
 {
-	uint64_t key;
 	int i;
 
-	if (serve_take(s, fd, ss, &key) == -1)
+	if (serve_take(s, cl) == -1)
 		return;
 	pthread_mutex_lock(&pool.mu);
 	if ((i = model_pick_thread(pool.busy, pool.n)) == -1) {
@@ -128,9 +125,7 @@ hand_over(struct serve *s, int fd, const struct sockaddr_storage *ss)
 		fatalx(ECHOD_EXIT_WORKER_FATAL, "thread-pool: no free thread "
 		    "with %u of %u busy", pool.nbusy, pool.n);
 	}
-	pool.t[i].fd = fd;
-	pool.t[i].key = key;
-	pool.t[i].ss = *ss;
+	pool.t[i].cl = *cl;
 	pool.busy[i] = 1;
 	pool.nbusy++;
 	pthread_cond_signal(&pool.t[i].cond);
@@ -140,9 +135,8 @@ hand_over(struct serve *s, int fd, const struct sockaddr_storage *ss)
 static void
 pool_run(struct serve *s, unsigned capacity)
 {
-	struct sockaddr_storage ss;
+	struct serve_client cl;
 	unsigned i;
-	int fd;
 
 	(void)capacity;
 	while (!serve_done(s, nbusy())) {
@@ -154,9 +148,9 @@ pool_run(struct serve *s, unsigned capacity)
 			continue;
 		}
 		serve_wait_room(s, &pool.mu, &pool.room, &pool.nbusy, pool.n);
-		if (serve_accept(s, model_can_accept(nbusy(), pool.n, 0), &fd,
-		    &ss) == 1)
-			hand_over(s, fd, &ss);
+		if (serve_accept(s, model_can_accept(nbusy(), pool.n, 0),
+		    &cl) == 1)
+			hand_over(s, &cl);
 	}
 	pthread_mutex_lock(&pool.mu);
 	pool.terminate = 1;

@@ -16,23 +16,19 @@
 static void
 prefork_run(struct serve *s, unsigned capacity)
 {
-	struct sockaddr_storage ss;
+	struct serve_client cl;
 	struct bufpool bp = { .nfree = 0 };
 	unsigned char *buf;
-	uint64_t key;
-	int fd;
 
 	(void)capacity;
 	s->own_loop = 1;
 	if ((buf = malloc(CONN_BUFSIZE)) == NULL)
 		return;
 	while (!serve_done(s, 0)) {
-		if (serve_accept(s, 1, &fd, &ss) != 1)
+		if (serve_accept(s, 1, &cl) != 1 || serve_take(s, &cl) == -1)
 			continue;
-		if (serve_take(s, fd, &ss, &key) == -1)
-			continue;
-		serve_conn(s, fd, &ss, buf, &bp);
-		serve_untake(s, key);
+		serve_conn(s, &cl, buf, &bp);
+		serve_untake(s, cl.key);
 	}
 	bufpool_drain(&bp);
 	free(buf);

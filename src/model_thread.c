@@ -21,9 +21,7 @@
 
 struct job {
 	struct serve *s;
-	int fd;
-	uint64_t key;
-	struct sockaddr_storage ss;
+	struct serve_client cl;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -39,12 +37,12 @@ conn_thread(void *arg)
 	unsigned char *buf;
 
 	if ((buf = malloc(CONN_BUFSIZE)) != NULL) {
-		serve_conn(j->s, j->fd, &j->ss, buf, &bp);
+		serve_conn(j->s, &j->cl, buf, &bp);
 		bufpool_drain(&bp);
 		free(buf);
 	} else
-		close(j->fd);
-	serve_untake(j->s, j->key);
+		close(j->cl.fd);
+	serve_untake(j->s, j->cl.key);
 	free(j);
 	pthread_mutex_lock(&mu);
 	live--;
@@ -54,7 +52,7 @@ conn_thread(void *arg)
 }
 
 static void
-start_one(struct serve *s, int fd, const struct sockaddr_storage *ss)
+start_one(struct serve *s, const struct serve_client *cl)
 {
 	pthread_t t;
 	struct job *j;
@@ -62,13 +60,12 @@ start_one(struct serve *s, int fd, const struct sockaddr_storage *ss)
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		serve_pause(s, "a connection's thread", ENOMEM);
-		close(fd);
+		close(cl->fd);
 		return;
 	}
 	j->s = s;
-	j->fd = fd;
-	j->ss = *ss;
-	if (serve_take(s, fd, ss, &j->key) == -1) {
+	j->cl = *cl;
+	if (serve_take(s, &j->cl) == -1) {
 		free(j);
 		return;
 	}
@@ -79,8 +76,8 @@ start_one(struct serve *s, int fd, const struct sockaddr_storage *ss)
 		return;
 	/* No thread: as out of descriptors, pause, and the client goes. */
 	serve_pause(s, "pthread_create", rc);
-	serve_untake(s, j->key);
-	close(fd);
+	serve_untake(s, j->cl.key);
+	close(j->cl.fd);
 	free(j);
 	pthread_mutex_lock(&mu);
 	live--;
@@ -113,8 +110,7 @@ thread_start(struct serve *s, unsigned capacity)
 static void
 thread_run(struct serve *s, unsigned capacity)
 {
-	struct sockaddr_storage ss;
-	int fd;
+	struct serve_client cl;
 
 	while (!serve_done(s, nlive())) {
 		/* Drained of new clients: wait for the threads to end. */
@@ -125,8 +121,8 @@ thread_run(struct serve *s, unsigned capacity)
 		}
 		serve_wait_room(s, &mu, &done, &live, capacity);
 		if (serve_accept(s, model_can_accept(nlive(), capacity, 0),
-		    &fd, &ss) == 1)
-			start_one(s, fd, &ss);
+		    &cl) == 1)
+			start_one(s, &cl);
 	}
 	/*
 	 * Past shutdown_timeout the threads close their connections within

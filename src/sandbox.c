@@ -71,12 +71,13 @@ static const int allowed_threads[] = {
 
 /*
  * SANDBOX_NEED_FORK: fork (clone; the child's robust list), reaping
- * (wait4), the children's death signal and title (prctl), and killing
- * them when the worker stops (kill).
+ * (wait4), the children's death signal and title (prctl), killing them
+ * when the worker stops (kill), and futex for the lock the worker and its
+ * children share on the per-client table (serve.c).
  */
 static const int allowed_fork[] = {
 	SCMP_SYS(clone), SCMP_SYS(set_robust_list), SCMP_SYS(wait4),
-	SCMP_SYS(prctl), SCMP_SYS(kill),
+	SCMP_SYS(prctl), SCMP_SYS(kill), SCMP_SYS(futex),
 };
 
 const char *

@@ -42,6 +42,48 @@ scoreboard_destroy(struct scoreboard *sb)
 	sb->nslots = 0;
 }
 
+_Static_assert(sizeof(struct sb_slot) == 256, "one slot, 256 bytes");
+_Static_assert(sizeof(struct sb_client) == 5 * sizeof(uint64_t),
+    "a client fills client[]");
+
+void
+sb_client_store(struct sb_slot *s, const struct sb_client *c)
+{
+	uint64_t w[5], seq = sb_load(&s->client_seq);
+	unsigned i;
+
+	memcpy(w, c, sizeof(w));
+	__atomic_store_n(&s->client_seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (i = 0; i < 5; i++)
+		sb_store(&s->client[i], w[i]);
+	__atomic_store_n(&s->client_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+int
+sb_client_load(const struct sb_slot *s, struct sb_client *c)
+{
+	uint64_t w[5], a, b;
+	unsigned i, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		a = __atomic_load_n(&s->client_seq, __ATOMIC_ACQUIRE);
+		if (a == 0)
+			return 0; /* never written */
+		if (a & 1)
+			continue;
+		for (i = 0; i < 5; i++)
+			w[i] = sb_load(&s->client[i]);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		b = __atomic_load_n(&s->client_seq, __ATOMIC_RELAXED);
+		if (a == b) {
+			memcpy(c, w, sizeof(*c));
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void
 scoreboard_totals(const struct scoreboard *sb, struct sb_totals *t)
 {

@@ -8,10 +8,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "climit.h"
 #include "listener.h"
 #include "log.h"
@@ -30,6 +32,44 @@ serve_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The shared page: a process-shared, robust lock and the log limits. */
+static struct serve_shared *
+shared_create(void)
+{
+	struct serve_shared *sh;
+	pthread_mutexattr_t ma;
+	int rc;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		return NULL;
+	memset(sh, 0, sizeof(*sh));
+	if (pthread_mutexattr_init(&ma) != 0)
+		return NULL;
+	rc = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	if (rc == 0)
+		rc = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	if (rc == 0)
+		rc = pthread_mutex_init(&sh->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	return rc == 0 ? sh : NULL;
+}
+
+/* A child killed while holding the lock leaves it to the next one. */
+static void
+sh_lock(struct serve *s)
+{
+	if (pthread_mutex_lock(&s->sh->lock) == EOWNERDEAD)
+		(void)pthread_mutex_consistent(&s->sh->lock);
+}
+
+static void
+sh_unlock(struct serve *s)
+{
+	pthread_mutex_unlock(&s->sh->lock);
 }
 
 int
@@ -53,7 +93,8 @@ serve_init(struct serve *s, const struct worker_args *a, int with_chld)
 	if (cf->worker_timeout > 0 &&
 	    (uint64_t)cf->worker_timeout * 250 < s->heartbeat_ms)
 		s->heartbeat_ms = (uint64_t)cf->worker_timeout * 250;
-	if (pthread_mutex_init(&s->lock, NULL) != 0)
+	s->hdr_ms = (uint64_t)cf->proxy_timeout * 1000;
+	if ((s->sh = shared_create()) == NULL)
 		return -1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -161,9 +202,9 @@ serve_tick(struct serve *s)
 	if (!serve_draining(s) && getppid() != s->parent)
 		serve_begin_drain(s, s->in_child ? "worker gone" : "master gone");
 	if (s->limited && !s->in_child && now >= s->next_sweep) {
-		pthread_mutex_lock(&s->lock);
+		sh_lock(s);
 		climit_sweep(s->a->limits, s->a->slot, now / 1000);
-		pthread_mutex_unlock(&s->lock);
+		sh_unlock(s);
 		s->next_sweep = now + 1000;
 	}
 	if (s->accept_resume && now >= s->accept_resume)
@@ -219,15 +260,17 @@ close_listeners(struct serve *s, int empty)
 	    (unsigned long long)s->drain_accepted);
 }
 
-/* 1: got one; 0: that queue is empty; -1: try again later. */
+/* 1: got one from listener li; 0: its queue is empty; -1: later. */
 static int
-accept_one(struct serve *s, int lfd, int *fd, struct sockaddr_storage *ss)
+accept_one(struct serve *s, size_t li, struct serve_client *cl)
 {
-	socklen_t sl = sizeof(*ss);
+	socklen_t sl = sizeof(cl->ss);
 
-	*fd = accept4(lfd, (struct sockaddr *)ss, &sl,
+	cl->fd = accept4(s->a->lfds[li], (struct sockaddr *)&cl->ss, &sl,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (*fd != -1)
+	cl->proxied = (s->a->proxy_mask >> li) & 1;
+	cl->key = 0;
+	if (cl->fd != -1)
 		return 1;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return 0;
@@ -242,15 +285,14 @@ accept_one(struct serve *s, int lfd, int *fd, struct sockaddr_storage *ss)
 
 /* Draining: take from every queue in turn until all are empty. */
 static int
-drain_accept(struct serve *s, int can_accept, int *fd,
-    struct sockaddr_storage *ss)
+drain_accept(struct serve *s, int can_accept, struct serve_client *cl)
 {
 	size_t i;
 	int empty = 1, r;
 
 	for (i = 0; can_accept && s->accept_resume == 0 &&
 	    i < s->a->nlfds; i++) {
-		if ((r = accept_one(s, s->a->lfds[i], fd, ss)) == 1) {
+		if ((r = accept_one(s, i, cl)) == 1) {
 			s->drain_accepted++;
 			return 1;
 		}
@@ -264,8 +306,7 @@ drain_accept(struct serve *s, int can_accept, int *fd,
 }
 
 int
-serve_accept(struct serve *s, int can_accept, int *fd,
-    struct sockaddr_storage *ss)
+serve_accept(struct serve *s, int can_accept, struct serve_client *cl)
 {
 	struct pollfd pfd[MAX_POLL];
 	nfds_t n = 1, i;
@@ -290,10 +331,10 @@ serve_accept(struct serve *s, int can_accept, int *fd,
 		log_warn("poll");
 	serve_tick(s);
 	if (serve_draining(s))
-		return s->listening ? drain_accept(s, can_accept, fd, ss) : 0;
+		return s->listening ? drain_accept(s, can_accept, cl) : 0;
 	for (i = 1; on && i < n; i++)
 		if ((pfd[i].revents & POLLIN) &&
-		    accept_one(s, (int)pfd[i].fd, fd, ss) == 1)
+		    accept_one(s, i - 1, cl) == 1)
 			return 1;
 	return 0;
 }
@@ -307,71 +348,111 @@ serve_done(struct serve *s, unsigned nopen)
 
 /* ---- per-client limits ---- */
 
+/* Under the lock: a refusal, said at most once a second. */
 static void
-log_refusal(struct serve *s, const struct sockaddr_storage *ss,
-    enum climit_verdict v, uint64_t now)
+log_refusal(struct serve *s, const struct conn *c, enum climit_verdict v,
+    uint64_t now)
 {
-	char peer[64];
+	char peer[CONN_PEER_MAX];
+	uint64_t n;
 
-	s->refused++;
-	/* A flood must not flood the log: one line a second at most. */
-	if (now - s->last_refusal_log < 1000 && s->last_refusal_log != 0)
+	if ((n = log_limit_due(&s->sh->refusal_log, now, 1000)) == 0)
 		return;
-	listener_format((const struct sockaddr *)ss, peer, sizeof(peer));
+	conn_format_peer(c, peer, sizeof(peer));
 	log_warnx("refused %s: %s (%llu refused since the last such line)",
 	    peer, v == CLIMIT_TOO_MANY ? "max_connections_per_ip reached" :
-	    "max_connection_rate_per_ip reached",
-	    (unsigned long long)s->refused);
-	s->refused = 0;
-	s->last_refusal_log = now;
+	    "max_connection_rate_per_ip reached", (unsigned long long)n);
 }
 
-int
-serve_admit(struct serve *s, const struct sockaddr_storage *ss,
-    uint64_t *key)
+/*
+ * Count c against its client: 0 (*key set, or 0 when not counted), or
+ * -1: refused, and logged.  A balancer's own connection (a LOCAL header)
+ * is not counted.  With the client a header named, the worker's last
+ * client on the scoreboard too (the same lock keeps its one writer).
+ */
+static int
+admit(struct serve *s, const struct conn *c, uint64_t *key)
 {
 	const struct conf *cf = s->a->conf;
-	enum climit_verdict v;
+	struct sockaddr_storage ss;
+	enum climit_verdict v = CLIMIT_OK;
 	uint64_t now = serve_now();
 	int lo;
 
 	*key = 0;
-	if (!s->limited)
-		return 0;
-	if ((*key = climit_key((const struct sockaddr *)ss, &lo)) == 0 ||
-	    (lo && cf->limits_exempt_loopback)) {
-		*key = 0;
-		return 0;
+	conn_peer(c, &ss);
+	if (c->proxy == CONN_PROXY_DONE || (s->limited &&
+	    c->proxy != CONN_PROXY_LOCAL)) {
+		sh_lock(s);
+		if (c->proxy == CONN_PROXY_DONE)
+			conn_publish_client(c, s->sb);
+		if (s->limited && c->proxy != CONN_PROXY_LOCAL &&
+		    (*key = climit_key((const struct sockaddr *)&ss,
+		    &lo)) != 0 && !(lo && cf->limits_exempt_loopback)) {
+			v = climit_admit(s->a->limits, s->a->slot, *key,
+			    now / 1000, (uint32_t)cf->max_connections_per_ip,
+			    (uint32_t)cf->max_connection_rate_per_ip);
+			if (v != CLIMIT_OK)
+				log_refusal(s, c, v, now);
+		} else
+			*key = 0;
+		sh_unlock(s);
 	}
-	pthread_mutex_lock(&s->lock);
-	v = climit_admit(s->a->limits, s->a->slot, *key, now / 1000,
-	    (uint32_t)cf->max_connections_per_ip,
-	    (uint32_t)cf->max_connection_rate_per_ip);
-	if (v != CLIMIT_OK)
-		log_refusal(s, ss, v, now);
-	pthread_mutex_unlock(&s->lock);
 	if (v != CLIMIT_OK)
 		*key = 0;
 	return v == CLIMIT_OK ? 0 : -1;
 }
 
-void
-serve_release(struct serve *s, uint64_t key)
+static void
+release(struct serve *s, uint64_t key)
 {
 	if (key == 0)
 		return;
-	pthread_mutex_lock(&s->lock);
+	sh_lock(s);
 	climit_release(s->a->limits, s->a->slot, key, serve_now() / 1000);
-	pthread_mutex_unlock(&s->lock);
+	sh_unlock(s);
+}
+
+/* A proxied listener's connection closed unserved: counted, and said at
+ * most once a second per worker. */
+static void
+proxy_closed(struct serve *s, const char *peer, const char *why)
+{
+	uint64_t n;
+
+	sb_add(&s->sb->proxy_closed, 1);
+	sh_lock(s);
+	n = log_limit_due(&s->sh->px_log, serve_now(), 1000);
+	sh_unlock(s);
+	if (n != 0)
+		log_warnx("PROXY: closed %s: %s (%llu since the last such "
+		    "line)", peer, why, (unsigned long long)n);
 }
 
 int
-serve_take(struct serve *s, int fd, const struct sockaddr_storage *ss,
-    uint64_t *key)
+serve_take(struct serve *s, struct serve_client *cl)
 {
-	if (serve_admit(s, ss, key) == -1) {
-		close(fd);
-		return -1;
+	const struct conf *cf = s->a->conf;
+	char peer[CONN_PEER_MAX];
+	struct conn c;
+
+	cl->key = 0;
+	if (cl->proxied) {
+		if (!cidr_match(cf->proxy_trusted, cf->nproxy_trusted,
+		    (const struct sockaddr *)&cl->ss)) {
+			listener_format((const struct sockaddr *)&cl->ss, peer,
+			    sizeof(peer));
+			proxy_closed(s, peer, "not in proxy_trusted");
+			close(cl->fd);
+			return -1;
+		}
+	} else {
+		conn_init(&c, -1, 0);
+		conn_set_peer(&c, &cl->ss);
+		if (admit(s, &c, &cl->key) == -1) {
+			close(cl->fd);
+			return -1;
+		}
 	}
 	sb_add(&s->sb->conns_open, 1);
 	sb_add(&s->sb->conns_served, 1);
@@ -381,7 +462,7 @@ serve_take(struct serve *s, int fd, const struct sockaddr_storage *ss,
 void
 serve_untake(struct serve *s, uint64_t key)
 {
-	serve_release(s, key);
+	release(s, key);
 	sb_add(&s->sb->conns_open, -1);
 }
 
@@ -390,14 +471,9 @@ serve_untake(struct serve *s, uint64_t key)
 static void
 log_end(const struct conn *c, const char *how, uint64_t now)
 {
-	struct sockaddr_storage ss;
-	char peer[64];
+	char peer[CONN_PEER_MAX];
 
-	conn_peer(c, &ss);
-	if (ss.ss_family == AF_UNSPEC)
-		snprintf(peer, sizeof(peer), "(unknown peer)");
-	else
-		listener_format((struct sockaddr *)&ss, peer, sizeof(peer));
+	conn_format_peer(c, peer, sizeof(peer));
 	log_msg(LOG_LVL_DEBUG, "%s closed: %s%s%s, %llu bytes in, %llu out, "
 	    "%.3f s", peer, how, c->err ? ": " : "",
 	    c->err ? strerror(c->err) : "", (unsigned long long)c->bytes_in,
@@ -405,9 +481,53 @@ log_end(const struct conn *c, const char *how, uint64_t now)
 	    (double)(now - c->start_ms) / 1000.0);
 }
 
+/*
+ * Bytes of a proxied connection before its header is complete; once it
+ * is, the client it names is admitted.  NULL, or why the connection ends.
+ */
+static const char *
+header_turn(struct serve *s, struct conn *c, uint64_t *key,
+    unsigned char *buf, struct bufpool *bp)
+{
+	struct proxy_hdr h;
+	char peer[CONN_PEER_MAX], why[128];
+
+	switch (conn_on_header(c, buf, CONN_BUFSIZE, bp, &h)) {
+	case PROXY_NEED_MORE:
+		return NULL;
+	case PROXY_BAD:
+		conn_format_peer(c, peer, sizeof(peer));
+		conn_header_why(c, &h, why, sizeof(why));
+		proxy_closed(s, peer, why);
+		return "bad PROXY header";
+	case PROXY_OK:
+		break;
+	}
+	sb_add(&s->sb->proxied, 1);
+	c->last_ms = serve_now();
+	if (admit(s, c, key) == -1)
+		return "refused";
+	return c->err ? "failed" : NULL;
+}
+
+/* Past proxy_timeout without a whole header: the reason, or NULL. */
+static const char *
+header_late(struct serve *s, const struct conn *c, uint64_t now)
+{
+	char peer[CONN_PEER_MAX], why[64];
+
+	if (c->proxy != CONN_PROXY_WAIT || now < c->start_ms + s->hdr_ms)
+		return NULL;
+	conn_format_peer(c, peer, sizeof(peer));
+	snprintf(why, sizeof(why), "no complete header after %d s",
+	    s->a->conf->proxy_timeout);
+	proxy_closed(s, peer, why);
+	return "PROXY header timeout";
+}
+
 /* One wait and what it brought; the reason the connection ended, or NULL. */
 static const char *
-conn_turn(struct serve *s, struct conn *c, unsigned char *buf,
+conn_turn(struct serve *s, struct conn *c, uint64_t *key, unsigned char *buf,
     struct bufpool *bp)
 {
 	struct pollfd pfd[2];
@@ -417,9 +537,11 @@ conn_turn(struct serve *s, struct conn *c, unsigned char *buf,
 	const char *why;
 	enum conn_status st;
 	nfds_t n = 1;
+	int timeout;
 
 	if ((why = serve_conn_expired(now, c->last_ms, c->start_ms,
-	    s->idle_ms, s->life_ms, dd)) != NULL)
+	    s->idle_ms, s->life_ms, dd)) != NULL ||
+	    (why = header_late(s, c, now)) != NULL)
 		return why;
 	/*
 	 * A prefork worker that is serving when the drain begins is full:
@@ -435,12 +557,17 @@ conn_turn(struct serve *s, struct conn *c, unsigned char *buf,
 		pfd[n].fd = s->sigfd;
 		pfd[n++].events = POLLIN;
 	}
-	if (poll(pfd, n, serve_conn_timeout(now, c->last_ms, c->start_ms,
-	    s->idle_ms, s->life_ms, dd, s->heartbeat_ms)) == -1 &&
-	    errno != EINTR)
+	timeout = serve_conn_timeout(now, c->last_ms, c->start_ms, s->idle_ms,
+	    s->life_ms, dd, s->heartbeat_ms);
+	if (c->proxy == CONN_PROXY_WAIT && c->start_ms + s->hdr_ms < now +
+	    (uint64_t)timeout)
+		timeout = (int)(c->start_ms + s->hdr_ms - now);
+	if (poll(pfd, n, timeout) == -1 && errno != EINTR)
 		return "failed";
 	if (pfd[0].revents == 0)
 		return NULL;
+	if (c->proxy == CONN_PROXY_WAIT)
+		return header_turn(s, c, key, buf, bp);
 	st = c->writing ? conn_on_writable(c, bp) :
 	    conn_on_readable(c, buf, CONN_BUFSIZE, bp);
 	if (st == CONN_DONE)
@@ -452,15 +579,17 @@ conn_turn(struct serve *s, struct conn *c, unsigned char *buf,
 }
 
 void
-serve_conn(struct serve *s, int fd, const struct sockaddr_storage *ss,
-    unsigned char *buf, struct bufpool *bp)
+serve_conn(struct serve *s, struct serve_client *cl, unsigned char *buf,
+    struct bufpool *bp)
 {
 	const char *how;
 	struct conn c;
 
-	conn_init(&c, fd, serve_now());
-	conn_set_peer(&c, ss);
-	while ((how = conn_turn(s, &c, buf, bp)) == NULL)
+	conn_init(&c, cl->fd, serve_now());
+	conn_set_peer(&c, &cl->ss);
+	if (cl->proxied)
+		c.proxy = CONN_PROXY_WAIT;
+	while ((how = conn_turn(s, &c, &cl->key, buf, bp)) == NULL)
 		;
 	if (log_get_level() >= LOG_LVL_DEBUG)
 		log_end(&c, how, serve_now());

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "conn.h"
 #include "exitcodes.h"
 #include "listener.h"
@@ -76,11 +77,15 @@ struct worker {
 	uint32_t used_hw;  /* entries ever used: the table is touched lazily */
 	uint32_t free_head; /* through conns[].idle.next */
 	struct olist idle;  /* by last activity, for idle_timeout */
+	struct olist hdr;   /* awaiting a PROXY header, by accept time;
+			     * through the idle link (never in both) */
+	uint64_t hdr_ms;    /* proxy_timeout */
+	struct log_limit px_log; /* PROXY closes, for the log */
 	struct olist age;   /* by accept time, for max_connection_time */
 	uint64_t life_ms;            /* max_connection_time; 0 = none */
 	int limited;                 /* per-client limits are on */
 	uint64_t next_sweep;
-	uint64_t refused, last_refusal_log;
+	struct log_limit refusal_log;
 	uint32_t nopen;
 	uint64_t served, bytes_in, bytes_out;
 	uint64_t drain_accepted; /* taken from the queue while draining */
@@ -114,18 +119,6 @@ idle_touch(struct worker *w, uint32_t i)
 	olist_move_to_tail(&w->idle, i);
 }
 
-static void
-format_peer(const struct conn *c, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-
-	conn_peer(c, &ss);
-	if (ss.ss_family == AF_UNSPEC)
-		snprintf(buf, len, "(unknown peer)");
-	else
-		listener_format((struct sockaddr *)&ss, buf, len);
-}
-
 /* ---- per-client limits ---- */
 
 static uint64_t
@@ -140,20 +133,17 @@ peer_key(const struct conn *c, int *loopback)
 static void
 log_refusal(struct worker *w, const struct conn *c, enum climit_verdict v)
 {
-	char peer[64];
+	char peer[CONN_PEER_MAX];
+	uint64_t n;
 
-	w->refused++;
 	/* A flood must not flood the log: one line a second at most. */
-	if (w->now - w->last_refusal_log < 1000 && w->last_refusal_log != 0)
+	if ((n = log_limit_due(&w->refusal_log, w->now, 1000)) == 0)
 		return;
-	format_peer(c, peer, sizeof(peer));
+	conn_format_peer(c, peer, sizeof(peer));
 	log_warnx("refused %s: %s (%llu refused since the last such line)",
 	    peer, v == CLIMIT_TOO_MANY ?
 	    "max_connections_per_ip reached" :
-	    "max_connection_rate_per_ip reached",
-	    (unsigned long long)w->refused);
-	w->refused = 0;
-	w->last_refusal_log = w->now;
+	    "max_connection_rate_per_ip reached", (unsigned long long)n);
 }
 
 /* Count the new connection c against its client; 0, or -1: refuse it. */
@@ -165,7 +155,8 @@ admit(struct worker *w, struct conn *c)
 	uint64_t key;
 	int lo;
 
-	if (!w->limited || (key = peer_key(c, &lo)) == 0 ||
+	if (!w->limited || c->proxy == CONN_PROXY_LOCAL ||
+	    (key = peer_key(c, &lo)) == 0 ||
 	    (lo && cf->limits_exempt_loopback))
 		return 0;
 	v = climit_admit(w->a->limits, w->a->slot, key, w->now / 1000,
@@ -279,9 +270,9 @@ conn_alloc(struct worker *w)
 static void
 log_conn_end(struct worker *w, struct conn *c, const char *how)
 {
-	char peer[64];
+	char peer[CONN_PEER_MAX];
 
-	format_peer(c, peer, sizeof(peer));
+	conn_format_peer(c, peer, sizeof(peer));
 	log_msg(LOG_LVL_DEBUG, "%s closed: %s%s%s, %llu bytes in, %llu out, "
 	    "%.3f s", peer, how, c->err ? ": " : "",
 	    c->err ? strerror(c->err) : "", (unsigned long long)c->bytes_in,
@@ -298,7 +289,7 @@ close_conn(struct worker *w, uint32_t i, const char *how)
 		log_conn_end(w, c, how);
 	w->bytes_in += c->bytes_in;
 	w->bytes_out += c->bytes_out;
-	olist_unlink(&w->idle, i);
+	olist_unlink(c->proxy == CONN_PROXY_WAIT ? &w->hdr : &w->idle, i);
 	olist_unlink(&w->age, i);
 	unadmit(w, c);
 	conn_close(c, &w->bp); /* close() also removes it from epoll */
@@ -327,17 +318,44 @@ accept_failed(struct worker *w, int err)
 		log_warnx("accept: %s", strerror(err));
 }
 
-static int
-add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
+/*
+ * A connection of a proxied listener closed before it was served: count
+ * it, and say so at most once a second (a flood must not flood the log).
+ */
+static void
+proxy_closed(struct worker *w, const char *peer, const char *why)
 {
+	uint64_t n;
+
+	sb_add(&w->sb->proxy_closed, 1);
+	if ((n = log_limit_due(&w->px_log, w->now, 1000)) != 0)
+		log_warnx("PROXY: closed %s: %s (%llu since the last such "
+		    "line)", peer, why, (unsigned long long)n);
+}
+
+static int
+add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss,
+    int proxied)
+{
+	const struct conf *cf = w->a->conf;
 	struct epoll_event ev;
+	char peer[CONN_PEER_MAX];
 	uint32_t i;
 
+	if (proxied && !cidr_match(cf->proxy_trusted, cf->nproxy_trusted,
+	    (const struct sockaddr *)ss)) {
+		listener_format((const struct sockaddr *)ss, peer, sizeof(peer));
+		proxy_closed(w, peer, "not in proxy_trusted");
+		return -1;
+	}
 	if ((i = conn_alloc(w)) == NIL)
 		return -1; /* cannot happen: we stop accepting when full */
 	conn_init(&w->conns[i], fd, w->now);
 	conn_set_peer(&w->conns[i], ss);
-	if (admit(w, &w->conns[i]) == -1)
+	/* Behind a balancer, the client is known once its header is read. */
+	if (proxied)
+		w->conns[i].proxy = CONN_PROXY_WAIT;
+	else if (admit(w, &w->conns[i]) == -1)
 		goto refuse; /* closed at once: the client is over its limit */
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN << 32 | i;
@@ -346,7 +364,7 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss)
 		unadmit(w, &w->conns[i]);
 		goto refuse;
 	}
-	olist_append(&w->idle, i);
+	olist_append(proxied ? &w->hdr : &w->idle, i);
 	olist_append(&w->age, i);
 	w->nopen++;
 	w->served++;
@@ -358,13 +376,14 @@ refuse:
 	return -1;
 }
 
-/* Accept a batch from lfd; 1 if its queue was found empty. */
+/* Accept a batch from listener li; 1 if its queue was found empty. */
 static int
-accept_some(struct worker *w, int lfd)
+accept_some(struct worker *w, size_t li)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, n, empty = 0;
+	int fd, n, empty = 0, lfd = w->a->lfds[li];
+	int proxied = (w->a->proxy_mask >> li) & 1;
 
 	for (n = 0; n < ACCEPT_BATCH && w->nopen < w->max; n++) {
 		sl = sizeof(ss);
@@ -381,7 +400,7 @@ accept_some(struct worker *w, int lfd)
 			accept_failed(w, errno);
 			break;
 		}
-		if (add_conn(w, fd, &ss) == -1)
+		if (add_conn(w, fd, &ss, proxied) == -1)
 			close(fd);
 	}
 	w->yielding = over_share(w);
@@ -400,6 +419,46 @@ set_interest(struct worker *w, uint32_t i, uint32_t events)
 		log_warn("epoll_ctl mod connection");
 }
 
+/*
+ * A proxied connection's bytes before its header is complete.  Once it
+ * is, the connection joins the idle list and the per-client limits, as
+ * a plain listener's does at accept.
+ */
+static void
+header_event(struct worker *w, uint32_t i)
+{
+	struct conn *c = &w->conns[i];
+	struct proxy_hdr h;
+	char peer[CONN_PEER_MAX], why[128];
+
+	switch (conn_on_header(c, w->buf, CONN_BUFSIZE, &w->bp, &h)) {
+	case PROXY_NEED_MORE:
+		return;
+	case PROXY_BAD:
+		conn_format_peer(c, peer, sizeof(peer));
+		conn_header_why(c, &h, why, sizeof(why));
+		proxy_closed(w, peer, why);
+		close_conn(w, i, "bad PROXY header");
+		return;
+	case PROXY_OK:
+		break;
+	}
+	olist_unlink(&w->hdr, i);
+	c->last_ms = w->now;
+	olist_append(&w->idle, i);
+	sb_add(&w->sb->proxied, 1);
+	if (c->proxy == CONN_PROXY_DONE)
+		conn_publish_client(c, w->sb);
+	if (admit(w, c) == -1) {
+		close_conn(w, i, "refused");
+		return;
+	}
+	if (c->err)
+		close_conn(w, i, "failed");
+	else if (c->writing)
+		set_interest(w, i, EPOLLOUT);
+}
+
 static void
 conn_event(struct worker *w, uint32_t i, uint32_t events)
 {
@@ -407,6 +466,11 @@ conn_event(struct worker *w, uint32_t i, uint32_t events)
 	int was_writing = c->writing;
 	enum conn_status st;
 
+	if (c->proxy == CONN_PROXY_WAIT) {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			header_event(w, i);
+		return;
+	}
 	if (c->writing)
 		st = conn_on_writable(c, &w->bp);
 	else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -447,6 +511,22 @@ expire_old(struct worker *w)
 }
 
 static void
+expire_headers(struct worker *w)
+{
+	char peer[CONN_PEER_MAX], why[64];
+	uint32_t i;
+
+	while ((i = w->hdr.head) != NIL &&
+	    w->conns[i].start_ms + w->hdr_ms <= w->now) {
+		conn_format_peer(&w->conns[i], peer, sizeof(peer));
+		snprintf(why, sizeof(why), "no complete header after %d s",
+		    w->a->conf->proxy_timeout);
+		proxy_closed(w, peer, why);
+		close_conn(w, i, "PROXY header timeout");
+	}
+}
+
+static void
 expire_idle(struct worker *w)
 {
 	uint32_t i;
@@ -466,6 +546,8 @@ next_timeout(const struct worker *w)
 	if (w->idle_ms && w->idle.head != NIL &&
 	    w->conns[w->idle.head].last_ms + w->idle_ms < t)
 		t = w->conns[w->idle.head].last_ms + w->idle_ms;
+	if (w->hdr.head != NIL && w->conns[w->hdr.head].start_ms + w->hdr_ms < t)
+		t = w->conns[w->hdr.head].start_ms + w->hdr_ms;
 	if (w->life_ms && w->age.head != NIL &&
 	    w->conns[w->age.head].start_ms + w->life_ms < t)
 		t = w->conns[w->age.head].start_ms + w->life_ms;
@@ -510,7 +592,7 @@ drain_accept(struct worker *w)
 	int empty = 1;
 
 	for (i = 0; i < w->a->nlfds; i++)
-		if (!accept_some(w, w->a->lfds[i]))
+		if (!accept_some(w, i))
 			empty = 0;
 	w->drain_accepted += w->nopen > before ? w->nopen - before : 0;
 	if (!worker_drain_stop_accepting(empty, w->nopen < w->max &&
@@ -570,7 +652,7 @@ dispatch(struct worker *w, const struct epoll_event *ev)
 	switch (EV_TAG(u)) {
 	case TAG_LISTENER:
 		if (w->listening)
-			accept_some(w, w->a->lfds[EV_INDEX(u)]);
+			accept_some(w, EV_INDEX(u));
 		break;
 	case TAG_SIGNAL:
 		read_signals(w);
@@ -594,6 +676,7 @@ loop_turn(struct worker *w)
 	w->now = now_ms();
 	for (i = 0; i < n; i++)
 		dispatch(w, &evs[i]);
+	expire_headers(w);
 	expire_idle(w);
 	expire_old(w);
 	if (w->limited && w->now >= w->next_sweep) {
@@ -625,6 +708,8 @@ run(struct worker *w)
 			break;
 	}
 	while ((i = w->idle.head) != NIL)
+		close_conn(w, i, "shutdown");
+	while ((i = w->hdr.head) != NIL)
 		close_conn(w, i, "shutdown");
 	publish(w);
 }
@@ -694,6 +779,9 @@ setup_loop(struct worker *w, const struct worker_args *a)
 	    offsetof(struct conn, idle));
 	olist_init(&w->age, w->conns, sizeof(*w->conns),
 	    offsetof(struct conn, age));
+	olist_init(&w->hdr, w->conns, sizeof(*w->conns),
+	    offsetof(struct conn, idle));
+	w->hdr_ms = (uint64_t)a->conf->proxy_timeout * 1000;
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return -1;
 	sigemptyset(&set);

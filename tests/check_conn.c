@@ -8,9 +8,12 @@
  * Every loop is bounded in count; nothing sleeps.  Every fd and buffer is
  * released, so CK_FORK=no under valgrind stays clean.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 
 #include "conn.h"
 #include "harness.h"
+#include "scoreboard.h"
 #include "suites.h"
 
 #define MAX_TURNS 100000 /* bound on every pump loop */
@@ -604,6 +608,250 @@ START_TEST(bufpool_keeps_a_bounded_number)
 }
 END_TEST
 
+/* ---- the PROXY header before the echo (conn_on_header) ---- */
+
+static const unsigned char v2_sig[12] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
+};
+
+/* A v2 PROXY TCP6 header for [2001:db8::7]:40112 with a 5-byte TLV. */
+static size_t
+v2_tcp6(unsigned char *b)
+{
+	unsigned char src[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 };
+	size_t n = 0;
+
+	memcpy(b, v2_sig, 12);
+	b[12] = 0x21;
+	b[13] = 0x21;
+	b[14] = 0;
+	b[15] = 36 + 5;
+	n = 16;
+	memcpy(b + n, src, 16);
+	memset(b + n + 16, 0, 16);
+	b[n + 31] = 1;
+	n += 32;
+	b[n++] = 0x9c; /* 40112 */
+	b[n++] = 0xb0;
+	b[n++] = 0x1f; /* 8080 */
+	b[n++] = 0x90;
+	memcpy(b + n, "\x04\x00\x02id", 5); /* a NOOP TLV: skipped */
+	return n + 5;
+}
+
+/* A v2 LOCAL header (HAProxy's health checks). */
+static size_t
+v2_local(unsigned char *b)
+{
+	memcpy(b, v2_sig, 12);
+	b[12] = 0x20;
+	b[13] = 0;
+	b[14] = b[15] = 0;
+	return 16;
+}
+
+struct hdr_case {
+	const char *name;
+	int v2;           /* 1: v2_tcp6, 2: v2_local; 0: text below */
+	const char *text; /* the header (v1) or what is sent instead */
+	const char *after; /* client bytes behind it */
+	size_t chunk;     /* send this many bytes a turn; 0: all at once */
+	int eof;          /* the client half-closes after it all */
+	enum proxy_result want;
+	const char *why;  /* conn_header_why() on PROXY_BAD */
+	const char *peer; /* conn_format_peer() after PROXY_OK */
+	int state;        /* c.proxy after PROXY_OK */
+};
+
+static const struct hdr_case hdr_cases[] = {
+	{ "v1 TCP4 with data behind it", 0,
+	    "PROXY TCP4 203.0.113.9 192.0.2.1 40112 7008\r\n", "hello\n", 0,
+	    0, PROXY_OK, NULL, "203.0.113.9:40112 via 127.0.0.1:51000",
+	    CONN_PROXY_DONE },
+	{ "v1 TCP6 a byte at a time", 0,
+	    "PROXY TCP6 2001:db8::9 2001:db8::1 5 7008\r\n", "abc", 1, 0,
+	    PROXY_OK, NULL, "[2001:db8::9]:5 via 127.0.0.1:51000",
+	    CONN_PROXY_DONE },
+	{ "v1 UNKNOWN keeps the balancer", 0, "PROXY UNKNOWN\r\n", "x", 3, 0,
+	    PROXY_OK, NULL, "127.0.0.1:51000", CONN_PROXY_LOCAL },
+	{ "v2 TCP6 with a TLV, in pieces", 1, NULL, "tail bytes", 7, 0,
+	    PROXY_OK, NULL, "[2001:db8::7]:40112 via 127.0.0.1:51000",
+	    CONN_PROXY_DONE },
+	{ "v2 LOCAL keeps the balancer", 2, NULL, "", 0, 0, PROXY_OK, NULL,
+	    "127.0.0.1:51000", CONN_PROXY_LOCAL },
+	{ "no header", 0, "hello\r\n", "", 0, 0, PROXY_BAD,
+	    "bad header: not a PROXY header", NULL, 0 },
+	{ "a bad v1 address", 0, "PROXY TCP4 1.2.3 1.2.3.4 1 2\r\n", "", 0, 0,
+	    PROXY_BAD, "bad header: ", NULL, 0 },
+	{ "v1 without its CRLF", 0,
+	    "PROXY TCP4 203.0.113.9 192.0.2.1 40112 7008 and on and on and on "
+	    "and on and on and on and on and on and on and on and on", "", 0,
+	    0, PROXY_BAD, "bad header: ", NULL, 0 },
+	{ "closed half way", 0, "PROXY TCP4 203.0.1", "", 4, 1, PROXY_BAD,
+	    "closed before a complete header", NULL, 0 },
+};
+
+/*
+ * Each case's bytes go in, chunk by chunk: nothing comes back before the
+ * header is whole; then exactly the bytes behind it, uppercased, and the
+ * peer is the client the header named.  A partial header holds one
+ * pending buffer, and none is left after.
+ */
+START_TEST(header_table)
+{
+	const struct hdr_case *hc = &hdr_cases[_i];
+	struct fixture *f = fixture_new(0);
+	struct sockaddr_in bal = { .sin_family = AF_INET,
+		.sin_port = htons(51000) };
+	unsigned char in[512], back[512];
+	struct proxy_hdr h;
+	enum proxy_result r = PROXY_NEED_MORE;
+	size_t len, hlen, sent = 0, step;
+	char got[CONN_PEER_MAX];
+	ssize_t n;
+	int turns;
+
+	bal.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	conn_set_peer(&f->c, (struct sockaddr_storage *)&bal);
+	f->c.proxy = CONN_PROXY_WAIT;
+	hlen = hc->v2 == 1 ? v2_tcp6(in) : hc->v2 == 2 ? v2_local(in) :
+	    (size_t)snprintf((char *)in, sizeof(in), "%s", hc->text);
+	len = hlen + (size_t)snprintf((char *)in + hlen, sizeof(in) - hlen,
+	    "%s", hc->after);
+	for (turns = 0; turns < 1000 && r == PROXY_NEED_MORE; turns++) {
+		step = hc->chunk && len - sent > hc->chunk ? hc->chunk :
+		    len - sent;
+		if (step > 0)
+			ck_assert_uint_eq(peer_send(f, in + sent, step), step);
+		sent += step;
+		if (sent == len && hc->eof)
+			shutdown(f->peer, SHUT_WR);
+		r = conn_on_header(&f->c, f->buf, sizeof(f->buf), &f->bp, &h);
+		if (r == PROXY_NEED_MORE) {
+			ck_assert_msg(sent < len || hc->eof, "%s: all of it "
+			    "sent, still waiting", hc->name);
+			ck_assert_uint_le(f->c.pend_len, PROXY_V2_MAX);
+			ASSERT_PEER_EMPTY(f, back);
+		}
+	}
+	ck_assert_msg(r == hc->want, "%s: %s, want %s", hc->name,
+	    proxy_result_name(r), proxy_result_name(hc->want));
+	if (r == PROXY_BAD) {
+		conn_header_why(&f->c, &h, got, sizeof(got));
+		ck_assert_msg(strncmp(got, hc->why, strlen(hc->why)) == 0,
+		    "%s: why '%s', want '%s...'", hc->name, got, hc->why);
+		ASSERT_PEER_EMPTY(f, back);
+		ASSERT_BYTES(f, 0, 0);
+	} else {
+		ck_assert_int_eq(f->c.proxy, hc->state);
+		conn_format_peer(&f->c, got, sizeof(got));
+		ck_assert_str_eq(got, hc->peer);
+		ck_assert_uint_eq(f->c.writing, 0);
+		ck_assert_ptr_null(f->c.pend);
+		/* The rest of the client's bytes, now served as any others. */
+		if (sent < len) {
+			ck_assert_uint_eq(peer_send(f, in + sent, len - sent),
+			    len - sent);
+			ck_assert_int_eq(conn_on_readable(&f->c, f->buf,
+			    sizeof(f->buf), &f->bp), CONN_READING);
+		}
+		n = recv(f->peer, back, sizeof(back), MSG_DONTWAIT);
+		if (len == hlen)
+			ck_assert(n == -1 && errno == EAGAIN);
+		else {
+			ck_assert_int_eq(n, (ssize_t)(len - hlen));
+			for (step = 0; step < len - hlen; step++)
+				ck_assert_uint_eq(back[step],
+				    ref_upper(in[hlen + step]));
+		}
+		ASSERT_BYTES(f, len - hlen, len - hlen);
+	}
+	ck_assert_uint_eq(f->bp.in_use, f->c.pend != NULL);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The header split, then its last piece with more client bytes behind it
+ * than the socket takes back at once: they wait in the pending buffer
+ * that held the header, the connection is WRITING, and every byte comes
+ * back in order.
+ */
+START_TEST(header_then_backpressure)
+{
+	struct fixture *f = fixture_new(1);
+	const char *hdr = "PROXY TCP4 203.0.113.9 192.0.2.1 40112 7008\r\n";
+	size_t hlen = strlen(hdr), len = hlen + 40000, got = 0, sent;
+	unsigned char *in = random_bytes(len, 7);
+	enum conn_status st = CONN_WRITING;
+	struct proxy_hdr h;
+	int eof, turns;
+
+	memcpy(in, hdr, hlen);
+	f->c.proxy = CONN_PROXY_WAIT;
+	ck_assert_uint_eq(peer_send(f, in, 10), 10);
+	ck_assert_int_eq(conn_on_header(&f->c, f->buf, sizeof(f->buf), &f->bp,
+	    &h), PROXY_NEED_MORE);
+	sent = 10 + peer_send(f, in + 10, len - 10);
+	ck_assert_int_eq(conn_on_header(&f->c, f->buf, sizeof(f->buf), &f->bp,
+	    &h), PROXY_OK);
+	ck_assert_uint_eq(f->c.writing, 1);
+	for (turns = 0; turns < MAX_TURNS && got < len - hlen; turns++) {
+		got += peer_recv(f, in + hlen, got, len - hlen - got, &eof);
+		ck_assert(!eof);
+		if (sent < len)
+			sent += peer_send(f, in + sent, len - sent);
+		st = f->c.writing ? conn_on_writable(&f->c, &f->bp) :
+		    conn_on_readable(&f->c, f->buf, sizeof(f->buf), &f->bp);
+		ck_assert_int_ne(st, CONN_FAILED);
+	}
+	ck_assert_uint_eq(got, len - hlen);
+	ASSERT_BYTES(f, len - hlen, len - hlen);
+	free(in);
+	fixture_free(f);
+}
+END_TEST
+
+/*
+ * The last client on the scoreboard: nothing until a header named one;
+ * then what conn_format_peer says, through the sequence lock; a store
+ * in progress (an odd sequence) is not read as a client.
+ */
+START_TEST(last_client_roundtrip)
+{
+	struct scoreboard sb;
+	struct sb_client sc;
+	struct conn c;
+	struct sockaddr_in6 cl = { .sin6_family = AF_INET6,
+		.sin6_port = htons(40112) };
+	struct sockaddr_in bal = { .sin_family = AF_INET,
+		.sin_port = htons(51000) };
+	char want[CONN_PEER_MAX], got[CONN_PEER_MAX];
+
+	ck_assert_int_eq(scoreboard_create(&sb, 2), 0);
+	ck_assert_int_eq(sb_client_load(&sb.slots[1], &sc), 0);
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::9", &cl.sin6_addr), 1);
+	bal.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	conn_init(&c, -1, 0);
+	conn_set_peer(&c, (struct sockaddr_storage *)&bal);
+	c.via_family = c.peer_family;
+	memcpy(c.via_addr, c.peer_addr, sizeof(c.via_addr));
+	c.via_port = c.peer_port;
+	conn_set_peer(&c, (struct sockaddr_storage *)&cl);
+	c.proxy = CONN_PROXY_DONE;
+	conn_format_peer(&c, want, sizeof(want));
+	ck_assert_str_eq(want, "[2001:db8::9]:40112 via 127.0.0.1:51000");
+	conn_publish_client(&c, &sb.slots[1]);
+	ck_assert_int_eq(sb_client_load(&sb.slots[1], &sc), 1);
+	conn_format_client(&sc, got, sizeof(got));
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(sb_client_load(&sb.slots[0], &sc), 0);
+	sb.slots[1].client_seq++; /* a writer half way */
+	ck_assert_int_eq(sb_client_load(&sb.slots[1], &sc), 0);
+	scoreboard_destroy(&sb);
+}
+END_TEST
+
 Suite *
 conn_suite(void)
 {
@@ -619,5 +867,8 @@ conn_suite(void)
 	tcase_add_test(tc, peer_reset_while_reading);
 	tcase_add_test(tc, close_releases);
 	tcase_add_test(tc, bufpool_keeps_a_bounded_number);
+	tc = h_case(s, "proxy", 20, H_TESTS(header_then_backpressure,
+	    last_client_roundtrip));
+	tcase_add_loop_test(tc, header_table, 0, H_NELEM(hdr_cases));
 	return s;
 }

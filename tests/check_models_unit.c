@@ -157,11 +157,12 @@ START_TEST(sandbox_needs)
 	ck_assert(allows(pre->needs, SCMP_SYS(poll)));
 	ck_assert(!allows(pre->needs, SCMP_SYS(clone)));
 	ck_assert(!allows(pre->needs, SCMP_SYS(futex)));
-	/* process: fork and wait, no threads. */
+	/* process: fork and wait, no threads; futex for the lock the
+	 * worker and its children share on the per-client table. */
 	ck_assert(allows(proc->needs, SCMP_SYS(clone)));
 	ck_assert(allows(proc->needs, SCMP_SYS(wait4)));
 	ck_assert(allows(proc->needs, SCMP_SYS(kill)));
-	ck_assert(!allows(proc->needs, SCMP_SYS(futex)));
+	ck_assert(allows(proc->needs, SCMP_SYS(futex)));
 	ck_assert(!allows(proc->needs, SCMP_SYS(clone3)));
 	/* threads: clone and futex, no waiting for children. */
 	ck_assert(allows(thr->needs, SCMP_SYS(clone3)));
@@ -242,19 +243,22 @@ static unsigned char sent[300000], got[300000];
 struct served {
 	struct serve *s;
 	int fd;
+	int proxied;
 };
 
 static void *
 serve_thread(void *arg)
 {
 	struct served *sv = arg;
-	struct sockaddr_storage ss;
+	struct serve_client cl;
 	struct bufpool bp = { .nfree = 0 };
 	unsigned char *buf = malloc(CONN_BUFSIZE);
 
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_family = AF_UNSPEC;
-	serve_conn(sv->s, sv->fd, &ss, buf, &bp);
+	memset(&cl, 0, sizeof(cl));
+	cl.fd = sv->fd;
+	cl.proxied = sv->proxied;
+	cl.ss.ss_family = AF_UNSPEC;
+	serve_conn(sv->s, &cl, buf, &bp);
 	bufpool_drain(&bp);
 	free(buf);
 	return NULL;
@@ -300,6 +304,7 @@ START_TEST(serve_conn_exact)
 		sent[i] = (unsigned char)(i ^ (i >> 8));
 	sv.s = &s;
 	sv.fd = sp[0];
+	sv.proxied = 0;
 	ck_assert_int_eq(pthread_create(&th, NULL, serve_thread, &sv), 0);
 	ck_assert_int_eq(pthread_create(&tw, NULL, send_thread, &sp[1]), 0);
 	ck_assert_uint_eq(h_read_exact(sp[1], got, sizeof(got), 20000),

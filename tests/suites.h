@@ -37,6 +37,7 @@
 	X(models_unit)                                                     \
 	X(modelrun)                                                        \
 	X(proxy)                                                           \
+	X(cidr)                                                            \
 	X(haproxy)
 
 /*
