@@ -296,7 +296,8 @@ START_TEST(per_ip_limit_counts_real_client)
 {
 	struct tres t = { 0, "" };
 	struct farm f;
-	int held[HELD], fd = -1, g = -1, i, k;
+	char needle[64], line[512];
+	int held[HELD], fd = -1, g = -1, i, k, sport0 = -1;
 
 	for (i = 0; i < HELD; i++)
 		held[i] = -1;
@@ -304,8 +305,9 @@ START_TEST(per_ip_limit_counts_real_client)
 		goto out;
 	/* leastconn spreads them: two from 127.0.0.2 on each instance. */
 	for (i = 0; i < HELD; i++) {
-		REQUIRE(&t, (held[i] = client(&f, "127.0.0.2", NULL)) != -1,
-		    "connect: %s", strerror(errno));
+		REQUIRE(&t, (held[i] = client(&f, "127.0.0.2",
+		    i == 0 ? &sport0 : NULL)) != -1, "connect: %s",
+		    strerror(errno));
 		REQUIRE(&t, cl_echo(held[i], "held\n", REPLY_MS),
 		    "held client %d from 127.0.0.2 not served", i);
 	}
@@ -319,10 +321,13 @@ START_TEST(per_ip_limit_counts_real_client)
 	REQUIRE(&t, k == 0, "a 5th client from 127.0.0.2 was %s",
 	    k == 1 ? "echoed: the limit does not count the real client" :
 	    "neither echoed nor closed");
-	REQUIRE(&t, farm_log_wait(&f, "via 127.0.0.1:", REPLY_MS) >= 0 &&
-	    farm_log_wait(&f, "refused 127.0.0.2:", REPLY_MS) >= 0,
-	    "no 'refused 127.0.0.2:PORT via 127.0.0.1:...' line");
 	cl_close_fds(&fd, 1);
+	i = farm_log_wait(&f, "refused 127.0.0.2:", REPLY_MS);
+	REQUIRE(&t, i >= 0 && cl_log_line(&f.e[i], "refused 127.0.0.2:", line,
+	    sizeof(line)), "no 'refused 127.0.0.2:...' line in either log");
+	REQUIRE(&t, strstr(line, " via 127.0.0.1:") != NULL &&
+	    strstr(line, "max_connections_per_ip") != NULL, "refusal line: %s",
+	    line);
 	/* Another client, behind the same HAProxy, is not throttled. */
 	for (i = 0; i < 2; i++) {
 		REQUIRE(&t, (g = client(&f, "127.0.0.3", NULL)) != -1,
@@ -331,17 +336,21 @@ START_TEST(per_ip_limit_counts_real_client)
 		    "127.0.0.3 was not served while 127.0.0.2 is at its limit");
 		cl_close_fds(&g, 1);
 	}
-	/* One of 127.0.0.2's closes: its instance lets the next one in. */
+	/* One of 127.0.0.2's closes (echod logs it): leastconn sends the
+	 * next one to that instance, which now lets it in. */
 	cl_close_fds(&held[0], 1);
-	for (k = 0; k < 200 && (sessions(&f, 0) + sessions(&f, 1) != 3 ||
-	    !cl_log_wait(&f.e[0], "127.0.0.2:", 1, 0)); k++)
+	snprintf(needle, sizeof(needle), "127.0.0.2:%d via ", sport0);
+	REQUIRE(&t, farm_log_wait(&f, needle, REPLY_MS) >= 0, "no close line "
+	    "'%s...' for the first held client", needle);
+	for (k = 0; k < 400 && sessions(&f, 0) + sessions(&f, 1) != 3; k++)
 		h_poll_pause();
 	REQUIRE(&t, (fd = client(&f, "127.0.0.2", NULL)) != -1, "connect: %s",
 	    strerror(errno));
 	REQUIRE(&t, cl_echo(fd, "my turn\n", REPLY_MS), "127.0.0.2 not let "
 	    "back in after one of its connections closed");
-	printf("haproxy: max_connections_per_ip = 2 per instance: 4 clients "
-	    "from 127.0.0.2 held, the 5th closed by echod, 127.0.0.3 served\n");
+	printf("haproxy: max_connections_per_ip = 2 on each instance: 4 "
+	    "clients from 127.0.0.2 held, a 5th closed by echod (%s), "
+	    "127.0.0.3 served, 127.0.0.2 let in again after a close\n", line);
 	fflush(stdout);
 out:
 	cl_close_fds(&fd, 1);
