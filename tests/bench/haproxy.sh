@@ -182,6 +182,12 @@ median() {
 		print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# share TOTAL A B: TOTAL * A / (A + B), or 0.
+share() {
+	awk -v t="$1" -v a="$2" -v b="$3" \
+		'BEGIN { printf "%.2f\n", (a + b > 0) ? t * a / (a + b) : 0 }'
+}
+
 # Per scenario and HAProxy set-up: each round's CPU per operation (run.sh's
 # RESULT over the whole tree) split by the share its server log gives.
 split_report() {
@@ -217,10 +223,8 @@ haproxy-2")
 				ticks=$(sed -n 's/.*cpu_ticks haproxy=\([0-9]*\) echod=\([0-9]*\).*/\1 \2/p' \
 					"$r.server.log" | tail -n 1)
 				[ -n "$ticks" ] || continue
-				h="$h $(awk -v t="$t" -v a="${ticks% *}" -v b="${ticks#* }" \
-					'BEGIN { printf "%.2f", a + b > 0 ? t * a / (a + b) : 0 }')"
-				e="$e $(awk -v t="$t" -v a="${ticks% *}" -v b="${ticks#* }" \
-					'BEGIN { printf "%.2f", a + b > 0 ? t * b / (a + b) : 0 }')"
+				h="$h $(share "$t" "${ticks% *}" "${ticks#* }")"
+				e="$e $(share "$t" "${ticks#* }" "${ticks% *}")"
 			done
 			printf "%-6s %-10s %12s %12s %12s %8s\n" "$scen" "$name" \
 				"$(tr ' ' '\n' <<<"$tot" | grep . | median)" \
