@@ -451,16 +451,3 @@ hap_cleanup(struct hap_proc *h)
 		h->dir[0] = '\0';
 	}
 }
-
-int
-hap_log_count(const struct hap_proc *h, const char *needle)
-{
-	static char buf[4 << 20];
-	const char *s;
-	int count = 0;
-
-	log_read(h, buf, sizeof(buf));
-	for (s = buf; (s = strstr(s, needle)) != NULL; s += strlen(needle))
-		count++;
-	return count;
-}

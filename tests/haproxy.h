@@ -113,7 +113,4 @@ int hap_stop(struct hap_proc *h, int timeout_ms);
 /* Kill (if running), reap, remove the temp dir.  Safe to call twice. */
 void hap_cleanup(struct hap_proc *h);
 
-/* Lines of HAProxy's log containing needle. */
-int hap_log_count(const struct hap_proc *h, const char *needle);
-
 #endif
