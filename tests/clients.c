@@ -1152,6 +1152,12 @@ cl_conn_holder(pid_t master, int port, int client_fd)
 	return -1;
 }
 
+unsigned long
+cl_listener_inode(int port)
+{
+	/* A listening socket's remote end is 0.0.0.0:0. */
+	return scan_tcp("/proc/net/tcp", port, "00000000", 0);
+
 /* ---- appended by the haproxy helper: a byte-exact stream ---- */
 
 /* The stream's bytes from offset off: splitmix64 of each 8-byte block's
