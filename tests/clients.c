@@ -1157,6 +1157,7 @@ cl_listener_inode(int port)
 {
 	/* A listening socket's remote end is 0.0.0.0:0. */
 	return scan_tcp("/proc/net/tcp", port, "00000000", 0);
+}
 
 /* ---- appended by the haproxy helper: a byte-exact stream ---- */
 
