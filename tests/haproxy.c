@@ -185,12 +185,33 @@ hap_state_of(const char *status)
 
 /* ---- the process ---- */
 
+/* Is name an executable in one of PATH's directories? */
+static int
+in_path(const char *name)
+{
+	const char *p = getenv("PATH"), *e;
+	char path[512];
+
+	for (; p != NULL && *p != '\0'; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, ":");
+		snprintf(path, sizeof(path), "%.*s/%s", (int)(e - p), p, name);
+		if (e > p && access(path, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 const char *
 hap_bin(void)
 {
 	const char *b = getenv("HAPROXY_BIN");
 
-	return b != NULL && *b ? b : "haproxy";
+	if (b != NULL && *b)
+		return b;
+	/* Debian installs it in /usr/sbin, which a user's PATH may lack. */
+	if (!in_path("haproxy") && access("/usr/sbin/haproxy", X_OK) == 0)
+		return "/usr/sbin/haproxy";
+	return "haproxy";
 }
 
 int

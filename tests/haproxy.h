@@ -68,7 +68,7 @@ struct hap_proc {
 	char sock_path[108]; /* fits sun_path */
 };
 
-/* The binary: $HAPROXY_BIN, or haproxy in PATH. */
+/* The binary: $HAPROXY_BIN, or haproxy in PATH, or /usr/sbin/haproxy. */
 const char *hap_bin(void);
 /* Is it there and does it run ("haproxy -v")?  Its version line into
  * ver (may be NULL). */

@@ -28,6 +28,10 @@ OUT=build/bench-haproxy
 ECHOD=build/echod
 BENCH=build/echobench
 HAPROXY=${HAPROXY_BIN:-haproxy}
+# Debian installs it in /usr/sbin, which a user's PATH may lack.
+if ! command -v "$HAPROXY" >/dev/null 2>&1 && [ -x /usr/sbin/haproxy ]; then
+	HAPROXY=/usr/sbin/haproxy
+fi
 WORKERS=2
 NBTHREAD=$(nproc)
 RUN_ARGS=()
