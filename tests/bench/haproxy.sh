@@ -64,8 +64,8 @@ tree_ticks() {
 			for (i = 1; i <= n; i++) { m = split(kids[q[i]], more, " ")
 				for (j = 1; j <= m; j++) q[++n] = more[j] }
 			for (i = 1; i <= n; i++) print q[i] }')
-	for p in $pids; do
-		sed -n 's/.*) //p' "/proc/$p/stat" 2>/dev/null
+	for p in $pids; do # one may be gone meanwhile
+		sed -n 's/.*) //p' "/proc/$p/stat" 2>/dev/null || true
 	done | awk '{ t += $12 + $13 + $14 + $15 } END { print t + 0 }'
 }
 
@@ -81,51 +81,63 @@ stop_pid() {
 	wait "$1" 2>/dev/null || true
 }
 
+# Globals, for finish on the EXIT trap: the temp dir, the pids.
+DIR="" HPID=""
+EPID=()
+
 serve() {
-	local port=$1 n=$2 dir i p try up
-	local -a epid eport
-	local hpid=""
-	dir=$(mktemp -d /tmp/echod-bench-hap.XXXXXX)
-	chmod 755 "$dir"
+	local port=$1 n=$2 i p try up
+	local -a eport
+	DIR=$(mktemp -d /tmp/echod-bench-hap.XXXXXX)
+	chmod 755 "$DIR"
+	# Whatever ends this (SIGTERM from run.sh, a failed start, an error
+	# under set -e): say the CPU split, stop everything by pid, clean up.
+	# shellcheck disable=SC2317 # run by the EXIT trap
 	finish() {
 		local h=0 e=0 k
-		[ -z "$hpid" ] || h=$(tree_ticks "$hpid")
-		for k in "${epid[@]}"; do e=$((e + $(tree_ticks "$k"))); done
+		set +e
+		trap - EXIT
+		[ -z "$HPID" ] || h=$(tree_ticks "$HPID")
+		for k in "${EPID[@]}"; do e=$((e + $(tree_ticks "$k"))); done
 		echo "haproxy.sh: cpu_ticks haproxy=$h echod=$e"
-		[ -z "$hpid" ] || stop_pid "$hpid"
-		for k in "${epid[@]}"; do stop_pid "$k"; done
-		rm -rf "$dir"
+		[ -z "$HPID" ] || stop_pid "$HPID"
+		for k in "${EPID[@]}"; do stop_pid "$k"; done
+		rm -rf "$DIR"
 	}
-	trap 'finish; exit 0' TERM INT
+	trap finish EXIT
+	trap 'exit 0' TERM INT
 	for ((i = 0; i < n; i++)); do
-		cat >"$dir/e$i.conf" <<EOF
+		cat >"$DIR/e$i.conf" <<EOF
 listen = {}
 proxy_listen = { "127.0.0.1:0" }
 proxy_trusted = { "127.0.0.1/32" }
 workers = $WORKERS
 log_level = info
 EOF
-		"$ECHOD" -c "$dir/e$i.conf" </dev/null >"$dir/e$i.log" 2>&1 &
-		epid[i]=$!
+		"$ECHOD" -c "$DIR/e$i.conf" </dev/null >"$DIR/e$i.log" 2>&1 &
+		EPID[i]=$!
 		eport[i]=""
 		for ((try = 0; try < 100; try++)); do
-			p=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (PROXY).*/\1/p' \
-				"$dir/e$i.log" | head -n 1)
+			# the first such line (the log has two): no head, whose
+			# early exit would fail the pipeline under pipefail
+			p=$(sed -n '/listening on 127\.0\.0\.1:[0-9]* (PROXY)/{
+				s/.*listening on 127\.0\.0\.1:\([0-9]*\) (PROXY).*/\1/p
+				q
+			}' "$DIR/e$i.log")
 			[ -z "$p" ] || { eport[i]=$p; break; }
-			kill -0 "${epid[i]}" 2>/dev/null || break
+			kill -0 "${EPID[i]}" 2>/dev/null || break
 			sleep 0.05
 		done
 		if [ -z "${eport[i]}" ]; then
 			echo "haproxy.sh: echod $i did not start:" >&2
-			cat "$dir/e$i.log" >&2
-			finish
+			cat "$DIR/e$i.log" >&2
 			exit 1
 		fi
 	done
 	{
 		cat <<EOF
 global
-    stats socket $dir/stats.sock mode 600 level admin
+    stats socket $DIR/stats.sock mode 600 level admin
     nbthread $NBTHREAD
     hard-stop-after 5s
 defaults
@@ -148,33 +160,31 @@ EOF
 		for ((i = 0; i < n; i++)); do
 			echo "    server e$((i + 1)) 127.0.0.1:${eport[i]} check"
 		done
-	} >"$dir/haproxy.cfg"
-	"$HAPROXY" -f "$dir/haproxy.cfg" -db </dev/null >"$dir/haproxy.log" 2>&1 &
-	hpid=$!
+	} >"$DIR/haproxy.cfg"
+	"$HAPROXY" -f "$DIR/haproxy.cfg" -db </dev/null >"$DIR/haproxy.log" 2>&1 &
+	HPID=$!
 	# Every server UP before the first client (run.sh's warm-up would
 	# cover the rest, but a figure should not depend on it).
 	for ((try = 0; try < 100; try++)); do
-		up=$(echo "show stat" | timeout 2 nc -U -q 1 "$dir/stats.sock" \
+		up=$(echo "show stat" | timeout 2 nc -U -q 1 "$DIR/stats.sock" \
 			2>/dev/null | awk -F, '$1 == "be" && $2 ~ /^e/ && $18 == "UP"' |
 			wc -l) || up=0
 		[ "$up" -lt "$n" ] || break
-		kill -0 "$hpid" 2>/dev/null || break
+		kill -0 "$HPID" 2>/dev/null || break
 		sleep 0.05
 	done
 	if [ "$up" -lt "$n" ]; then
 		echo "haproxy.sh: HAProxy has $up of $n servers UP:" >&2
-		cat "$dir/haproxy.log" >&2
-		finish
+		cat "$DIR/haproxy.log" >&2
 		exit 1
 	fi
-	echo "haproxy.sh: HAProxy (pid $hpid) on 127.0.0.1:$port -> echod" \
-		"pids ${epid[*]} on ports ${eport[*]}, all UP"
-	while kill -0 "$hpid" 2>/dev/null; do
-		wait "$hpid" || true
+	echo "haproxy.sh: HAProxy (pid $HPID) on 127.0.0.1:$port -> echod" \
+		"pids ${EPID[*]} on ports ${eport[*]}, all UP"
+	while kill -0 "$HPID" 2>/dev/null; do
+		wait "$HPID" || true
 	done
 	echo "haproxy.sh: HAProxy exited by itself" >&2
-	hpid=""
-	finish
+	HPID=""
 	exit 1
 }
 
