@@ -419,6 +419,23 @@ bench-models: deps
 	tests/bench/models.sh --echod $(B)/echod --bench $(B)/echobench \
 	    --out $(B)/bench-models $(BENCH_ARGS)
 
+# make bench-haproxy: what HAProxy in front of echod costs (issue 12,
+# tests/bench/haproxy.sh): the conn, pp32 and bulk scenarios against one
+# echod directly, then through HAProxy (send-proxy-v2) to one echod and to
+# two (leastconn), taking turns round by round, 3 rounds; the rates and
+# the CPU time per operation as ratios to the direct run, paired by round,
+# and that CPU time split into HAProxy's part and echod's.  Needs haproxy
+# (installed by make deps).  Writes build/bench-haproxy/table.txt,
+# split.txt and the raw results.  BENCH_ARGS= passes options
+# (haproxy.sh -h), e.g. BENCH_ARGS='--rounds 5 --secs 5'.
+
+.PHONY: bench-haproxy
+
+bench-haproxy: deps
+	$(MAKE) $(B)/echod $(B)/echobench
+	tests/bench/haproxy.sh --echod $(B)/echod --bench $(B)/echobench \
+	    --out $(B)/bench-haproxy $(BENCH_ARGS)
+
 # ---- Debian package ----------------------------------------------------
 #
 #   make deb        build/deb/echod_<version>_<arch>.deb from debian/ (dh,

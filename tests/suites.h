@@ -38,7 +38,8 @@
 	X(modelrun)                                                        \
 	X(proxy)                                                           \
 	X(cidr)                                                            \
-	X(proxylive)
+	X(proxylive)                                                       \
+	X(haproxy)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
