@@ -133,7 +133,12 @@
 	    "events, prefork, process-per-connection, "                    \
 	    "thread-per-connection, thread-pool")                          \
 	X(threads, INT, parse_range, XSTR(CONF_DEFAULT_THREADS), 1,        \
-	    CONF_THREADS_MAX, "1.." XSTR(CONF_THREADS_MAX))
+	    CONF_THREADS_MAX, "1.." XSTR(CONF_THREADS_MAX))                \
+	X(metrics_listen, STR, parse_metrics_listen, "", 0,                \
+	    FIELD_MAX(metrics_listen),                                     \
+	    "\"\" (off) or one address in listen's syntax, such as "       \
+	    "\"127.0.0.1:9707\", that no listen or proxy_listen address "  \
+	    "equals or overlaps")
 
 /* OPT_listen, OPT_workers, ...: the option's name, as its field. */
 enum opt_id {
@@ -161,7 +166,7 @@ struct opt_spec {
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
 static parse_fn parse_sandbox, parse_user, parse_group, parse_pidfile;
-static parse_fn parse_model;
+static parse_fn parse_model, parse_metrics_listen;
 
 static const struct opt_spec specs[OPT_COUNT] = {
 #define X(name, kind, parse, def, min, max, allowed)                       \
@@ -441,6 +446,21 @@ check_length(const struct opt_spec *sp, const char *s, char *why, size_t len)
 	return -1;
 }
 
+/* "" (off) or one address; the overlap with listen waits (check_metrics). */
+static int
+parse_metrics_listen(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	struct listen_addr la;
+
+	*out = 0;
+	if (s[0] == '\0')
+		return 0;
+	if (check_length(sp, s, why, len) == -1)
+		return -1;
+	return listener_parse(s, &la, why, len);
+}
+
 /* An existing user: *out is its uid, so that uid 0 can be checked later. */
 static int
 parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
@@ -563,6 +583,57 @@ defer_root(cfg_t *cfg, const char *user)
 		snprintf(ctx->root_msg + n, sizeof(ctx->root_msg) - n,
 		    " (included from %s:%d)", ctx->includer,
 		    ctx->includer_line);
+}
+
+static int check_addr(const char *, char *const *, size_t, char *, size_t);
+
+/* Whether the table has no option of that name (yet). */
+static bool
+opt_absent(const char *name)
+{
+	int i;
+
+	for (i = 0; i < OPT_COUNT; i++)
+		if (strcmp(specs[i].name, name) == 0)
+			return false;
+	return true;
+}
+
+/*
+ * metrics_listen may not be, nor overlap, an echo listener's address
+ * (the file's listen, or its default, and proxy_listen): known only once
+ * the whole file is read, so the error names metrics_listen's own line.
+ */
+static int
+check_metrics(cfg_t *cfg)
+{
+	char *prev[2 * CONF_LISTEN_MAX + 1], why[512], def[64];
+	const char *spec;
+	const char *lists[] = { "listen", "proxy_listen" };
+	unsigned i, j, n = 0;
+
+	if (cfg_size(cfg, "metrics_listen") == 0 ||
+	    (spec = cfg_getstr(cfg, "metrics_listen")) == NULL ||
+	    spec[0] == '\0')
+		return 0;
+	for (j = 0; j < sizeof(lists) / sizeof(lists[0]); j++) {
+		if (j > 0 && opt_absent(lists[j]))
+			continue;
+		for (i = 0; i < cfg_size(cfg, lists[j]) && n < 2 * CONF_LISTEN_MAX;
+		    i++)
+			prev[n++] = cfg_getnstr(cfg, lists[j], i);
+	}
+	if (cfg_size(cfg, "listen") == 0) {
+		snprintf(def, sizeof(def), "%s", specs[OPT_listen].def);
+		prev[n++] = def;
+	}
+	if (check_addr(spec, prev, n, why, sizeof(why)) == 0)
+		return 0;
+	ctx_printf("%s:%d: metrics_listen: %s; allowed: %s",
+	    ctx->seen[OPT_metrics_listen].file,
+	    ctx->seen[OPT_metrics_listen].line, why,
+	    specs[OPT_metrics_listen].allowed);
+	return -1;
 }
 
 static int
@@ -932,6 +1003,8 @@ parse_fp(FILE *fp, const char *path, char *err, size_t errlen)
 	ctx = &pc;
 	rc = cfg_parse_fp(cfg, fp);
 	if (rc == CFG_SUCCESS && check_root(cfg) == -1)
+		rc = CFG_PARSE_ERROR;
+	if (rc == CFG_SUCCESS && check_metrics(cfg) == -1)
 		rc = CFG_PARSE_ERROR;
 	ctx = NULL;
 	if (rc == CFG_SUCCESS)

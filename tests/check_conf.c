@@ -27,7 +27,7 @@
 	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
 	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
 	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
-	"model, threads, include(\"FILE\")"
+	"model, threads, metrics_listen, include(\"FILE\")"
 
 /*
  * Names every Linux system has: root (uid 0, gid 0) and nobody.  The
@@ -1129,7 +1129,7 @@ START_TEST(test_every_option_documented)
 		ck_assert_msg(strstr(ALLOWED_OPTS, want) != NULL,
 		    "'no such option' does not name %s", name);
 	}
-	ck_assert_uint_eq(i, 19);
+	ck_assert_uint_eq(i, 20);
 }
 END_TEST
 
