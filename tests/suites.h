@@ -37,7 +37,9 @@
 	X(models_unit)                                                     \
 	X(modelrun)                                                        \
 	X(proxy)                                                           \
-	X(cidr)
+	X(cidr)                                                            \
+	X(http)                                                            \
+	X(metrics)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is

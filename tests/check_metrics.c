@@ -1,0 +1,419 @@
+/*
+ * check_metrics: Prometheus /metrics.  First without a daemon: the close
+ * reasons, restart causes and label names as tables, the render of a
+ * snapshot against the expected text, escaping, sizes, the snapshot of a
+ * scoreboard.  Then live ("live"): echod with metrics_listen, its counts
+ * after echoes, across a killed worker and a reload, the HTTP rules, a
+ * silent scraper, no echo on that port, the metrics process restarted.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "harness.h"
+#include "metrics.h"
+#include "metricsd.h"
+#include "scoreboard.h"
+#include "suites.h"
+
+/* ---- pure ---- */
+
+static const struct {
+	const char *how;
+	int err;
+	enum sb_close want;
+} reasons[] = {
+	/* worker.c close_conn's and serve.c's words */
+	{ "client closed", 0, SB_CLOSE_CLIENT },
+	{ "idle timeout", 0, SB_CLOSE_IDLE },
+	{ "max_connection_time", 0, SB_CLOSE_LIFETIME },
+	{ "refused", 0, SB_CLOSE_LIMIT },
+	{ "shutdown", 0, SB_CLOSE_SHUTDOWN },
+	{ "bad PROXY header", 0, SB_CLOSE_PROXY },
+	{ "PROXY header timeout", 0, SB_CLOSE_PROXY },
+	{ "failed", ECONNRESET, SB_CLOSE_RESET },
+	{ "failed", EPIPE, SB_CLOSE_RESET },
+	{ "failed", EIO, SB_CLOSE_ERROR },
+	{ "failed", 0, SB_CLOSE_ERROR },
+	{ "failed", ETIMEDOUT, SB_CLOSE_ERROR },
+	{ "something new", 0, SB_CLOSE_ERROR },
+	{ NULL, ECONNRESET, SB_CLOSE_RESET },
+	/* the word decides, not an errno left behind */
+	{ "client closed", ECONNRESET, SB_CLOSE_CLIENT },
+	{ "idle timeout", EIO, SB_CLOSE_IDLE },
+};
+
+START_TEST(close_reason_table)
+{
+	ck_assert_msg(sb_close_reason(reasons[_i].how, reasons[_i].err) ==
+	    reasons[_i].want, "'%s' errno %d", reasons[_i].how ?
+	    reasons[_i].how : "(null)", reasons[_i].err);
+}
+END_TEST
+
+static const struct {
+	int hung, signaled, later;
+	enum sb_restart want;
+} causes[] = {
+	{ 0, 0, 0, SB_RESTART_EXIT },
+	{ 0, 1, 0, SB_RESTART_SIGNAL },
+	{ 0, 0, 1, SB_RESTART_BACKOFF },
+	{ 0, 1, 1, SB_RESTART_BACKOFF },
+	{ 1, 1, 0, SB_RESTART_HUNG },
+	{ 1, 1, 1, SB_RESTART_HUNG },
+	{ 1, 0, 0, SB_RESTART_HUNG },
+};
+
+START_TEST(restart_cause_table)
+{
+	ck_assert_int_eq(sb_restart_cause(causes[_i].hung,
+	    causes[_i].signaled, causes[_i].later), causes[_i].want);
+}
+END_TEST
+
+START_TEST(label_names)
+{
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_CLIENT), "client");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_IDLE), "idle_timeout");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_LIFETIME), "lifetime");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_LIMIT), "limit");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_RESET), "reset");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_ERROR), "error");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_SHUTDOWN), "shutdown");
+	ck_assert_str_eq(sb_close_name(SB_CLOSE_PROXY), "proxy");
+	ck_assert_ptr_null(sb_close_name(SB_CLOSE_N));
+	ck_assert_str_eq(sb_refuse_name(SB_REFUSE_CONNS), "connections");
+	ck_assert_str_eq(sb_refuse_name(SB_REFUSE_RATE), "rate");
+	ck_assert_ptr_null(sb_refuse_name(SB_REFUSE_N));
+	ck_assert_str_eq(sb_restart_name(SB_RESTART_BACKOFF), "backoff");
+	ck_assert_ptr_null(sb_restart_name(SB_RESTART_N));
+	ck_assert_str_eq(sb_probe_name(SB_PROBE_SKIPPED), "skipped");
+	ck_assert_ptr_null(sb_probe_name(SB_PROBE_N));
+	ck_assert_str_eq(sb_reload_name(SB_RELOAD_FAILURE), "failure");
+	ck_assert_ptr_null(sb_reload_name(SB_RELOAD_N));
+}
+END_TEST
+
+static const struct {
+	const char *in, *want;
+	size_t len;
+} escapes[] = {
+	{ "0.1.0", "0.1.0", 64 },
+	{ "a\\b", "a\\\\b", 64 },
+	{ "say \"hi\"", "say \\\"hi\\\"", 64 },
+	{ "two\nlines", "two\\nlines", 64 },
+	{ "", "", 64 },
+	{ "abcdef", "abc", 4 },
+	{ "ab\\c", "ab", 4 },   /* an escape is never cut in half */
+	{ "\\", "", 2 },
+	{ "abc", "", 1 },
+};
+
+START_TEST(escape_table)
+{
+	char out[64];
+
+	memset(out, 'X', sizeof(out));
+	metrics_escape(escapes[_i].in, out, escapes[_i].len);
+	ck_assert_str_eq(out, escapes[_i].want);
+}
+END_TEST
+
+/* A snapshot with a distinct value everywhere. */
+static void
+sample_snap(struct metrics_snap *s)
+{
+	unsigned i;
+
+	memset(s, 0, sizeof(*s));
+	s->start_time_s = 1796565874;
+	s->generation = 3;
+	s->target = 4;
+	s->model = CONF_MODEL_THREAD_POOL;
+	s->workers[METRICS_STARTING] = 1;
+	s->workers[METRICS_READY] = 4;
+	s->workers[METRICS_DRAINING] = 2;
+	s->open = 7;
+	s->accepted = 100;
+	for (i = 0; i < SB_CLOSE_N; i++)
+		s->closed[i] = 10 + i;
+	s->bytes_in = 123456789012ULL;
+	s->bytes_out = 123456789013ULL;
+	for (i = 0; i < SB_RESTART_N; i++)
+		s->restarts[i] = 20 + i;
+	s->reloads[SB_RELOAD_SUCCESS] = 5;
+	s->reloads[SB_RELOAD_FAILURE] = 1;
+	s->last_reload_ok = 0;
+	s->last_reload_time_s = 1796566000;
+	s->refused[SB_REFUSE_CONNS] = 30;
+	s->refused[SB_REFUSE_RATE] = 31;
+	s->probes[SB_PROBE_OK] = 40;
+	s->probes[SB_PROBE_FAILED] = 41;
+	s->probes[SB_PROBE_SKIPPED] = 42;
+	s->proxied = 50;
+}
+
+static const char expected[] =
+"# HELP echod_build_info Which echod this is: its version and the serving generation's server model; always 1.\n"
+"# TYPE echod_build_info gauge\n"
+"echod_build_info{version=\"1.2.3-\\\"x\\\"\",model=\"thread-pool\"} 1\n"
+"# HELP process_start_time_seconds When the echod master started, in seconds since the Unix epoch.\n"
+"# TYPE process_start_time_seconds gauge\n"
+"process_start_time_seconds 1796565874\n"
+"# HELP echod_generation The configuration generation being served: 1 at start, one more per reload or pool recycle.\n"
+"# TYPE echod_generation gauge\n"
+"echod_generation 3\n"
+"# HELP echod_workers Worker processes, by state.\n"
+"# TYPE echod_workers gauge\n"
+"echod_workers{state=\"starting\"} 1\n"
+"echod_workers{state=\"ready\"} 4\n"
+"echod_workers{state=\"draining\"} 2\n"
+"# HELP echod_workers_target Workers the serving generation wants (workers, SIGTTIN, SIGTTOU).\n"
+"# TYPE echod_workers_target gauge\n"
+"echod_workers_target 4\n"
+"# HELP echod_connections_open Client connections open now.\n"
+"# TYPE echod_connections_open gauge\n"
+"echod_connections_open 7\n"
+"# HELP echod_connections_accepted_total Client connections accepted, those refused at once included.\n"
+"# TYPE echod_connections_accepted_total counter\n"
+"echod_connections_accepted_total 100\n"
+"# HELP echod_connections_closed_total Client connections closed, by reason.\n"
+"# TYPE echod_connections_closed_total counter\n"
+"echod_connections_closed_total{reason=\"client\"} 10\n"
+"echod_connections_closed_total{reason=\"idle_timeout\"} 11\n"
+"echod_connections_closed_total{reason=\"lifetime\"} 12\n"
+"echod_connections_closed_total{reason=\"limit\"} 13\n"
+"echod_connections_closed_total{reason=\"reset\"} 14\n"
+"echod_connections_closed_total{reason=\"error\"} 15\n"
+"echod_connections_closed_total{reason=\"shutdown\"} 16\n"
+"echod_connections_closed_total{reason=\"proxy\"} 17\n"
+"# HELP echod_received_bytes_total Bytes received from clients, counted as each connection closes.\n"
+"# TYPE echod_received_bytes_total counter\n"
+"echod_received_bytes_total 123456789012\n"
+"# HELP echod_sent_bytes_total Bytes sent to clients, counted as each connection closes.\n"
+"# TYPE echod_sent_bytes_total counter\n"
+"echod_sent_bytes_total 123456789013\n"
+"# HELP echod_per_ip_refusals_total Connections refused by a per-IP limit, by limit.\n"
+"# TYPE echod_per_ip_refusals_total counter\n"
+"echod_per_ip_refusals_total{limit=\"connections\"} 30\n"
+"echod_per_ip_refusals_total{limit=\"rate\"} 31\n"
+"# HELP echod_proxy_headers_total PROXY protocol headers accepted.\n"
+"# TYPE echod_proxy_headers_total counter\n"
+"echod_proxy_headers_total 50\n"
+"# HELP echod_worker_restarts_total Workers replaced after they died, by cause.\n"
+"# TYPE echod_worker_restarts_total counter\n"
+"echod_worker_restarts_total{cause=\"exit\"} 20\n"
+"echod_worker_restarts_total{cause=\"signal\"} 21\n"
+"echod_worker_restarts_total{cause=\"hung\"} 22\n"
+"echod_worker_restarts_total{cause=\"backoff\"} 23\n"
+"# HELP echod_reloads_total Reloads (SIGHUP), by result.\n"
+"# TYPE echod_reloads_total counter\n"
+"echod_reloads_total{result=\"success\"} 5\n"
+"echod_reloads_total{result=\"failure\"} 1\n"
+"# HELP echod_last_reload_success Whether the last reload succeeded (1 before any).\n"
+"# TYPE echod_last_reload_success gauge\n"
+"echod_last_reload_success 0\n"
+"# HELP echod_last_reload_timestamp_seconds When the last reload ended, in seconds since the Unix epoch (0 before any).\n"
+"# TYPE echod_last_reload_timestamp_seconds gauge\n"
+"echod_last_reload_timestamp_seconds 1796566000\n"
+"# HELP echod_health_probes_total Health probes for the systemd watchdog, by result.\n"
+"# TYPE echod_health_probes_total counter\n"
+"echod_health_probes_total{result=\"ok\"} 40\n"
+"echod_health_probes_total{result=\"failed\"} 41\n"
+"echod_health_probes_total{result=\"skipped\"} 42\n";
+
+START_TEST(render_expected)
+{
+	static char out[METRICS_TEXT_MAX];
+	struct metrics_snap s;
+	size_t n;
+
+	sample_snap(&s);
+	n = metrics_render(&s, "1.2.3-\"x\"", out, sizeof(out));
+	ck_assert_str_eq(out, expected);
+	ck_assert_uint_eq(n, strlen(expected));
+}
+END_TEST
+
+/* Too small a buffer: cut, NUL-terminated, the full length returned. */
+START_TEST(render_truncated)
+{
+	char out[100];
+	struct metrics_snap s;
+	size_t n;
+
+	sample_snap(&s);
+	memset(out, 'X', sizeof(out));
+	n = metrics_render(&s, "1.2.3-\"x\"", out, sizeof(out));
+	ck_assert_uint_eq(n, strlen(expected));
+	ck_assert_uint_eq(strlen(out), sizeof(out) - 1);
+	ck_assert_int_eq(strncmp(out, expected, sizeof(out) - 1), 0);
+	ck_assert_uint_eq(metrics_render(&s, "1.2.3-\"x\"", NULL, 0), n);
+}
+END_TEST
+
+/* The largest values and the longest model fit METRICS_TEXT_MAX. */
+START_TEST(render_fits)
+{
+	static char out[METRICS_TEXT_MAX];
+	char version[200];
+	struct metrics_snap s;
+
+	memset(&s, 0xff, sizeof(s));
+	s.model = CONF_MODEL_PROCESS;
+	memset(version, '"', sizeof(version) - 1);
+	version[sizeof(version) - 1] = '\0';
+	ck_assert_uint_lt(metrics_render(&s, version, out, sizeof(out)),
+	    sizeof(out) / 2);
+}
+END_TEST
+
+/* Every sample's name has its # HELP and # TYPE before it, once. */
+START_TEST(render_families)
+{
+	static char out[METRICS_TEXT_MAX];
+	char name[128], help[160], type[160];
+	struct metrics_snap s;
+	const char *line, *nl;
+	size_t n;
+
+	sample_snap(&s);
+	metrics_render(&s, "v", out, sizeof(out));
+	for (line = out; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		ck_assert_ptr_nonnull(nl);
+		if (line[0] == '#')
+			continue;
+		n = strcspn(line, "{ ");
+		ck_assert_uint_lt(n, sizeof(name));
+		memcpy(name, line, n);
+		name[n] = '\0';
+		snprintf(help, sizeof(help), "# HELP %s ", name);
+		snprintf(type, sizeof(type), "# TYPE %s ", name);
+		ck_assert_msg(strstr(out, help) != NULL &&
+		    strstr(out, help) < line && strstr(out, type) < line &&
+		    strstr(strstr(out, help) + 1, help) == NULL, "%s", name);
+		if (strstr(name, "_total") != NULL) {
+			snprintf(type, sizeof(type), "# TYPE %s counter\n",
+			    name);
+			ck_assert_msg(strstr(out, type) != NULL, "%s", name);
+		}
+	}
+}
+END_TEST
+
+/* The snapshot sums the slots, counts the live states, reads the header. */
+START_TEST(snapshot_sums)
+{
+	struct scoreboard sb;
+	struct metrics_snap s;
+
+	ck_assert_int_eq(scoreboard_create(&sb, 8), 0);
+	sb.hdr->slots_used = 4;
+	sb.hdr->generation = 2;
+	sb.hdr->restarts[SB_RESTART_SIGNAL] = 3;
+	sb.slots[0].state = SB_READY;
+	sb.slots[0].conns_open = 5;
+	sb.slots[0].accepted = 10;
+	sb.slots[0].closed[SB_CLOSE_CLIENT] = 5;
+	sb.slots[1].state = SB_EMPTY; /* dead: its open count is stale */
+	sb.slots[1].conns_open = 9;
+	sb.slots[1].accepted = 7;
+	sb.slots[1].bytes_in = 100;
+	sb.slots[2].state = SB_DRAINING;
+	sb.slots[2].conns_open = 1;
+	sb.slots[2].refused[SB_REFUSE_RATE] = 2;
+	sb.slots[3].state = SB_STARTING;
+	sb.slots[5].accepted = 1000; /* past slots_used: never forked */
+	metrics_snapshot(&sb, &s);
+	ck_assert_uint_eq(s.workers[METRICS_READY], 1);
+	ck_assert_uint_eq(s.workers[METRICS_DRAINING], 1);
+	ck_assert_uint_eq(s.workers[METRICS_STARTING], 1);
+	ck_assert_uint_eq(s.open, 6);
+	ck_assert_uint_eq(s.accepted, 17);
+	ck_assert_uint_eq(s.closed[SB_CLOSE_CLIENT], 5);
+	ck_assert_uint_eq(s.bytes_in, 100);
+	ck_assert_uint_eq(s.refused[SB_REFUSE_RATE], 2);
+	ck_assert_uint_eq(s.generation, 2);
+	ck_assert_uint_eq(s.restarts[SB_RESTART_SIGNAL], 3);
+	ck_assert_uint_eq(s.last_reload_ok, 1);
+	scoreboard_destroy(&sb);
+}
+END_TEST
+
+/*
+ * A new process in a slot keeps its counters and starts its own share
+ * at zero; a publish adds only what changed.
+ */
+START_TEST(slot_counters_survive)
+{
+	struct sb_counts now, pub;
+	struct scoreboard sb;
+	struct sb_slot *s;
+
+	ck_assert_int_eq(scoreboard_create(&sb, 2), 0);
+	s = &sb.slots[1];
+	scoreboard_begin_process(&sb, 1);
+	ck_assert_uint_eq(sb.hdr->slots_used, 2);
+	memset(&now, 0, sizeof(now));
+	memset(&pub, 0, sizeof(pub));
+	now.accepted = 3;
+	now.served = 2;
+	now.bytes_in = 10;
+	now.closed[SB_CLOSE_LIMIT] = 1;
+	sb_publish(s, &now, &pub);
+	sb_publish(s, &now, &pub); /* nothing changed: nothing added */
+	ck_assert_uint_eq(s->accepted, 3);
+	ck_assert_uint_eq(s->closed[SB_CLOSE_LIMIT], 1);
+	s->pid = 42;
+	s->conns_open = 1;
+	sb_add(&s->proxied, 4);
+	scoreboard_begin_process(&sb, 1); /* the next process */
+	ck_assert_int_eq(s->pid, 0);
+	ck_assert_uint_eq(s->conns_open, 0);
+	ck_assert_uint_eq(s->accepted, 3);
+	ck_assert_uint_eq(s->conns_served, 2);
+	ck_assert_uint_eq(sb_delta(&s->conns_served, &s->base_served), 0);
+	ck_assert_uint_eq(sb_delta(&s->proxied, &s->base_proxied), 0);
+	memset(&pub, 0, sizeof(pub));
+	memset(&now, 0, sizeof(now));
+	now.served = 5;
+	now.bytes_in = 1;
+	sb_publish(s, &now, &pub);
+	ck_assert_uint_eq(s->conns_served, 7);
+	ck_assert_uint_eq(sb_delta(&s->conns_served, &s->base_served), 5);
+	ck_assert_uint_eq(sb_delta(&s->bytes_in, &s->base_in), 1);
+	sb_count_reload(&sb, 0, 77);
+	ck_assert_uint_eq(sb.hdr->reloads[SB_RELOAD_FAILURE], 1);
+	ck_assert_uint_eq(sb.hdr->last_reload_ok, 0);
+	ck_assert_uint_eq(sb.hdr->last_reload_time_s, 77);
+	scoreboard_destroy(&sb);
+}
+END_TEST
+
+START_TEST(restart_at)
+{
+	ck_assert_uint_eq(metricsd_restart_at(1000, 1100), 2000);
+	ck_assert_uint_eq(metricsd_restart_at(1000, 2000), 2000);
+	ck_assert_uint_eq(metricsd_restart_at(1000, 9000), 9000);
+	ck_assert_uint_eq(metricsd_restart_at(0, 0), METRICSD_RESTART_MS);
+}
+END_TEST
+
+Suite *
+metrics_suite(void)
+{
+	Suite *s = suite_create("metrics");
+	TCase *tc;
+
+	tc = h_case(s, "pure", 0, H_TESTS(label_names, render_expected,
+	    render_truncated, render_fits, render_families, snapshot_sums,
+	    slot_counters_survive, restart_at));
+	tcase_add_loop_test(tc, close_reason_table, 0, H_NELEM(reasons));
+	tcase_add_loop_test(tc, restart_cause_table, 0, H_NELEM(causes));
+	tcase_add_loop_test(tc, escape_table, 0, H_NELEM(escapes));
+	return s;
+}
