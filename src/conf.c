@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include <confuse.h>
+#include <netinet/in.h>
 
 #include "account.h"
 #include "conf.h"
@@ -587,6 +588,19 @@ defer_root(cfg_t *cfg, const char *user)
 
 static int check_addr(const char *, char *const *, size_t, char *, size_t);
 
+/* Does spec (already checked) ask for port 0? */
+static bool
+port_zero(const char *spec)
+{
+	struct listen_addr la;
+	char junk[8];
+
+	return listener_parse(spec, &la, junk, sizeof(junk)) == 0 &&
+	    (la.ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&la.ss)->sin6_port :
+	    ((struct sockaddr_in *)&la.ss)->sin_port) == 0;
+}
+
 /* Whether the table has no option of that name (yet). */
 static bool
 opt_absent(const char *name)
@@ -614,8 +628,8 @@ check_metrics(cfg_t *cfg)
 
 	if (cfg_size(cfg, "metrics_listen") == 0 ||
 	    (spec = cfg_getstr(cfg, "metrics_listen")) == NULL ||
-	    spec[0] == '\0')
-		return 0;
+	    spec[0] == '\0' || port_zero(spec))
+		return 0; /* port 0: the kernel picks one apart from all */
 	for (j = 0; j < sizeof(lists) / sizeof(lists[0]); j++) {
 		if (j > 0 && opt_absent(lists[j]))
 			continue;

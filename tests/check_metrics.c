@@ -8,12 +8,17 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clients.h"
 #include "conf.h"
 #include "harness.h"
+#include "procfs.h"
+#include "http.h"
 #include "metrics.h"
 #include "metricsd.h"
 #include "scoreboard.h"
@@ -403,6 +408,411 @@ START_TEST(restart_at)
 }
 END_TEST
 
+
+/* metrics_listen overlapping the default listen "*:7007" is refused. */
+START_TEST(conf_overlap)
+{
+	char dir[] = "/tmp/echod-metrics-XXXXXX", path[64], err[1024];
+	struct conf c;
+	int rc;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	memset(&c, 0, sizeof(c));
+	conf_defaults(&c);
+	ck_assert_int_eq(cl_write_file(path, "workers = 1\n"
+	    "metrics_listen = \"127.0.0.1:7007\"\n"), 0);
+	rc = conf_load(&c, path, err, sizeof(err));
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(strstr(err, "echod.conf:2: metrics_listen: "
+	    "'127.0.0.1:7007' overlaps '*:7007'") != NULL, "%s", err);
+	ck_assert_int_eq(cl_write_file(path, "listen = \"127.0.0.1:9000\"\n"
+	    "metrics_listen = \"127.0.0.1:9000\"\n"), 0);
+	ck_assert_int_eq(conf_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is given twice") != NULL, "%s", err);
+	ck_assert_int_eq(cl_write_file(path, "metrics_listen = \"x:1\"\n"), 0);
+	ck_assert_int_eq(conf_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "echod.conf:1: metrics_listen: ") != NULL,
+	    "%s", err);
+	ck_assert_int_eq(cl_write_file(path, "listen = \"127.0.0.1:9000\"\n"
+	    "metrics_listen = \"127.0.0.1:9001\"\n"), 0);
+	ck_assert_int_eq(conf_load(&c, path, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.metrics_listen, "127.0.0.1:9001");
+	conf_free(&c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+/* ---- live ---- */
+
+#define START_MS 8000
+#define CONF_M "listen = \"127.0.0.1:0\"\nworkers = 2\nlog_level = info\n" \
+	"metrics_listen = %s\n"
+#define GET_METRICS "GET /metrics HTTP/1.1\r\nHost: echod\r\n\r\n"
+#define RESP_MAX 32768
+#define HTTP_BIG 9000
+
+static struct echod_proc mp;
+
+static void
+live_setup(void)
+{
+	cl_proc_init(&mp);
+}
+
+static void
+live_teardown(void)
+{
+	h_cleanup(&mp);
+}
+
+/*
+ * The port of the last "metrics: /metrics on" line, once there are nth
+ * of them and nserving metrics processes said they serve.
+ */
+static int
+metrics_port(struct echod_proc *p, int nth, int nserving)
+{
+	static char log[1 << 16];
+	const char *needle = "metrics: /metrics on 127.0.0.1:", *q, *last;
+
+	if (!cl_log_wait(p, needle, nth, 5000) ||
+	    !cl_log_wait(p, "serving /metrics on 127.0.0.1:", nserving, 5000))
+		return -1;
+	h_log_read(p, log, sizeof(log));
+	for (last = NULL, q = log; (q = strstr(q, needle)) != NULL; q++)
+		last = q;
+	return last != NULL ? atoi(last + strlen(needle)) : -1;
+}
+
+static int
+start_m(struct echod_proc *p, const char *model, int *port)
+{
+	char conf[512], full[600];
+
+	snprintf(conf, sizeof(conf), CONF_M, "\"127.0.0.1:0\"");
+	if (h_conf_model(full, sizeof(full), conf, model, 4) == NULL ||
+	    h_start(p, full, NULL, START_MS) == -1)
+		return -1;
+	*port = metrics_port(p, 1, 1);
+	return *port > 0 ? 0 : -1;
+}
+
+/* GET /metrics: the body, or NULL if the answer was not 200. */
+static const char *
+scrape(int port, char *buf, size_t len)
+{
+	const char *body;
+
+	if (cl_http(port, GET_METRICS, sizeof(GET_METRICS) - 1, buf, len,
+	    5000) <= 0 || strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) != 0 ||
+	    (body = strstr(buf, "\r\n\r\n")) == NULL)
+		return NULL;
+	return body + 4;
+}
+
+/* One sample's value now; ULLONG_MAX if it cannot be had. */
+static unsigned long long
+value(int port, const char *sample)
+{
+	static char buf[RESP_MAX];
+	unsigned long long v;
+	const char *body = scrape(port, buf, sizeof(buf));
+
+	return body != NULL && cl_metric(body, sample, &v) == 0 ? v :
+	    ~0ULL;
+}
+
+/* Poll until sample is want (workers publish once per loop turn). */
+static int
+wait_value(int port, const char *sample, unsigned long long want,
+    unsigned long long *got)
+{
+	long long deadline = h_now_ms() + 5000;
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if ((*got = value(port, sample)) == want)
+			return 1;
+		if (h_now_ms() >= deadline)
+			break;
+		h_poll_pause();
+	}
+	return 0;
+}
+
+#define EXPECT(t, port, sample, want)                                      \
+	do {                                                               \
+		unsigned long long got_;                                   \
+		REQUIRE((t), wait_value((port), (sample), (want), &got_),  \
+		    "%s is %llu, want %llu", (sample), got_,               \
+		    (unsigned long long)(want));                           \
+	} while (0)
+
+#define MSG "hello, metrics" /* 14 bytes */
+
+/* Echoes, a held connection, then its close: counted, in every model. */
+START_TEST(counts_by_model)
+{
+	struct tres t = { 0, "" };
+	char err[256];
+	int port = -1, fd = -1, i;
+
+	REQUIRE(&t, start_m(&mp, h_models[_i], &port) == 0, "start (%s)",
+	    h_models[_i]);
+	for (i = 0; i < 3; i++)
+		REQUIRE(&t, cl_echo_new(mp.port, MSG, 3000, err, sizeof(err)),
+		    "echo %d: %s", i, err);
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
+	    cl_echo(fd, "held", 3000), "held connection");
+	EXPECT(&t, port, "echod_connections_accepted_total", 4);
+	EXPECT(&t, port, "echod_connections_open", 1);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"client\"}",
+	    3);
+	EXPECT(&t, port, "echod_received_bytes_total", 3 * 14);
+	EXPECT(&t, port, "echod_sent_bytes_total", 3 * 14);
+	EXPECT(&t, port, "echod_workers{state=\"ready\"}", 2);
+	EXPECT(&t, port, "echod_workers_target", 2);
+	EXPECT(&t, port, "echod_generation", 1);
+	cl_close_fds(&fd, 1);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"client\"}",
+	    4);
+	EXPECT(&t, port, "echod_connections_open", 0);
+	EXPECT(&t, port, "echod_received_bytes_total", 3 * 14 + 4);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"error\"}",
+	    0);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+out:
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
+static pid_t
+metrics_pid(pid_t master)
+{
+	pid_t pids[64];
+	char title[64];
+	int i, n = h_children(master, pids, 64);
+
+	for (i = 0; i < n; i++)
+		if (pf_read_pid(pids[i], "cmdline", title, sizeof(title)) > 0 &&
+		    strcmp(title, "echod: metrics") == 0)
+			return pids[i];
+	return -1;
+}
+
+static int
+reload(struct echod_proc *p, const char *conf, int nth)
+{
+	char want[64];
+
+	if (cl_write_file(p->conf_path, "%s", conf) == -1 ||
+	    kill(p->pid, SIGHUP) == -1)
+		return 0;
+	snprintf(want, sizeof(want), "ready: generation %d,", nth + 1);
+	return cl_log_wait(p, want, 1, 10000);
+}
+
+/*
+ * Counters are the master's life: a killed worker, a reload, the metrics
+ * process killed, the endpoint moved by a reload: they only grow.
+ */
+START_TEST(survive_kill_and_reload)
+{
+	struct tres t = { 0, "" };
+	char conf[512], err[256], want[128];
+	unsigned long long acc;
+	pid_t w, md, md2;
+	int port = -1, i;
+
+	REQUIRE(&t, start_m(&mp, NULL, &port) == 0, "start");
+	for (i = 0; i < 4; i++)
+		REQUIRE(&t, cl_echo_new(mp.port, MSG, 3000, err, sizeof(err)),
+		    "echo %d: %s", i, err);
+	EXPECT(&t, port, "echod_connections_accepted_total", 4);
+	REQUIRE(&t, (w = h_worker_pid(mp.pid, 0)) > 0, "no worker 0");
+	REQUIRE(&t, kill(w, SIGKILL) == 0, "kill worker");
+	REQUIRE(&t, h_wait_worker(mp.pid, 0, w, 5000) > 0, "not replaced");
+	EXPECT(&t, port, "echod_worker_restarts_total{cause=\"signal\"}", 1);
+	EXPECT(&t, port, "echod_connections_accepted_total", 4);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"client\"}",
+	    4);
+	EXPECT(&t, port, "echod_received_bytes_total", 4 * 14);
+
+	/* A reload with the same file: a new generation, the same counts. */
+	snprintf(conf, sizeof(conf), CONF_M, "\"127.0.0.1:0\"");
+	REQUIRE(&t, reload(&mp, conf, 1), "reload 1");
+	EXPECT(&t, port, "echod_generation", 2);
+	EXPECT(&t, port, "echod_reloads_total{result=\"success\"}", 1);
+	EXPECT(&t, port, "echod_last_reload_success", 1);
+	REQUIRE(&t, value(port, "echod_last_reload_timestamp_seconds") >
+	    1000000000ULL, "no reload time");
+	REQUIRE(&t, cl_echo_new(mp.port, MSG, 3000, err, sizeof(err)),
+	    "echo after reload: %s", err);
+	EXPECT(&t, port, "echod_connections_accepted_total", 5);
+	EXPECT(&t, port, "echod_sent_bytes_total", 5 * 14);
+
+	/* The metrics process killed: another, the same counts. */
+	REQUIRE(&t, (md = metrics_pid(mp.pid)) > 0, "no metrics process");
+	REQUIRE(&t, kill(md, SIGKILL) == 0, "kill metrics");
+	snprintf(want, sizeof(want), "metrics process (pid %d) killed by "
+	    "signal 9", (int)md);
+	REQUIRE(&t, cl_log_wait(&mp, want, 1, 5000), "no '%s'", want);
+	REQUIRE(&t, cl_log_wait(&mp, "serving /metrics on", 2, 5000),
+	    "not restarted");
+	REQUIRE(&t, (md2 = metrics_pid(mp.pid)) > 0 && md2 != md,
+	    "metrics pid %d after %d", (int)md2, (int)md);
+	EXPECT(&t, port, "echod_connections_accepted_total", 5);
+	EXPECT(&t, port, "echod_worker_restarts_total{cause=\"signal\"}", 1);
+
+	/* A broken file: a failed reload, counted; then off, then back. */
+	REQUIRE(&t, cl_write_file(mp.conf_path, "workers = nope\n") == 0 &&
+	    kill(mp.pid, SIGHUP) == 0, "broken reload");
+	EXPECT(&t, port, "echod_reloads_total{result=\"failure\"}", 1);
+	EXPECT(&t, port, "echod_last_reload_success", 0);
+	snprintf(conf, sizeof(conf), CONF_M, "\"\"");
+	REQUIRE(&t, reload(&mp, conf, 2), "reload 3 (metrics off)");
+	REQUIRE(&t, cl_log_wait(&mp, "metrics: no longer on", 1, 5000),
+	    "not off");
+	REQUIRE(&t, cl_wait_gone(NULL, &md2, 1, 5000) == 0, "metrics "
+	    "process still there");
+	REQUIRE(&t, cl_port_refused(port), "port %d still open", port);
+	snprintf(conf, sizeof(conf), CONF_M, "\"127.0.0.1:0\"");
+	REQUIRE(&t, reload(&mp, conf, 3), "reload 4 (metrics on)");
+	REQUIRE(&t, (port = metrics_port(&mp, 2, 3)) > 0, "no new port");
+	EXPECT(&t, port, "echod_reloads_total{result=\"success\"}", 3);
+	EXPECT(&t, port, "echod_reloads_total{result=\"failure\"}", 1);
+	EXPECT(&t, port, "echod_connections_accepted_total", 5);
+	REQUIRE((&t), (acc = value(port, "echod_connections_closed_total"
+	    "{reason=\"client\"}")) == 5, "closed %llu", acc);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+	REQUIRE(&t, cl_log_count(&mp, "metrics process (pid") >= 2,
+	    "the stop did not reap the metrics process");
+out:
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
+/* Send req; the response must start with want (and have every rule). */
+static int
+answer_is(int port, const char *req, size_t len, const char *want,
+    char *resp, size_t rlen)
+{
+	if (cl_http(port, req, len, resp, rlen, 5000) <= 0)
+		return 0;
+	return strncmp(resp, want, strlen(want)) == 0 &&
+	    strstr(resp, "\r\nConnection: close\r\n") != NULL &&
+	    strstr(resp, "\r\nContent-Length: ") != NULL;
+}
+
+#define ANSWER(t, port, req, want)                                         \
+	REQUIRE((t), answer_is((port), (req), sizeof(req) - 1, (want),     \
+	    resp, sizeof(resp)), "%s: got '%.200s'", (req), resp)
+
+START_TEST(http_rules)
+{
+	static char resp[RESP_MAX], big[HTTP_BIG];
+	struct tres t = { 0, "" };
+	const char *body;
+	unsigned long long len;
+	int port = -1, fds[METRICSD_CLIENTS] = { -1, -1, -1, -1 }, fd = -1;
+	int i;
+
+	REQUIRE(&t, start_m(&mp, NULL, &port) == 0, "start");
+	ANSWER(&t, port, "GET /metrics?x=1 HTTP/1.1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; "
+	    "charset=utf-8\r\n");
+	ANSWER(&t, port, "GET / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/html");
+	REQUIRE(&t, strstr(resp, "<a href=\"/metrics\">") != NULL, "no link");
+	ANSWER(&t, port, "HEAD /metrics HTTP/1.1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\n");
+	body = strstr(resp, "\r\n\r\n");
+	REQUIRE(&t, body != NULL && body[4] == '\0' &&
+	    sscanf(strstr(resp, "Content-Length: ") + 16, "%llu", &len) == 1 &&
+	    len > 1000, "HEAD: '%s'", resp);
+	ANSWER(&t, port, "GET /metrics/x HTTP/1.1\r\n\r\n",
+	    "HTTP/1.1 404 Not Found\r\n");
+	ANSWER(&t, port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+	    "HTTP/1.1 405 Method Not Allowed\r\n");
+	REQUIRE(&t, strstr(resp, "\r\nAllow: GET, HEAD\r\n") != NULL,
+	    "405 without Allow");
+	ANSWER(&t, port, "DELETE / HTTP/1.1\r\n\r\n", "HTTP/1.1 405 ");
+	ANSWER(&t, port, "hello\n", "HTTP/1.1 400 Bad Request\r\n");
+	ANSWER(&t, port, "GET /metrics HTTP/1.1\r\nbad header\r\n\r\n",
+	    "HTTP/1.1 400 ");
+	/* No client byte comes back: not echoed, not quoted. */
+	ANSWER(&t, port, "GET /hello-echo HTTP/1.1\r\nX: hello-echo\r\n\r\n",
+	    "HTTP/1.1 404 ");
+	REQUIRE(&t, strcasestr(resp, "hello-echo") == NULL, "echoed: %s",
+	    resp);
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+	REQUIRE(&t, answer_is(port, big, sizeof(big), "HTTP/1.1 431 ", resp,
+	    sizeof(resp)), "9000 bytes: '%.200s'", resp);
+
+	/* Four scrapers that say nothing hold the places: a fifth gets 503. */
+	for (i = 0; i < METRICSD_CLIENTS; i++)
+		REQUIRE(&t, (fds[i] = cl_connect(NULL, "127.0.0.1", port)) !=
+		    -1, "connect %d", i);
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", port)) != -1,
+	    "connect 5");
+	REQUIRE(&t, cl_read_all(fd, resp, sizeof(resp), 3000) > 0 &&
+	    strncmp(resp, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0,
+	    "fifth: '%.200s'", resp);
+	cl_close_fds(&fd, 1);
+	cl_close_fds(fds, METRICSD_CLIENTS);
+	EXPECT(&t, port, "echod_connections_accepted_total", 0);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+out:
+	cl_close_fds(&fd, 1);
+	cl_close_fds(fds, METRICSD_CLIENTS);
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
+/*
+ * A scraper that connects and says nothing, one that stops half-way, and
+ * two hundred scrapes: closed on the 5 s deadline, and none of it costs
+ * the master CPU time (it never sees them).
+ */
+START_TEST(silent_scraper_costs_master_nothing)
+{
+	static char resp[RESP_MAX];
+	struct tres t = { 0, "" };
+	long long c0, c1, t0, took;
+	int port = -1, fd = -1, half = -1, i;
+
+	REQUIRE(&t, start_m(&mp, NULL, &port) == 0, "start");
+	c0 = cl_pid_cpu_ms(mp.pid);
+	t0 = h_now_ms();
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", port)) != -1 &&
+	    (half = cl_connect(NULL, "127.0.0.1", port)) != -1, "connect");
+	REQUIRE(&t, h_write_all(half, "GET /metrics HTTP/1.1\r\n", 23) == 0,
+	    "write");
+	REQUIRE(&t, cl_closed(fd, 9000), "the silent one not closed");
+	took = h_now_ms() - t0;
+	REQUIRE(&t, took >= METRICSD_DEADLINE_MS - 500 && took < 8000,
+	    "closed after %lld ms", took);
+	REQUIRE(&t, cl_closed(half, 3000), "the half request not closed");
+	for (i = 0; i < 200; i++)
+		REQUIRE(&t, scrape(port, resp, sizeof(resp)) != NULL,
+		    "scrape %d", i);
+	c1 = cl_pid_cpu_ms(mp.pid);
+	REQUIRE(&t, c1 - c0 <= 30, "the master used %lld ms of CPU",
+	    c1 - c0);
+	fprintf(stderr, "metrics: master CPU %lld ms over a 5 s silent "
+	    "scraper and 200 scrapes\n", c1 - c0);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+out:
+	cl_close_fds(&fd, 1);
+	cl_close_fds(&half, 1);
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
 Suite *
 metrics_suite(void)
 {
@@ -411,9 +821,13 @@ metrics_suite(void)
 
 	tc = h_case(s, "pure", 0, H_TESTS(label_names, render_expected,
 	    render_truncated, render_fits, render_families, snapshot_sums,
-	    slot_counters_survive, restart_at));
+	    slot_counters_survive, restart_at, conf_overlap));
 	tcase_add_loop_test(tc, close_reason_table, 0, H_NELEM(reasons));
 	tcase_add_loop_test(tc, restart_cause_table, 0, H_NELEM(causes));
 	tcase_add_loop_test(tc, escape_table, 0, H_NELEM(escapes));
+	tc = h_case_fixed(s, "live", 60, live_setup, live_teardown,
+	    H_TESTS(survive_kill_and_reload, http_rules,
+	    silent_scraper_costs_master_nothing));
+	tcase_add_loop_test(tc, counts_by_model, 0, H_NMODELS);
 	return s;
 }
