@@ -445,6 +445,15 @@ next_deadline(const struct master *m)
 	return t;
 }
 
+/* The serving generation, for /metrics: three stores a loop turn. */
+static void
+publish_gauges(struct master *m)
+{
+	sb_store(&m->sb.hdr->generation, m->serving.id);
+	sb_store(&m->sb.hdr->target, m->serving.target);
+	sb_store(&m->sb.hdr->model, (uint64_t)m->conf->model);
+}
+
 static void
 timers(struct master *m)
 {
@@ -458,9 +467,7 @@ timers(struct master *m)
 	}
 	m->next_timer = slots_timers(m, now);
 	metricsd_timer(m, now);
-	sb_store(&m->sb.hdr->generation, m->serving.id);
-	sb_store(&m->sb.hdr->target, m->serving.target);
-	sb_store(&m->sb.hdr->model, (uint64_t)m->conf->model);
+	publish_gauges(m);
 	if (!m->stopping)
 		gen_check(m);
 	if (m->probe.fd != -1)
@@ -589,6 +596,7 @@ master_run(struct conf *c, struct listener *ls, size_t nls,
 	sb_store(&m.sb.hdr->start_time_s, (uint64_t)time(NULL));
 	metricsd_open(&m);
 	gen_first(&m, ls, nls);
+	publish_gauges(&m);
 	metricsd_spawn(&m);
 	loop(&m);
 	log_notice("stopped: %llu connection(s) served",
