@@ -104,11 +104,12 @@ enum http_parse_result
 http_parse(const char *buf, size_t len, struct http_req *r)
 {
 	const unsigned char *p = (const unsigned char *)buf;
-	size_t i, start = 0, nline = 0, lim = len < HTTP_HEAD_MAX ? len :
-	    HTTP_HEAD_MAX;
+	size_t i, start = 0, nline = 0, lim = len;
 	int in_value = 0;
 
 	memset(r, 0, sizeof(*r));
+	if (lim > HTTP_HEAD_MAX)
+		lim = HTTP_HEAD_MAX;
 	for (i = 0; i < lim; i++) {
 		if (bad_byte(p, i, lim, in_value))
 			return HTTP_BAD;

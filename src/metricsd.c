@@ -222,13 +222,16 @@ refuse(struct md *d, int fd)
 static void
 on_accept(struct md *d)
 {
+	struct sockaddr_storage ss;
 	struct epoll_event ev;
 	struct mconn *c;
+	socklen_t sl;
 	int fd, n, i;
 
 	for (n = 0; n < ACCEPT_BATCH; n++) {
-		fd = accept4(d->a->lfd, NULL, NULL, SOCK_NONBLOCK |
-		    SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		fd = accept4(d->a->lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;

@@ -394,11 +394,11 @@ admit(struct serve *s, const struct conn *c, uint64_t *key)
 			v = climit_admit(s->a->limits, s->a->slot, *key,
 			    now / 1000, (uint32_t)cf->max_connections_per_ip,
 			    (uint32_t)cf->max_connection_rate_per_ip);
-			if (v != CLIMIT_OK)
+			if (v != CLIMIT_OK) {
 				log_refusal(s, c, v, now);
-			if (v != CLIMIT_OK)
 				sb_add(&s->sb->refused[v == CLIMIT_TOO_MANY ?
 				    SB_REFUSE_CONNS : SB_REFUSE_RATE], 1);
+			}
 		} else
 			*key = 0;
 		sh_unlock(s);
