@@ -589,6 +589,76 @@ out:
 }
 END_TEST
 
+/*
+ * Every way a connection ends, counted under its reason, in every model:
+ * idle (idle_timeout 1), lifetime (max_connection_time 2, kept busy), a
+ * per-IP refusal (max_connections_per_ip 2), a reset by the client.
+ */
+START_TEST(reasons_by_model)
+{
+	struct tres t = { 0, "" };
+	char conf[512], full[600];
+	int port = -1, a = -1, b = -1, c = -1, d = -1, i, r = 1;
+	long long deadline;
+
+	snprintf(conf, sizeof(conf), "listen = \"127.0.0.1:0\"\nworkers = %d\n"
+	    "metrics_listen = \"127.0.0.1:0\"\nidle_timeout = 1\n"
+	    "max_connection_time = 2\nmax_connections_per_ip = 2\n",
+	    h_model_workers(h_models[_i], 2, 4));
+	REQUIRE(&t, h_conf_model(full, sizeof(full), conf, h_models[_i], 4) &&
+	    h_start(&mp, full, NULL, START_MS) == 0 &&
+	    (port = metrics_port(&mp, 1, 1)) > 0, "start (%s)", h_models[_i]);
+	REQUIRE(&t, (a = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
+	    cl_echo(a, "idle", 3000), "a");
+	REQUIRE(&t, (b = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
+	    cl_echo(b, "busy", 3000), "b");
+	REQUIRE(&t, (c = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
+	    cl_refused(c, 3000), "c: not refused");
+	EXPECT(&t, port, "echod_per_ip_refusals_total{limit=\"connections\"}",
+	    1);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"limit\"}",
+	    1);
+	/* b stays busy while a idles out. */
+	deadline = h_now_ms() + 5000;
+	for (i = 0; i < 100000 && h_now_ms() < deadline; i++) {
+		h_poll_pause();
+		REQUIRE(&t, cl_echo(b, "busy", 3000), "b: echo %d", i);
+		if (value(port, "echod_connections_closed_total"
+		    "{reason=\"idle_timeout\"}") == 1)
+			break;
+	}
+	REQUIRE(&t, cl_closed(a, 3000), "a not closed");
+	REQUIRE(&t, (d = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
+	    cl_echo(d, "reset me", 3000), "d");
+	cl_reset(d);
+	d = -1;
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"reset\"}",
+	    1);
+	for (i = 0; i < 100000 && h_now_ms() < deadline && r == 1; i++) {
+		h_poll_pause();
+		r = cl_reply(b, "busy", 3000);
+	}
+	REQUIRE(&t, r == 0, "b not closed at max_connection_time");
+	EXPECT(&t, port, "echod_connections_closed_total"
+	    "{reason=\"lifetime\"}", 1);
+	EXPECT(&t, port, "echod_connections_closed_total"
+	    "{reason=\"idle_timeout\"}", 1);
+	EXPECT(&t, port, "echod_connections_accepted_total", 4);
+	EXPECT(&t, port, "echod_connections_open", 0);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"client\"}",
+	    0);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"error\"}",
+	    0);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+out:
+	cl_close_fds(&a, 1);
+	cl_close_fds(&b, 1);
+	cl_close_fds(&c, 1);
+	cl_close_fds(&d, 1);
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
 static pid_t
 metrics_pid(pid_t master)
 {
@@ -829,5 +899,6 @@ metrics_suite(void)
 	    H_TESTS(survive_kill_and_reload, http_rules,
 	    silent_scraper_costs_master_nothing));
 	tcase_add_loop_test(tc, counts_by_model, 0, H_NMODELS);
+	tcase_add_loop_test(tc, reasons_by_model, 0, H_NMODELS);
 	return s;
 }
