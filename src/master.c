@@ -310,7 +310,8 @@ start_probe(struct master *m, uint64_t now)
 			notify_watchdog();
 		return;
 	}
-	if (probe_target(m->serving.ls[0].fd, &ss, &sl) == -1 ||
+	if (probe_target(m->serving.ls[m->serving.probe_ls > 0 ?
+	    m->serving.probe_ls : 0].fd, &ss, &sl) == -1 ||
 	    probe_start(&m->probe, (struct sockaddr *)&ss, sl, now, m->epfd,
 	    TAG_PROBE) == -1)
 		log_warnx("health probe: %s", m->probe.err);

@@ -425,11 +425,18 @@ START_TEST(conf_overlap)
 	rc = conf_load(&c, path, err, sizeof(err));
 	ck_assert_int_eq(rc, -1);
 	ck_assert_msg(strstr(err, "echod.conf:2: metrics_listen: "
-	    "'127.0.0.1:7007' overlaps '*:7007'") != NULL, "%s", err);
+	    "'127.0.0.1:7007' overlaps listen's '*:7007': a wildcard") != NULL,
+	    "%s", err);
 	ck_assert_int_eq(cl_write_file(path, "listen = \"127.0.0.1:9000\"\n"
 	    "metrics_listen = \"127.0.0.1:9000\"\n"), 0);
 	ck_assert_int_eq(conf_load(&c, path, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "is given twice") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "metrics_listen: '127.0.0.1:9000' is in "
+	    "listen too; allowed: \"\" (off)") != NULL, "%s", err);
+	ck_assert_int_eq(cl_write_file(path, "listen = {}\nproxy_listen = "
+	    "\"[::1]:9000\"\nmetrics_listen = \"[::]:9000\"\n"), 0);
+	ck_assert_int_eq(conf_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "echod.conf:3: metrics_listen: '[::]:9000' "
+	    "overlaps proxy_listen's '[::1]:9000'") != NULL, "%s", err);
 	ck_assert_int_eq(cl_write_file(path, "metrics_listen = \"x:1\"\n"), 0);
 	ck_assert_int_eq(conf_load(&c, path, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "echod.conf:1: metrics_listen: ") != NULL,

@@ -1152,6 +1152,13 @@ cl_conn_holder(pid_t master, int port, int client_fd)
 	return -1;
 }
 
+unsigned long
+cl_listener_inode(int port)
+{
+	/* A listening socket's remote end is 0.0.0.0:0. */
+	return scan_tcp("/proc/net/tcp", port, "00000000", 0);
+}
+
 /* Everything fd sends until it closes (or timeout_ms), into buf. */
 int
 cl_read_all(int fd, char *buf, size_t len, int timeout_ms)
