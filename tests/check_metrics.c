@@ -666,6 +666,41 @@ out:
 }
 END_TEST
 
+/* Behind a balancer: a header accepted, a bad one closed, both counted. */
+START_TEST(proxy_counts)
+{
+	struct tres t = { 0, "" };
+	char conf[512], got[8];
+	const char *hdr = "PROXY TCP4 203.0.113.9 127.0.0.1 40112 7008\r\nhello";
+	int port = -1, pport, fd = -1;
+
+	REQUIRE(&t, (pport = cl_free_port()) > 0, "no free port");
+	snprintf(conf, sizeof(conf), CONF_M "proxy_listen = \"127.0.0.1:%d\"\n"
+	    "proxy_trusted = \"127.0.0.1\"\n", "\"127.0.0.1:0\"", pport);
+	REQUIRE(&t, h_start(&mp, conf, NULL, START_MS) == 0 &&
+	    (port = metrics_port(&mp, 1, 1)) > 0, "start");
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", pport)) != -1 &&
+	    h_write_all(fd, hdr, strlen(hdr)) == 0 &&
+	    h_read_exact(fd, got, 5, 3000) == 5 && memcmp(got, "HELLO", 5) == 0,
+	    "no echo behind the header");
+	cl_close_fds(&fd, 1);
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", pport)) != -1 &&
+	    h_write_all(fd, "GARBAGE\r\n", 9) == 0 && cl_closed(fd, 3000),
+	    "a bad header not closed");
+	EXPECT(&t, port, "echod_proxy_headers_total", 1);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"proxy\"}",
+	    1);
+	EXPECT(&t, port, "echod_connections_closed_total{reason=\"client\"}",
+	    1);
+	EXPECT(&t, port, "echod_connections_accepted_total", 2);
+	EXPECT(&t, port, "echod_received_bytes_total", 5);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+out:
+	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
 static pid_t
 metrics_pid(pid_t master)
 {
@@ -904,7 +939,7 @@ metrics_suite(void)
 	tcase_add_loop_test(tc, escape_table, 0, H_NELEM(escapes));
 	tc = h_case_fixed(s, "live", 60, live_setup, live_teardown,
 	    H_TESTS(survive_kill_and_reload, http_rules,
-	    silent_scraper_costs_master_nothing));
+	    silent_scraper_costs_master_nothing, proxy_counts));
 	tcase_add_loop_test(tc, counts_by_model, 0, H_NMODELS);
 	tcase_add_loop_test(tc, reasons_by_model, 0, H_NMODELS);
 	return s;
