@@ -95,6 +95,21 @@ drop(struct mconn *c)
 	c->fd = -1;
 }
 
+/*
+ * Read and drop what the client sent beyond its request head (the rest
+ * of a request over 8 KiB, a body): closing a socket with unread bytes
+ * sends a reset, which may cost the client the answer it was sent.
+ */
+static void
+discard_input(struct mconn *c)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (read(c->fd, c->in, sizeof(c->in)) < (ssize_t)sizeof(c->in))
+			break;
+}
+
 /* Write what is left; 1: all of it (closed), 0: later, -1: closed. */
 static int
 flush(struct mconn *c)
@@ -112,6 +127,8 @@ flush(struct mconn *c)
 			break;
 		c->out_off += (size_t)n;
 	}
+	if (c->out_off == c->out_len)
+		discard_input(c);
 	drop(c);
 	return c->out_off == c->out_len ? 1 : -1;
 }
