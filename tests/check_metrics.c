@@ -635,6 +635,8 @@ START_TEST(reasons_by_model)
 			break;
 	}
 	REQUIRE(&t, cl_closed(a, 3000), "a not closed");
+	/* Released from its client's count too (a child's, once reaped). */
+	EXPECT(&t, port, "echod_connections_open", 1);
 	REQUIRE(&t, (d = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
 	    cl_echo(d, "reset me", 3000), "d");
 	cl_reset(d);
@@ -697,6 +699,46 @@ START_TEST(proxy_counts)
 	REQUIRE_STOPPED(&t, &mp, 5000);
 out:
 	cl_close_fds(&fd, 1);
+	cl_conclude(&t, &mp);
+}
+END_TEST
+
+/*
+ * Why workers were replaced: a stopped one (SIGSTOP) is hung once
+ * worker_timeout passes; one told to stop (SIGTERM) behind the master's
+ * back exits, and is replaced as any that exits.
+ */
+START_TEST(restart_causes)
+{
+	struct tres t = { 0, "" };
+	char conf[512];
+	long long t0;
+	pid_t w, w1;
+	int port = -1, i;
+
+	snprintf(conf, sizeof(conf), CONF_M "worker_timeout = 1\n",
+	    "\"127.0.0.1:0\"");
+	t0 = h_now_ms();
+	REQUIRE(&t, h_start(&mp, conf, NULL, START_MS) == 0 &&
+	    (port = metrics_port(&mp, 1, 1)) > 0, "start");
+	REQUIRE(&t, (w = h_worker_pid(mp.pid, 0)) > 0 &&
+	    kill(w, SIGSTOP) == 0, "stop worker 0");
+	REQUIRE(&t, (w1 = h_wait_worker(mp.pid, 0, w, 8000)) > 0,
+	    "the hung worker not replaced");
+	EXPECT(&t, port, "echod_worker_restarts_total{cause=\"hung\"}", 1);
+	/* Old enough (the policy's 1 s) not to count as an early death. */
+	for (i = 0; i < 100000 && h_now_ms() - t0 < 1500; i++)
+		h_poll_pause();
+	REQUIRE(&t, (w = h_worker_pid(mp.pid, 1)) > 0 &&
+	    kill(w, SIGTERM) == 0, "SIGTERM worker 1");
+	REQUIRE(&t, h_wait_worker(mp.pid, 1, w, 8000) > 0,
+	    "worker 1 not replaced");
+	EXPECT(&t, port, "echod_worker_restarts_total{cause=\"exit\"}", 1);
+	EXPECT(&t, port, "echod_worker_restarts_total{cause=\"signal\"}", 0);
+	EXPECT(&t, port, "echod_worker_restarts_total{cause=\"backoff\"}", 0);
+	EXPECT(&t, port, "echod_workers{state=\"ready\"}", 2);
+	REQUIRE_STOPPED(&t, &mp, 5000);
+out:
 	cl_conclude(&t, &mp);
 }
 END_TEST
@@ -951,7 +993,8 @@ metrics_suite(void)
 	tcase_add_loop_test(tc, escape_table, 0, H_NELEM(escapes));
 	tc = h_case_fixed(s, "live", 60, live_setup, live_teardown,
 	    H_TESTS(survive_kill_and_reload, http_rules,
-	    silent_scraper_costs_master_nothing, proxy_counts));
+	    silent_scraper_costs_master_nothing, proxy_counts,
+	    restart_causes));
 	tcase_add_loop_test(tc, counts_by_model, 0, H_NMODELS);
 	tcase_add_loop_test(tc, reasons_by_model, 0, H_NMODELS);
 	return s;
