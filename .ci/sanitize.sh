@@ -103,7 +103,8 @@ tsan)
 	# daemon's processes' too).  The suites: service (the default
 	# model), models_unit (serve_conn in threads), and modelrun's
 	# scenarios that exercise the thread models' shared state under
-	# every model.  Left out here, and run everywhere else: in_force
+	# every model, the PROXY header path among them (issue 12).
+	# Left out here, and run everywhere else: in_force
 	# counts a worker's threads (TSan's runtime adds one of its own),
 	# crash kills a thread with a signal (TSan defers asynchronous
 	# signals to its own points), and stop_deadline, heartbeat and
@@ -115,7 +116,9 @@ tsan)
 	for s in service models_unit modelrun:interactive modelrun:every_byte \
 	    modelrun:stream modelrun:capacity modelrun:non_reader \
 	    modelrun:idle modelrun:lifetime modelrun:per_ip modelrun:killed \
-	    modelrun:stop modelrun:reload; do
+	    modelrun:stop modelrun:reload modelrun:proxy_headers \
+	    modelrun:proxy_guard modelrun:proxy_per_ip modelrun:proxy_burst \
+	    modelrun:proxy_flood modelrun:proxy_scoreboard; do
 		c=
 		case $s in *:*) c=${s#*:} s=${s%%:*} ;; esac
 		# shellcheck disable=SC2086 # $pre is words

@@ -27,6 +27,10 @@
  * 4 thread-pool).
  *
  * Every model runs: a model echod refuses fails its scenarios.
+ *
+ * The PROXY protocol's scenarios (issue 12: proxy_*) live in
+ * check_proxylive.c, which has no copy of them: every model reads a
+ * header, trusts, times out, limits and logs the same.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -541,6 +545,48 @@ out:
 }
 END_TEST
 
+/* ---- the PROXY protocol (issue 12) ---- */
+
+START_TEST(proxy_headers)
+{
+	proxylive_headers(say("PROXY headers, valid and bad", _i, NULL));
+}
+END_TEST
+
+START_TEST(proxy_guard)
+{
+	proxylive_guard(say("PROXY from an untrusted peer, and too slow", _i,
+	    NULL));
+}
+END_TEST
+
+START_TEST(proxy_per_ip)
+{
+	proxylive_per_ip(say("PROXY: per-IP limits on the header's source",
+	    _i, NULL));
+}
+END_TEST
+
+START_TEST(proxy_burst)
+{
+	proxylive_burst(say("PROXY: a burst of bad clients, the log's rate",
+	    _i, NULL));
+}
+END_TEST
+
+START_TEST(proxy_flood)
+{
+	proxylive_flood(say("PROXY: a flood of garbage, valid clients among it",
+	    _i, NULL));
+}
+END_TEST
+
+START_TEST(proxy_scoreboard)
+{
+	proxylive_scoreboard(say("PROXY on the scoreboard", _i, NULL));
+}
+END_TEST
+
 static void
 loop_case(Suite *s, const char *name, double timeout_s, const TTest *test)
 {
@@ -573,5 +619,11 @@ modelrun_suite(void)
 	loop_case(s, "stop_deadline", 30, stop_deadline);
 	loop_case(s, "heartbeat", 30, heartbeat_full);
 	loop_case(s, "reload", 60, reload_to_next);
+	loop_case(s, "proxy_headers", 30, proxy_headers);
+	loop_case(s, "proxy_guard", 30, proxy_guard);
+	loop_case(s, "proxy_per_ip", 30, proxy_per_ip);
+	loop_case(s, "proxy_burst", 30, proxy_burst);
+	loop_case(s, "proxy_flood", 60, proxy_flood);
+	loop_case(s, "proxy_scoreboard", 30, proxy_scoreboard);
 	return s;
 }

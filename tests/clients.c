@@ -1159,6 +1159,154 @@ cl_listener_inode(int port)
 	return scan_tcp("/proc/net/tcp", port, "00000000", 0);
 }
 
+/* ---- the PROXY protocol, as a balancer speaks it ---- */
+
+#include <netinet/tcp.h>
+
+size_t
+cl_proxy_v1(char *buf, size_t len, const char *proto, const char *src,
+    int sport, const char *dst, int dport)
+{
+	int n;
+
+	if (strcmp(proto, "UNKNOWN") == 0)
+		n = snprintf(buf, len, "PROXY UNKNOWN\r\n");
+	else
+		n = snprintf(buf, len, "PROXY %s %s %s %d %d\r\n", proto, src,
+		    dst, sport, dport);
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+/* addr (numeric) in network order into out; its family, or -1. */
+static int
+v2_addr(const char *addr, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, addr, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, addr, out) == 1)
+		return AF_INET6;
+	return -1;
+}
+
+size_t
+cl_proxy_v2(unsigned char *buf, size_t len, const char *src, int sport,
+    const char *dst, int dport, const void *tlvs, size_t tlvlen)
+{
+	unsigned char s[16], d[16];
+	size_t alen = 0, off = 16;
+	int fs = 0, fd = 0;
+
+	if (src != NULL) {
+		fs = v2_addr(src, s);
+		fd = v2_addr(dst, d);
+		if (fs == -1 || fs != fd)
+			return 0;
+		alen = fs == AF_INET ? 4 : 16;
+	}
+	if (16 + 2 * alen + (src ? 4 : 0) + tlvlen > len ||
+	    2 * alen + (src ? 4 : 0) + tlvlen > 0xffff)
+		return 0;
+	memcpy(buf, CL_PROXY_V2_SIG, 12);
+	buf[12] = src ? 0x21 : 0x20; /* version 2; PROXY or LOCAL */
+	buf[13] = src == NULL ? 0x00 : fs == AF_INET ? 0x11 : 0x21;
+	if (src != NULL) {
+		memcpy(buf + off, s, alen);
+		memcpy(buf + off + alen, d, alen);
+		off += 2 * alen;
+		buf[off++] = (unsigned char)((unsigned)sport >> 8);
+		buf[off++] = (unsigned char)sport;
+		buf[off++] = (unsigned char)((unsigned)dport >> 8);
+		buf[off++] = (unsigned char)dport;
+	}
+	if (tlvlen > 0)
+		memcpy(buf + off, tlvs, tlvlen);
+	off += tlvlen;
+	buf[14] = (unsigned char)((off - 16) >> 8);
+	buf[15] = (unsigned char)(off - 16);
+	return off;
+}
+
+size_t
+cl_proxy_tlv(unsigned char *buf, size_t len, unsigned type, const void *val,
+    size_t vlen)
+{
+	if (vlen > 0xffff || 3 + vlen > len)
+		return 0;
+	buf[0] = (unsigned char)type;
+	buf[1] = (unsigned char)(vlen >> 8);
+	buf[2] = (unsigned char)vlen;
+	if (vlen > 0)
+		memcpy(buf + 3, val, vlen);
+	return 3 + vlen;
+}
+
+int
+cl_send_chunks(int fd, const void *buf, size_t len, size_t chunk,
+    int pause_ms)
+{
+	const unsigned char *b = buf;
+	size_t off = 0, n;
+	int one = 1;
+
+	if (chunk == 0)
+		chunk = len;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	while (off < len) {
+		if (off > 0 && pause_ms > 0)
+			(void)poll(NULL, 0, pause_ms);
+		n = len - off < chunk ? len - off : chunk;
+		if (h_write_all(fd, b + off, n) == -1)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+int
+cl_ready_port(const struct echod_proc *p, int proxied, int idx)
+{
+	const char *s = strstr(p->ready, "listening on ");
+	const char *end, *colon;
+	int marked;
+
+	if (s == NULL)
+		return -1;
+	s += strlen("listening on ");
+	while (*s != '\0' && *s != '\n') {
+		end = s + strcspn(s, ",\n");
+		marked = end - s > 8 && memcmp(end - 8, " (PROXY)", 8) == 0;
+		colon = *s == '[' ? strstr(s, "]:") : strchr(s, ':');
+		if (colon != NULL && colon < end && marked == proxied &&
+		    idx-- == 0)
+			return atoi(colon + (*s == '[' ? 2 : 1));
+		s = *end == ',' ? end + 1 + (end[1] == ' ') : end;
+	}
+	return -1;
+}
+
+const char *
+cl_local_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return "?";
+	if (ss.ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a)) != NULL)
+		snprintf(buf, len, "%s:%u", a, (unsigned)ntohs(sin->sin_port));
+	else if (ss.ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a)) != NULL)
+		snprintf(buf, len, "[%s]:%u", a,
+		    (unsigned)ntohs(sin6->sin6_port));
+	else
+		return "?";
+	return buf;
+}
+
 /* Everything fd sends until it closes (or timeout_ms), into buf. */
 int
 cl_read_all(int fd, char *buf, size_t len, int timeout_ms)

@@ -290,6 +290,60 @@ pid_t cl_conn_holder(pid_t master, int port, int client_fd);
  */
 unsigned long cl_listener_inode(int port);
 
+/* ---- the PROXY protocol, as a balancer speaks it (issue 12) ---- */
+
+/*
+ * A PROXY v1 line into buf (len bytes): "PROXY TCP4 SRC DST SPORT
+ * DPORT\r\n" for proto "TCP4" or "TCP6" (the addresses written as
+ * given, so a test may pass a malformed one), "PROXY UNKNOWN\r\n" for
+ * "UNKNOWN" (src and dst ignored, may be NULL).  Its length (no NUL
+ * counted, one written), or 0 if it does not fit.
+ */
+size_t cl_proxy_v1(char *buf, size_t len, const char *proto,
+    const char *src, int sport, const char *dst, int dport);
+
+/*
+ * A PROXY v2 header into buf (len bytes): the 12-byte signature, version
+ * 2 and the command PROXY with src and dst (numeric, both IPv4: AF_INET,
+ * or both IPv6: AF_INET6, over STREAM), or, with src NULL, the command
+ * LOCAL with no addresses (AF_UNSPEC); then tlvlen bytes of tlvs (TLV
+ * records, cl_proxy_tlv; may be NULL), counted in the header's length.
+ * Its length, or 0 if it does not fit or an address does not parse.
+ * A test makes a malformed one by changing bytes of a valid one:
+ * buf[12] is version and command, buf[13] family and protocol,
+ * buf[14..15] the length that follows (big-endian).
+ */
+#define CL_PROXY_V2_SIG "\r\n\r\n\0\r\nQUIT\n"
+size_t cl_proxy_v2(unsigned char *buf, size_t len, const char *src,
+    int sport, const char *dst, int dport, const void *tlvs,
+    size_t tlvlen);
+
+/* One v2 TLV record (type, 16-bit length, value) into buf; its length,
+ * or 0 if it does not fit. */
+size_t cl_proxy_tlv(unsigned char *buf, size_t len, unsigned type,
+    const void *val, size_t vlen);
+
+/*
+ * Send len bytes of buf in pieces of chunk bytes (with TCP_NODELAY, so
+ * that each leaves as its own segment), waiting pause_ms between them in
+ * a poll() on nothing: pacing, so that the daemon reads them apart, not
+ * synchronisation.  0, or -1 with errno (EPIPE, ECONNRESET: the daemon
+ * closed meanwhile).
+ */
+int cl_send_chunks(int fd, const void *buf, size_t len, size_t chunk,
+    int pause_ms);
+
+/*
+ * The port of the idx-th (0, 1, ...) address of the "listening on" list
+ * in p's READY=1 status that is proxied (marked " (PROXY)") when proxied
+ * is 1, or plain when it is 0; -1 if there is none.
+ */
+int cl_ready_port(const struct echod_proc *p, int proxied, int idx);
+
+/* "127.0.0.1:PORT" or "[::1]:PORT" of our end of fd, as the daemon names
+ * its peer, into buf; buf, or "?" if it has none. */
+const char *cl_local_name(int fd, char *buf, size_t len);
+
 #endif
 
 /*

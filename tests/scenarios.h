@@ -38,4 +38,12 @@ void attack_per_ip_release(const char *model); /* refused, then let in */
 /* check_live.c: reload from one model to another, a connection open */
 void live_reload_model(const char *from, const char *to);
 
+/* check_proxylive.c: the PROXY protocol (issue 12) on a proxied listener */
+void proxylive_headers(const char *model); /* each kind echoed after */
+void proxylive_guard(const char *model);   /* untrusted, proxy_timeout */
+void proxylive_per_ip(const char *model);  /* the header's source counts */
+void proxylive_burst(const char *model);   /* one PROXY line a second */
+void proxylive_flood(const char *model);   /* 2,000 bad, 200 valid */
+void proxylive_scoreboard(const char *model); /* proxied, px-closed */
+
 #endif

@@ -38,6 +38,7 @@
 	X(modelrun)                                                        \
 	X(proxy)                                                           \
 	X(cidr)                                                            \
+	X(proxylive)                                                       \
 	X(http)                                                            \
 	X(metrics)
 
