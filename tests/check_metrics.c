@@ -777,19 +777,35 @@ START_TEST(survive_kill_and_reload)
 {
 	struct tres t = { 0, "" };
 	char conf[512], err[256], want[128];
-	unsigned long long acc, restarts = 0;
+	unsigned long long acc, restarts = 0, row[3];
+	char line[1024];
+	int fd = -1, slot = -1;
 	long long deadline;
 	pid_t w, md, md2;
 	int port = -1, i;
 
 	REQUIRE(&t, start_m(&mp, NULL, &port) == 0, "start");
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		REQUIRE(&t, cl_echo_new(mp.port, MSG, 3000, err, sizeof(err)),
 		    "echo %d: %s", i, err);
+	/* The fourth tells which worker served: that one is killed. */
+	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
+	    cl_echo(fd, MSG, 3000) && (w = cl_owner(mp.pid, 2, mp.port, fd,
+	    &slot)) > 0, "no owner for the fourth");
+	cl_close_fds(&fd, 1);
 	EXPECT(&t, port, "echod_connections_accepted_total", 4);
-	REQUIRE(&t, (w = h_worker_pid(mp.pid, 0)) > 0, "no worker 0");
+	EXPECT(&t, port, "echod_connections_open", 0);
 	REQUIRE(&t, kill(w, SIGKILL) == 0, "kill worker");
-	REQUIRE(&t, h_wait_worker(mp.pid, 0, w, 5000) > 0, "not replaced");
+	REQUIRE(&t, (w = h_wait_worker(mp.pid, (unsigned)slot, w, 5000)) > 0,
+	    "not replaced");
+	/* SIGUSR1's table shows the new process's own counts: none yet. */
+	snprintf(want, sizeof(want), "%4d %-8d ", slot, (int)w);
+	REQUIRE(&t, kill(mp.pid, SIGUSR1) == 0 &&
+	    cl_log_wait(&mp, want, 1, 3000) &&
+	    cl_log_line(&mp, want, line, sizeof(line)), "no '%s'", want);
+	REQUIRE(&t, sscanf(strstr(line, want), "%*u %*d %*u %*s %*u %*u "
+	    "%llu %llu %llu", &row[0], &row[1], &row[2]) == 3 &&
+	    row[0] == 0 && row[1] == 0 && row[2] == 0, "SIGUSR1: '%s'", line);
 	/* Killed: by a signal, or early (younger than 1 s, serving nobody). */
 	deadline = h_now_ms() + 5000;
 	for (i = 0; i < 5000; i++) {
@@ -857,6 +873,7 @@ START_TEST(survive_kill_and_reload)
 	REQUIRE(&t, cl_log_count(&mp, "metrics process (pid") >= 2,
 	    "the stop did not reap the metrics process");
 out:
+	cl_close_fds(&fd, 1);
 	cl_conclude(&t, &mp);
 }
 END_TEST
