@@ -5,6 +5,9 @@
 #                 foreground with conf/echod.conf
 #   make check    install missing dependencies, build, run every test
 #   make format   clang-format the sources
+#   make deb      the Debian package, build/deb/echod_<version>_<arch>.deb,
+#                 lintian-clean (make check-deb installs and tests it; see
+#                 "Debian package" below)
 #
 # Checkers (CI runs them all after make check; see "Checkers" below):
 #
@@ -415,3 +418,48 @@ bench-models: deps
 	$(MAKE) $(B)/echod $(B)/echobench
 	tests/bench/models.sh --echod $(B)/echod --bench $(B)/echobench \
 	    --out $(B)/bench-models $(BENCH_ARGS)
+
+# ---- Debian package ----------------------------------------------------
+#
+#   make deb        build/deb/echod_<version>_<arch>.deb from debian/ (dh,
+#                   debhelper compat 13): installs debhelper, dpkg-dev,
+#                   fakeroot and lintian when missing (sh .ci/deps.sh deb),
+#                   copies the tree without .git and build output into
+#                   build/deb/echod-<version>/ and runs dpkg-buildpackage
+#                   -us -uc -b there (this tree stays as it is), then
+#                   lintian on the .deb: any error or warning fails.
+#   make check-deb  make deb, then tests/deb/check.sh on that .deb: its
+#                   contents and metadata, dpkg -i, the installed echod -t
+#                   and echod on a loopback port, dpkg --purge and what it
+#                   leaves.  Installs into this machine: root only (it
+#                   skips, saying so, otherwise).
+#
+# The version is include/version.h's ECHOD_VERSION; debian/rules refuses a
+# debian/changelog that names another.
+
+.PHONY: deb check-deb
+
+ECHOD_VERSION := $(shell sed -n 's/^\#define ECHOD_VERSION "\(.*\)"/\1/p' \
+	include/version.h)
+DEB_B := $(B)/deb
+DEB_SRC := $(DEB_B)/echod-$(ECHOD_VERSION)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILE = $(DEB_B)/echod_$(ECHOD_VERSION)_$(DEB_ARCH).deb
+
+# MAKEFLAGS is dropped: this make's command-line variables (B=, CFLAGS=)
+# are not the package build's.
+deb:
+	@sh .ci/deps.sh deb
+	rm -rf $(DEB_B)
+	mkdir -p $(DEB_SRC)
+	tar -cf - --anchored --exclude=./.git --exclude='./build*' \
+	    --exclude=./debian/echod --exclude=./debian/.debhelper \
+	    --exclude=./debian/files --exclude='./debian/*.substvars' \
+	    --exclude=./debian/debhelper-build-stamp . | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning --display-info $(DEB_FILE)
+	@echo "make deb: $(DEB_FILE)"
+
+check-deb: deb
+	sh tests/deb/check.sh $(DEB_FILE)

@@ -8,6 +8,9 @@
 #                          clang-tidy, cppcheck, valgrind); CI installs these
 #   sh .ci/deps.sh uring   that of make run, plus liburing-dev for the
 #                          io_uring experiment (make bench-uring)
+#   sh .ci/deps.sh deb     that of make run, plus what make deb and
+#                          make check-deb need: debhelper, dpkg-dev,
+#                          fakeroot and lintian (make check does not)
 set -eu
 
 PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc util-linux"
@@ -15,6 +18,7 @@ TOOL_PKGS="clang clang-tidy cppcheck valgrind"
 
 [ "${1:-}" = tools ] && PKGS="$PKGS $TOOL_PKGS"
 [ "${1:-}" = uring ] && PKGS="$PKGS liburing-dev"
+[ "${1:-}" = deb ] && PKGS="$PKGS debhelper dpkg-dev fakeroot lintian"
 
 missing_of() {
 	for p in "$@"; do

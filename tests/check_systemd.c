@@ -31,6 +31,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <seccomp.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1475,6 +1476,206 @@ START_TEST(make_install_and_uninstall)
 }
 END_TEST
 
+/* ---- the unit's SystemCallFilter= lets the workers' sandbox load ---- */
+
+/*
+ * Issue 9, defect 9 (and issue 14's "the worker sandbox never loads under
+ * the shipped unit"): under SystemCallFilter=@system-service, seccomp()
+ * failed with EPERM, libseccomp fell to API level 1 and echod's workers
+ * had no KILL_PROCESS filter.  The unit now adds "seccomp"; this keeps it
+ * so: it rebuilds conf/echod.service's own SystemCallFilter= lines as a
+ * filter (groups expanded by this machine's systemd-analyze, an
+ * allow-list, a ~ line removing, SystemCallErrorNumber=EPERM as the unit
+ * says) and runs echod -t under it, which probes the workers' sandbox.
+ */
+#define UF_MAX 1024
+#define UF_NAME 48
+
+struct unit_filter {
+	int mode; /* 0: no line yet, 1: an allow-list, 2: a deny-list */
+	int n;
+	char names[UF_MAX][UF_NAME];
+};
+
+static char uf_groups[1 << 17]; /* systemd-analyze syscall-filter */
+
+static int
+uf_find(const struct unit_filter *f, const char *name)
+{
+	int i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* Add (del 0) or remove (del 1) name, or every call of @group in it. */
+static int
+uf_apply(struct unit_filter *f, const char *name, int del, int depth)
+{
+	char head[UF_NAME + 2], tok[UF_NAME];
+	const char *s, *e;
+	int i;
+
+	if (name[0] != '@') {
+		i = uf_find(f, name);
+		if (del && i >= 0)
+			memcpy(f->names[i], f->names[--f->n], UF_NAME);
+		else if (!del && i < 0 && f->n < UF_MAX)
+			snprintf(f->names[f->n++], UF_NAME, "%s", name);
+		return f->n < UF_MAX ? 0 : -1;
+	}
+	/* "@group\n" at a line's start, then its indented lines. */
+	snprintf(head, sizeof(head), "\n%s\n", name);
+	if (depth > 4 || (s = strstr(uf_groups, head)) == NULL)
+		return -1;
+	for (s += strlen(head); *s == ' '; s = *e ? e + 1 : e) {
+		e = strchrnul(s, '\n');
+		s += strspn(s, " ");
+		if (*s == '#' || s >= e)
+			continue;
+		snprintf(tok, sizeof(tok), "%.*s", (int)(e - s), s);
+		if (uf_apply(f, tok, del, depth + 1) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The SystemCallFilter= lines of unit, in order, as systemd reads them. */
+static int
+uf_parse(const char *unit, struct unit_filter *f)
+{
+	static char buf[16384];
+	char tok[UF_NAME];
+	const char *s, *v, *e;
+	int inv;
+
+	f->mode = f->n = 0;
+	if (pf_read(unit, buf, sizeof(buf)) <= 0)
+		return -1;
+	for (s = buf; (s = strstr(s, "\nSystemCallFilter=")) != NULL; s = e) {
+		v = s + strlen("\nSystemCallFilter=");
+		e = strchrnul(v, '\n');
+		if (v == e) { /* an empty assignment resets */
+			f->mode = f->n = 0;
+			continue;
+		}
+		inv = *v == '~';
+		v += inv;
+		if (f->mode == 0)
+			f->mode = inv ? 2 : 1;
+		while (v < e) {
+			v += strspn(v, " \t");
+			if (v >= e)
+				break;
+			/* name[:errno]: the errno does not matter here */
+			snprintf(tok, sizeof(tok), "%.*s",
+			    (int)strcspn(v, " \t\n:"), v);
+			v += strcspn(v, " \t\n");
+			/* In an allow-list a ~ line removes, in a deny-list adds. */
+			if (uf_apply(f, tok, inv == (f->mode == 1), 0) != 0)
+				return -1;
+		}
+	}
+	return f->mode == 0 ? -1 : 0;
+}
+
+/* Load f as the unit would have systemd load it (default: EPERM). */
+static int
+uf_load(const struct unit_filter *f)
+{
+	uint32_t def = f->mode == 1 ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW;
+	uint32_t act = f->mode == 1 ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EPERM);
+	scmp_filter_ctx ctx;
+	int i, nr, rc = 0;
+
+	if ((ctx = seccomp_init(def)) == NULL)
+		return -1;
+	for (i = 0; i < f->n && rc == 0; i++)
+		if ((nr = seccomp_syscall_resolve_name(f->names[i])) >= 0)
+			rc = seccomp_rule_add(ctx, act, nr, 0);
+	if (rc == 0)
+		rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+START_TEST(unit_filter_lets_the_sandbox_load)
+{
+	static const char *const targs[] = { "echod", "-t", "-c",
+		"conf/echod.conf", NULL };
+	static const char *const gargs[] = { "systemd-analyze",
+		"syscall-filter", "--no-pager", NULL };
+	static struct unit_filter f;
+	static char out[8192];
+	struct pollfd pfd;
+	long long end;
+	ssize_t n;
+	size_t len = 0;
+	pid_t pid;
+	int p[2], st;
+
+	if (!have_tool("systemd-analyze")) {
+		printf("check_systemd: SKIP unit_filter_lets_the_sandbox_load: "
+		    "systemd-analyze is not installed\n");
+		return;
+	}
+	/* A leading newline: uf_apply finds "\n@group\n". */
+	uf_groups[0] = '\n';
+	st = h_run(gargs, uf_groups + 1, sizeof(uf_groups) - 1, 30000);
+	ck_assert_msg(st == 0, "systemd-analyze syscall-filter: status %d", st);
+	ck_assert_msg(uf_parse("conf/echod.service", &f) == 0 && f.n > 100,
+	    "cannot read conf/echod.service's SystemCallFilter= (%d calls)",
+	    f.n);
+	ck_assert_msg(f.mode == 2 || uf_find(&f, "seccomp") >= 0, "conf/echod."
+	    "service's SystemCallFilter= refuses seccomp(): the workers' "
+	    "filter falls back to prctl() and KILL_THREAD");
+	ck_assert_msg(f.mode == 2 || uf_find(&f, "prctl") >= 0, "conf/echod."
+	    "service's SystemCallFilter= refuses prctl(): no worker filter");
+	/* echod -t under that filter, in a child: it must not outlive it. */
+	ck_assert(pipe2(p, O_CLOEXEC) == 0);
+	ck_assert((pid = fork()) != -1);
+	if (pid == 0) {
+		static char cout[8192];
+
+		close(p[0]);
+		if (uf_load(&f) != 0) {
+			dprintf(p[1], "cannot load the unit's filter");
+			_exit(1);
+		}
+		st = h_run(targs, cout, sizeof(cout), 30000);
+		dprintf(p[1], "status %d: %s", st, cout);
+		_exit(0);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (end = h_now_ms() + 40000; len < sizeof(out) - 1 &&
+	    h_now_ms() < end;) {
+		if (poll(&pfd, 1, (int)(end - h_now_ms())) <= 0)
+			break;
+		if ((n = read(p[0], out + len, sizeof(out) - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	for (end = h_now_ms() + 5000; waitpid(pid, &st, WNOHANG) == 0 &&
+	    h_now_ms() < end;)
+		h_poll_pause();
+	if (kill(pid, SIGKILL) == 0) { /* not reaped yet */
+		waitpid(pid, &st, 0);
+		ck_abort_msg("echod -t under the unit's filter did not end");
+	}
+	ck_assert_msg(strncmp(out, "status 0: ", 10) == 0 &&
+	    strstr(out, "sandbox: on: ") != NULL &&
+	    strstr(out, "kill thread") == NULL,
+	    "echod -t under conf/echod.service's SystemCallFilter= does not "
+	    "load the KILL_PROCESS sandbox: %s", out);
+}
+END_TEST
+
 Suite *
 systemd_suite(void)
 {
@@ -1497,5 +1698,7 @@ systemd_suite(void)
 	    H_TESTS(unit_files_verify_and_are_hardened, man_pages_lint_clean,
 	    make_install_and_uninstall));
 	tcase_add_unchecked_fixture(tc, build_setup, build_teardown);
+	h_case_fixed(s, "unitfilter", 60, setup, teardown,
+	    H_TESTS(unit_filter_lets_the_sandbox_load));
 	return s;
 }
