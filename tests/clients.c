@@ -1424,3 +1424,61 @@ cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
 	    "ended early", s.sent, s.got, s.eof, s.bad_at);
 	return 0;
 }
+
+/* Everything fd sends until it closes (or timeout_ms), into buf. */
+int
+cl_read_all(int fd, char *buf, size_t len, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+	long long left;
+
+	if (len == 0)
+		return -1;
+	for (;;) {
+		left = deadline - h_now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		n = recv(fd, buf + got, len - 1 - got, MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0 || (got += (size_t)n) == len - 1) {
+			buf[got] = '\0';
+			return n < 0 && got == 0 ? -1 : (int)got;
+		}
+	}
+	buf[got] = '\0';
+	return -1; /* no end within timeout_ms */
+}
+
+int
+cl_http(int port, const char *request, size_t reqlen, char *resp, size_t len,
+    int timeout_ms)
+{
+	int fd, n;
+
+	if ((fd = cl_connect(NULL, "127.0.0.1", port)) == -1)
+		return -1;
+	if (h_write_all(fd, request, reqlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	n = cl_read_all(fd, resp, len, timeout_ms);
+	close(fd);
+	return n;
+}
+
+int
+cl_metric(const char *text, const char *sample, unsigned long long *v)
+{
+	size_t n = strlen(sample);
+	const char *p;
+
+	for (p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'),
+	    p = p != NULL ? p + 1 : NULL)
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			return sscanf(p + n + 1, "%llu", v) == 1 ? 0 : -1;
+	return -1;
+}

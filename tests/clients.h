@@ -359,3 +359,16 @@ int cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
     int timeout_ms, char *err, size_t errlen);
 
 #endif
+
+/*
+ * HTTP for the metrics endpoint: read what fd sends until it closes,
+ * into buf (NUL-terminated): bytes, or -1 if it did not close within
+ * timeout_ms.  cl_http connects to 127.0.0.1:port, sends request (raw
+ * bytes, reqlen of them) and reads the whole response the same way.
+ * cl_metric finds a sample ("name" or "name{label=\"v\"}" exactly as
+ * written) in an exposition text: 0 with its value, or -1.
+ */
+int cl_read_all(int fd, char *buf, size_t len, int timeout_ms);
+int cl_http(int port, const char *request, size_t reqlen, char *resp,
+    size_t len, int timeout_ms);
+int cl_metric(const char *text, const char *sample, unsigned long long *v);

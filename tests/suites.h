@@ -39,7 +39,9 @@
 	X(proxy)                                                           \
 	X(cidr)                                                            \
 	X(proxylive)                                                       \
-	X(haproxy)
+	X(haproxy)                                                         \
+	X(http)                                                            \
+	X(metrics)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
