@@ -37,7 +37,8 @@
 	X(models_unit)                                                     \
 	X(modelrun)                                                        \
 	X(proxy)                                                           \
-	X(cidr)
+	X(cidr)                                                            \
+	X(prometheus)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
