@@ -630,6 +630,72 @@ ask(const struct prom *pr, struct seen *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The counters whose resets Prometheus must never see. */
+static const char *const monotonic[] = {
+	"echod_connections_accepted_total",
+	"echod_connections_closed_total",
+	"echod_received_bytes_total",
+	"echod_sent_bytes_total",
+};
+
+/*
+ * Both workers killed and a reload, with Prometheus watching: once it
+ * has scraped after them (the generation went up), it has seen the
+ * restarts and the reload counted, and no counter went down:
+ * resets() over the test's whole time is 0 for each.
+ */
+static int
+churn_seen(struct tres *t, struct echod_proc *p, const struct prom *pr,
+    double accepted)
+{
+	char q[256], err[512] = "";
+	double gen0 = 0, gen = 0, v = -1, restarts = -1, reloads = -1;
+	long long deadline;
+	pid_t w;
+	int i, k;
+
+	REQUIRE(t, prom_query(pr, "echod_generation{job=\"echod\"}", &gen0,
+	    err, sizeof(err)) == 1, "echod_generation: %s", err);
+	for (i = 0; i < 2; i++) {
+		REQUIRE(t, (w = h_worker_pid(p->pid, (unsigned)i)) > 0,
+		    "no worker %d", i);
+		kill(w, SIGKILL);
+		REQUIRE(t, h_wait_worker(p->pid, (unsigned)i, w, START_MS) > 0,
+		    "worker %d not replaced", i);
+	}
+	kill(p->pid, SIGHUP);
+	deadline = h_now_ms() + 20000;
+	do {
+		poll(NULL, 0, 200);
+		if (prom_query(pr, "echod_generation{job=\"echod\"}", &gen, err,
+		    sizeof(err)) != 1 ||
+		    prom_query(pr, "sum(echod_worker_restarts_total{job="
+		    "\"echod\"})", &restarts, err, sizeof(err)) != 1 ||
+		    prom_query(pr, "echod_reloads_total{job=\"echod\","
+		    "result=\"success\"}", &reloads, err, sizeof(err)) != 1)
+			continue;
+	} while ((gen <= gen0 || restarts < 2 || reloads < 1) &&
+	    h_now_ms() < deadline);
+	REQUIRE(t, gen > gen0 && restarts >= 2 && reloads >= 1, "after two "
+	    "kills and a reload Prometheus has generation %g (was %g), %g "
+	    "restarts, %g reloads; %s", gen, gen0, restarts, reloads, err);
+	for (i = 0; i < H_NELEM(monotonic); i++) {
+		snprintf(q, sizeof(q), "sum(resets(%s{job=\"echod\"}[5m]))",
+		    monotonic[i]);
+		REQUIRE(t, (k = prom_query(pr, q, &v, err, sizeof(err))) == 1 &&
+		    v == 0, "%s: %s %g", q, k == 1 ? "" : err, v);
+	}
+	REQUIRE(t, prom_query(pr, "echod_connections_accepted_total{job="
+	    "\"echod\"}", &v, err, sizeof(err)) == 1 && v >= accepted,
+	    "echod_connections_accepted_total went from %g to %g", accepted,
+	    v);
+	printf("prometheus: two workers killed and a reload: %g restarts, "
+	    "generation %g to %g, no counter reset\n", restarts, gen0, gen);
+	return 1;
+out:
+	return 0;
+}
+
 /*
  * (b) A real Prometheus scrapes echod every second: after N connections
  * held open and M echoes, a scrape taken after the traffic shows
@@ -693,6 +759,8 @@ START_TEST(prometheus_scrapes)
 	printf("prometheus: scraped: up %g, open %g, accepted %g, closed by "
 	    "the client %g, %.1f s after the traffic\n", s.up, s.open,
 	    s.accepted, s.client_closed, prom_unix_now() - after);
+	if (!churn_seen(&t, &p, &pr, s.accepted))
+		goto out;
 	cl_close_fds(held, SCRAPE_HELD);
 	prom_stop(&pr, 10000);
 	REQUIRE_STOPPED(&t, &p, START_MS);
@@ -1048,6 +1116,8 @@ slow_scraper(struct tres *t, int mport, char *buf, size_t len)
 	    h_now_ms() - t0 <= 8000, "the slow scraper %s after %lld ms, "
 	    "want closed at the 5 s head deadline", ended ? "closed" :
 	    "still open", h_now_ms() - t0);
+	printf("prometheus: a scraper sending a byte a second: closed after "
+	    "%lld ms, %d bytes sent\n", h_now_ms() - t0, i);
 	cl_close_fds(&fd, 1);
 	return 1;
 out:
