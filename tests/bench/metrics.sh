@@ -139,9 +139,31 @@ hold_idle() {
 	exec sleep 3600
 }
 
+# sample_cpu MASTER METRICS-PID: append the CPU ns of the master, the
+# metrics process and the workers (summed) to CPU_M, CPU_X, CPU_W.
+CPU_M=() CPU_X=() CPU_W=()
+sample_cpu() {
+	local w sum=0
+	for w in $(child_titled "$1" "echod: worker"); do
+		sum=$((sum + $(cpu_ns "$w")))
+	done
+	CPU_M+=("$(cpu_ns "$1")") CPU_X+=("$(cpu_ns "$2")") CPU_W+=("$sum")
+}
+
+# cpu_row NAME 0|1|2: a table row from the samples of CPU_M, _X or _W
+# (0-1 scraping, 1-2 idle as long).
+cpu_row() {
+	local -n a=CPU_M
+	[ "$2" = 1 ] && local -n a=CPU_X
+	[ "$2" = 2 ] && local -n a=CPU_W
+	awk -v name="$1" -v busy=$((a[1] - a[0])) -v idle=$((a[2] - a[1])) \
+		-v n="$SCRAPES" 'BEGIN {
+		printf "| %s | %d µs | %d µs | %.2f µs |\n", name, busy / 1000,
+			idle / 1000, (busy - idle) / n / 1000 }'
+}
+
 per_scrape() {
-	local port mport conf log master mp i ok=0 t0 t1 \
-		m0 m1 x0 x1 w0=0 w1=0 w bytes
+	local port mport conf log master mp i ok=0 t0 t1 bytes busy_ms
 	conf=$CONF/per-scrape.conf
 	log=$OUT/per-scrape.log
 	printf 'metrics_listen = "127.0.0.1:9"\n' >"$conf"
@@ -179,19 +201,17 @@ per_scrape() {
 	bytes=$( { exec 3<>"/dev/tcp/127.0.0.1/$mport"
 		printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n' >&3
 		timeout 10 cat <&3; } | wc -c)
-	m0=$(cpu_ns "$master") x0=$(cpu_ns "$mp")
-	for w in $(child_titled "$master" "echod: worker"); do
-		w0=$((w0 + $(cpu_ns "$w")))
-	done
+	sample_cpu "$master" "$mp"
 	t0=$(date +%s%N)
 	for ((i = 0; i < SCRAPES; i++)); do
 		if scrape "$mport"; then ok=$((ok + 1)); fi
 	done
 	t1=$(date +%s%N)
-	m1=$(cpu_ns "$master") x1=$(cpu_ns "$mp")
-	for w in $(child_titled "$master" "echod: worker"); do
-		w1=$((w1 + $(cpu_ns "$w")))
-	done
+	sample_cpu "$master" "$mp"
+	busy_ms=$(((t1 - t0) / 1000000))
+	# as long again without a scrape: what they spend anyway
+	sleep "$(awk -v ms="$busy_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
+	sample_cpu "$master" "$mp"
 	[ "$(child_titled "$master" "echod: metrics" | head -n 1)" = "$mp" ] ||
 		echo "metrics.sh: the metrics process changed during the run" >&2
 	stop_echod
@@ -204,15 +224,15 @@ per_scrape() {
 		echo "read ($bytes bytes with its headers), in $(((t1 - t0) / 1000000)) ms."
 		echo "CPU from /proc/PID/schedstat, before and after:"
 		echo
-		echo "| process | CPU over the $SCRAPES scrapes | per scrape |"
-		echo "| --- | ---: | ---: |"
-		printf '| master | %d µs | %.2f µs |\n' $(((m1 - m0) / 1000)) \
-			"$(awk -v d=$((m1 - m0)) -v n="$SCRAPES" 'BEGIN { print d / n / 1000 }')"
-		printf '| echod: metrics | %d µs | %.2f µs |\n' $(((x1 - x0) / 1000)) \
-			"$(awk -v d=$((x1 - x0)) -v n="$SCRAPES" 'BEGIN { print d / n / 1000 }')"
-		printf '| workers (%d) | %d µs | %.2f µs |\n' "$WORKERS" \
-			$(((w1 - w0) / 1000)) \
-			"$(awk -v d=$((w1 - w0)) -v n="$SCRAPES" 'BEGIN { print d / n / 1000 }')"
+		echo "| process | CPU over the $SCRAPES scrapes ($busy_ms ms) | idle as long | (scrapes - idle) / $SCRAPES |"
+		echo "| --- | ---: | ---: | ---: |"
+		cpu_row master 0
+		cpu_row "echod: metrics" 1
+		cpu_row "workers ($WORKERS)" 2
+		echo
+		echo "Idle: the same processes over as long again without a scrape,"
+		echo "just after (what they spend anyway: timers, heartbeats); the"
+		echo "last column is what the scrapes added, per scrape."
 		echo
 	} | tee "$OUT/per-scrape.md"
 	[ "$ok" -eq "$SCRAPES" ] || {
