@@ -420,11 +420,12 @@ bench-models: deps
 # (tests/bench/metrics.sh).  First the CPU time per scrape of the master,
 # of the `echod: metrics` process and of the workers: 1000 scrapes back
 # to back, /proc/PID/schedstat before and after.  Then the standard
-# scenarios against two echods side by side, paired by round: plain (no
-# metrics_listen, as make bench runs it) and scraped (a scraper GETs
-# /metrics every second while it runs), scraped's figures as ratios to
-# plain's.  Writes build/bench-metrics/results.md.  BENCH_ARGS= passes
-# options (metrics.sh -h), e.g. BENCH_ARGS='--rounds 5 --only conn,pp32'.
+# scenarios against three echods side by side, paired by round: plain (no
+# metrics_listen, as make bench runs it), scraped (a scraper GETs
+# /metrics every second while it runs) and plain-again (a control: the
+# machine's noise), the last two as ratios to plain.  Writes
+# build/bench-metrics/results.md.  BENCH_ARGS= passes options
+# (metrics.sh -h), e.g. BENCH_ARGS='--rounds 5 --only conn,pp32'.
 
 .PHONY: bench-metrics
 

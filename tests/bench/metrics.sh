@@ -7,18 +7,20 @@
 #    time of the master, of the `echod: metrics` process and of the
 #    workers, from /proc/PID/schedstat (nanoseconds, exact for these
 #    single-threaded processes), before and after, divided by N.
-# 2. Under load: the standard scenarios (tests/bench/run.sh) against two
+# 2. Under load: the standard scenarios (tests/bench/run.sh) against three
 #    echods side by side, paired by round: "plain" (no metrics_listen, as
 #    make bench runs it) and "scraped" (metrics_listen set, and a scraper
 #    that GETs /metrics every --interval seconds for as long as that echod
-#    runs).  scraped's figures are also printed as ratios to plain's.
+#    runs), and a control, "plain-again", the same as plain: its ratio to
+#    plain is the noise of the machine, against which scraped's ratio to
+#    plain is read.
 #    The scraper is not a descendant of echod (setsid -f), so echobench -P
 #    counts only echod's processes, the metrics process among them.
 #
 #   tests/bench/metrics.sh [--echod PATH] [--bench PATH] [--out DIR]
 #                          [--scrapes N] [--interval S] [--workers N]
 #                          [--secs N --warmup N --hold N --rounds N
-#                           --only LIST]
+#                           --only LIST] [--no-control]
 #
 # Loopback only; every wait is bounded; everything started is stopped by
 # its pid.
@@ -37,6 +39,7 @@ INTERVAL=1
 WORKERS=2
 HELD=10
 ROUNDS=3
+CONTROL=1
 RUN_ARGS=()
 
 usage() {
@@ -51,6 +54,8 @@ options:
   --workers N     workers of every echod (2)
   --rounds N      rounds of part 2 (3); --secs --warmup --hold --only are
                   passed to run.sh (see tests/bench/run.sh -h)
+  --no-control    leave out plain-again, a second plain echod whose
+                  ratio to plain shows what the machine's noise alone does
 EOF
 }
 
@@ -247,9 +252,13 @@ under_load() {
 	local plain=$CONF/plain.conf n ok
 	echo "# written by tests/bench/metrics.sh: no metrics_listen" >"$plain"
 	: >"$CONF/scrapes.log"
+	local control=()
+	[ "$CONTROL" = 0 ] || control=(--name plain-again
+		--server "$ECHOD -c $plain -l 127.0.0.1:{port} -w $WORKERS")
 	"$HERE/run.sh" --bench "$BENCH" --out "$OUT" --rounds "$ROUNDS" \
 		--name plain \
 		--server "$ECHOD -c $plain -l 127.0.0.1:{port} -w $WORKERS" \
+		"${control[@]}" \
 		--name scraped \
 		--server "$SELF --interval $INTERVAL --serve-scraped $ECHOD $CONF -l 127.0.0.1:{port} -w $WORKERS" \
 		--baseline plain "${RUN_ARGS[@]}"
@@ -275,6 +284,7 @@ while [ $# -gt 0 ]; do
 	--interval) INTERVAL=$2; shift 2 ;;
 	--workers) WORKERS=$2; shift 2 ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
+	--no-control) CONTROL=0; shift ;;
 	--secs | --warmup | --hold | --only)
 		RUN_ARGS+=("$1" "$2"); shift 2 ;;
 	-h | --help) usage; exit 0 ;;
