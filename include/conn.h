@@ -106,12 +106,13 @@ void conn_format_peer(const struct conn *c, char *buf, size_t len);
  *   PROXY_NEED_MORE: wait for more (nothing to write).
  *   PROXY_OK: *h is the header; the peer is now its source (c->proxy is
  *     CONN_PROXY_DONE, or CONN_PROXY_LOCAL keeping the balancer's
- *     address), and the bytes that followed it were echoed as any others:
- *     the connection may be WRITING (c->writing) with some still pending.
+ *     address).  The bytes that followed it wait uppercased in the
+ *     pending buffer (c->writing): the caller admits the client first,
+ *     then sends them with conn_on_writable (or closes, and they go).
  *   PROXY_BAD: h->why says why; the caller closes.  Also for an end before
  *     a complete header ("closed before a complete header") or a read
  *     error (c->err, why "read error").
- * Nothing is ever written before PROXY_OK.
+ * Nothing is ever written here.
  */
 enum proxy_result conn_on_header(struct conn *c, unsigned char *buf,
     size_t bufsz, struct bufpool *bp, struct proxy_hdr *h);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct listen_addr {
@@ -117,5 +118,39 @@ void listener_close_unused(const struct listener *ls, size_t n,
 
 /* Offer the listeners echod bound to systemd's fd store (see notify.c). */
 void listener_store(struct listener *ls, size_t n);
+
+/*
+ * PROXY protocol (proxy_listen).  listener_acquire and listener_reconcile
+ * for listen's (plain) and proxy_listen's (proxy) entries together: one
+ * list of listeners, listen's first, each with its proxy flag.  An
+ * address that moves between the two lists keeps its socket on a reload;
+ * only the flag changes (and the log says so).  Under socket activation
+ * the passed sockets are marked with listener_mark_adopted.  The
+ * "listening on" lines end with " (PROXY)" for proxied listeners.
+ */
+int listener_acquire_both(char *const *plain, size_t nplain,
+    char *const *proxy, size_t nproxy, int backlog, struct listener *ls,
+    size_t *nls, char *err, size_t errlen);
+int listener_reconcile_both(const struct listener *old, size_t nold,
+    char *const *plain, size_t nplain, char *const *proxy, size_t nproxy,
+    int backlog, struct listener *out, size_t *nout, char *err,
+    size_t errlen);
+
+/*
+ * Whether a socket bound to sa is the one entry names: the same address
+ * and port, where "*:P" is [::]:P (dual-stack) or 0.0.0.0:P.  Pure.
+ */
+int listener_bound_is(const struct sockaddr *sa,
+    const struct listen_addr *entry);
+
+/*
+ * The sockets systemd passed (from_systemd) are proxied when bound to an
+ * address of proxy (n entries), plain otherwise; a change is logged.
+ */
+void listener_mark_adopted(struct listener *ls, size_t n, char *const *proxy,
+    size_t nproxy);
+
+/* The workers' proxy_mask: bit i set when ls[i] is proxied.  Pure. */
+uint32_t listener_proxy_mask(const struct listener *ls, size_t n);
 
 #endif

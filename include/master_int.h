@@ -38,6 +38,8 @@ struct gen {
 	struct listener ls[CONF_LISTEN_MAX];
 	int lfds[CONF_LISTEN_MAX];
 	size_t nls;
+	uint32_t proxy_mask; /* bit i: ls[i] is a proxy_listen listener */
+	int probe_ls;        /* the first plain listener, -1 if none */
 	char addrs[1024];
 	unsigned target; /* workers wanted */
 	unsigned owed;   /* of those, waiting for a slot to be freed */

@@ -44,6 +44,7 @@ struct probe {
 	uint32_t tag;
 	uint32_t events; /* what fd is watched for now */
 	int sent;
+	int proxied; /* the target expects a PROXY header: a v2 LOCAL first */
 	size_t got;
 	uint64_t deadline_ms;
 	unsigned char token[PROBE_TOKEN_LEN];

@@ -31,4 +31,10 @@ enum settings_result {
 enum settings_result settings_build(struct conf *c, const struct settings *s,
     char *err, size_t errlen);
 
+/*
+ * What -t and the start-up log warn about in a valid c (one line), or
+ * NULL: proxied listeners that nobody may use.
+ */
+const char *settings_warning(const struct conf *c);
+
 #endif

@@ -16,7 +16,10 @@
  * - A repeated option silently replaces the earlier one.  We refuse it
  *   ("given twice"); "listen += ..." still appends on purpose.
  * - "listen = {}" runs no callback at all, so src_open() looks for it in
- *   the text (conftext_empty_list), to give that error a line too.
+ *   the text (conftext_empty_list), to give that error a line too.  It is
+ *   an error only without proxy_listen's addresses, which the end of the
+ *   parse knows (check_lists_end); extract_list still catches a form the
+ *   text pass cannot see ("+listen = {}").
  * - A list option takes a bare string too: listen = "*:7007".
  * - Its include() leaks an include-stack slot, a FILE and a string on every
  *   error inside an included file; after ten such errors every include()
@@ -42,6 +45,7 @@
 #include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +70,19 @@
 #define FIELD_MAX(f) ((long)sizeof(((struct conf *)0)->f) - 1)
 
 #define BOOLS "true, false, yes, no, on, off"
+/* The LIST options, whose addresses share one budget. */
+#define LISTS "listen and proxy_listen"
 
 /*
  * Every option, once: X(name, kind, parse, default, min, max, allowed).
  * name is also its field in struct conf.  kind says how libconfuse reads
  * it and how it is stored:
- *   LIST     listen only: a list of strings (char *field[CONF_LISTEN_MAX])
+ *   LIST     listening addresses (listen, proxy_listen): a list of strings
+ *            (char *field[CONF_LISTEN_MAX], its count in n<field>); every
+ *            LIST option's addresses together are at most CONF_LISTEN_MAX,
+ *            each once across all of them
+ *   CIDRS    address blocks (proxy_trusted): a list of strings parsed by
+ *            cidr_parse (struct cidr field[CONF_TRUSTED_MAX], n<field>)
  *   INT      int field; parse turns the text into the number
  *   WORKERS  as INT, and 0 ("auto") is one per online CPU (workers_auto)
  *   BOOL     bool field
@@ -133,7 +144,16 @@
 	    "events, prefork, process-per-connection, "                    \
 	    "thread-per-connection, thread-pool")                          \
 	X(threads, INT, parse_range, XSTR(CONF_DEFAULT_THREADS), 1,        \
-	    CONF_THREADS_MAX, "1.." XSTR(CONF_THREADS_MAX))
+	    CONF_THREADS_MAX, "1.." XSTR(CONF_THREADS_MAX))                \
+	X(proxy_listen, LIST, NULL, "", 0, CONF_LISTEN_MAX,                \
+	    "at most " XSTR(CONF_LISTEN_MAX) " addresses in " LISTS         \
+	    " together, each once")                                        \
+	X(proxy_trusted, CIDRS, NULL, "", 0, CONF_TRUSTED_MAX,             \
+	    "at most " XSTR(CONF_TRUSTED_MAX) " blocks such as "           \
+	    "\"10.0.0.0/8\", \"::1/128\" or \"127.0.0.1\"")                \
+	X(proxy_timeout, INT, parse_range,                                 \
+	    XSTR(CONF_DEFAULT_PROXY_TIMEOUT), 1, CONF_PROXY_TIMEOUT_MAX,   \
+	    "1.." XSTR(CONF_PROXY_TIMEOUT_MAX) " seconds")
 
 /* OPT_listen, OPT_workers, ...: the option's name, as its field. */
 enum opt_id {
@@ -143,7 +163,7 @@ enum opt_id {
 	OPT_COUNT
 };
 
-enum opt_kind { K_LIST, K_INT, K_WORKERS, K_BOOL, K_STR };
+enum opt_kind { K_LIST, K_CIDRS, K_INT, K_WORKERS, K_BOOL, K_STR };
 
 struct opt_spec;
 typedef int parse_fn(const struct opt_spec *, const char *, long *, char *,
@@ -157,16 +177,26 @@ struct opt_spec {
 	long min, max;
 	const char *allowed;
 	size_t offset, size; /* the field in struct conf */
+	size_t count;        /* LIST, CIDRS: the n<field> count beside it */
 };
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
 static parse_fn parse_sandbox, parse_user, parse_group, parse_pidfile;
 static parse_fn parse_model;
 
+/* Where a list kind keeps its count; 0 for the others. */
+#define COUNT_LIST(name) offsetof(struct conf, n##name)
+#define COUNT_CIDRS(name) offsetof(struct conf, n##name)
+#define COUNT_INT(name) 0
+#define COUNT_WORKERS(name) 0
+#define COUNT_BOOL(name) 0
+#define COUNT_STR(name) 0
+
 static const struct opt_spec specs[OPT_COUNT] = {
 #define X(name, kind, parse, def, min, max, allowed)                       \
 	[OPT_##name] = { #name, K_##kind, parse, def, min, max, allowed,   \
-	    offsetof(struct conf, name), sizeof(((struct conf *)0)->name) },
+	    offsetof(struct conf, name), sizeof(((struct conf *)0)->name), \
+	    COUNT_##kind(name) },
 	CONF_OPTIONS(X)
 #undef X
 };
@@ -174,7 +204,10 @@ static const struct opt_spec specs[OPT_COUNT] = {
 /* Each field has the type its kind stores, or the build fails. */
 #define IS_A(name, type)                                                   \
 	__builtin_types_compatible_p(__typeof__(((struct conf *)0)->name), type)
-#define FIELD_OK_LIST(name) IS_A(name, char *[CONF_LISTEN_MAX])
+#define FIELD_OK_LIST(name)                                                \
+	(IS_A(name, char *[CONF_LISTEN_MAX]) && IS_A(n##name, size_t))
+#define FIELD_OK_CIDRS(name)                                               \
+	(IS_A(name, struct cidr[CONF_TRUSTED_MAX]) && IS_A(n##name, size_t))
 #define FIELD_OK_INT(name) IS_A(name, int)
 #define FIELD_OK_WORKERS(name) IS_A(name, int)
 #define FIELD_OK_BOOL(name) IS_A(name, bool)
@@ -193,6 +226,12 @@ static const char option_names[] =
 #undef X
 	"include(\"FILE\")";
 
+/* A place in a file, for errors found after the line was read. */
+struct where {
+	int line;
+	char file[256];
+};
+
 /* The one conf_load in progress: libconfuse callbacks carry no user data. */
 struct parse_ctx {
 	char *err;
@@ -203,20 +242,25 @@ struct parse_ctx {
 	const char *includer; /* depth > 0: the file that included this one */
 	int includer_line;
 	char root_msg[MSG_MAX]; /* user is uid 0: the error, if not allowed */
-	struct {
-		int line;
-		char file[256];
-	} seen[OPT_COUNT];
+	struct where seen[OPT_COUNT];
+	/*
+	 * "listen = {}" (found by the text pass: libconfuse runs no
+	 * callback for it): refused at the end unless proxy_listen has
+	 * addresses.
+	 */
+	struct where empty_listen;
 };
 
 static struct parse_ctx *ctx;
 
-static int listen_cb(cfg_t *, cfg_opt_t *, const char *, void *);
+static int list_cb(cfg_t *, cfg_opt_t *, const char *, void *);
+static int cidrs_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 static int value_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 static int include_cb(cfg_t *, cfg_opt_t *, int, const char **);
 
 /* How libconfuse reads each kind; a list has no callback variant. */
-#define CFG_OPT_LIST(name) __CFG_STR_LIST(name, 0, CFGF_NODEFAULT, 0, listen_cb)
+#define CFG_OPT_LIST(name) __CFG_STR_LIST(name, 0, CFGF_NODEFAULT, 0, list_cb)
+#define CFG_OPT_CIDRS(name) __CFG_STR_LIST(name, 0, CFGF_NODEFAULT, 0, cidrs_cb)
 #define CFG_OPT_INT(name) CFG_INT_CB(name, 0, CFGF_NODEFAULT, value_cb)
 #define CFG_OPT_WORKERS(name) CFG_OPT_INT(name)
 #define CFG_OPT_BOOL(name) CFG_BOOL_CB(name, cfg_false, CFGF_NODEFAULT, value_cb)
@@ -623,37 +667,91 @@ addr_key(const struct listen_addr *la, char *key, size_t keylen)
 }
 
 /*
- * Validate spec against the n specs before it (the same list): neither
- * the same address nor one that overlaps it (the second could not listen).
+ * Validate spec against n specs of a list: neither the same address nor
+ * one that overlaps it (the second could not listen).  list names that
+ * list when it is another one ("listen"), or is NULL for spec's own.
  */
 static int
-check_addr(const char *spec, char *const *prev, size_t n, char *why,
-    size_t len)
+check_addr(const char *spec, char *const *prev, size_t n, const char *list,
+    char *why, size_t len)
 {
 	struct listen_addr la, pla;
-	char key[160], pkey[160], junk[8];
+	char key[160], pkey[160], junk[8], whose[64] = "";
 	size_t i;
 
 	if (listener_parse(spec, &la, why, len) == -1)
 		return -1;
+	if (list != NULL)
+		snprintf(whose, sizeof(whose), "%s's ", list);
 	addr_key(&la, key, sizeof(key));
 	for (i = 0; i < n; i++) {
 		if (listener_parse(prev[i], &pla, junk, sizeof(junk)) == -1)
 			continue;
 		addr_key(&pla, pkey, sizeof(pkey));
-		if (strcmp(spec, prev[i]) == 0)
+		if (strcmp(spec, prev[i]) == 0 && list != NULL)
+			snprintf(why, len, "'%.64s' is in %s too; allowed: "
+			    "each address in one of " LISTS, spec, list);
+		else if (strcmp(spec, prev[i]) == 0)
 			snprintf(why, len, "'%.64s' is given twice", spec);
 		else if (strcmp(key, pkey) == 0)
 			snprintf(why, len, "'%.64s' is the same address as "
-			    "'%.64s'", spec, prev[i]);
+			    "%s'%.64s'", spec, whose, prev[i]);
 		else if (listener_overlap(&la, &pla))
-			snprintf(why, len, "'%.64s' overlaps '%.64s': a "
+			snprintf(why, len, "'%.64s' overlaps %s'%.64s': a "
 			    "wildcard takes the port on every address (\"*\" "
 			    "of both families), so the second cannot listen; "
-			    "allowed: one of them", spec, prev[i]);
+			    "allowed: one of them", spec, whose, prev[i]);
 		else
 			continue;
 		return -1;
+	}
+	return 0;
+}
+
+/* The first n values of a list option, as an array of strings. */
+static size_t
+opt_values(cfg_opt_t *opt, size_t n, char **v)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < CONF_LISTEN_MAX; i++)
+		v[i] = cfg_opt_getnstr(opt, (unsigned int)i);
+	return i;
+}
+
+/*
+ * Check value, the n-th element of list option id (n counts it), against
+ * the elements before it and every address the other LIST options have
+ * so far, and the shared budget.  0, or -1 with why.
+ */
+static int
+check_list_value(cfg_t *cfg, enum opt_id id, const char *value,
+    unsigned int n, char *why, size_t len)
+{
+	char *v[CONF_LISTEN_MAX];
+	cfg_opt_t *other;
+	size_t k, total = n;
+	int i;
+
+	for (i = 0; i < OPT_COUNT; i++)
+		if (specs[i].kind == K_LIST && i != (int)id)
+			total += cfg_opt_size(cfg_getopt(cfg, specs[i].name));
+	if (total > CONF_LISTEN_MAX) {
+		snprintf(why, len, "more than %d addresses%s; allowed: %s",
+		    CONF_LISTEN_MAX, total > n ? " in " LISTS " together" : "",
+		    specs[id].allowed);
+		return -1;
+	}
+	k = opt_values(cfg_getopt(cfg, specs[id].name), n - 1, v);
+	if (check_addr(value, v, k, NULL, why, len) == -1)
+		return -1;
+	for (i = 0; i < OPT_COUNT; i++) {
+		if (specs[i].kind != K_LIST || i == (int)id)
+			continue;
+		other = cfg_getopt(cfg, specs[i].name);
+		k = opt_values(other, cfg_opt_size(other), v);
+		if (check_addr(value, v, k, specs[i].name, why, len) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -663,26 +761,54 @@ check_addr(const char *spec, char *const *prev, size_t n, char *why,
  * it: n counts this element, and n == 1 starts a new "listen =".
  */
 static int
-listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+list_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	char *prev[CONF_LISTEN_MAX];
-	unsigned int i, n = cfg_opt_size(opt);
+	enum opt_id id = opt_lookup(cfg_opt_name(opt));
+	unsigned int n = cfg_opt_size(opt);
 	char why[512];
 
 	if (value == NULL)
 		value = "";
-	if (n == 1 && check_once(cfg, OPT_listen) == -1)
+	if (n == 1 && check_once(cfg, id) == -1)
 		return -1;
-	if (n > CONF_LISTEN_MAX) {
-		conf_fail(cfg, "listen: more than %d addresses; allowed: %s",
-		    CONF_LISTEN_MAX, specs[OPT_listen].allowed);
+	if (check_list_value(cfg, id, value, n > 0 ? n : 1, why,
+	    sizeof(why)) == -1) {
+		conf_fail(cfg, "%s: %s", specs[id].name, why);
 		return -1;
 	}
-	for (i = 0; i + 1 < n; i++)
-		prev[i] = cfg_opt_getnstr(opt, i);
-	if (check_addr(value, prev, n > 0 ? n - 1 : 0, why,
-	    sizeof(why)) == -1) {
-		conf_fail(cfg, "listen: %s", why);
+	*(const char **)result = value;
+	return 0;
+}
+
+/* proxy_trusted: each element a block, each block once. */
+static int
+cidrs_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	enum opt_id id = opt_lookup(cfg_opt_name(opt));
+	unsigned int i, n = cfg_opt_size(opt);
+	struct cidr c, prev;
+	char why[512], junk[8];
+
+	if (value == NULL)
+		value = "";
+	if (n == 1 && check_once(cfg, id) == -1)
+		return -1;
+	if (n > (unsigned int)specs[id].max) {
+		conf_fail(cfg, "%s: more than %ld blocks; allowed: %s",
+		    specs[id].name, specs[id].max, specs[id].allowed);
+		return -1;
+	}
+	if (cidr_parse(value, &c, why, sizeof(why)) == -1) {
+		conf_fail(cfg, "%s: %s", specs[id].name, why);
+		return -1;
+	}
+	for (i = 0; i + 1 < n; i++) {
+		if (cidr_parse(cfg_opt_getnstr(opt, i), &prev, junk,
+		    sizeof(junk)) == -1 || memcmp(&c, &prev, sizeof(c)) != 0)
+			continue;
+		conf_fail(cfg, "%s: '%.64s' is the same block as '%.64s'; "
+		    "allowed: each block once", specs[id].name, value,
+		    cfg_opt_getnstr(opt, i));
 		return -1;
 	}
 	*(const char **)result = value;
@@ -690,30 +816,45 @@ listen_cb(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 }
 
 /*
- * Open path for the scanner (conftext), refusing an empty listen list on
- * its line.  On failure why says what is wrong and *line is where in the
- * file, or 0 when the file as a whole is the problem.
+ * Open path for the scanner (conftext).  An empty listen list is noted
+ * in *empty (its line, or 0): it is refused only at the end, when
+ * proxy_listen is empty too.  On failure why says what is wrong and
+ * *line is where in the file, or 0 when the file as a whole is the
+ * problem.
  */
 static int
 src_open(struct conftext *t, const char *path, char *why, size_t len,
-    int *line)
+    int *line, int *empty)
 {
 	const char *p;
 
+	*empty = 0;
 	if (conftext_load(t, path, why, len, line) == -1)
 		return -1;
-	if ((p = conftext_empty_list(t->buf, specs[OPT_listen].name)) != NULL) {
-		*line = conftext_line(t->buf, p);
-		snprintf(why, len, "listen: the list is empty; allowed: %s",
-		    specs[OPT_listen].allowed);
-		conftext_close(t);
-		return -1;
-	}
+	if ((p = conftext_empty_list(t->buf, specs[OPT_listen].name)) != NULL)
+		*empty = conftext_line(t->buf, p);
 	if (conftext_stream(t, why, len) == -1) {
 		conftext_close(t);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * "listen = {}" at line of file: it counts as listen's assignment (a
+ * second one is "given twice"), and is checked at the end.
+ */
+static void
+note_empty_listen(const char *file, int line)
+{
+	struct where *w = &ctx->empty_listen;
+
+	if (line == 0 || w->line != 0)
+		return;
+	w->line = line;
+	snprintf(w->file, sizeof(w->file), "%s", file);
+	if (ctx->seen[OPT_listen].line == 0)
+		ctx->seen[OPT_listen] = *w;
 }
 
 /* A relative include names a file beside the including one. */
@@ -768,7 +909,7 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 {
 	char path[PATH_MAX], why[256];
 	struct conftext text;
-	int line, rc;
+	int line, empty, rc;
 
 	(void)opt;
 	if (argc != 1) {
@@ -786,7 +927,7 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 		conf_fail(cfg, "include: '%.64s...': name too long", argv[0]);
 		return -1;
 	}
-	if (src_open(&text, path, why, sizeof(why), &line) == -1) {
+	if (src_open(&text, path, why, sizeof(why), &line, &empty) == -1) {
 		if (line > 0) {
 			ctx_printf("%s:%d: %s", path, line, why);
 			ctx_note_included(cfg->filename, cfg->line);
@@ -794,6 +935,7 @@ include_cb(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 			conf_fail(cfg, "include: '%s': %s", path, why);
 		return -1;
 	}
+	note_empty_listen(path, empty);
 	rc = parse_included(cfg, text.fp, path);
 	conftext_close(&text);
 	return rc;
@@ -842,12 +984,29 @@ spec_set(struct conf *c, const struct opt_spec *sp, long v, const char *s)
 	}
 }
 
-/* Copy n specs into c, replacing its list; -1 (c untouched) on ENOMEM. */
-static int
-listen_install(struct conf *c, char *const *v, size_t n)
+/* A LIST option's strings and their count in c. */
+static char **
+list_items(struct conf *c, const struct opt_spec *sp)
 {
-	char *copy[CONF_LISTEN_MAX] = { NULL };
-	size_t i;
+	return (char **)(void *)((char *)c + sp->offset);
+}
+
+static size_t *
+list_count(struct conf *c, const struct opt_spec *sp)
+{
+	return (size_t *)(void *)((char *)c + sp->count);
+}
+
+/*
+ * Copy n specs into c's list sp, replacing it; -1 (c untouched) on
+ * ENOMEM.
+ */
+static int
+list_install(struct conf *c, const struct opt_spec *sp, char *const *v,
+    size_t n)
+{
+	char *copy[CONF_LISTEN_MAX] = { NULL }, **items = list_items(c, sp);
+	size_t i, *count = list_count(c, sp);
 
 	for (i = 0; i < n; i++) {
 		if ((copy[i] = strdup(v[i])) == NULL) {
@@ -856,32 +1015,59 @@ listen_install(struct conf *c, char *const *v, size_t n)
 			return -1;
 		}
 	}
-	for (i = 0; i < c->nlisten; i++)
-		free(c->listen[i]);
-	memcpy(c->listen, copy, n * sizeof(copy[0]));
-	c->nlisten = n;
+	for (i = 0; i < *count; i++)
+		free(items[i]);
+	memcpy(items, copy, n * sizeof(copy[0]));
+	*count = n;
 	return 0;
 }
 
+/*
+ * A LIST option as the file gave it; "listen = {}" empties the default
+ * (the parse refused it unless proxy_listen has addresses).
+ */
 static int
-extract_listen(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
+extract_list(cfg_t *cfg, const struct opt_spec *sp, struct conf *c,
+    char *err, size_t errlen)
 {
 	char *v[CONF_LISTEN_MAX];
-	cfg_opt_t *opt = cfg_getopt(cfg, "listen");
-	unsigned int i, n = cfg_opt_size(opt);
+	cfg_opt_t *opt = cfg_getopt(cfg, sp->name);
+	size_t n = opt_values(opt, cfg_opt_size(opt), v);
+	int i;
 
-	if (n == 0 && (opt->flags & CFGF_MODIFIED) != 0) {
+	if (n == 0 && (opt->flags & CFGF_MODIFIED) == 0)
+		return 0;
+	/* An empty list the text pass did not see ("+listen = {}"). */
+	for (i = 0; n == 0 && sp == &specs[OPT_listen] && i < OPT_COUNT; i++)
+		if (specs[i].kind == K_LIST &&
+		    cfg_size(cfg, specs[i].name) > 0)
+			break;
+	if (n == 0 && sp == &specs[OPT_listen] && i == OPT_COUNT) {
 		snprintf(err, errlen, "%s: listen: the list is empty; allowed: "
-		    "%s", cfg->filename, specs[OPT_listen].allowed);
+		    "%s", cfg->filename, sp->allowed);
 		return -1;
 	}
-	for (i = 0; i < n; i++)
-		v[i] = cfg_opt_getnstr(opt, i);
-	if (n > 0 && listen_install(c, v, n) == -1) {
+	if (list_install(c, sp, v, n) == -1) {
 		snprintf(err, errlen, "%s: out of memory", cfg->filename);
 		return -1;
 	}
 	return 0;
+}
+
+/* The blocks, checked while parsing: parsed again into c. */
+static void
+extract_cidrs(cfg_t *cfg, const struct opt_spec *sp, struct conf *c)
+{
+	struct cidr *set = (struct cidr *)(void *)((char *)c + sp->offset);
+	cfg_opt_t *opt = cfg_getopt(cfg, sp->name);
+	size_t i, n = cfg_opt_size(opt), *count = list_count(c, sp);
+	char why[8];
+
+	*count = 0;
+	for (i = 0; i < n && i < (size_t)sp->max; i++)
+		if (cidr_parse(cfg_opt_getnstr(opt, (unsigned int)i),
+		    &set[*count], why, sizeof(why)) == 0)
+			(*count)++;
 }
 
 /* Everything was validated while parsing: this only copies. */
@@ -893,12 +1079,19 @@ extract(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 	const char *str;
 	int i;
 
-	if (extract_listen(cfg, c, err, errlen) == -1)
-		return -1;
 	for (i = 0; i < OPT_COUNT; i++) {
 		sp = &specs[i];
 		opt = cfg_getopt(cfg, sp->name);
-		if (sp->kind == K_LIST || cfg_opt_size(opt) == 0)
+		if (sp->kind == K_LIST) {
+			if (extract_list(cfg, sp, c, err, errlen) == -1)
+				return -1;
+			continue;
+		}
+		if (sp->kind == K_CIDRS) {
+			extract_cidrs(cfg, sp, c);
+			continue;
+		}
+		if (cfg_opt_size(opt) == 0)
 			continue;
 		if (sp->kind == K_STR) {
 			str = cfg_opt_getnstr(opt, 0);
@@ -911,8 +1104,53 @@ extract(cfg_t *cfg, struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * What only the whole file can tell: an empty listen is allowed beside
+ * proxy_listen's addresses; and without listen in the file, its default
+ * is one of the addresses proxy_listen's must not repeat or overlap.
+ */
+static int
+check_lists_end(cfg_t *cfg)
+{
+	const struct where *e = &ctx->empty_listen, *pl;
+	char *def = (char *)(uintptr_t)specs[OPT_listen].def, *v[CONF_LISTEN_MAX];
+	cfg_opt_t *opt = cfg_getopt(cfg, specs[OPT_proxy_listen].name);
+	size_t i, n = opt_values(opt, cfg_opt_size(opt), v);
+	char why[512];
+
+	if (e->line != 0 && cfg_size(cfg, specs[OPT_listen].name) == 0 &&
+	    n == 0) {
+		ctx_printf("%s:%d: listen: the list is empty; allowed: %s",
+		    e->file, e->line, specs[OPT_listen].allowed);
+		return -1;
+	}
+	if (ctx->seen[OPT_listen].line != 0 || n == 0 ||
+	    (cfg_getopt(cfg, specs[OPT_listen].name)->flags &
+	    CFGF_MODIFIED) != 0)
+		return 0;
+	pl = &ctx->seen[OPT_proxy_listen];
+	if (n + 1 > CONF_LISTEN_MAX) {
+		ctx_printf("%s:%d: proxy_listen: more than %d addresses in "
+		    LISTS " together (listen's default is one); allowed: %s",
+		    pl->file, pl->line, CONF_LISTEN_MAX,
+		    specs[OPT_proxy_listen].allowed);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (check_addr(v[i], &def, 1, "listen", why,
+		    sizeof(why)) == 0)
+			continue;
+		ctx_printf("%s:%d: proxy_listen: %s (listen's default: set "
+		    "listen, or listen = {} for none)", pl->file, pl->line,
+		    why);
+		return -1;
+	}
+	return 0;
+}
+
 static cfg_t *
-parse_fp(FILE *fp, const char *path, char *err, size_t errlen)
+parse_fp(FILE *fp, const char *path, int empty_listen, char *err,
+    size_t errlen)
 {
 	struct parse_ctx pc;
 	cfg_t *cfg;
@@ -930,8 +1168,10 @@ parse_fp(FILE *fp, const char *path, char *err, size_t errlen)
 	}
 	cfg_set_error_function(cfg, on_cfg_error);
 	ctx = &pc;
+	note_empty_listen(path, empty_listen);
 	rc = cfg_parse_fp(cfg, fp);
-	if (rc == CFG_SUCCESS && check_root(cfg) == -1)
+	if (rc == CFG_SUCCESS && (check_root(cfg) == -1 ||
+	    check_lists_end(cfg) == -1))
 		rc = CFG_PARSE_ERROR;
 	ctx = NULL;
 	if (rc == CFG_SUCCESS)
@@ -949,16 +1189,16 @@ parse_file(const char *path, char *err, size_t errlen)
 	char why[256];
 	struct conftext text;
 	cfg_t *cfg;
-	int line;
+	int line, empty;
 
-	if (src_open(&text, path, why, sizeof(why), &line) == -1) {
+	if (src_open(&text, path, why, sizeof(why), &line, &empty) == -1) {
 		if (line > 0)
 			snprintf(err, errlen, "%s:%d: %s", path, line, why);
 		else
 			snprintf(err, errlen, "%s: %s", path, why);
 		return NULL;
 	}
-	cfg = parse_fp(text.fp, path, err, errlen);
+	cfg = parse_fp(text.fp, path, empty, err, errlen);
 	conftext_close(&text);
 	return cfg;
 }
@@ -972,11 +1212,16 @@ conf_defaults(struct conf *c)
 	long v;
 
 	memset(c, 0, sizeof(*c));
-	if ((c->listen[0] = strdup(specs[OPT_listen].def)) != NULL)
-		c->nlisten = 1;
 	for (sp = specs; sp < specs + OPT_COUNT; sp++) {
-		if (sp->kind == K_LIST)
-			continue; /* listen, above */
+		if (sp->kind == K_LIST) {
+			/* conf_load checks listen's strdup. */
+			if (sp->def[0] != '\0' &&
+			    (list_items(c, sp)[0] = strdup(sp->def)) != NULL)
+				*list_count(c, sp) = 1;
+			continue;
+		}
+		if (sp->kind == K_CIDRS)
+			continue; /* none */
 		if (sp->kind == K_STR)
 			spec_set(c, sp, 0, sp->def);
 		else if (sp->parse(sp, sp->def, &v, why, sizeof(why)) == 0)
@@ -1040,23 +1285,31 @@ int
 conf_set_listen(struct conf *c, char *const *addrs, size_t n, char *err,
     size_t errlen)
 {
+	const struct opt_spec *px = &specs[OPT_proxy_listen];
 	char why[512];
-	size_t i;
+	size_t i, npx = c->nproxy_listen;
 
 	if (n < 1 || n > CONF_LISTEN_MAX) {
 		snprintf(err, errlen, "listen: %zu addresses; allowed: %s", n,
 		    specs[OPT_listen].allowed);
 		return -1;
 	}
+	if (n + npx > CONF_LISTEN_MAX) {
+		snprintf(err, errlen, "listen: %zu addresses, and %zu in "
+		    "proxy_listen; allowed: %s", n, npx, px->allowed);
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
-		if (check_addr(addrs[i], addrs, i, why, sizeof(why)) == -1) {
+		if (check_addr(addrs[i], addrs, i, NULL, why,
+		    sizeof(why)) == -1 || check_addr(addrs[i],
+		    c->proxy_listen, npx, px->name, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "listen: %s", why);
 			if (errlen > 0)
 				sanitize(err); /* why quotes the value */
 			return -1;
 		}
 	}
-	if (listen_install(c, addrs, n) == -1) {
+	if (list_install(c, &specs[OPT_listen], addrs, n) == -1) {
 		snprintf(err, errlen, "listen: out of memory");
 		return -1;
 	}
@@ -1105,6 +1358,31 @@ summary_model(const struct conf *c, char *buf, size_t len, size_t *off)
 		    "threads");
 }
 
+/* The PROXY protocol options, when any is set. */
+static void
+summary_proxy(const struct conf *c, char *buf, size_t len, size_t *off)
+{
+	char b[64];
+	size_t i;
+
+	if (c->nproxy_listen == 0 && c->nproxy_trusted == 0)
+		return;
+	summary_add(buf, len, off, ", proxy_listen");
+	for (i = 0; i < c->nproxy_listen; i++)
+		summary_add(buf, len, off, " %s", c->proxy_listen[i]);
+	if (c->nproxy_listen == 0)
+		summary_add(buf, len, off, " (none)");
+	summary_add(buf, len, off, ", proxy_trusted");
+	for (i = 0; i < c->nproxy_trusted; i++) {
+		cidr_format(&c->proxy_trusted[i], b, sizeof(b));
+		summary_add(buf, len, off, " %s", b);
+	}
+	if (c->nproxy_trusted == 0)
+		summary_add(buf, len, off, " (none: every proxied connection "
+		    "is closed)");
+	summary_add(buf, len, off, ", proxy_timeout %d s", c->proxy_timeout);
+}
+
 void
 conf_summary(const struct conf *c, char *buf, size_t len)
 {
@@ -1118,6 +1396,9 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	    c->workers_auto ? " (auto)" : "", c->max_connections);
 	for (i = 0; i < c->nlisten; i++)
 		summary_add(buf, len, &off, " %s", c->listen[i]);
+	if (c->nlisten == 0)
+		summary_add(buf, len, &off, " (none)");
+	summary_proxy(c, buf, len, &off);
 	summary_add(buf, len, &off, ", backlog %d, idle_timeout %d s%s, "
 	    "shutdown_timeout %d s, log_level %s", c->backlog,
 	    c->idle_timeout, c->idle_timeout == 0 ? " (never)" : "",
@@ -1178,13 +1459,21 @@ conf_sandbox_name(int mode)
 void
 conf_free(struct conf *c)
 {
-	size_t i;
+	const struct opt_spec *sp;
+	size_t i, *n;
+	char **items;
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->nlisten && i < CONF_LISTEN_MAX; i++) {
-		free(c->listen[i]);
-		c->listen[i] = NULL;
+	for (sp = specs; sp < specs + OPT_COUNT; sp++) {
+		if (sp->kind != K_LIST)
+			continue;
+		items = list_items(c, sp);
+		n = list_count(c, sp);
+		for (i = 0; i < *n && i < CONF_LISTEN_MAX; i++) {
+			free(items[i]);
+			items[i] = NULL;
+		}
+		*n = 0;
 	}
-	c->nlisten = 0;
 }

@@ -240,10 +240,17 @@ conn_on_readable(struct conn *c, unsigned char *buf, size_t bufsz,
 	return CONN_READING;
 }
 
-/* A header is complete: take its addresses, then echo what followed. */
+static const char why_eof[] = "closed before a complete header";
+static const char why_read[] = "read error";
+
+/*
+ * A header is complete: take its addresses, and keep what followed it,
+ * uppercased, as pending bytes: they go out only once the caller has
+ * admitted the client the header named (conn_on_writable).
+ */
 static enum proxy_result
 header_done(struct conn *c, unsigned char *p, size_t have, size_t consumed,
-    struct bufpool *bp, const struct proxy_hdr *h)
+    struct bufpool *bp, struct proxy_hdr *h)
 {
 	size_t left = have - consumed;
 
@@ -255,27 +262,28 @@ header_done(struct conn *c, unsigned char *p, size_t have, size_t consumed,
 	}
 	c->bytes_in += left;
 	echo_upper(p + consumed, left);
-	if (c->pend == NULL) { /* all of it came in one read, into buf */
-		if (left > 0)
-			(void)echo_back(c, p + consumed, left, bp); /* c->err */
-		return PROXY_OK;
-	}
 	if (left == 0) {
-		bufpool_put(bp, c->pend);
+		if (c->pend != NULL)
+			bufpool_put(bp, c->pend);
 		c->pend = NULL;
 		c->pend_off = c->pend_len = 0;
 		return PROXY_OK;
 	}
-	/* What followed is already in the pending buffer: send it from there. */
+	if (c->pend == NULL) { /* it all came in one read, into buf */
+		if ((c->pend = bufpool_get(bp)) == NULL) {
+			c->err = ENOMEM;
+			h->why = why_read;
+			return PROXY_BAD;
+		}
+		memcpy(c->pend, p + consumed, left);
+		consumed = 0;
+	}
 	c->pend_off = (uint32_t)consumed;
 	c->pend_len = (uint32_t)left;
 	c->writing = 1;
-	(void)conn_on_writable(c, bp); /* a failure sets c->err */
 	return PROXY_OK;
 }
 
-static const char why_eof[] = "closed before a complete header";
-static const char why_read[] = "read error";
 
 void
 conn_header_why(const struct conn *c, const struct proxy_hdr *h, char *buf,

@@ -73,19 +73,27 @@ master_fit_nofile(const struct conf *c, size_t nlfds)
 	return rl.rlim_cur > nlfds + 33 ? (int)(rl.rlim_cur - nlfds - 32) : 1;
 }
 
-/* The descriptors workers inherit, and the addresses for the log. */
+/*
+ * The descriptors workers inherit, which of them expect a PROXY header,
+ * the plain one the health probe may use, and the addresses for the log
+ * ("127.0.0.1:7007, 127.0.0.1:7008 (PROXY)").
+ */
 static void
 describe(struct gen *g)
 {
 	size_t i, n = 0;
 
 	g->addrs[0] = '\0';
+	g->proxy_mask = listener_proxy_mask(g->ls, g->nls);
+	g->probe_ls = -1;
 	for (i = 0; i < g->nls; i++) {
 		g->lfds[i] = g->ls[i].fd;
+		if (g->probe_ls == -1 && !g->ls[i].proxy)
+			g->probe_ls = (int)i;
 		if (n < sizeof(g->addrs))
 			n += (size_t)snprintf(g->addrs + n,
-			    sizeof(g->addrs) - n, "%s%s", i ? ", " : "",
-			    g->ls[i].name);
+			    sizeof(g->addrs) - n, "%s%s%s", i ? ", " : "",
+			    g->ls[i].name, g->ls[i].proxy ? " (PROXY)" : "");
 	}
 }
 
@@ -235,10 +243,14 @@ prepare_reload(struct master *m, char *err, size_t errlen)
 		    "configuration's listen is not used");
 		memcpy(g->ls, m->serving.ls, sizeof(g->ls));
 		g->nls = m->serving.nls;
-	} else if (listener_reconcile(m->serving.ls, m->serving.nls,
-	    nc->listen, nc->nlisten, nc->backlog, g->ls, &g->nls, err,
-	    errlen) == -1)
+		listener_mark_adopted(g->ls, g->nls, nc->proxy_listen,
+		    nc->nproxy_listen);
+	} else if (listener_reconcile_both(m->serving.ls, m->serving.nls,
+	    nc->listen, nc->nlisten, nc->proxy_listen, nc->nproxy_listen,
+	    nc->backlog, g->ls, &g->nls, err, errlen) == -1)
 		goto fail;
+	if (settings_warning(nc) != NULL)
+		log_warnx("reload: %s", settings_warning(nc));
 	g->conf = nc;
 	return 0;
 fail:

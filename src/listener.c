@@ -359,6 +359,41 @@ release(struct listener *ls, size_t nls, int *fds, int n)
 }
 
 /*
+ * listen's and proxy_listen's entries as one list, listen's first, and
+ * which of them are proxied.  -1 with err if there are too many.
+ */
+struct spec_list {
+	char *specs[LISTENER_MAX];
+	int proxy[LISTENER_MAX];
+	size_t n;
+};
+
+static int
+join(char *const *plain, size_t nplain, char *const *proxy, size_t nproxy,
+    struct spec_list *sl, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (nplain > LISTENER_MAX || nproxy > LISTENER_MAX - nplain) {
+		snprintf(err, errlen, "at most %d addresses in listen and "
+		    "proxy_listen together", LISTENER_MAX);
+		return -1;
+	}
+	for (i = 0; i < nplain + nproxy; i++) {
+		sl->specs[i] = i < nplain ? plain[i] : proxy[i - nplain];
+		sl->proxy[i] = i >= nplain;
+	}
+	sl->n = nplain + nproxy;
+	return 0;
+}
+
+static const char *
+proxy_mark(int proxy)
+{
+	return proxy ? " (PROXY)" : "";
+}
+
+/*
  * The listeners: systemd's sockets if it passed some (socket activation),
  * else the configured addresses, taken back from systemd's fd store where
  * an earlier echod left them, opened otherwise.
@@ -367,11 +402,26 @@ int
 listener_acquire(char *const *specs, size_t nspecs, int backlog,
     struct listener *ls, size_t *nls, char *err, size_t errlen)
 {
+	return listener_acquire_both(specs, nspecs, NULL, 0, backlog, ls, nls,
+	    err, errlen);
+}
+
+int
+listener_acquire_both(char *const *plain, size_t nplain,
+    char *const *proxy, size_t nproxy, int backlog, struct listener *ls,
+    size_t *nls, char *err, size_t errlen)
+{
+	struct spec_list sl;
+	char *const *specs = sl.specs;
+	size_t nspecs;
 	char names[LISTENER_MAX][LISTENER_NAME_MAX];
 	int fds[LISTENER_MAX], n, i, stored = 0;
 	struct listen_addr la;
 	size_t k;
 
+	if (join(plain, nplain, proxy, nproxy, &sl, err, errlen) == -1)
+		return -1;
+	nspecs = sl.n;
 	if ((n = listener_inherit(fds, names, LISTENER_MAX, err,
 	    errlen)) == -1)
 		return -1;
@@ -395,11 +445,13 @@ listener_acquire(char *const *specs, size_t nspecs, int backlog,
 			k++;
 		}
 		*nls = k;
+		listener_mark_adopted(ls, k, proxy, nproxy);
 		return 0;
 	}
 	for (k = 0; k < nspecs; k++) {
 		memset(&ls[k], 0, sizeof(ls[k]));
 		snprintf(ls[k].spec, sizeof(ls[k].spec), "%s", specs[k]);
+		ls[k].proxy = sl.proxy[k];
 		if ((ls[k].fd = from_store(specs[k], fds, names, n)) != -1)
 			ls[k].from_store = 1;
 		else if (listener_parse(specs[k], &la, err, errlen) == -1 ||
@@ -409,7 +461,8 @@ listener_acquire(char *const *specs, size_t nspecs, int backlog,
 			return -1;
 		}
 		listener_name(&ls[k]);
-		log_info("listening on %s%s", ls[k].name, ls[k].from_store ?
+		log_info("listening on %s%s%s", ls[k].name,
+		    proxy_mark(ls[k].proxy), ls[k].from_store ?
 		    " (kept by systemd's fd store across the restart)" : "");
 	}
 	for (i = 0; i < n; i++)
@@ -512,13 +565,37 @@ listener_reconcile(const struct listener *old, size_t nold,
     char *const *specs, size_t nspecs, int backlog, struct listener *out,
     size_t *nout, char *err, size_t errlen)
 {
+	return listener_reconcile_both(old, nold, specs, nspecs, NULL, 0,
+	    backlog, out, nout, err, errlen);
+}
+
+/* A kept listener that moved between listen and proxy_listen. */
+static void
+log_moved(const struct listener *l)
+{
+	log_info("reload: %s %s a PROXY header (the same socket, %s)",
+	    l->name, l->proxy ? "now expects" : "no longer expects",
+	    l->proxy ? "moved to proxy_listen" : "moved to listen");
+}
+
+int
+listener_reconcile_both(const struct listener *old, size_t nold,
+    char *const *plain, size_t nplain, char *const *proxy, size_t nproxy,
+    int backlog, struct listener *out, size_t *nout, char *err,
+    size_t errlen)
+{
 	struct listen_addr ola[LISTENER_MAX], nla[LISTENER_MAX];
 	char *ospecs[LISTENER_MAX];
 	int keep[LISTENER_MAX];
-	size_t i, bn, bo;
+	struct spec_list sl;
+	char *const *specs = sl.specs;
+	size_t i, bn, bo, nspecs;
 
 	*nout = 0;
-	if (nold > LISTENER_MAX || nspecs > LISTENER_MAX) {
+	if (join(plain, nplain, proxy, nproxy, &sl, err, errlen) == -1)
+		return -1;
+	nspecs = sl.n;
+	if (nold > LISTENER_MAX) {
 		snprintf(err, errlen, "at most %d listen addresses",
 		    LISTENER_MAX);
 		return -1;
@@ -529,28 +606,34 @@ listener_reconcile(const struct listener *old, size_t nold,
 	    parse_all(specs, nspecs, nla, err, errlen) == -1)
 		return -1;
 	if (listener_plan(ola, nold, nla, nspecs, keep, &bn, &bo) == -1) {
-		snprintf(err, errlen, "listen: '%s' overlaps '%s' on the same "
+		snprintf(err, errlen, "%s: '%s' overlaps '%s' on the same "
 		    "port, and the running workers hold that socket until "
 		    "the new ones are ready, so a reload cannot switch "
 		    "between them; reload to another port first, or restart "
-		    "echod", specs[bn], old[bo].spec);
+		    "echod", sl.proxy[bn] ? "proxy_listen" : "listen", specs[bn],
+		    old[bo].spec);
 		return -1;
 	}
 	for (i = 0; i < nspecs; i++) {
 		memset(&out[i], 0, sizeof(out[i]));
 		if (keep[i] != -1) {
 			out[i] = old[keep[i]];
+			out[i].proxy = sl.proxy[i];
+			if (out[i].proxy != old[keep[i]].proxy)
+				log_moved(&out[i]);
 			(void)listen(out[i].fd, backlog);
 			continue;
 		}
 		snprintf(out[i].spec, sizeof(out[i].spec), "%s", specs[i]);
+		out[i].proxy = sl.proxy[i];
 		if ((out[i].fd = listener_open(&nla[i], backlog, err,
 		    errlen)) == -1) {
 			listener_close_unused(out, i, old, nold, 0);
 			return -1;
 		}
 		listener_name(&out[i]);
-		log_info("reload: listening on %s", out[i].name);
+		log_info("reload: listening on %s%s", out[i].name,
+		    proxy_mark(out[i].proxy));
 	}
 	*nout = nspecs;
 	return 0;
@@ -578,8 +661,8 @@ listener_close_unused(const struct listener *ls, size_t n,
 		if (ls[i].from_systemd || holds_fd(keep, nkeep, ls[i].fd))
 			continue;
 		if (retired) {
-			log_info("reload: no longer listening on %s",
-			    ls[i].name);
+			log_info("reload: no longer listening on %s%s",
+			    ls[i].name, proxy_mark(ls[i].proxy));
 			if (ls[i].from_store) {
 				listener_fdname(ls[i].spec, name, sizeof(name));
 				notify_fdstore_remove(name);
@@ -602,4 +685,91 @@ listener_store(struct listener *ls, size_t n)
 		notify_fdstore(ls[i].fd, name);
 		ls[i].from_store = 1; /* it is there now */
 	}
+}
+
+/* ---- proxied listeners (proxy_listen) ---- */
+
+int
+listener_bound_is(const struct sockaddr *sa, const struct listen_addr *entry)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)(const void *)sa;
+	const struct sockaddr_in6 *a6 =
+	    (const struct sockaddr_in6 *)(const void *)sa;
+	const struct sockaddr_in *e4 =
+	    (const struct sockaddr_in *)(const void *)&entry->ss;
+	const struct sockaddr_in6 *e6 =
+	    (const struct sockaddr_in6 *)(const void *)&entry->ss;
+	in_port_t port;
+
+	if (sa->sa_family == AF_INET)
+		port = a4->sin_port;
+	else if (sa->sa_family == AF_INET6)
+		port = a6->sin6_port;
+	else
+		return 0;
+	if (port != addr_port(entry))
+		return 0;
+	if (entry->any) /* "*": dual-stack [::], or 0.0.0.0 without IPv6 */
+		return sa->sa_family == AF_INET ?
+		    a4->sin_addr.s_addr == htonl(INADDR_ANY) :
+		    IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
+	if (sa->sa_family != entry->ss.ss_family)
+		return 0;
+	return sa->sa_family == AF_INET ?
+	    a4->sin_addr.s_addr == e4->sin_addr.s_addr :
+	    IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &e6->sin6_addr);
+}
+
+/* Whether the socket fd is bound to one of the n entries of proxy. */
+static int
+bound_in(int fd, char *const *proxy, size_t n)
+{
+	struct sockaddr_storage ss;
+	struct listen_addr la;
+	socklen_t sl = sizeof(ss);
+	char junk[8];
+	size_t i;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (listener_parse(proxy[i], &la, junk, sizeof(junk)) == 0 &&
+		    listener_bound_is((struct sockaddr *)&ss, &la))
+			return 1;
+	return 0;
+}
+
+void
+listener_mark_adopted(struct listener *ls, size_t n, char *const *proxy,
+    size_t nproxy)
+{
+	size_t i;
+	int was;
+
+	for (i = 0; i < n; i++) {
+		if (!ls[i].from_systemd)
+			continue;
+		was = ls[i].proxy;
+		ls[i].proxy = bound_in(ls[i].fd, proxy, nproxy);
+		if (ls[i].proxy && !was)
+			log_notice("socket activation: %s is in proxy_listen: "
+			    "its clients must send a PROXY header",
+			    ls[i].name);
+		else if (!ls[i].proxy && was)
+			log_notice("socket activation: %s is no longer in "
+			    "proxy_listen: a plain listener", ls[i].name);
+	}
+}
+
+uint32_t
+listener_proxy_mask(const struct listener *ls, size_t n)
+{
+	uint32_t mask = 0;
+	size_t i;
+
+	for (i = 0; i < n && i < 32; i++)
+		if (ls[i].proxy)
+			mask |= UINT32_C(1) << i;
+	return mask;
 }

@@ -264,7 +264,8 @@ main(int argc, char **argv)
 	struct sandbox_verdict sv;
 	struct options o;
 	struct conf c;
-	char summary[512], what[256], err[512], config_abs[4096], sb[512];
+	char summary[2048], what[256], err[512], config_abs[4096], sb[512];
+	const char *warning;
 	size_t n;
 	int rc;
 
@@ -279,12 +280,15 @@ main(int argc, char **argv)
 		absolute_config(&o, config_abs, sizeof(config_abs));
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
+	warning = settings_warning(&c);
 	if (o.test) {
 		(void)sandbox_truth(&c, model_needs(c.model), sb,
 		    sizeof(sb));
 		/* One line: what the file says, then what this host gives. */
 		printf("echod: %s: configuration OK: %s; here: %s\n",
 		    c.path[0] ? c.path : "built-in defaults", summary, sb);
+		if (warning != NULL)
+			fprintf(stderr, "echod: warning: %s\n", warning);
 		conf_free(&c);
 		free_options(&o);
 		return ECHOD_EXIT_OK;
@@ -305,8 +309,10 @@ main(int argc, char **argv)
 	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
 	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
 	log_info("%s", summary);
-	if (listener_acquire(c.listen, c.nlisten, c.backlog, ls, &n, err,
-	    sizeof(err)) == -1)
+	if (warning != NULL)
+		log_warnx("%s", warning);
+	if (listener_acquire_both(c.listen, c.nlisten, c.proxy_listen,
+	    c.nproxy_listen, c.backlog, ls, &n, err, sizeof(err)) == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
 	if (o.daemon)
 		mo.ready_fd = become_daemon(&c, &mo.pidfile_fd);

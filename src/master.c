@@ -293,6 +293,7 @@ start_probe(struct master *m, uint64_t now)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	size_t li;
 
 	m->next_probe = now + m->wd_interval;
 	if (m->probe.fd != -1 || m->serving.nls == 0)
@@ -304,7 +305,11 @@ start_probe(struct master *m, uint64_t now)
 			notify_watchdog();
 		return;
 	}
-	if (probe_target(m->serving.ls[0].fd, &ss, &sl) == -1 ||
+	/* A plain listener if there is one; else a proxied one, with a
+	 * LOCAL header (its own address must then be in proxy_trusted). */
+	li = m->serving.probe_ls >= 0 ? (size_t)m->serving.probe_ls : 0;
+	m->probe.proxied = m->serving.ls[li].proxy;
+	if (probe_target(m->serving.ls[li].fd, &ss, &sl) == -1 ||
 	    probe_start(&m->probe, (struct sockaddr *)&ss, sl, now, m->epfd,
 	    TAG_PROBE) == -1)
 		log_warnx("health probe: %s", m->probe.err);

@@ -164,6 +164,16 @@ probe_start(struct probe *p, const struct sockaddr *sa, socklen_t len,
 	return p->fd;
 }
 
+/*
+ * A proxied listener wants a PROXY header before anything: a v2 LOCAL one,
+ * as a balancer's own health check sends (the worker keeps the probe's
+ * own address and counts it against no client).
+ */
+static const unsigned char v2_local[16] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x20, 0x00, 0x00, 0x00
+};
+
 static enum probe_result
 fail(struct probe *p, const char *what, int err)
 {
@@ -176,7 +186,9 @@ fail(struct probe *p, const char *what, int err)
 enum probe_result
 probe_event(struct probe *p)
 {
-	unsigned char want[PROBE_TOKEN_LEN];
+	unsigned char want[PROBE_TOKEN_LEN], out[sizeof(v2_local) +
+	    PROBE_TOKEN_LEN];
+	size_t olen = 0;
 	socklen_t sl = sizeof(int);
 	int soerr = 0;
 	ssize_t n;
@@ -187,10 +199,16 @@ probe_event(struct probe *p)
 		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1 ||
 		    soerr != 0)
 			return fail(p, "connect", soerr ? soerr : errno);
-		n = send(p->fd, p->token, PROBE_TOKEN_LEN, MSG_NOSIGNAL);
+		if (p->proxied) {
+			memcpy(out, v2_local, sizeof(v2_local));
+			olen = sizeof(v2_local);
+		}
+		memcpy(out + olen, p->token, PROBE_TOKEN_LEN);
+		olen += PROBE_TOKEN_LEN;
+		n = send(p->fd, out, olen, MSG_NOSIGNAL);
 		if (n == -1 && (errno == EAGAIN || errno == ENOTCONN))
 			return PROBE_PENDING;
-		if (n != PROBE_TOKEN_LEN)
+		if (n != (ssize_t)olen)
 			return fail(p, "send", n == -1 ? errno : EIO);
 		p->sent = 1;
 		if (watch(p) == -1)

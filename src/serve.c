@@ -506,8 +506,9 @@ header_turn(struct serve *s, struct conn *c, uint64_t *key,
 	sb_add(&s->sb->proxied, 1);
 	c->last_ms = serve_now();
 	if (admit(s, c, key) == -1)
-		return "refused";
-	return c->err ? "failed" : NULL;
+		return "refused"; /* what followed the header goes unsent */
+	/* Admitted: what came behind the header goes out now. */
+	return conn_on_writable(c, bp) == CONN_FAILED ? "failed" : NULL;
 }
 
 /* Past proxy_timeout without a whole header: the reason, or NULL. */

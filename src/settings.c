@@ -23,3 +23,12 @@ settings_build(struct conf *c, const struct settings *s, char *err,
 		return SETTINGS_BAD_CLI;
 	return SETTINGS_OK;
 }
+
+const char *
+settings_warning(const struct conf *c)
+{
+	if (c->nproxy_listen > 0 && c->nproxy_trusted == 0)
+		return "proxy_listen is set but proxy_trusted is empty: every "
+		    "connection to it will be closed";
+	return NULL;
+}

@@ -55,6 +55,7 @@ slots_spawn(struct master *m, unsigned i, const struct gen *g)
 	m->wa.conf = g->conf;
 	m->wa.lfds = g->lfds;
 	m->wa.nlfds = g->nls;
+	m->wa.proxy_mask = g->proxy_mask;
 	m->wa.max_conns = g->max_conns;
 	if ((pid = fork()) == -1) {
 		log_warn("fork for worker %u; trying again in 1 s", i);

@@ -450,13 +450,20 @@ header_event(struct worker *w, uint32_t i)
 	if (c->proxy == CONN_PROXY_DONE)
 		conn_publish_client(c, w->sb);
 	if (admit(w, c) == -1) {
-		close_conn(w, i, "refused");
+		close_conn(w, i, "refused"); /* what followed the header goes */
 		return;
 	}
-	if (c->err)
+	/* Admitted: what came behind the header goes out now. */
+	switch (conn_on_writable(c, &w->bp)) {
+	case CONN_FAILED:
 		close_conn(w, i, "failed");
-	else if (c->writing)
+		break;
+	case CONN_WRITING:
 		set_interest(w, i, EPOLLOUT);
+		break;
+	default:
+		break;
+	}
 }
 
 static void

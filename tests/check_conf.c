@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "log.h"
+#include "settings.h"
 #include "harness.h"
 #include "suites.h"
 
@@ -27,7 +28,8 @@
 	"shutdown_timeout, log_level, worker_timeout, user, group, "       \
 	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
 	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
-	"model, threads, include(\"FILE\")"
+	"model, threads, proxy_listen, proxy_trusted, proxy_timeout, "     \
+	"include(\"FILE\")"
 
 /*
  * Names every Linux system has: root (uid 0, gid 0) and nobody.  The
@@ -1129,7 +1131,7 @@ START_TEST(test_every_option_documented)
 		ck_assert_msg(strstr(ALLOWED_OPTS, want) != NULL,
 		    "'no such option' does not name %s", name);
 	}
-	ck_assert_uint_eq(i, 19);
+	ck_assert_uint_eq(i, 22);
 }
 END_TEST
 
@@ -1239,6 +1241,412 @@ START_TEST(test_summary)
 }
 END_TEST
 
+/* --- the PROXY protocol's options (issue 12) --------------------------- */
+
+#define PL_ALLOWED                                                         \
+	"allowed: at most 16 addresses in listen and proxy_listen together, " \
+	"each once"
+#define PT_ALLOWED                                                         \
+	"allowed: at most 64 blocks such as \"10.0.0.0/8\", \"::1/128\" or "  \
+	"\"127.0.0.1\""
+#define CIDR_EXPECTED                                                      \
+	"expected A.B.C.D, A.B.C.D/0..32, an IPv6 address or IPV6/0..128, " \
+	"numeric"
+#define WILDCARD_WHY                                                       \
+	"a wildcard takes the port on every address (\"*\" of both "       \
+	"families), so the second cannot listen; allowed: one of them"
+/* "1.1.1.1:1", ... "1.1.1.1:N" as list elements. */
+#define A8(p) "\"1.1.1.1:" p "1\",\"1.1.1.1:" p "2\",\"1.1.1.1:" p "3\"," \
+	"\"1.1.1.1:" p "4\",\"1.1.1.1:" p "5\",\"1.1.1.1:" p "6\","          \
+	"\"1.1.1.1:" p "7\",\"1.1.1.1:" p "8\""
+#define B8(p) "\"2.2.2.2:" p "1\",\"2.2.2.2:" p "2\",\"2.2.2.2:" p "3\"," \
+	"\"2.2.2.2:" p "4\",\"2.2.2.2:" p "5\",\"2.2.2.2:" p "6\","          \
+	"\"2.2.2.2:" p "7\",\"2.2.2.2:" p "8\""
+/* Eight blocks 10.P.0.1 .. 10.P.0.8, then 64 of them. */
+#define C8(p) "\"10." p ".0.1\",\"10." p ".0.2\",\"10." p ".0.3\","      \
+	"\"10." p ".0.4\",\"10." p ".0.5\",\"10." p ".0.6\",\"10." p ".0.7\"," \
+	"\"10." p ".0.8\""
+#define C64 C8("1") "," C8("2") "," C8("3") "," C8("4") "," C8("5") ","  \
+	C8("6") "," C8("7") "," C8("8")
+
+struct proxy_bad_case {
+	const char *text;
+	const char *inc;  /* INC's content, or NULL */
+	const char *file; /* the file named in the message */
+	int line;
+	const char *msg; /* the whole message after "FILE:LINE: " */
+};
+
+static const struct proxy_bad_case proxy_bad[] = {
+	/* proxy_listen: listen's address checks */
+	{ "proxy_listen = \"127.0.0.1:99999\"\n", NULL, MAIN, 1,
+	    "proxy_listen: '127.0.0.1:99999': port '99999' is not a number "
+	    "in 0..65535" },
+	{ "listen = {}\nproxy_listen = \"localhost:7\"\n", NULL, MAIN, 2,
+	    "proxy_listen: 'localhost:7': 'localhost' is not a numeric IPv4 "
+	    "address (echod does not resolve names); expected HOST:PORT, "
+	    "[IPV6]:PORT or *:PORT" },
+	{ "listen = {}\nproxy_listen = {\"127.0.0.1:1\",\n\"127.0.0.1:1\"}\n",
+	    NULL, MAIN, 3, "proxy_listen: '127.0.0.1:1' is given twice" },
+	{ "listen = {}\nproxy_listen = {\"127.0.0.1:7\", \"*:7\"}\n", NULL,
+	    MAIN, 2, "proxy_listen: '*:7' overlaps '127.0.0.1:7': "
+	    WILDCARD_WHY },
+	{ "listen = {}\nproxy_listen = \"*:1\"\n\nproxy_listen = \"*:2\"\n",
+	    NULL, MAIN, 4, "proxy_listen: given twice (first at " },
+	/* each address once across both lists, in either order */
+	{ "listen = \"127.0.0.1:1\"\nproxy_listen = \"127.0.0.1:1\"\n", NULL,
+	    MAIN, 2, "proxy_listen: '127.0.0.1:1' is in listen too; allowed: "
+	    "each address in one of listen and proxy_listen" },
+	{ "proxy_listen = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:1\"\n", NULL,
+	    MAIN, 2, "listen: '127.0.0.1:1' is in proxy_listen too; allowed: "
+	    "each address in one of listen and proxy_listen" },
+	{ "listen = \"[::1]:7\"\nproxy_listen = \"[0::1]:07\"\n", NULL, MAIN, 2,
+	    "proxy_listen: '[0::1]:07' is the same address as listen's "
+	    "'[::1]:7'" },
+	{ "listen = \"127.0.0.1:7\"\nproxy_listen = {\"127.0.0.1:8\",\n"
+	  "\"*:7\"}\n", NULL, MAIN, 3, "proxy_listen: '*:7' overlaps listen's "
+	    "'127.0.0.1:7': " WILDCARD_WHY },
+	{ "proxy_listen = \"[::]:7\"\nlisten += \"[::1]:7\"\n", NULL, MAIN, 2,
+	    "listen: '[::1]:7' overlaps proxy_listen's '[::]:7': "
+	    WILDCARD_WHY },
+	{ "listen = \"127.0.0.1:1\"\ninclude(\"inc.conf\")\n",
+	    "\nproxy_listen = \"127.0.0.1:1\"\n", INC, 2,
+	    "proxy_listen: '127.0.0.1:1' is in listen too; allowed: each "
+	    "address in one of listen and proxy_listen (included from " },
+	/* without listen in the file, its default counts */
+	{ "\nproxy_listen = \"127.0.0.1:7007\"\n", NULL, MAIN, 2,
+	    "proxy_listen: '127.0.0.1:7007' overlaps listen's '*:7007': "
+	    WILDCARD_WHY " (listen's default: set listen, or listen = {} for "
+	    "none)" },
+	{ "proxy_listen = \"*:7007\"\n", NULL, MAIN, 1,
+	    "proxy_listen: '*:7007' is in listen too; allowed: each address "
+	    "in one of listen and proxy_listen (listen's default: set listen, "
+	    "or listen = {} for none)" },
+	/* at most 16 addresses in both lists */
+	{ "listen = {" A8("") "}\nproxy_listen = {" B8("") ",\n"
+	  "\"3.3.3.3:1\"}\n", NULL, MAIN, 3,
+	    "proxy_listen: more than 16 addresses in listen and proxy_listen "
+	    "together; " PL_ALLOWED },
+	{ "proxy_listen = {" B8("") "}\nlisten = {" A8("") ",\n"
+	  "\"3.3.3.3:1\"}\n", NULL, MAIN, 3,
+	    "listen: more than 16 addresses in listen and proxy_listen "
+	    "together; allowed: 1..16 addresses, each once" },
+	{ "listen = {}\nproxy_listen = {" A8("") "," B8("") ",\n"
+	  "\"3.3.3.3:1\"}\n", NULL, MAIN, 3,
+	    "proxy_listen: more than 16 addresses; " PL_ALLOWED },
+	{ "\nproxy_listen = {" A8("") "," B8("") "}\n", NULL, MAIN, 2,
+	    "proxy_listen: more than 16 addresses in listen and proxy_listen "
+	    "together (listen's default is one); " PL_ALLOWED },
+	/* an empty listen needs proxy_listen's addresses */
+	{ "listen = {}\nproxy_listen = {}\n", NULL, MAIN, 1,
+	    "listen: the list is empty; allowed: 1..16 addresses, each once" },
+	{ "proxy_listen = {}\nworkers = 2\nlisten = {}\n", NULL, MAIN, 3,
+	    "listen: the list is empty; allowed: 1..16 addresses, each once" },
+	{ "listen = {}\nlisten = \"*:1\"\n", NULL, MAIN, 2,
+	    "listen: given twice (first at " },
+	/* proxy_trusted */
+	{ "proxy_trusted = \"10.0.0.1/8\"\n", NULL, MAIN, 1,
+	    "proxy_trusted: '10.0.0.1/8': bits are set past the /8 prefix; "
+	    "expected the block's first address, 10.0.0.0/8" },
+	{ "proxy_trusted = {\n\"127.0.0.1\",\n\"localhost\"}\n", NULL, MAIN, 3,
+	    "proxy_trusted: 'localhost': 'localhost' is not a numeric IPv4 or "
+	    "IPv6 address (echod does not resolve names); " CIDR_EXPECTED },
+	{ "proxy_trusted = \"10.0.0.0/33\"\n", NULL, MAIN, 1,
+	    "proxy_trusted: '10.0.0.0/33': the prefix length '33' is not a "
+	    "number in 0..32; " CIDR_EXPECTED },
+	{ "proxy_trusted = \"::1/129\"\n", NULL, MAIN, 1,
+	    "proxy_trusted: '::1/129': the prefix length '129' is not a "
+	    "number in 0..128; " CIDR_EXPECTED },
+	{ "proxy_trusted = \"\"\n", NULL, MAIN, 1,
+	    "proxy_trusted: '': " CIDR_EXPECTED },
+	{ "proxy_trusted = \"127.0.0.1:7007\"\n", NULL, MAIN, 1,
+	    "proxy_trusted: '127.0.0.1:7007': '127.0.0.1:7007' is not a "
+	    "numeric IPv4 or IPv6 address (echod does not resolve names); "
+	    CIDR_EXPECTED },
+	{ "proxy_trusted = {\"10.0.0.0/8\", \"10.0.0.0/8\"}\n", NULL, MAIN, 1,
+	    "proxy_trusted: '10.0.0.0/8' is the same block as '10.0.0.0/8'; "
+	    "allowed: each block once" },
+	{ "proxy_trusted = {\"127.0.0.1\",\n\"::ffff:127.0.0.1/128\"}\n", NULL,
+	    MAIN, 2, "proxy_trusted: '::ffff:127.0.0.1/128' is the same block "
+	    "as '127.0.0.1'; allowed: each block once" },
+	{ "proxy_trusted = {" C64 ",\n\"10.0.0.9\"}\n", NULL, MAIN, 2,
+	    "proxy_trusted: more than 64 blocks; " PT_ALLOWED },
+	{ "proxy_trusted = \"::1\"\nproxy_trusted = \"::1\"\n", NULL, MAIN, 2,
+	    "proxy_trusted: given twice (first at " },
+	/* proxy_timeout */
+	{ "proxy_timeout = 0\n", NULL, MAIN, 1,
+	    "proxy_timeout: 0 is out of range; allowed: 1..300 seconds" },
+	{ "proxy_timeout = 301\n", NULL, MAIN, 1,
+	    "proxy_timeout: 301 is out of range; allowed: 1..300 seconds" },
+	{ "proxy_timeout = 5s\n", NULL, MAIN, 1,
+	    "proxy_timeout: '5s' is not a number; allowed: 1..300 seconds" },
+	{ "proxy_timeout = 5\nproxy_timeout = 5\n", NULL, MAIN, 2,
+	    "proxy_timeout: given twice (first at " },
+};
+
+START_TEST(test_proxy_bad)
+{
+	const struct proxy_bad_case *bc = &proxy_bad[_i];
+	struct tmpconf t;
+	struct conf c;
+	char err[2048], prefix[256];
+	size_t n;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(load_text(&t, bc->text, 0, bc->inc, &c, err,
+	    sizeof(err)), -1);
+	assert_one_line(err);
+	snprintf(prefix, sizeof(prefix), "%s/%s:%d: ", t.dir, bc->file,
+	    bc->line);
+	n = strlen(prefix);
+	ck_assert_msg(strncmp(err, prefix, n) == 0,
+	    "case %d: '%s' does not start with '%s'", _i, err, prefix);
+	/* Exact, but for "given twice" (the first place) and includes. */
+	if (strstr(bc->msg, "(first at ") != NULL ||
+	    strstr(bc->msg, "(included from ") != NULL)
+		ck_assert_msg(strncmp(err + n, bc->msg, strlen(bc->msg)) == 0,
+		    "case %d: '%s' is not '%s...'", _i, err + n, bc->msg);
+	else
+		ck_assert_str_eq(err + n, bc->msg);
+	ck_assert_uint_eq(c.nlisten, 0); /* c untouched */
+	ck_assert_uint_eq(c.nproxy_listen, 0);
+}
+END_TEST
+
+struct proxy_good_case {
+	const char *text;
+	const char *inc;
+	const char *listen;       /* the addresses, space-separated */
+	const char *proxy_listen; /* the same */
+	const char *trusted;      /* cidr_format of each, space-separated */
+	int timeout;
+};
+
+static const struct proxy_good_case proxy_good[] = {
+	{ "", NULL, "*:7007", "", "", CONF_DEFAULT_PROXY_TIMEOUT },
+	{ "proxy_listen = \"127.0.0.1:7008\"\nproxy_trusted = { \"127.0.0.1/32\", "
+	  "\"::1/128\" }\nproxy_timeout = 10\n", NULL, "*:7007",
+	    "127.0.0.1:7008", "127.0.0.1/32 ::1/128", 10 },
+	{ "listen = \"127.0.0.1:7007\"\nproxy_listen = { \"127.0.0.1:7008\", "
+	  "\"[::1]:7008\" }\n", NULL, "127.0.0.1:7007",
+	    "127.0.0.1:7008 [::1]:7008", "", CONF_DEFAULT_PROXY_TIMEOUT },
+	/* only proxied listeners, whichever comes first */
+	{ "listen = {}\nproxy_listen = \"*:7008\"\n", NULL, "", "*:7008", "",
+	    CONF_DEFAULT_PROXY_TIMEOUT },
+	{ "proxy_listen = \"*:7007\"\nlisten = {}\n", NULL, "", "*:7007", "",
+	    CONF_DEFAULT_PROXY_TIMEOUT },
+	{ "proxy_listen = \"127.0.0.1:9\"\ninclude(\"inc.conf\")\n",
+	    "listen = {}\n", "", "127.0.0.1:9", "", CONF_DEFAULT_PROXY_TIMEOUT },
+	/* appending, an empty proxy_listen, the range's ends */
+	{ "listen = \"127.0.0.1:1\"\nproxy_listen = \"127.0.0.1:2\"\n"
+	  "proxy_listen += \"127.0.0.1:3\"\nproxy_timeout = 1\n", NULL,
+	    "127.0.0.1:1", "127.0.0.1:2 127.0.0.1:3", "", 1 },
+	{ "proxy_listen = {}\nproxy_trusted = {}\nproxy_timeout = 300\n", NULL,
+	    "*:7007", "", "", 300 },
+	/* the same port on addresses that do not overlap */
+	{ "listen = \"127.0.0.1:7\"\nproxy_listen = { \"127.0.0.2:7\", "
+	  "\"[::]:7\" }\n", NULL, "127.0.0.1:7", "127.0.0.2:7 [::]:7", "",
+	    CONF_DEFAULT_PROXY_TIMEOUT },
+	/* blocks: nested ones are fine, a mapped one is IPv4 */
+	{ "proxy_trusted = { \"10.0.0.0/8\", \"10.1.0.0/16\", \"::/0\", "
+	  "\"::ffff:192.168.0.0/112\", \"fd00::1\" }\n", NULL, "*:7007", "",
+	    "10.0.0.0/8 10.1.0.0/16 ::/0 192.168.0.0/16 fd00::1/128",
+	    CONF_DEFAULT_PROXY_TIMEOUT },
+	/* 16 addresses in both lists: 8 + 8, 0 + 16, 15 + 1 (the default) */
+	{ "listen = {" A8("") "}\nproxy_listen = {" B8("") "}\n", NULL,
+	    NULL, NULL, "", CONF_DEFAULT_PROXY_TIMEOUT },
+	{ "listen = {}\nproxy_listen = {" A8("") "," B8("") "}\n", NULL,
+	    "", NULL, "", CONF_DEFAULT_PROXY_TIMEOUT },
+	{ "proxy_trusted = {" C64 "}\n", NULL, "*:7007", "", NULL,
+	    CONF_DEFAULT_PROXY_TIMEOUT },
+};
+
+/* Whether list (n strings) is words, space-separated; NULL: any. */
+static void
+assert_words(const char *what, char *const *list, size_t n,
+    const char *words)
+{
+	char buf[1024] = "";
+	size_t i, off = 0;
+
+	if (words == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+		    i > 0 ? " " : "", list[i]);
+	ck_assert_msg(strcmp(buf, words) == 0, "%s: '%s', not '%s'", what,
+	    buf, words);
+}
+
+START_TEST(test_proxy_good)
+{
+	const struct proxy_good_case *gc = &proxy_good[_i];
+	char err[1024], f[8][64], *fp[CONF_TRUSTED_MAX];
+	struct tmpconf t;
+	struct conf c;
+	size_t i;
+
+	conf_defaults(&c);
+	ck_assert_msg(load_text(&t, gc->text, 0, gc->inc, &c, err,
+	    sizeof(err)) == 0, "case %d: %s", _i, err);
+	assert_words("listen", c.listen, c.nlisten, gc->listen);
+	assert_words("proxy_listen", c.proxy_listen, c.nproxy_listen,
+	    gc->proxy_listen);
+	ck_assert_uint_le(c.nlisten + c.nproxy_listen, CONF_LISTEN_MAX);
+	if (gc->trusted != NULL) {
+		ck_assert_uint_le(c.nproxy_trusted, 8);
+		for (i = 0; i < c.nproxy_trusted; i++) {
+			cidr_format(&c.proxy_trusted[i], f[i], sizeof(f[i]));
+			fp[i] = f[i];
+		}
+		assert_words("proxy_trusted", fp, c.nproxy_trusted,
+		    gc->trusted);
+	} else
+		ck_assert_uint_eq(c.nproxy_trusted, CONF_TRUSTED_MAX);
+	ck_assert_int_eq(c.proxy_timeout, gc->timeout);
+	conf_free(&c);
+	ck_assert_uint_eq(c.nlisten, 0);
+	ck_assert_uint_eq(c.nproxy_listen, 0);
+}
+END_TEST
+
+START_TEST(test_proxy_defaults)
+{
+	struct conf c;
+
+	conf_defaults(&c);
+	ck_assert_uint_eq(c.nproxy_listen, 0);
+	ck_assert_ptr_null(c.proxy_listen[0]);
+	ck_assert_uint_eq(c.nproxy_trusted, 0);
+	ck_assert_int_eq(c.proxy_timeout, CONF_DEFAULT_PROXY_TIMEOUT);
+	ck_assert_int_eq(CONF_DEFAULT_PROXY_TIMEOUT, 5);
+	conf_free(&c);
+}
+END_TEST
+
+/* -l replaces listen and keeps the file's proxy_listen: both checked. */
+START_TEST(test_proxy_set_listen)
+{
+	char *same[] = { "127.0.0.1:8" }, *wild[] = { "*:8" };
+	char *ok[] = { "127.0.0.1:7" }, *many[CONF_LISTEN_MAX];
+	char err[512], spec[CONF_LISTEN_MAX][32];
+	struct tmpconf t;
+	struct conf c;
+	size_t i;
+
+	conf_defaults(&c);
+	ck_assert_int_eq(load_text(&t, "listen = {}\nproxy_listen = { "
+	    "\"127.0.0.1:8\", \"[::1]:8\" }\n", 0, NULL, &c, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(conf_set_listen(&c, same, 1, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: '127.0.0.1:8' is in proxy_listen too; "
+	    "allowed: each address in one of listen and proxy_listen");
+	ck_assert_int_eq(conf_set_listen(&c, wild, 1, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: '*:8' overlaps proxy_listen's "
+	    "'127.0.0.1:8': " WILDCARD_WHY);
+	for (i = 0; i < CONF_LISTEN_MAX; i++) {
+		snprintf(spec[i], sizeof(spec[i]), "10.0.0.1:%zu", i + 1);
+		many[i] = spec[i];
+	}
+	ck_assert_int_eq(conf_set_listen(&c, many, CONF_LISTEN_MAX - 1, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "listen: 15 addresses, and 2 in proxy_listen; "
+	    PL_ALLOWED);
+	ck_assert_uint_eq(c.nlisten, 0); /* unchanged */
+	ck_assert_int_eq(conf_set_listen(&c, many, CONF_LISTEN_MAX - 2, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(conf_set_listen(&c, ok, 1, err, sizeof(err)), 0);
+	assert_words("listen", c.listen, c.nlisten, "127.0.0.1:7");
+	assert_words("proxy_listen", c.proxy_listen, c.nproxy_listen,
+	    "127.0.0.1:8 [::1]:8");
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_proxy_summary)
+{
+	struct tmpconf t;
+	struct conf c;
+	char buf[2048], err[512];
+
+	conf_defaults(&c);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_ptr_null(strstr(buf, "proxy"));
+	ck_assert_int_eq(load_text(&t, "listen = {}\nproxy_listen = { "
+	    "\"127.0.0.1:7008\", \"[::1]:7008\" }\nproxy_trusted = { "
+	    "\"10.0.0.0/8\", \"::1\" }\nproxy_timeout = 7\nworkers = 2\n", 0,
+	    NULL, &c, err, sizeof(err)), 0);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_msg(strncmp(buf, "2 workers x 8192 connections, listen "
+	    "(none), proxy_listen 127.0.0.1:7008 [::1]:7008, proxy_trusted "
+	    "10.0.0.0/8 ::1/128, proxy_timeout 7 s, backlog 1024, ", 134) == 0,
+	    "%s", buf);
+	ck_assert_int_eq(load_text(&t, "proxy_listen = \"127.0.0.1:7008\"\n", 0,
+	    NULL, &c, err, sizeof(err)), 0);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, ", listen *:7007, proxy_listen "
+	    "127.0.0.1:7008, proxy_trusted (none: every proxied connection is "
+	    "closed), proxy_timeout 5 s, backlog "));
+	ck_assert_int_eq(load_text(&t, "proxy_trusted = \"127.0.0.1\"\n", 0,
+	    NULL, &c, err, sizeof(err)), 0);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, ", listen *:7007, proxy_listen "
+	    "(none), proxy_trusted 127.0.0.1/32, proxy_timeout 5 s, "));
+	conf_free(&c);
+}
+END_TEST
+
+/* -t and the start-up log warn about proxied listeners nobody may use. */
+START_TEST(test_proxy_warning)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[512];
+
+	conf_defaults(&c);
+	ck_assert_ptr_null(settings_warning(&c));
+	ck_assert_int_eq(load_text(&t, "proxy_listen = \"127.0.0.1:8\"\n", 0,
+	    NULL, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(settings_warning(&c), "proxy_listen is set but "
+	    "proxy_trusted is empty: every connection to it will be closed");
+	ck_assert_int_eq(load_text(&t, "proxy_listen = \"127.0.0.1:8\"\n"
+	    "proxy_trusted = \"127.0.0.1\"\n", 0, NULL, &c, err, sizeof(err)),
+	    0);
+	ck_assert_ptr_null(settings_warning(&c));
+	ck_assert_int_eq(load_text(&t, "proxy_trusted = \"127.0.0.1\"\n", 0,
+	    NULL, &c, err, sizeof(err)), 0);
+	ck_assert_ptr_null(settings_warning(&c));
+	conf_free(&c);
+}
+END_TEST
+
+/* A failed reload keeps the old lists, a good one replaces both. */
+START_TEST(test_proxy_reload_keeps_old)
+{
+	struct tmpconf t;
+	struct conf c;
+	char err[512];
+
+	conf_defaults(&c);
+	ck_assert_int_eq(load_text(&t, "listen = {}\nproxy_listen = "
+	    "\"127.0.0.1:8\"\nproxy_trusted = \"::1\"\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(load_text(&t, "listen = {}\nproxy_listen = "
+	    "\"127.0.0.1:9\"\nproxy_timeout = 0\n", 0, NULL, &c, err,
+	    sizeof(err)), -1);
+	assert_words("proxy_listen", c.proxy_listen, c.nproxy_listen,
+	    "127.0.0.1:8");
+	ck_assert_uint_eq(c.nlisten, 0);
+	ck_assert_uint_eq(c.nproxy_trusted, 1);
+	ck_assert_int_eq(load_text(&t, "workers = 1\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	assert_words("listen", c.listen, c.nlisten, CONF_DEFAULT_LISTEN);
+	ck_assert_uint_eq(c.nproxy_listen, 0);
+	ck_assert_uint_eq(c.nproxy_trusted, 0);
+	conf_free(&c);
+}
+END_TEST
+
 Suite *
 conf_suite(void)
 {
@@ -1260,5 +1668,10 @@ conf_suite(void)
 	    test_sandbox_name, test_every_option_documented));
 	tcase_add_loop_test(tc, test_set_workers, 0, H_NELEM(workers_cases));
 	tcase_add_loop_test(tc, test_overlap, 0, H_NELEM(overlap_cases));
+	tc = h_case(s, "proxy", 0, H_TESTS(test_proxy_defaults,
+	    test_proxy_set_listen, test_proxy_summary,
+	    test_proxy_reload_keeps_old, test_proxy_warning));
+	tcase_add_loop_test(tc, test_proxy_bad, 0, H_NELEM(proxy_bad));
+	tcase_add_loop_test(tc, test_proxy_good, 0, H_NELEM(proxy_good));
 	return s;
 }

@@ -746,6 +746,10 @@ START_TEST(header_table)
 		ck_assert_int_eq(f->c.proxy, hc->state);
 		conn_format_peer(&f->c, got, sizeof(got));
 		ck_assert_str_eq(got, hc->peer);
+		/* What followed waits, unsent, until the caller admits. */
+		ck_assert_uint_eq(f->c.writing, len > hlen && sent > hlen);
+		ASSERT_PEER_EMPTY(f, back);
+		ck_assert_int_eq(conn_on_writable(&f->c, &f->bp), CONN_READING);
 		ck_assert_uint_eq(f->c.writing, 0);
 		ck_assert_ptr_null(f->c.pend);
 		/* The rest of the client's bytes, now served as any others. */

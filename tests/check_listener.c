@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -460,6 +461,264 @@ START_TEST(open_same_port_twice)
 }
 END_TEST
 
+/* ---- proxied listeners (proxy_listen) ---- */
+
+/* Which entry a socket bound to an address is (socket activation). */
+struct bound_case {
+	const char *bound; /* the socket's address, as a spec */
+	const char *entry; /* a proxy_listen entry */
+	int want;
+};
+
+static const struct bound_case bound_cases[] = {
+	{ "127.0.0.1:7", "127.0.0.1:7", 1 },
+	{ "127.0.0.1:7", "127.0.0.1:07", 1 },
+	{ "127.0.0.1:7", "127.0.0.1:8", 0 },
+	{ "127.0.0.1:7", "127.0.0.2:7", 0 },
+	{ "127.0.0.1:7", "0.0.0.0:7", 0 },  /* another address */
+	{ "127.0.0.1:7", "*:7", 0 },
+	{ "127.0.0.1:7", "[::1]:7", 0 },
+	{ "[::]:7", "*:7", 1 },             /* "*": dual-stack [::] */
+	{ "0.0.0.0:7", "*:7", 1 },          /* or 0.0.0.0 without IPv6 */
+	{ "[::]:8", "*:7", 0 },
+	{ "[::1]:7", "*:7", 0 },
+	{ "[::]:7", "[::]:7", 1 },
+	{ "0.0.0.0:7", "[::]:7", 0 },
+	{ "[::]:7", "0.0.0.0:7", 0 },
+	{ "[::1]:7", "[::1]:7", 1 },
+	{ "[::1]:7", "[0::1]:7", 1 },
+	{ "[::1]:7", "[::2]:7", 0 },
+	{ "[::1]:7", "127.0.0.1:7", 0 },
+	{ "0.0.0.0:7", "0.0.0.0:7", 1 },
+};
+
+START_TEST(proxy_bound_table)
+{
+	const struct bound_case *t = &bound_cases[_i];
+	struct listen_addr b, e;
+	char err[256];
+
+	ck_assert_msg(listener_parse(t->bound, &b, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_msg(listener_parse(t->entry, &e, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_msg(listener_bound_is((struct sockaddr *)&b.ss, &e) ==
+	    t->want, "bound %s, entry %s: want %d", t->bound, t->entry,
+	    t->want);
+}
+END_TEST
+
+START_TEST(proxy_bound_other_family)
+{
+	struct sockaddr_un su;
+	struct listen_addr e;
+	char err[256];
+
+	memset(&su, 0, sizeof(su));
+	su.sun_family = AF_UNIX;
+	ck_assert_int_eq(listener_parse("*:0", &e, err, sizeof(err)), 0);
+	ck_assert_int_eq(listener_bound_is((struct sockaddr *)&su, &e), 0);
+}
+END_TEST
+
+struct mask_case {
+	int proxy[LISTENER_MAX];
+	size_t n;
+	uint32_t want;
+};
+
+static const struct mask_case mask_cases[] = {
+	{ { 0 }, 0, 0 },
+	{ { 0 }, 1, 0 },
+	{ { 1 }, 1, 0x1 },
+	{ { 0, 1 }, 2, 0x2 },
+	{ { 1, 0, 1 }, 3, 0x5 },
+	{ { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, 16, 0xffff },
+	{ { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 16, 0x8000 },
+	{ { 1, 1 }, 1, 0x1 }, /* only the first n count */
+};
+
+START_TEST(proxy_mask_table)
+{
+	const struct mask_case *t = &mask_cases[_i];
+	struct listener ls[LISTENER_MAX];
+	size_t i;
+
+	memset(ls, 0, sizeof(ls));
+	for (i = 0; i < LISTENER_MAX; i++)
+		ls[i].proxy = t->proxy[i];
+	ck_assert_uint_eq(listener_proxy_mask(ls, t->n), t->want);
+}
+END_TEST
+
+/*
+ * A reload's listeners with the flag, on real sockets: "A", "B" and "C"
+ * stand for 127.0.0.1 on three free ports (a listener is kept by its
+ * address).  keep[i] is the old listener new listener i keeps (its very
+ * socket), -1 for a new one; proxy[i] its flag.  Listen's come first.
+ */
+#define PA "A"
+#define PB "B"
+#define PC "C"
+
+struct px_reconcile_case {
+	const char *name;
+	const char *old_plain[4], *old_proxy[4]; /* NULL-terminated */
+	const char *new_plain[4], *new_proxy[4];
+	int keep[4];
+	int proxy[4];
+};
+
+static const struct px_reconcile_case px_reconciles[] = {
+	{ "unchanged, one of each", { PA }, { PB }, { PA }, { PB },
+	    { 0, 1 }, { 0, 1 } },
+	{ "a proxied listener added", { PA }, { NULL }, { PA }, { PB },
+	    { 0, -1 }, { 0, 1 } },
+	{ "a proxied listener removed", { PA }, { PB, PC }, { PA }, { PC },
+	    { 0, 2 }, { 0, 1 } },
+	{ "moved from listen to proxy_listen", { PA, PB }, { NULL }, { PA },
+	    { PB }, { 0, 1 }, { 0, 1 } },
+	{ "moved from proxy_listen to listen", { PA }, { PB }, { PA, PB },
+	    { NULL }, { 0, 1 }, { 0, 0 } },
+	{ "swapped", { PA }, { PB }, { PB }, { PA }, { 1, 0 }, { 0, 1 } },
+	{ "only proxied listeners", { PA }, { NULL }, { NULL }, { PA, PB },
+	    { 0, -1 }, { 1, 1 } },
+	{ "back to plain only, one new", { NULL }, { PA, PB }, { PA, PC },
+	    { NULL }, { 0, -1 }, { 0, 0 } },
+	{ "everything new", { PA }, { NULL }, { PB }, { PC }, { -1, -1 },
+	    { 0, 1 } },
+};
+
+/* The specs for "A", "B", "C": 127.0.0.1 on three free ports. */
+static char px_specs[3][32];
+
+static void
+px_pick_ports(void)
+{
+	int i, port;
+
+	for (i = 0; i < 3; i++) {
+		port = cl_free_port();
+		ck_assert_int_gt(port, 0);
+		snprintf(px_specs[i], sizeof(px_specs[i]), "127.0.0.1:%d",
+		    port);
+	}
+	ck_assert_str_ne(px_specs[0], px_specs[1]);
+	ck_assert_str_ne(px_specs[0], px_specs[2]);
+	ck_assert_str_ne(px_specs[1], px_specs[2]);
+}
+
+static size_t
+count_specs(const char *const *v, char **out)
+{
+	size_t n;
+
+	for (n = 0; n < 4 && v[n] != NULL; n++)
+		out[n] = px_specs[v[n][0] - 'A'];
+	return n;
+}
+
+static int
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+START_TEST(proxy_reconcile_table)
+{
+	const struct px_reconcile_case *t = &px_reconciles[_i];
+	struct listener old[LISTENER_MAX], nw[LISTENER_MAX];
+	char *op[4], *ox[4], *np[4], *nx[4], err[512];
+	size_t nop, nox, nnp, nnx, nold, nnew, i, j;
+	uint32_t mask = 0;
+	int kept;
+
+	px_pick_ports();
+	nop = count_specs(t->old_plain, op);
+	nox = count_specs(t->old_proxy, ox);
+	nnp = count_specs(t->new_plain, np);
+	nnx = count_specs(t->new_proxy, nx);
+	ck_assert_msg(listener_acquire_both(op, nop, ox, nox, 16, old, &nold,
+	    err, sizeof(err)) == 0, "%s: %s", t->name, err);
+	ck_assert_uint_eq(nold, nop + nox);
+	for (i = 0; i < nold; i++)
+		ck_assert_int_eq(old[i].proxy, i >= nop);
+	ck_assert_msg(listener_reconcile_both(old, nold, np, nnp, nx, nnx, 16,
+	    nw, &nnew, err, sizeof(err)) == 0, "%s: %s", t->name, err);
+	ck_assert_uint_eq(nnew, nnp + nnx);
+	for (i = 0; i < nnew; i++) {
+		ck_assert_msg(nw[i].proxy == t->proxy[i], "%s: [%zu] proxy %d",
+		    t->name, i, nw[i].proxy);
+		if (nw[i].proxy)
+			mask |= UINT32_C(1) << i;
+		if (t->keep[i] >= 0) {
+			ck_assert_msg(nw[i].fd == old[t->keep[i]].fd,
+			    "%s: [%zu] did not keep old %d's socket", t->name,
+			    i, t->keep[i]);
+			continue;
+		}
+		for (j = 0; j < nold; j++)
+			ck_assert_msg(nw[i].fd != old[j].fd, "%s: [%zu] is "
+			    "old %zu's socket", t->name, i, j);
+		check_listening_flags(nw[i].fd);
+	}
+	ck_assert_uint_eq(listener_proxy_mask(nw, nnew), mask);
+	/* The old ones no one keeps close; the kept ones stay open. */
+	listener_close_unused(old, nold, nw, nnew, 0);
+	for (j = 0; j < nold; j++) {
+		for (i = 0, kept = 0; i < nnew; i++)
+			kept |= t->keep[i] == (int)j;
+		ck_assert_msg(fd_open(old[j].fd) == kept, "%s: old %zu is %s",
+		    t->name, j, kept ? "closed" : "still open");
+	}
+	for (i = 0; i < nnew; i++)
+		close(nw[i].fd);
+}
+END_TEST
+
+/* The refusal names the list of the address that cannot be opened. */
+START_TEST(proxy_reconcile_overlap_names_the_list)
+{
+	struct listener old[LISTENER_MAX], nw[LISTENER_MAX];
+	char *plain[] = { "127.0.0.1:0" }, *proxy[1], spec[32], err[512];
+	size_t nold, nnew;
+	int family;
+
+	ck_assert_int_eq(listener_acquire_both(plain, 1, NULL, 0, 16, old,
+	    &nold, err, sizeof(err)), 0);
+	/* As if the file had said the port the kernel gave. */
+	snprintf(old[0].spec, sizeof(old[0].spec), "127.0.0.1:%u",
+	    bound_port(old[0].fd, &family));
+	snprintf(spec, sizeof(spec), "*:%u", bound_port(old[0].fd, &family));
+	proxy[0] = spec;
+	ck_assert_int_eq(listener_reconcile_both(old, nold, NULL, 0, proxy, 1,
+	    16, nw, &nnew, err, sizeof(err)), -1);
+	ck_assert_msg(strncmp(err, "proxy_listen: '*:", 17) == 0 &&
+	    strstr(err, "' overlaps '127.0.0.1:") != NULL, "%s", err);
+	ck_assert_uint_eq(nnew, 0);
+	ck_assert(fd_open(old[0].fd));
+	close(old[0].fd);
+}
+END_TEST
+
+START_TEST(proxy_too_many)
+{
+	char *sixteen[LISTENER_MAX], *one[] = { "127.0.0.1:0" }, err[256];
+	struct listener ls[LISTENER_MAX];
+	size_t i, n = 99;
+
+	for (i = 0; i < LISTENER_MAX; i++)
+		sixteen[i] = "127.0.0.1:0";
+	ck_assert_int_eq(listener_acquire_both(sixteen, LISTENER_MAX, one, 1,
+	    16, ls, &n, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "at most 16 addresses in listen and proxy_listen "
+	    "together");
+	ck_assert_int_eq(listener_reconcile_both(ls, 0, one, 1, sixteen,
+	    LISTENER_MAX, 16, ls, &n, err, sizeof(err)), -1);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 Suite *
 listener_suite(void)
 {
@@ -476,5 +735,12 @@ listener_suite(void)
 	h_case(s, "open", 0, H_TESTS(open_ipv4_loopback,
 	    open_ipv6_loopback_is_v6only, open_ipv6_any_is_v6only,
 	    open_any_is_dual_stack, open_same_port_twice));
+
+	tc = h_case(s, "proxy", 0, H_TESTS(proxy_bound_other_family,
+	    proxy_reconcile_overlap_names_the_list, proxy_too_many));
+	tcase_add_loop_test(tc, proxy_bound_table, 0, H_NELEM(bound_cases));
+	tcase_add_loop_test(tc, proxy_mask_table, 0, H_NELEM(mask_cases));
+	tcase_add_loop_test(tc, proxy_reconcile_table, 0,
+	    H_NELEM(px_reconciles));
 	return s;
 }

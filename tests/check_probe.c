@@ -427,6 +427,41 @@ out:
 }
 END_TEST
 
+/*
+ * Issue 12: behind a balancer only (listen = {}), the probe's target is
+ * a proxied listener, which closes anything but a PROXY header: the
+ * probe speaks first as a balancer's health check does (a v2 LOCAL
+ * header), and the watchdog is fed.  Without it every probe failed and
+ * the pool was recycled each time.
+ */
+START_TEST(probe_behind_proxy_listen)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	long long deadline;
+	int pings = 0, i;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, start_watchdog(&p, "listen = {}\nproxy_listen = "
+	    "{ \"127.0.0.1:0\" }\nproxy_trusted = { \"127.0.0.1/32\" }\n"
+	    "workers = 1\nlog_level = info\n", "WATCHDOG_USEC=2000000") == 0,
+	    "start failed: %s", cl_log_tail(&p));
+	deadline = h_now_ms() + 3500;
+	for (i = 0; i < 100000 && h_now_ms() < deadline; i++)
+		if (h_wait_notify(&p, "WATCHDOG=1", 200, NULL, 0) == 0)
+			pings++;
+	REQUIRE(&t, cl_log_count(&p, "health probe failed") == 0 &&
+	    cl_log_count(&p, "PROXY: closed") == 0, "%d failed probe(s), %d "
+	    "PROXY close line(s): %s", cl_log_count(&p, "health probe failed"),
+	    cl_log_count(&p, "PROXY: closed"), cl_log_tail(&p));
+	REQUIRE(&t, pings >= 3, "%d WATCHDOG=1 in 3.5 s, want one a second",
+	    pings);
+out:
+	cl_stop(&p, 5000);
+	cl_conclude(&t, &p);
+}
+END_TEST
+
 /* A full pool is busy, not broken: no probe, the watchdog fed. */
 static const struct skip_case {
 	unsigned ready, full;
@@ -512,7 +547,8 @@ probe_suite(void)
 	h_case(s, "round trip", 0, H_TESTS(test_waiting_probe_is_quiet,
 	    test_reply_in_pieces, test_wrong_reply, test_closed_before_reply,
 	    test_deadline, test_refused, test_target));
-	h_case(s, "watchdog", 30, H_TESTS(pending_probe_costs_no_cpu,
+	h_case(s, "watchdog", 30, H_TESTS(probe_behind_proxy_listen,
+	    pending_probe_costs_no_cpu,
 	    tiny_watchdog_is_clamped, full_pool_is_not_recycled));
 	return s;
 }

@@ -708,6 +708,337 @@ START_TEST(settings_layers)
 }
 END_TEST
 
+/* ---- proxied listeners (proxy_listen, issue 12) ---- */
+
+/*
+ * listen and proxy_listen on 127.0.0.1 ports, with 127.0.0.1 trusted:
+ * PX_CONF's two %s are the lists' entries.
+ */
+#define PX_CONF "listen = { %s }\nproxy_listen = { %s }\n"                \
+	"proxy_trusted = { \"127.0.0.1/32\" }\nworkers = 2\nlog_level = info\n"
+#define PX_RELOAD_MS 15000
+
+/* "\"127.0.0.1:P\"" for a list, into buf. */
+static const char *
+px_entry(char *buf, size_t len, int port)
+{
+	snprintf(buf, len, "\"127.0.0.1:%d\"", port);
+	return buf;
+}
+
+/*
+ * Rewrite the file with the lists plain and proxy, SIGHUP, wait for
+ * READY=1 (into ready) and for the older generation's workers (old, n)
+ * to be gone: 1, or 0 with why in t.
+ */
+static int
+px_reload(struct tres *t, struct echod_proc *p, const char *plain,
+    const char *proxy, char *ready, size_t len)
+{
+	pid_t old[64];
+	int n;
+
+	n = h_children(p->pid, old, 64);
+	if (cl_write_file(p->conf_path, PX_CONF, plain, proxy) == -1) {
+		cl_fail(t, __LINE__, "rewrite: %s", strerror(errno));
+		return 0;
+	}
+	h_drain_notify(p);
+	if (kill(p->pid, SIGHUP) == -1 ||
+	    h_wait_notify(p, "RELOADING=1", PX_RELOAD_MS, NULL, 0) == -1 ||
+	    h_wait_notify(p, "READY=1", PX_RELOAD_MS, ready, len) == -1) {
+		cl_fail(t, __LINE__, "no READY=1 after the SIGHUP (master %s)",
+		    h_alive(p->pid) ? "alive" : "gone");
+		return 0;
+	}
+	if (strstr(ready, "reload failed") != NULL) {
+		cl_fail(t, __LINE__, "the reload failed: %s", ready);
+		return 0;
+	}
+	if (cl_wait_gone(p, old, n, 10000) != 0) {
+		cl_fail(t, __LINE__, "the old generation is still there 10 s "
+		    "after READY=1");
+		return 0;
+	}
+	return 1;
+}
+
+/* The master still serves a plain client, and is alive. */
+static int
+px_serving(struct echod_proc *p, int port)
+{
+	return h_alive(p->pid) && echo_fresh(port, "still plain");
+}
+
+/* Connecting to port is refused, within timeout_ms. */
+static int
+px_refused(int port, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	do {
+		if (cl_port_refused(port))
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}
+
+/* Connecting to port works (something listens). */
+static int
+px_listening(int port)
+{
+	int fd = h_connect(port, 0);
+
+	if (fd == -1)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/*
+ * Start with listen { a, d } and proxy_listen { b }; reload to add c to
+ * proxy_listen, to remove b, to move a from listen to proxy_listen (its
+ * socket kept: the same inode, and a plain client is no longer echoed),
+ * then back.  d serves plain clients throughout; the master never dies.
+ */
+START_TEST(proxy_listeners_reload)
+{
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char ea[32], eb[32], ec[32], ed[32], plain[96], proxy[96];
+	char ready[512], want[256];
+	unsigned long ino;
+	int a, b, c, d, fd = -1, r;
+
+	cl_proc_init(&p);
+	a = cl_free_port();
+	b = cl_free_port();
+	c = cl_free_port();
+	d = cl_free_port();
+	REQUIRE(&t, a > 0 && b > 0 && c > 0 && d > 0 && a != b && a != c &&
+	    a != d && b != c && b != d && c != d, "no four free ports");
+	px_entry(ea, sizeof(ea), a);
+	px_entry(eb, sizeof(eb), b);
+	px_entry(ec, sizeof(ec), c);
+	px_entry(ed, sizeof(ed), d);
+	snprintf(plain, sizeof(plain), "%s, %s", ea, ed);
+	snprintf(want, sizeof(want), PX_CONF, plain, eb);
+	REQUIRE(&t, h_start(&p, want, NULL, START_MS) == 0, "start failed");
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d, "
+	    "127.0.0.1:%d, 127.0.0.1:%d (PROXY)", a, d, b);
+	REQUIRE(&t, strstr(p.ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", p.ready, want);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d (PROXY)", b);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	REQUIRE(&t, echo_fresh(a, "plain a") && echo_fresh(d, "plain d"),
+	    "no echo on the plain listeners");
+	REQUIRE(&t, px_listening(b), "nothing listens on the proxied %d", b);
+
+	/* Add c to proxy_listen. */
+	snprintf(proxy, sizeof(proxy), "%s, %s", eb, ec);
+	if (!px_reload(&t, &p, plain, proxy, ready, sizeof(ready)))
+		goto out;
+	snprintf(want, sizeof(want), "127.0.0.1:%d (PROXY), 127.0.0.1:%d "
+	    "(PROXY)", b, c);
+	REQUIRE(&t, strstr(ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", ready, want);
+	snprintf(want, sizeof(want), "reload: listening on 127.0.0.1:%d "
+	    "(PROXY)", c);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	REQUIRE(&t, px_listening(c), "nothing listens on the added %d", c);
+	REQUIRE(&t, px_serving(&p, d), "d stopped serving after adding c");
+
+	/* Remove b. */
+	if (!px_reload(&t, &p, plain, ec, ready, sizeof(ready)))
+		goto out;
+	snprintf(want, sizeof(want), "reload: no longer listening on "
+	    "127.0.0.1:%d (PROXY)", b);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	REQUIRE(&t, px_refused(b, 5000), "the removed %d is not refused", b);
+	REQUIRE(&t, px_listening(c), "c (%d) lost with b", c);
+	REQUIRE(&t, px_serving(&p, d), "d stopped serving after removing b");
+
+	/* Move a from listen to proxy_listen: the same socket. */
+	ino = cl_listener_inode(a);
+	REQUIRE(&t, ino != 0, "no listening socket on %d", a);
+	snprintf(proxy, sizeof(proxy), "%s, %s", ea, ec);
+	if (!px_reload(&t, &p, ed, proxy, ready, sizeof(ready)))
+		goto out;
+	snprintf(want, sizeof(want), "reload: 127.0.0.1:%d now expects a "
+	    "PROXY header (the same socket, moved to proxy_listen)", a);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	snprintf(want, sizeof(want), "127.0.0.1:%d (PROXY)", a);
+	REQUIRE(&t, strstr(ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", ready, want);
+	REQUIRE(&t, cl_listener_inode(a) == ino && cl_pid_has_socket(p.pid,
+	    ino), "the socket on %d changed (inode %lu, now %lu)", a, ino,
+	    cl_listener_inode(a));
+	REQUIRE(&t, px_serving(&p, d), "d stopped serving after the move");
+	fd = h_connect(a, 0);
+	REQUIRE(&t, fd != -1, "connect to the moved %d: %s", a,
+	    strerror(errno));
+	r = cl_reply(fd, "hello\n", 8000);
+	REQUIRE(&t, r == 0, "a plain client on the now proxied %d: %s", a,
+	    r == 1 ? "echoed" : "neither echoed nor closed");
+	cl_close_fds(&fd, 1);
+
+	/* And back: a plain listener again, still the same socket. */
+	snprintf(plain, sizeof(plain), "%s, %s", ea, ed);
+	if (!px_reload(&t, &p, plain, ec, ready, sizeof(ready)))
+		goto out;
+	snprintf(want, sizeof(want), "reload: 127.0.0.1:%d no longer expects "
+	    "a PROXY header (the same socket, moved to listen)", a);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	REQUIRE(&t, cl_listener_inode(a) == ino, "the socket on %d changed "
+	    "on the way back", a);
+	REQUIRE(&t, echo_fresh(a, "plain again"), "no echo on %d once plain "
+	    "again", a);
+	REQUIRE(&t, px_serving(&p, d), "d stopped serving");
+	REQUIRE_STOPPED(&t, &p, 10000);
+out:
+	cl_close_fds(&fd, 1);
+	finish(&t, &p);
+}
+END_TEST
+
+/*
+ * Only proxied listeners (listen = {}) and nobody trusted: echod starts,
+ * listens, and says once that every connection will be closed; -t says
+ * the same.
+ */
+START_TEST(proxy_listeners_untrusted_warning)
+{
+	static const char warn[] = "proxy_listen is set but proxy_trusted is "
+	    "empty: every connection to it will be closed";
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[256], want[128], out[4096];
+	const char *argv[] = { "echod", "-t", "-c", p.conf_path, NULL };
+	int b, st;
+
+	cl_proc_init(&p);
+	REQUIRE(&t, (b = cl_free_port()) > 0, "no free port");
+	snprintf(conf, sizeof(conf), "listen = {}\nproxy_listen = "
+	    "\"127.0.0.1:%d\"\nworkers = 1\n", b);
+	REQUIRE(&t, h_start(&p, conf, NULL, START_MS) == 0, "start failed");
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d (PROXY)", b);
+	REQUIRE(&t, strstr(p.ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", p.ready, want);
+	REQUIRE(&t, cl_log_wait(&p, warn, 1, 1000), "no warning '%s'", warn);
+	REQUIRE(&t, cl_log_count(&p, warn) == 1, "the warning %d times",
+	    cl_log_count(&p, warn));
+	REQUIRE(&t, px_listening(b), "nothing listens on %d", b);
+	st = h_run(argv, out, sizeof(out), 10000);
+	REQUIRE(&t, cl_exited_with(st, 0), "-t: wait status %#x: %s", st, out);
+	snprintf(want, sizeof(want), "echod: warning: %s", warn);
+	REQUIRE(&t, strstr(out, want) != NULL, "-t says '%s'", out);
+	REQUIRE(&t, strstr(out, "listen (none), proxy_listen 127.0.0.1:") !=
+	    NULL, "-t says '%s'", out);
+	REQUIRE_STOPPED(&t, &p, 10000);
+out:
+	finish(&t, &p);
+}
+END_TEST
+
+/*
+ * Socket activation: of the two sockets "systemd" passes, the one whose
+ * address is in proxy_listen is proxied, and the start-up log says so; a
+ * reload that swaps the entry swaps the flags on the same sockets.
+ */
+START_TEST(proxy_listeners_socket_activation)
+{
+	const char *envs[] = { "LISTEN_FDS=2", "LISTEN_PID=self",
+		"LISTEN_FDNAMES=plain:proxied", NULL };
+	struct echod_proc p;
+	struct tres t = { 0, "" };
+	char conf[256], ready[512], want[256], e1[32], e2[32];
+	int fds[2] = { -1, -1 }, p1, p2, fd = -1, r;
+
+	cl_proc_init(&p);
+	fds[0] = cl_listen_lo(&p1);
+	fds[1] = cl_listen_lo(&p2);
+	REQUIRE(&t, fds[0] != -1 && fds[1] != -1, "no loopback sockets");
+	snprintf(conf, sizeof(conf), PX_CONF, "",
+	    px_entry(e2, sizeof(e2), p2));
+	REQUIRE(&t, h_spawn_ex(&p, conf, NULL, envs, fds, 2) == 0, "spawn");
+	cl_close_fds(fds, 2); /* echod holds the only copies now */
+	REQUIRE(&t, h_wait_ready(&p, START_MS) == 0, "no READY=1");
+	snprintf(want, sizeof(want), "socket activation: 127.0.0.1:%d is in "
+	    "proxy_listen: its clients must send a PROXY header", p2);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d, "
+	    "127.0.0.1:%d (PROXY)", p1, p2);
+	REQUIRE(&t, strstr(p.ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", p.ready, want);
+	REQUIRE(&t, echo_fresh(p1, "plain"), "no echo on the plain %d", p1);
+	fd = h_connect(p2, 0);
+	REQUIRE(&t, fd != -1, "connect %d: %s", p2, strerror(errno));
+	r = cl_reply(fd, "hello\n", 8000);
+	REQUIRE(&t, r == 0, "a plain client on the proxied %d: %s", p2,
+	    r == 1 ? "echoed" : "neither echoed nor closed");
+	cl_close_fds(&fd, 1);
+
+	/* The entry names the other socket now. */
+	if (!px_reload(&t, &p, "", px_entry(e1, sizeof(e1), p1), ready,
+	    sizeof(ready)))
+		goto out;
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d (PROXY), "
+	    "127.0.0.1:%d", p1, p2);
+	REQUIRE(&t, strstr(ready, want) != NULL, "READY says '%s', want "
+	    "'%s'", ready, want);
+	snprintf(want, sizeof(want), "socket activation: 127.0.0.1:%d is no "
+	    "longer in proxy_listen: a plain listener", p2);
+	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
+	REQUIRE(&t, echo_fresh(p2, "plain now"), "no echo on %d once plain",
+	    p2);
+	REQUIRE_STOPPED(&t, &p, 10000);
+out:
+	cl_close_fds(&fd, 1);
+	cl_close_fds(fds, 2);
+	finish(&t, &p);
+}
+END_TEST
+
+/* -l replaces listen only: the file's proxy_listen stays, checked with it. */
+START_TEST(proxy_listeners_cli_listen)
+{
+	char dir[] = "/tmp/echod-pxcli-XXXXXX", path[64], err[512];
+	char *cli_ok[] = { "127.0.0.1:7001" }, *cli_dup[] = { "127.0.0.1:7008" };
+	char *cli_wild[] = { "*:7008" };
+	struct settings set = { NULL, cli_ok, 1, NULL };
+	struct conf c;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/echod.conf", dir);
+	ck_assert_int_eq(cl_write_file(path, "listen = {}\nproxy_listen = "
+	    "\"127.0.0.1:7008\"\nproxy_trusted = \"::1\"\n"), 0);
+	set.config_path = path;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_OK);
+	ck_assert_uint_eq(c.nlisten, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:7001");
+	ck_assert_uint_eq(c.nproxy_listen, 1);
+	ck_assert_str_eq(c.proxy_listen[0], "127.0.0.1:7008");
+	ck_assert_uint_eq(c.nproxy_trusted, 1);
+	conf_free(&c);
+	set.cli_listen = cli_dup;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_BAD_CLI);
+	ck_assert_str_eq(err, "listen: '127.0.0.1:7008' is in proxy_listen "
+	    "too; allowed: each address in one of listen and proxy_listen");
+	conf_free(&c);
+	set.cli_listen = cli_wild;
+	ck_assert_int_eq(settings_build(&c, &set, err, sizeof(err)),
+	    SETTINGS_BAD_CLI);
+	ck_assert_msg(strncmp(err, "listen: '*:7008' overlaps proxy_listen's "
+	    "'127.0.0.1:7008': ", 57) == 0, "%s", err);
+	conf_free(&c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *
 reload_suite(void)
 {
@@ -735,5 +1066,9 @@ reload_suite(void)
 	tcase_add_test(tc, reload_storm);
 	tcase_add_test(tc, reload_storm_held_clients);
 	suite_add_tcase(s, tc);
+
+	h_case(s, "proxy_listeners", 120, H_TESTS(proxy_listeners_reload,
+	    proxy_listeners_untrusted_warning,
+	    proxy_listeners_socket_activation, proxy_listeners_cli_listen));
 	return s;
 }

@@ -1151,3 +1151,10 @@ cl_conn_holder(pid_t master, int port, int client_fd)
 			return pids[i];
 	return -1;
 }
+
+unsigned long
+cl_listener_inode(int port)
+{
+	/* A listening socket's remote end is 0.0.0.0:0. */
+	return scan_tcp("/proc/net/tcp", port, "00000000", 0);
+}

@@ -284,4 +284,10 @@ pid_t cl_pidfile_pid(const char *path, int timeout_ms);
  */
 pid_t cl_conn_holder(pid_t master, int port, int client_fd);
 
+/*
+ * The inode of the IPv4 socket listening on port (any local address), 0
+ * if none: whether a reload kept a listener's very socket.
+ */
+unsigned long cl_listener_inode(int port);
+
 #endif

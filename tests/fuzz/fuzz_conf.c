@@ -52,6 +52,8 @@ static const struct {
 	{ "empty.conf", "" },
 	{ "self.conf", "include(\"self.conf\")\n" },
 	{ "nested.conf", "include(\"inc.conf\")\nbacklog = 7\n" },
+	{ "proxied.conf", "listen = {}\nproxy_listen = { \"127.0.0.1:7010\" }\n"
+	    "proxy_trusted = { \"127.0.0.0/8\", \"::1\" }\n" },
 };
 
 static void
@@ -109,6 +111,27 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The PROXY protocol's options, appended at off. */
+static void
+describe_proxy(const struct conf *c, char *buf, size_t len, size_t off)
+{
+	char b[64];
+	size_t i;
+
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, "|%d|%zu|%zu",
+		    c->proxy_timeout, c->nproxy_listen, c->nproxy_trusted);
+	for (i = 0; i < c->nproxy_listen && i < CONF_LISTEN_MAX && off < len;
+	    i++)
+		off += (size_t)snprintf(buf + off, len - off, "|%s",
+		    c->proxy_listen[i]);
+	for (i = 0; i < c->nproxy_trusted && i < CONF_TRUSTED_MAX &&
+	    off < len; i++) {
+		cidr_format(&c->proxy_trusted[i], b, sizeof(b));
+		off += (size_t)snprintf(buf + off, len - off, "|%s", b);
+	}
+}
+
 /* Everything a conf says, as text: to compare two confs. */
 static void
 describe(const struct conf *c, char *buf, size_t len)
@@ -126,6 +149,7 @@ describe(const struct conf *c, char *buf, size_t len)
 	for (i = 0; i < c->nlisten && i < CONF_LISTEN_MAX && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, "|%s",
 		    c->listen[i]);
+	describe_proxy(c, buf, len, off);
 }
 
 static void
@@ -139,6 +163,54 @@ check_err(const char *what, const char *err, size_t errlen)
 	    "%s: message is not one line: '%s'", what, err);
 }
 
+/* Whether spec is the same address as one of list's n. */
+static int
+same_address(const char *spec, char *const *list, size_t n)
+{
+	struct listen_addr a, b;
+	char why[256];
+	size_t i;
+
+	if (listener_parse(spec, &a, why, sizeof(why)) == -1)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (listener_parse(list[i], &b, why, sizeof(why)) == 0 &&
+		    a.any == b.any && a.sslen == b.sslen &&
+		    memcmp(&a.ss, &b.ss, a.sslen) == 0)
+			return 1;
+	return 0;
+}
+
+/* proxy_listen as listen, never in both; the blocks; the timeout. */
+static void
+check_proxy(const struct conf *c)
+{
+	struct listen_addr la;
+	struct cidr again;
+	char why[512], b[64];
+	size_t i;
+
+	for (i = 0; i < c->nproxy_listen; i++) {
+		CHECK(c->proxy_listen[i] != NULL, "proxy_listen[%zu] NULL", i);
+		CHECK(listener_parse(c->proxy_listen[i], &la, why,
+		    sizeof(why)) == 0, "accepted proxy_listen '%s': %s",
+		    c->proxy_listen[i], why);
+		CHECK(!same_address(c->proxy_listen[i], c->listen, c->nlisten),
+		    "'%s' in listen and proxy_listen", c->proxy_listen[i]);
+	}
+	CHECK(c->nproxy_trusted <= CONF_TRUSTED_MAX, "nproxy_trusted %zu",
+	    c->nproxy_trusted);
+	for (i = 0; i < c->nproxy_trusted; i++) {
+		cidr_format(&c->proxy_trusted[i], b, sizeof(b));
+		CHECK(cidr_parse(b, &again, why, sizeof(why)) == 0 &&
+		    memcmp(&again, &c->proxy_trusted[i], sizeof(again)) == 0,
+		    "block %s does not parse back: %s", b, why);
+	}
+	CHECK(c->proxy_timeout >= 1 &&
+	    c->proxy_timeout <= CONF_PROXY_TIMEOUT_MAX, "proxy_timeout %d",
+	    c->proxy_timeout);
+}
+
 static void
 check_conf(const struct conf *c)
 {
@@ -146,13 +218,15 @@ check_conf(const struct conf *c)
 	char why[512], summary[2048];
 	size_t i;
 
-	CHECK(c->nlisten >= 1 && c->nlisten <= CONF_LISTEN_MAX, "nlisten %zu",
-	    c->nlisten);
+	CHECK(c->nlisten + c->nproxy_listen >= 1 &&
+	    c->nlisten + c->nproxy_listen <= CONF_LISTEN_MAX,
+	    "nlisten %zu, nproxy_listen %zu", c->nlisten, c->nproxy_listen);
 	for (i = 0; i < c->nlisten; i++) {
 		CHECK(c->listen[i] != NULL, "listen[%zu] NULL", i);
 		CHECK(listener_parse(c->listen[i], &la, why, sizeof(why)) == 0,
 		    "accepted listen '%s': %s", c->listen[i], why);
 	}
+	check_proxy(c);
 	CHECK(c->workers >= 1 && c->workers <= CONF_WORKERS_MAX, "workers %d",
 	    c->workers);
 	CHECK(c->max_connections >= 1 &&
