@@ -3,7 +3,8 @@
  *
  * - unit: the test's own pure helpers as tables (prom.c's HTTP response
  *   parser, JSON sample reader, URL encoder and configuration; the
- *   exposition-text reader below), without a daemon;
+ *   exposition-text reader below), and promtool's verdict on a good and
+ *   a bad text, without a daemon;
  * - promtool: `promtool check metrics` passes on echod's /metrics after
  *   traffic, a reload and a killed worker, under the events and the
  *   thread-pool models; every decided family is there with its HELP and
@@ -390,8 +391,6 @@ START_TEST(unit_urlencode_config)
 }
 END_TEST
 
-/* ---- against the daemon ---- */
-
 /* Are prometheus and promtool here?  If not, say the test is skipped. */
 static int
 prom_or_skip(const char *test)
@@ -404,6 +403,29 @@ prom_or_skip(const char *test)
 	fflush(stdout);
 	return 0;
 }
+
+/* prom_check_metrics tells a good text from a bad one, and says why. */
+START_TEST(unit_promtool)
+{
+	static const char good[] = "# HELP a_total Things.\n"
+	    "# TYPE a_total counter\na_total{k=\"v\"} 1\n";
+	static const char bad[] = "# TYPE a counter\na 1\n";
+	static const char broken[] = "a{k=\"v} 1\n";
+	char out[1024];
+
+	if (!prom_or_skip("unit_promtool"))
+		return;
+	ck_assert_int_eq(prom_check_metrics(good, sizeof(good) - 1, out,
+	    sizeof(out)), 1);
+	ck_assert_int_eq(prom_check_metrics(bad, sizeof(bad) - 1, out,
+	    sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "_total") != NULL, "promtool said: %s", out);
+	ck_assert_int_eq(prom_check_metrics(broken, sizeof(broken) - 1, out,
+	    sizeof(out)), 0);
+}
+END_TEST
+
+/* ---- against the daemon ---- */
 
 /* echod's configuration with metrics_listen on 127.0.0.1:mport. */
 static const char *
@@ -572,9 +594,70 @@ out:
 static const char *const churn_models[] = { "events", "thread-pool" };
 
 /*
+ * Traffic, a killed worker and a reload: 10 echoes, worker 0 killed
+ * and replaced, the same file reloaded (counted a success on /metrics).
+ */
+static int
+churn(struct tres *t, struct echod_proc *p, int mport, const char *conf,
+    char *body)
+{
+	char err[512];
+	pid_t w0;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		REQUIRE(t, cl_echo_new(p->port, "churn", REPLY_MS, err,
+		    sizeof(err)), "echo %d: %s", i, err);
+	REQUIRE(t, (w0 = h_worker_pid(p->pid, 0)) > 0, "no worker 0");
+	kill(w0, SIGKILL);
+	REQUIRE(t, h_wait_worker(p->pid, 0, w0, START_MS) > 0,
+	    "worker 0 not replaced");
+	REQUIRE(t, cl_write_conf(p, conf) == 0, "rewrite: %s",
+	    strerror(errno));
+	kill(p->pid, SIGHUP);
+	REQUIRE(t, wait_series(mport, "echod_reloads_total{result=\"success\"}",
+	    1, body, BODY_MAX, START_MS, err, sizeof(err)) == 0,
+	    "no successful reload counted: %s", err);
+	return 1;
+out:
+	return 0;
+}
+
+/* What /metrics must say after churn with one connection held; NULL if
+ * it does. */
+static const char *
+churned_problem(const struct prom_resp *r, const char *model, char *why,
+    size_t len)
+{
+	double v = -1, now = prom_unix_now();
+
+	if (exposition_problem(r, model, why, len) != NULL)
+		return why;
+	if (expo_restarts(r->body) < 1)
+		snprintf(why, len, "the killed worker is not among "
+		    "echod_worker_restarts_total");
+	else if (expo_value(r->body, "echod_connections_open", &v) != 1 ||
+	    v < 1)
+		snprintf(why, len, "echod_connections_open %g with one held",
+		    v);
+	else if (expo_value(r->body, "echod_last_reload_success", &v) != 1 ||
+	    v != 1)
+		snprintf(why, len, "echod_last_reload_success %g", v);
+	else if (expo_value(r->body, "echod_last_reload_timestamp_seconds",
+	    &v) != 1 || v < now - 600 || v > now + 1)
+		snprintf(why, len, "echod_last_reload_timestamp_seconds %.0f, "
+		    "now %.0f", v, now);
+	else
+		return NULL;
+	return why;
+}
+
+/*
  * (a) After traffic, a reload and a killed worker, /metrics passes
  * `promtool check metrics`, has every decided family and series, and
- * counts what happened.
+ * counts what happened.  The metrics process is sandboxed as a worker
+ * is, is replaced when killed (not within a second when killed again at
+ * once) and goes with the master.
  */
 START_TEST(promtool_after_churn)
 {
@@ -584,17 +667,15 @@ START_TEST(promtool_after_churn)
 	struct prom_resp r;
 	char conf[512], err[512], out[4096], *body = NULL;
 	const char *why;
-	double v;
 	pid_t w0, mp;
-	int mport, i, held = -1, k;
+	int mport, held = -1, k;
 
 	cl_proc_init(&p);
 	if (!prom_or_skip("promtool_after_churn"))
 		return;
 	printf("prometheus: promtool check metrics under %s\n", m);
 	fflush(stdout);
-	body = malloc(BODY_MAX);
-	REQUIRE(&t, body != NULL, "malloc");
+	REQUIRE(&t, (body = malloc(BODY_MAX)) != NULL, "malloc");
 	REQUIRE(&t, (mport = cl_free_port()) != -1, "no free port");
 	REQUIRE(&t, metrics_conf(conf, sizeof(conf), mport, m, 2) != NULL,
 	    "configuration too long");
@@ -607,18 +688,8 @@ START_TEST(promtool_after_churn)
 	    pf_status_num(w0, "Seccomp"), "the metrics process has Seccomp "
 	    "mode %ld, worker 0 %ld", pf_status_num(mp, "Seccomp"),
 	    pf_status_num(w0, "Seccomp"));
-	for (i = 0; i < 10; i++)
-		REQUIRE(&t, cl_echo_new(p.port, "churn", REPLY_MS, err,
-		    sizeof(err)), "echo %d: %s", i, err);
-	kill(w0, SIGKILL);
-	REQUIRE(&t, h_wait_worker(p.pid, 0, w0, START_MS) > 0,
-	    "worker 0 not replaced");
-	REQUIRE(&t, cl_write_conf(&p, conf) == 0, "rewrite: %s",
-	    strerror(errno));
-	kill(p.pid, SIGHUP);
-	REQUIRE(&t, wait_series(mport, "echod_reloads_total{result=\"success\"}",
-	    1, body, BODY_MAX, START_MS, err, sizeof(err)) == 0,
-	    "no successful reload counted: %s", err);
+	if (!churn(&t, &p, mport, conf, body))
+		goto out;
 	REQUIRE(&t, (held = h_connect(p.port, 0)) != -1, "connect: %s",
 	    strerror(errno));
 	REQUIRE(&t, cl_echo(held, "held", REPLY_MS), "held: not echoed");
@@ -626,23 +697,13 @@ START_TEST(promtool_after_churn)
 	    body, BODY_MAX, START_MS, err, sizeof(err)) == 0, "%s", err);
 	REQUIRE(&t, scrape(mport, body, BODY_MAX, &r, err, sizeof(err)) == 0,
 	    "%s", err);
-	REQUIRE(&t, (why = exposition_problem(&r, m, err, sizeof(err))) ==
-	    NULL, "%s; /metrics:\n%.3000s", why, r.body);
-	REQUIRE(&t, expo_restarts(r.body) >= 1, "the killed worker is not "
-	    "among echod_worker_restarts_total:\n%.3000s", r.body);
-	REQUIRE(&t, expo_value(r.body, "echod_connections_open", &v) == 1 &&
-	    v >= 1, "echod_connections_open %g with one held", v);
-	REQUIRE(&t, expo_value(r.body, "echod_last_reload_success", &v) == 1 &&
-	    v == 1, "echod_last_reload_success %g", v);
-	REQUIRE(&t, expo_value(r.body, "echod_last_reload_timestamp_seconds",
-	    &v) == 1 && v > prom_unix_now() - 600 && v <= prom_unix_now() + 1,
-	    "echod_last_reload_timestamp_seconds %.0f, now %.0f", v,
-	    prom_unix_now());
+	REQUIRE(&t, (why = churned_problem(&r, m, err, sizeof(err))) == NULL,
+	    "%s; /metrics:\n%.3000s", why, r.body);
 	k = prom_check_metrics(r.body, r.body_len, out, sizeof(out));
 	REQUIRE(&t, k == 1, "promtool check metrics: %s:\n%s\n/metrics:\n"
 	    "%.3000s", k == -1 ? "could not run" : "failed", out, r.body);
-	REQUIRE(&t, (mp = metrics_killed_twice(&t, &p, mport, mp)) > 0,
-	    "metrics restart");
+	if ((mp = metrics_killed_twice(&t, &p, mport, mp)) == -1)
+		goto out;
 	REQUIRE(&t, wait_series(mport, "echod_connections_accepted_total", 11,
 	    body, BODY_MAX, START_MS, err, sizeof(err)) == 0,
 	    "after the metrics process was replaced: %s", err);
@@ -1344,8 +1405,8 @@ prometheus_suite(void)
 	Suite *s = suite_create("prometheus");
 	TCase *tc;
 
-	tc = h_case(s, "unit", 0, H_TESTS(unit_expo_family,
-	    unit_json_special, unit_urlencode_config));
+	tc = h_case(s, "unit", 10, H_TESTS(unit_expo_family,
+	    unit_json_special, unit_urlencode_config, unit_promtool));
 	tcase_add_loop_test(tc, unit_expo, 0, H_NELEM(expo_cases));
 	tcase_add_loop_test(tc, unit_http, 0, H_NELEM(http_cases));
 	tcase_add_loop_test(tc, unit_json, 0, H_NELEM(json_cases));
