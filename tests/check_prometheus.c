@@ -1435,7 +1435,7 @@ prometheus_suite(void)
 	tcase_add_loop_test(tc, promtool_after_churn, 0,
 	    H_NELEM(churn_models));
 	suite_add_tcase(s, tc);
-	h_case(s, "scrape", 60, H_TESTS(prometheus_scrapes));
-	h_case(s, "abuse", 60, H_TESTS(abuse));
+	h_case(s, "scrape", 90, H_TESTS(prometheus_scrapes));
+	h_case(s, "abuse", 90, H_TESTS(abuse));
 	return s;
 }
