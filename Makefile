@@ -480,3 +480,21 @@ deb:
 
 check-deb: deb
 	sh tests/deb/check.sh $(DEB_FILE)
+
+# make bench-metrics: what the /metrics endpoint (metrics_listen) costs
+# (tests/bench/metrics.sh).  First the CPU time per scrape of the master,
+# of the `echod: metrics` process and of the workers: 1000 scrapes back
+# to back, /proc/PID/schedstat before and after.  Then the standard
+# scenarios against three echods side by side, paired by round: plain (no
+# metrics_listen, as make bench runs it), scraped (a scraper GETs
+# /metrics every second while it runs) and plain-again (a control: the
+# machine's noise), the last two as ratios to plain.  Writes
+# build/bench-metrics/results.md.  BENCH_ARGS= passes options
+# (metrics.sh -h), e.g. BENCH_ARGS='--rounds 5 --only conn,pp32'.
+
+.PHONY: bench-metrics
+
+bench-metrics: deps
+	$(MAKE) $(B)/echod $(B)/echobench
+	tests/bench/metrics.sh --echod $(B)/echod --bench $(B)/echobench \
+	    --out $(B)/bench-metrics $(BENCH_ARGS)

@@ -14,7 +14,7 @@
 #                          fakeroot and lintian (make check does not)
 set -eu
 
-PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc util-linux haproxy"
+PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc util-linux haproxy prometheus"
 TOOL_PKGS="clang clang-tidy cppcheck valgrind"
 
 [ "${1:-}" = tools ] && PKGS="$PKGS $TOOL_PKGS"

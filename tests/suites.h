@@ -41,7 +41,8 @@
 	X(proxylive)                                                       \
 	X(haproxy)                                                         \
 	X(http)                                                            \
-	X(metrics)
+	X(metrics)                                                         \
+	X(prometheus)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
