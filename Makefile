@@ -8,6 +8,9 @@
 #   make deb      the Debian package, build/deb/echod_<version>_<arch>.deb,
 #                 lintian-clean (make check-deb installs and tests it; see
 #                 "Debian package" below)
+#   make check-systemd  make deb, then the package under a real systemd in
+#                 a container (systemd-nspawn, root only; see "Under a real
+#                 systemd" below)
 #
 # Checkers (CI runs them all after make check; see "Checkers" below):
 #
@@ -498,3 +501,23 @@ bench-metrics: deps
 	$(MAKE) $(B)/echod $(B)/echobench
 	tests/bench/metrics.sh --echod $(B)/echod --bench $(B)/echobench \
 	    --out $(B)/bench-metrics $(BENCH_ARGS)
+
+# ---- Under a real systemd ------------------------------------------------
+#
+#   make check-systemd  make deb, then tests/systemd/check.sh on that .deb:
+#                   boots a minimal Debian (debootstrap minbase from this
+#                   machine's mirror, cached in /var/cache/echod-nspawn;
+#                   ECHOD_NSPAWN_CACHE= elsewhere) with systemd-nspawn -b
+#                   on a throwaway overlay of it, installs the package
+#                   and runs tests/systemd/inside.sh there: enable --now,
+#                   echo, the worker sandbox, journal priorities, reload
+#                   (held connection, broken file), restart under a client
+#                   loop, the watchdog, echod.socket, stop draining,
+#                   systemd-analyze security.  Root only: it skips, saying
+#                   so, otherwise; installs systemd-container and
+#                   debootstrap when missing (sh .ci/deps.sh nspawn).
+
+.PHONY: check-systemd
+
+check-systemd: deb
+	sh tests/systemd/check.sh $(DEB_FILE)

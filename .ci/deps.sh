@@ -12,6 +12,9 @@
 #   sh .ci/deps.sh deb     that of make run, plus what make deb and
 #                          make check-deb need: debhelper, dpkg-dev,
 #                          fakeroot and lintian (make check does not)
+#   sh .ci/deps.sh nspawn  that of make run, plus what make check-systemd
+#                          needs to boot its container: systemd-container
+#                          (systemd-nspawn) and debootstrap
 set -eu
 
 PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc util-linux haproxy prometheus"
@@ -20,6 +23,7 @@ TOOL_PKGS="clang clang-tidy cppcheck valgrind"
 [ "${1:-}" = tools ] && PKGS="$PKGS $TOOL_PKGS"
 [ "${1:-}" = uring ] && PKGS="$PKGS liburing-dev"
 [ "${1:-}" = deb ] && PKGS="$PKGS debhelper dpkg-dev fakeroot lintian"
+[ "${1:-}" = nspawn ] && PKGS="$PKGS systemd-container debootstrap"
 
 missing_of() {
 	for p in "$@"; do
