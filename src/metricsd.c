@@ -421,7 +421,7 @@ open_listener(struct metricsd_ctl *md, const char *spec, char *err,
 	struct listen_addr la;
 
 	if (listener_parse(spec, &la, err, errlen) == -1 ||
-	    (l.fd = listener_open(&la, 64, err, errlen)) == -1)
+	    (l.fd = listener_open(&la, METRICSD_BACKLOG, err, errlen)) == -1)
 		return -1;
 	memset(l.spec, 0, sizeof(l.spec));
 	listener_name(&l);
