@@ -131,6 +131,16 @@ void listener_store(struct listener *ls, size_t n);
 int listener_acquire_both(char *const *plain, size_t nplain,
     char *const *proxy, size_t nproxy, int backlog, struct listener *ls,
     size_t *nls, char *err, size_t errlen);
+/*
+ * listener_acquire_both with the inherited sockets given (fds, names: n of
+ * them, as listener_inherit finds them; an upgrade's handover): kept is
+ * what the log says of one taken back by name.  Every fd given is used or
+ * closed.
+ */
+int listener_acquire_given(char *const *plain, size_t nplain,
+    char *const *proxy, size_t nproxy, int backlog, int *fds,
+    char (*names)[LISTENER_NAME_MAX], int n, const char *kept,
+    struct listener *ls, size_t *nls, char *err, size_t errlen);
 int listener_reconcile_both(const struct listener *old, size_t nold,
     char *const *plain, size_t nplain, char *const *proxy, size_t nproxy,
     int backlog, struct listener *out, size_t *nout, char *err,

@@ -149,4 +149,18 @@ void metricsd_timer(struct master *m, uint64_t now);
 void metricsd_signal(struct master *m, int sig);
 void metricsd_reconfigure(struct master *m);
 
+/*
+ * upgrade.c, the master's side (upgrade.h has the rest): SIGUSR2 checks
+ * the binary on disk and re-executes it in place, or says why not and
+ * goes on.  In the new image, the old image's workers: SIGTERMed once
+ * the new generation is ready, reaped quietly (upgrade_reaped: 1 if pid
+ * was one), waited for when stopping.
+ */
+void upgrade_start(struct master *m);
+const char *upgrade_from(void); /* the old version until ready, or NULL */
+void upgrade_ready(void);
+int upgrade_reaped(pid_t pid);
+size_t upgrade_old_left(void);
+void upgrade_signal_old(int sig);
+
 #endif

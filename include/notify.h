@@ -24,6 +24,8 @@ void notify_status(const char *status);
 void notify_stopping(const char *status);
 void notify_failure(int err, const char *status);
 void notify_reloading(void);
+/* RELOADING=1 with another STATUS= than "reloading" (an upgrade). */
+void notify_upgrading(const char *status);
 void notify_watchdog(void);
 /*
  * The watchdog interval systemd expects pings within (WATCHDOG_USEC), in

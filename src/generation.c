@@ -27,6 +27,7 @@
 #include "master_int.h"
 #include "notify.h"
 #include "settings.h"
+#include "version.h"
 
 const struct gen *
 gen_of(const struct master *m, uint64_t id)
@@ -376,9 +377,15 @@ gen_check(struct master *m)
 	if (m->ready_sent || ready < m->serving.target)
 		return;
 	m->ready_sent = m->up = 1;
-	snprintf(s, sizeof(s), "ready: %u workers, listening on %s",
-	    m->serving.target, m->serving.addrs);
+	if (upgrade_from() != NULL)
+		snprintf(s, sizeof(s), "ready: upgraded to %s from %s, %u "
+		    "workers, listening on %s", ECHOD_VERSION, upgrade_from(),
+		    m->serving.target, m->serving.addrs);
+	else
+		snprintf(s, sizeof(s), "ready: %u workers, listening on %s",
+		    m->serving.target, m->serving.addrs);
 	say_ready(m, s, 0);
+	upgrade_ready(); /* the old image's workers drain now */
 }
 
 uint64_t

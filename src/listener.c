@@ -411,20 +411,35 @@ listener_acquire_both(char *const *plain, size_t nplain,
     char *const *proxy, size_t nproxy, int backlog, struct listener *ls,
     size_t *nls, char *err, size_t errlen)
 {
-	struct spec_list sl;
-	char *const *specs = sl.specs;
-	size_t nspecs;
 	char names[LISTENER_MAX][LISTENER_NAME_MAX];
-	int fds[LISTENER_MAX], n, i, stored = 0;
-	struct listen_addr la;
-	size_t k;
+	int fds[LISTENER_MAX], n;
 
-	if (join(plain, nplain, proxy, nproxy, &sl, err, errlen) == -1)
-		return -1;
-	nspecs = sl.n;
 	if ((n = listener_inherit(fds, names, LISTENER_MAX, err,
 	    errlen)) == -1)
 		return -1;
+	return listener_acquire_given(plain, nplain, proxy, nproxy, backlog,
+	    fds, names, n, " (kept by systemd's fd store across the restart)",
+	    ls, nls, err, errlen);
+}
+
+int
+listener_acquire_given(char *const *plain, size_t nplain,
+    char *const *proxy, size_t nproxy, int backlog, int *fds,
+    char (*names)[LISTENER_NAME_MAX], int n, const char *kept,
+    struct listener *ls, size_t *nls, char *err, size_t errlen)
+{
+	struct spec_list sl;
+	char *const *specs = sl.specs;
+	size_t nspecs;
+	int i, stored = 0;
+	struct listen_addr la;
+	size_t k;
+
+	if (join(plain, nplain, proxy, nproxy, &sl, err, errlen) == -1) {
+		release(ls, 0, fds, n);
+		return -1;
+	}
+	nspecs = sl.n;
 	for (i = 0; i < n; i++)
 		stored += strncmp(names[i], "listen-", 7) == 0;
 	if (n > 0 && stored < n) {
@@ -462,8 +477,7 @@ listener_acquire_both(char *const *plain, size_t nplain,
 		}
 		listener_name(&ls[k]);
 		log_info("listening on %s%s%s", ls[k].name,
-		    proxy_mark(ls[k].proxy), ls[k].from_store ?
-		    " (kept by systemd's fd store across the restart)" : "");
+		    proxy_mark(ls[k].proxy), ls[k].from_store ? kept : "");
 	}
 	for (i = 0; i < n; i++)
 		if (fds[i] != -1) {

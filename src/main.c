@@ -22,6 +22,7 @@
 #include "proctitle.h"
 #include "sandbox.h"
 #include "settings.h"
+#include "upgrade.h"
 #include "version.h"
 
 struct options {
@@ -262,22 +263,31 @@ main(int argc, char **argv)
 	struct listener ls[CONF_LISTEN_MAX];
 	struct master_opts mo;
 	struct sandbox_verdict sv;
+	struct upgrade_handover up;
 	struct options o;
 	struct conf c;
 	char summary[2048], what[256], err[512], config_abs[4096], sb[512];
 	const char *warning;
 	size_t n;
-	int rc;
+	int rc, upgrading;
 
 	/* Before anything can take descriptor 0-2 or a signal can kill us. */
 	if (daemon_early_setup() == -1)
 		return ECHOD_EXIT_OSERR; /* no /dev/null: nowhere to say so */
 	memset(&o, 0, sizeof(o));
-	daemon_close_inherited();
+	/* An in-place upgrade's exec: the old image's sockets stay open. */
+	if ((upgrading = upgrade_take(&up, err, sizeof(err))) == 1)
+		upgrade_close_inherited(&up);
+	else
+		daemon_close_inherited();
 	log_init("master", LOG_LVL_INFO);
+	if (upgrading == -1)
+		fatalx(ECHOD_EXIT_OSERR, "upgrade: bad %s: %s", UPGRADE_ENV, err);
 	parse_options(argc, argv, &o);
+	config_abs[0] = '\0';
 	if (!o.test)
 		absolute_config(&o, config_abs, sizeof(config_abs));
+	upgrade_init(argc, argv, o.config == config_abs ? config_abs : NULL);
 	load_conf(&o, &c);
 	conf_summary(&c, summary, sizeof(summary));
 	warning = settings_warning(&c);
@@ -306,15 +316,35 @@ main(int argc, char **argv)
 	 * workers only sendto() through it (log.c).
 	 */
 	mo.sandbox_needs = 0;
+	if (upgrading && o.daemon)
+		log_to_syslog(); /* detached already: the same pid goes on */
 	log_notice("echod %s starting: %s", ECHOD_VERSION, c.path[0] ?
 	    c.path : "no " CONF_DEFAULT_PATH ", running on built-in defaults");
+	if (upgrading)
+		log_notice("upgrade: from version %s, same pid %d: %zu "
+		    "listener(s) handed over, %zu old worker(s) to drain",
+		    up.from, (int)getpid(), up.nls, up.nworkers);
 	log_info("%s", summary);
 	if (warning != NULL)
 		log_warnx("%s", warning);
-	if (listener_acquire_both(c.listen, c.nlisten, c.proxy_listen,
-	    c.nproxy_listen, c.backlog, ls, &n, err, sizeof(err)) == -1)
+	if (upgrading) {
+		char names[LISTENER_MAX][LISTENER_NAME_MAX];
+		int fds[LISTENER_MAX], nfd = upgrade_fds(&up, fds, names);
+
+		upgrade_adopt_workers(&up);
+		rc = listener_acquire_given(c.listen, c.nlisten, c.proxy_listen,
+		    c.nproxy_listen, c.backlog, fds, names, nfd,
+		    " (kept across the upgrade)", ls, &n, err, sizeof(err));
+	} else
+		rc = listener_acquire_both(c.listen, c.nlisten, c.proxy_listen,
+		    c.nproxy_listen, c.backlog, ls, &n, err, sizeof(err));
+	if (rc == -1)
 		fatalx(ECHOD_EXIT_OSERR, "%s", err);
-	if (o.daemon)
+	if (upgrading && o.daemon)
+		mo.pidfile_fd = up.pidfd; /* locked, and names this pid */
+	else if (upgrading && up.pidfd != -1)
+		close(up.pidfd);
+	if (o.daemon && !upgrading)
 		mo.ready_fd = become_daemon(&c, &mo.pidfile_fd);
 	if (daemon_drop_privileges(&c, what, sizeof(what), err,
 	    sizeof(err)) == -1)

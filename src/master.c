@@ -210,6 +210,7 @@ master_stop(struct master *m, int code, const char *why)
 	if (m->stopping) {
 		log_notice("%s again: stopping now", why);
 		slots_signal(m, SIGKILL);
+		upgrade_signal_old(SIGKILL);
 		return;
 	}
 	m->stopping = 1;
@@ -229,6 +230,7 @@ master_stop(struct master *m, int code, const char *why)
 	for (i = 0; i < m->pool.nslots; i++)
 		slots_retire(m, i);
 	metricsd_signal(m, SIGTERM);
+	upgrade_signal_old(SIGTERM); /* an upgrade's, if not told yet */
 	m->stop_deadline = master_now() +
 	    (uint64_t)m->conf->shutdown_timeout * 1000 + KILL_GRACE_MS;
 }
@@ -393,6 +395,9 @@ on_signal(struct master *m, int sig)
 	case SIGTTOU:
 		shrink(m);
 		break;
+	case SIGUSR2:
+		upgrade_start(m);
+		break;
 	default:
 		log_notice("%s ignored", name);
 		break;
@@ -468,6 +473,7 @@ timers(struct master *m)
 		log_warnx("shutdown_timeout passed: killing the remaining "
 		    "workers");
 		slots_signal(m, SIGKILL);
+		upgrade_signal_old(SIGKILL);
 		m->stop_deadline = UINT64_MAX;
 	}
 	m->next_timer = slots_timers(m, now);
@@ -493,7 +499,8 @@ loop(struct master *m)
 	uint64_t t, now;
 	int i, n;
 
-	while (!m->stopping || pool_running(&m->pool) > 0 || m->md.pid > 0) {
+	while (!m->stopping || pool_running(&m->pool) > 0 || m->md.pid > 0 ||
+	    upgrade_old_left() > 0) {
 		t = next_deadline(m);
 		now = master_now();
 		n = epoll_wait(m->epfd, evs, 8, t > now ? (int)(t - now) : 0);

@@ -296,6 +296,12 @@ notify_reloading(void)
 }
 
 void
+notify_upgrading(const char *status)
+{
+	event(NOTIFY_EV_RELOADING, status, 0);
+}
+
+void
 notify_watchdog(void)
 {
 	event(NOTIFY_EV_WATCHDOG, NULL, 0);

@@ -353,7 +353,7 @@ slots_reap(struct master *m)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		if (!metricsd_reaped(m, pid, st))
+		if (!metricsd_reaped(m, pid, st) && !upgrade_reaped(pid))
 			reaped(m, pid, st);
 	if (pid == -1 && errno != ECHILD)
 		log_warn("waitpid");
