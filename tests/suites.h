@@ -42,7 +42,8 @@
 	X(haproxy)                                                         \
 	X(http)                                                            \
 	X(metrics)                                                         \
-	X(prometheus)
+	X(prometheus)                                                      \
+	X(upgrade)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
