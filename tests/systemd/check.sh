@@ -15,6 +15,8 @@
 #      cache is its read-only lower layer, this run's changes go to an
 #      upper directory under /tmp), or, where overlayfs cannot be mounted,
 #      a copy (cp -a --reflink=auto);
+#   2b. a newer build of the package (VERSION+upgradetest1), for the
+#      in-place upgrade check;
 #   3. systemd-nspawn -b --private-network --register=no --keep-unit
 #      boots it (systemd as PID 1; --register=no: no machined here), the
 #      .deb and tests/systemd/inside.sh are copied in, and inside.sh runs
@@ -210,9 +212,41 @@ else
 	cp -a --reflink=auto "$CACHE/root" "$WORK/root"
 	say "throwaway root: a copy in $WORK/root ($(($(date +%s) - t)) s)"
 fi
+# A newer build of the same package, for the in-place upgrade: this tree
+# as make deb packs it, with VERSION+upgradetest1 in include/version.h and
+# a debian/changelog entry naming it (debian/rules checks that they agree);
+# built without lintian and without dh_auto_test's nocheck-able smoke test.
+newer_deb() {
+	v=$(sed -n 's/^#define ECHOD_VERSION "\(.*\)"/\1/p' include/version.h)
+	nv="$v+upgradetest1"
+	src="$WORK/newer/echod-$nv"
+	mkdir -p "$src"
+	tar -cf - --anchored --exclude=./.git --exclude='./build*' \
+	    --exclude=./debian/echod --exclude=./debian/.debhelper \
+	    --exclude=./debian/files --exclude='./debian/*.substvars' \
+	    --exclude=./debian/debhelper-build-stamp . | tar -xf - -C "$src"
+	sed -i "s/^#define ECHOD_VERSION \"$v\"/#define ECHOD_VERSION \"$nv\"/" \
+	    "$src/include/version.h"
+	who=$(sed -n 's/^ -- \(.*>\)  .*/\1/p' debian/changelog | head -n 1)
+	{
+		printf 'echod (%s) unstable; urgency=medium\n\n' "$nv"
+		printf '  * A test build: make check-systemd upgrades to it in place.\n\n'
+		printf ' -- %s  %s\n\n' "$who" "$(date -R)"
+		cat debian/changelog
+	} >"$src/debian/changelog"
+	t=$(date +%s)
+	(cd "$src" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    DEB_BUILD_OPTIONS=nocheck nice -n 10 timeout 900 \
+	    dpkg-buildpackage -us -uc -b >"$WORK/newer/build.log" 2>&1) ||
+		{ tail -n 20 "$WORK/newer/build.log" >&2; fail "building the newer package $nv"; }
+	NEWDEB=$(ls "$WORK"/newer/echod_"$nv"_*.deb)
+	say "newer package for the upgrade: $(basename "$NEWDEB") built in $(($(date +%s) - t)) s"
+}
+newer_deb
 mkdir -p "$WORK/root/var/lib/echod-check"
-cp "$DEB" tests/systemd/inside.sh "$WORK/root/var/lib/echod-check/"
+cp "$DEB" "$NEWDEB" tests/systemd/inside.sh "$WORK/root/var/lib/echod-check/"
 CDEB=/var/lib/echod-check/$(basename "$DEB")
+CNEWDEB=/var/lib/echod-check/$(basename "$NEWDEB")
 
 # ---- 3. boot, and the checks ----
 t=$(date +%s%N)
@@ -244,7 +278,7 @@ if [ "$state" = degraded ]; then
 fi
 
 st=0
-in_ct timeout 600 sh /var/lib/echod-check/inside.sh "$CDEB" || st=$?
+in_ct timeout 600 sh /var/lib/echod-check/inside.sh "$CDEB" "$CNEWDEB" || st=$?
 
 # ---- 4. power off, nothing left ----
 t=$(date +%s%N)

@@ -10,7 +10,8 @@
 # shellcheck disable=SC2317
 set -u
 
-DEB=${1:?usage: inside.sh /path/to/echod_VERSION_ARCH.deb}
+DEB=${1:?usage: inside.sh /path/to/echod_VERSION_ARCH.deb [NEWER.deb]}
+NEWDEB=${2:-} # a newer build: installed over DEB, an in-place upgrade
 D=$(mktemp -d /var/tmp/echod-inside.XXXXXX)
 ADDR=127.0.0.1
 PORT=7007
@@ -292,6 +293,61 @@ else
 	fail "restart: the idle client did not echo"
 fi
 unhold
+
+# ---- an in-place upgrade: dpkg -i of a newer build ----
+# The postinst sends SIGUSR2: the same MainPID runs the new binary, the
+# held connection stays with an old worker, new clients are served.
+upgrade_in_place() {
+	M=$(main_pid)
+	v0=$(dpkg-query -W -f '${Version}' echod)
+	nv=$(dpkg-deb -f "$NEWDEB" Version)
+	hold
+	if ! say_held "before the upgrade"; then
+		fail "upgrade: the held connection did not echo before"
+		return
+	fi
+	rm -f "$D/stop" "$D/loop"
+	: >"$D/loop"
+	client_loop "$D/loop" &
+	LOOP=$!
+	wait_for 10 sh -c "[ \$(grep -c '^ok' $D/loop) -ge 20 ]"
+	mark
+	t=$(now_ms)
+	DEBIAN_FRONTEND=noninteractive dpkg -i "$NEWDEB" >"$D/dpkg2.log" 2>&1 ||
+		{ cat "$D/dpkg2.log"; fail "dpkg -i $NEWDEB"; }
+	di=$(($(now_ms) - t))
+	wait_for 20 logged "ready: upgraded to $nv" || fail "upgrade: no 'ready: upgraded to $nv' within 20 s: $(since_mark | tail -n 3)"
+	ms=$(($(now_ms) - t))
+	n0=$(served "$D/loop")
+	wait_for 10 sh -c "[ \$(grep -c '^ok' $D/loop) -ge $((n0 + 20)) ]"
+	held=no
+	say_held "after the upgrade" && held=yes
+	touch "$D/stop"
+	loop_gone() { ! kill -0 "$LOOP" 2>/dev/null; }
+	wait_for 20 loop_gone || kill "$LOOP" 2>/dev/null
+	wait "$LOOP" 2>/dev/null
+	LOOP=
+	ok=$(served "$D/loop")
+	ref=$(grep -c '^refused' "$D/loop")
+	max=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$D/loop")
+	stat=$(systemctl status --no-pager -n 60 echod 2>&1)
+	spid=$(echo "$stat" | sed -n 's/^ *Main PID: \([0-9]*\).*/\1/p')
+	sver=$(echo "$stat" | grep -o "ready: upgraded to $nv from $v0" | head -n 1)
+	if [ "$held" = yes ] && [ "$ref" -eq 0 ] && [ "$max" -lt 1000 ] &&
+	    [ "$spid" = "$M" ] && [ -n "$sver" ] && up &&
+	    [ "$(/usr/sbin/echod -V)" = "echod $nv" ]; then
+		pass "upgrade in place: dpkg -i $(basename "$NEWDEB") ($v0 -> $nv) under a client loop with a connection held: dpkg took $di ms, READY=1 \"ready: upgraded to\" after $ms ms; clients served $ok, refused $ref, longest wait $max ms; the held connection echoed after it; systemctl status: Main PID $spid (before: $M), \"$sver\""
+	else
+		fail "upgrade in place: held echoed: $held; served $ok, refused $ref, longest $max ms; Main PID $M -> '$spid'; status version: '$sver'; $(prop echod.service ActiveState); echod -V: $(/usr/sbin/echod -V)"
+	fi
+	exec 3>&-
+	wait_for 15 logged "the last worker of the old version is gone" &&
+		note "the old workers drained and exited: $(since_mark | grep 'the last worker of the old' | tail -n 1)"
+	unhold
+}
+if [ -n "$NEWDEB" ]; then
+	upgrade_in_place
+fi
 
 # ---- the watchdog restarts a stopped master ----
 M=$(main_pid)
