@@ -310,11 +310,40 @@ upgrade_fds(const struct upgrade_handover *h, int *fds,
 	return (int)h->nls;
 }
 
+/* Is pid a child of ours (a zombie counts)?  /proc/PID/stat's 4th field. */
+static int
+is_child(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd, ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold anything but ')' last. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid == (int)getpid();
+}
+
 void
 upgrade_adopt_workers(const struct upgrade_handover *h)
 {
-	memcpy(old.pids, h->workers, h->nworkers * sizeof(pid_t));
-	old.n = old.left = h->nworkers;
+	size_t i;
+
+	/* Only children: a pid that is not could be neither signalled
+	 * safely nor reaped (a stop would wait for it forever). */
+	for (i = 0; i < h->nworkers; i++)
+		if (is_child(h->workers[i]))
+			old.pids[old.n++] = h->workers[i];
+	old.left = old.n;
 	snprintf(old.from, sizeof(old.from), "%s", h->from);
 	old.active = 1;
 }
@@ -377,14 +406,10 @@ upgrade_old_left(void)
 /* ---- the old image: check, hand over, exec ---- */
 
 static void
-refuse(struct master *m, const char *why)
+refuse(const char *why)
 {
-	char s[1200];
-
-	snprintf(s, sizeof(s), "upgrade refused: %s; still running version %s",
-	    why, ECHOD_VERSION);
-	log_err("%s", s);
-	(void)m;
+	log_err("upgrade refused: %s; still running version %s", why,
+	    ECHOD_VERSION);
 }
 
 /* Run `exe ... -t`; 0 if it exits 0 within UPGRADE_CHECK_MS. */
@@ -502,21 +527,21 @@ upgrade_start(struct master *m)
 	int mst = 0, e;
 
 	if (m->pending.id != 0) {
-		refuse(m, "a reload is in progress");
+		refuse("a reload is in progress");
 		return;
 	}
 	if (exe[0] == '\0' || saved_argv == NULL) {
-		refuse(m, "this binary's path is unknown");
+		refuse("this binary's path is unknown");
 		return;
 	}
 	log_notice("SIGUSR2: upgrade: checking %s", exe);
 	if (check_binary(why, sizeof(why)) == -1) {
-		refuse(m, why);
+		refuse(why);
 		return;
 	}
 	collect(m, &h);
 	if (upgrade_format(&h, env, sizeof(env)) == -1) {
-		refuse(m, "too many workers to hand over");
+		refuse("too many workers to hand over");
 		return;
 	}
 	upgrade_argv(saved_argv, saved_argc, config_abs, 0, args);
