@@ -422,6 +422,23 @@ bench-models: deps
 	tests/bench/models.sh --echod $(B)/echod --bench $(B)/echobench \
 	    --out $(B)/bench-models $(BENCH_ARGS)
 
+# make bench-haproxy: what HAProxy in front of echod costs (issue 12,
+# tests/bench/haproxy.sh): the conn, pp32 and bulk scenarios against one
+# echod directly, then through HAProxy (send-proxy-v2) to one echod and to
+# two (leastconn), taking turns round by round, 3 rounds; the rates and
+# the CPU time per operation as ratios to the direct run, paired by round,
+# and that CPU time split into HAProxy's part and echod's.  Needs haproxy
+# (installed by make deps).  Writes build/bench-haproxy/table.txt,
+# split.txt and the raw results.  BENCH_ARGS= passes options
+# (haproxy.sh -h), e.g. BENCH_ARGS='--rounds 5 --secs 5'.
+
+.PHONY: bench-haproxy
+
+bench-haproxy: deps
+	$(MAKE) $(B)/echod $(B)/echobench
+	tests/bench/haproxy.sh --echod $(B)/echod --bench $(B)/echobench \
+	    --out $(B)/bench-haproxy $(BENCH_ARGS)
+
 # ---- Debian package ----------------------------------------------------
 #
 #   make deb        build/deb/echod_<version>_<arch>.deb from debian/ (dh,
@@ -466,6 +483,24 @@ deb:
 
 check-deb: deb
 	sh tests/deb/check.sh $(DEB_FILE)
+
+# make bench-metrics: what the /metrics endpoint (metrics_listen) costs
+# (tests/bench/metrics.sh).  First the CPU time per scrape of the master,
+# of the `echod: metrics` process and of the workers: 1000 scrapes back
+# to back, /proc/PID/schedstat before and after.  Then the standard
+# scenarios against three echods side by side, paired by round: plain (no
+# metrics_listen, as make bench runs it), scraped (a scraper GETs
+# /metrics every second while it runs) and plain-again (a control: the
+# machine's noise), the last two as ratios to plain.  Writes
+# build/bench-metrics/results.md.  BENCH_ARGS= passes options
+# (metrics.sh -h), e.g. BENCH_ARGS='--rounds 5 --only conn,pp32'.
+
+.PHONY: bench-metrics
+
+bench-metrics: deps
+	$(MAKE) $(B)/echod $(B)/echobench
+	tests/bench/metrics.sh --echod $(B)/echod --bench $(B)/echobench \
+	    --out $(B)/bench-metrics $(BENCH_ARGS)
 
 # ---- Under a real systemd ------------------------------------------------
 #

@@ -2,7 +2,8 @@
 # Install the Debian packages echod needs to build and test, if missing.
 # Runs apt-get as root, or through sudo; otherwise says what to install.
 #
-#   sh .ci/deps.sh         what make run and make check need
+#   sh .ci/deps.sh         what make run and make check need (haproxy:
+#                          the haproxy suite runs a real one on loopback)
 #   sh .ci/deps.sh tools   that, plus what make lint, check-valgrind and
 #                          fuzz need (clang with its libFuzzer runtime,
 #                          clang-tidy, cppcheck, valgrind); CI installs these
@@ -16,7 +17,7 @@
 #                          (systemd-nspawn) and debootstrap
 set -eu
 
-PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc util-linux"
+PKGS="gcc make pkg-config libconfuse-dev check libsystemd-dev libseccomp-dev netcat-openbsd iproute2 systemd mandoc util-linux haproxy prometheus"
 TOOL_PKGS="clang clang-tidy cppcheck valgrind"
 
 [ "${1:-}" = tools ] && PKGS="$PKGS $TOOL_PKGS"

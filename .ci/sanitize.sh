@@ -142,7 +142,8 @@ valgrind)
 	for s in echo cidr conf conftext account listener pool conn climit \
 	    models_unit probe:decisions notify:decisions notify:sending \
 	    log:pure worker:decisions daemon:paths sandbox:decisions \
-	    reload:plan helpers:procfs modelrun:decisions proxy; do
+	    reload:plan helpers:procfs modelrun:decisions proxy http \
+	    metrics:pure; do
 		c=
 		case $s in *:*) c=${s#*:} s=${s%%:*} ;; esac
 		# shellcheck disable=SC2086 # $vg is words

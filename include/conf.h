@@ -104,6 +104,8 @@ struct conf {
 	struct cidr proxy_trusted[CONF_TRUSTED_MAX];
 	size_t nproxy_trusted;
 	int proxy_timeout;
+	/* Prometheus /metrics (issue 13): "" (off) or one address. */
+	char metrics_listen[64];
 };
 
 /* Fill c with the built-in defaults (workers resolved to online CPUs). */

@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "listener.h"
 #include "master.h"
+#include "metricsd.h"
 #include "pool.h"
 #include "probe.h"
 #include "scoreboard.h"
@@ -88,6 +89,7 @@ struct master {
 	int wd_failures, wd_stopped;
 	struct probe probe;
 	char last_status[1400];
+	struct metricsd_ctl md; /* the metrics process (metricsd.c) */
 };
 
 uint64_t master_now(void);
@@ -132,5 +134,19 @@ uint64_t gen_deadline(const struct master *m);
 void gen_stop(struct master *m);
 const struct gen *gen_of(const struct master *m, uint64_t id);
 int master_fit_nofile(const struct conf *c, size_t nlfds);
+
+/*
+ * metricsd.c, the master's side: the metrics_listen socket (opened at
+ * start-up, exits 71 if it cannot be), the `echod: metrics` child forked,
+ * reaped (1: pid was it) and restarted at most once a second, signalled
+ * with the workers, and moved or stopped after a reload's commit.
+ */
+void metricsd_open(struct master *m);
+void metricsd_spawn(struct master *m);
+int metricsd_reaped(struct master *m, pid_t pid, int st);
+uint64_t metricsd_due(const struct master *m);
+void metricsd_timer(struct master *m, uint64_t now);
+void metricsd_signal(struct master *m, int sig);
+void metricsd_reconfigure(struct master *m);
 
 #endif

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include <confuse.h>
+#include <netinet/in.h>
 
 #include "account.h"
 #include "conf.h"
@@ -153,7 +154,12 @@
 	    "\"10.0.0.0/8\", \"::1/128\" or \"127.0.0.1\"")                \
 	X(proxy_timeout, INT, parse_range,                                 \
 	    XSTR(CONF_DEFAULT_PROXY_TIMEOUT), 1, CONF_PROXY_TIMEOUT_MAX,   \
-	    "1.." XSTR(CONF_PROXY_TIMEOUT_MAX) " seconds")
+	    "1.." XSTR(CONF_PROXY_TIMEOUT_MAX) " seconds")                 \
+	X(metrics_listen, STR, parse_metrics_listen, "", 0,                \
+	    FIELD_MAX(metrics_listen),                                     \
+	    "\"\" (off) or one address in listen's syntax, such as "       \
+	    "\"127.0.0.1:9707\", that no listen or proxy_listen address "  \
+	    "equals or overlaps")
 
 /* OPT_listen, OPT_workers, ...: the option's name, as its field. */
 enum opt_id {
@@ -182,7 +188,7 @@ struct opt_spec {
 
 static parse_fn parse_range, parse_workers, parse_level, parse_bool;
 static parse_fn parse_sandbox, parse_user, parse_group, parse_pidfile;
-static parse_fn parse_model;
+static parse_fn parse_model, parse_metrics_listen;
 
 /* Where a list kind keeps its count; 0 for the others. */
 #define COUNT_LIST(name) offsetof(struct conf, n##name)
@@ -485,6 +491,21 @@ check_length(const struct opt_spec *sp, const char *s, char *why, size_t len)
 	return -1;
 }
 
+/* "" (off) or one address; the overlap with listen waits (check_metrics). */
+static int
+parse_metrics_listen(const struct opt_spec *sp, const char *s, long *out,
+    char *why, size_t len)
+{
+	struct listen_addr la;
+
+	*out = 0;
+	if (s[0] == '\0')
+		return 0;
+	if (check_length(sp, s, why, len) == -1)
+		return -1;
+	return listener_parse(s, &la, why, len);
+}
+
 /* An existing user: *out is its uid, so that uid 0 can be checked later. */
 static int
 parse_user(const struct opt_spec *sp, const char *s, long *out, char *why,
@@ -607,6 +628,66 @@ defer_root(cfg_t *cfg, const char *user)
 		snprintf(ctx->root_msg + n, sizeof(ctx->root_msg) - n,
 		    " (included from %s:%d)", ctx->includer,
 		    ctx->includer_line);
+}
+
+static int check_addr(const char *, char *const *, size_t, const char *,
+    char *, size_t);
+static size_t opt_values(cfg_opt_t *, size_t, char **);
+
+/* Does spec (already checked) ask for port 0? */
+static bool
+port_zero(const char *spec)
+{
+	struct listen_addr la;
+	char junk[8];
+
+	return listener_parse(spec, &la, junk, sizeof(junk)) == 0 &&
+	    (la.ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&la.ss)->sin6_port :
+	    ((struct sockaddr_in *)&la.ss)->sin_port) == 0;
+}
+
+/*
+ * metrics_listen may not be, nor overlap, an echo listener's address
+ * (every LIST option's, and listen's default when the file has none):
+ * known only once the whole file is read, so the error names
+ * metrics_listen's own line.  Port 0 overlaps nothing: the kernel picks.
+ */
+static int
+check_metrics(cfg_t *cfg)
+{
+	char *v[CONF_LISTEN_MAX], why[512], def[64], *cut;
+	const char *spec;
+	cfg_opt_t *opt;
+	size_t k;
+	int i;
+
+	if (cfg_size(cfg, "metrics_listen") == 0 ||
+	    (spec = cfg_getstr(cfg, "metrics_listen")) == NULL ||
+	    spec[0] == '\0' || port_zero(spec))
+		return 0;
+	for (i = 0; i < OPT_COUNT; i++) {
+		if (specs[i].kind != K_LIST)
+			continue;
+		opt = cfg_getopt(cfg, specs[i].name);
+		k = opt_values(opt, cfg_opt_size(opt), v);
+		if (k == 0 && i == OPT_listen && ctx->seen[i].line == 0) {
+			snprintf(def, sizeof(def), "%s", specs[i].def);
+			v[k++] = def;
+		}
+		if (check_addr(spec, v, k, specs[i].name, why,
+		    sizeof(why)) == -1)
+			break;
+	}
+	if (i == OPT_COUNT)
+		return 0;
+	if ((cut = strstr(why, "; allowed:")) != NULL)
+		*cut = '\0'; /* ours follows */
+	ctx_printf("%s:%d: metrics_listen: %s; allowed: %s",
+	    ctx->seen[OPT_metrics_listen].file,
+	    ctx->seen[OPT_metrics_listen].line, why,
+	    specs[OPT_metrics_listen].allowed);
+	return -1;
 }
 
 static int
@@ -1172,6 +1253,8 @@ parse_fp(FILE *fp, const char *path, int empty_listen, char *err,
 	rc = cfg_parse_fp(cfg, fp);
 	if (rc == CFG_SUCCESS && (check_root(cfg) == -1 ||
 	    check_lists_end(cfg) == -1))
+		rc = CFG_PARSE_ERROR;
+	if (rc == CFG_SUCCESS && check_metrics(cfg) == -1)
 		rc = CFG_PARSE_ERROR;
 	ctx = NULL;
 	if (rc == CFG_SUCCESS)

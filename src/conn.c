@@ -111,6 +111,7 @@ format_one(uint8_t family, const uint8_t *addr, uint16_t port, char *buf,
 	struct conn tmp;
 	struct sockaddr_storage ss;
 
+	memset(&tmp, 0, sizeof(tmp));
 	tmp.peer_family = family;
 	memcpy(tmp.peer_addr, addr, sizeof(tmp.peer_addr));
 	tmp.peer_port = port;

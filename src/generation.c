@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -177,6 +178,8 @@ abandon(struct master *m, const char *why)
 
 	snprintf(s, sizeof(s), "reload failed: %.1200s; still serving "
 	    "generation %llu", why, (unsigned long long)m->serving.id);
+	if (m->rl.kind == RELOAD_SIGHUP)
+		sb_count_reload(&m->sb, 0, (uint64_t)time(NULL));
 	if (m->rl.phase == RELOAD_STARTING) {
 		slots_retire_gen(m, 0, m->pending.id);
 		drop_pending(m);
@@ -204,6 +207,10 @@ commit(struct master *m)
 	listener_store(m->serving.ls, m->serving.nls);
 	slots_retire_gen(m, m->serving.id, 0);
 	m->ready_sent = m->up = 1;
+	if (m->rl.kind == RELOAD_SIGHUP) {
+		sb_count_reload(&m->sb, 1, (uint64_t)time(NULL));
+		metricsd_reconfigure(m);
+	}
 	snprintf(s, sizeof(s), "ready: generation %llu, %u workers, %llu ms "
 	    "after the %s began; listening on %s",
 	    (unsigned long long)m->serving.id, m->serving.target,
@@ -265,6 +272,7 @@ begin(struct master *m, enum reload_kind kind, const char *why)
 	uint64_t t0 = master_now(); /* before the file is read and bound */
 	char err[1024];
 
+	m->rl.kind = kind; /* abandon() counts a failed SIGHUP */
 	if (kind == RELOAD_SIGHUP) {
 		log_notice("SIGHUP: reloading %s", m->opts->config_path ?
 		    m->opts->config_path : "the built-in defaults");

@@ -149,13 +149,15 @@ dump_scoreboard(struct master *m)
 		    pool_state_name(m->pool.slots[i].state, sb_load(&s->state)),
 		    (unsigned long long)(now - sb_load(&s->started_ms)) / 1000,
 		    (unsigned long long)sb_load(&s->conns_open),
-		    (unsigned long long)sb_load(&s->conns_served),
-		    (unsigned long long)sb_load(&s->bytes_in),
-		    (unsigned long long)sb_load(&s->bytes_out),
+		    (unsigned long long)sb_delta(&s->conns_served,
+		    &s->base_served),
+		    (unsigned long long)sb_delta(&s->bytes_in, &s->base_in),
+		    (unsigned long long)sb_delta(&s->bytes_out, &s->base_out),
 		    (unsigned long long)sb_load(&s->restarts),
 		    sandbox_state_name((int)sb_load(&s->sandbox)),
-		    (unsigned long long)sb_load(&s->proxied),
-		    (unsigned long long)sb_load(&s->proxy_closed), client);
+		    (unsigned long long)sb_delta(&s->proxied, &s->base_proxied),
+		    (unsigned long long)sb_delta(&s->proxy_closed,
+		    &s->base_proxy_closed), client);
 	}
 }
 
@@ -195,6 +197,8 @@ master_child_close(struct master *m)
 		close(m->ready_fd);
 	if (m->opts->pidfile_fd != -1)
 		close(m->opts->pidfile_fd);
+	if (m->md.lfd != -1)
+		close(m->md.lfd);
 }
 
 void
@@ -224,6 +228,7 @@ master_stop(struct master *m, int code, const char *why)
 		notify_stopping("stopping");
 	for (i = 0; i < m->pool.nslots; i++)
 		slots_retire(m, i);
+	metricsd_signal(m, SIGTERM);
 	m->stop_deadline = master_now() +
 	    (uint64_t)m->conf->shutdown_timeout * 1000 + KILL_GRACE_MS;
 }
@@ -299,6 +304,7 @@ start_probe(struct master *m, uint64_t now)
 	if (m->probe.fd != -1 || m->serving.nls == 0)
 		return;
 	if (pool_full(m)) {
+		sb_count(&m->sb.hdr->probes[SB_PROBE_SKIPPED]);
 		log_debug("health probe skipped: every worker is at its "
 		    "capacity; the heartbeats say they are alive");
 		if (!m->wd_stopped)
@@ -321,6 +327,7 @@ probe_done(struct master *m, enum probe_result r)
 	if (r == PROBE_PENDING)
 		return;
 	if (r == PROBE_OK) {
+		sb_count(&m->sb.hdr->probes[SB_PROBE_OK]);
 		if (m->wd_failures > 0)
 			log_notice("health probe succeeded again");
 		m->wd_failures = 0;
@@ -330,6 +337,7 @@ probe_done(struct master *m, enum probe_result r)
 	}
 	if (pool_full(m)) {
 		/* It waited behind clients that filled the pool meanwhile. */
+		sb_count(&m->sb.hdr->probes[SB_PROBE_SKIPPED]);
 		log_debug("health probe not answered: every worker is at its "
 		    "capacity; the heartbeats say they are alive");
 		if (!m->wd_stopped)
@@ -337,6 +345,7 @@ probe_done(struct master *m, enum probe_result r)
 		return;
 	}
 	m->wd_failures++;
+	sb_count(&m->sb.hdr->probes[SB_PROBE_FAILED]);
 	log_err("health probe failed: %s", m->probe.err);
 	/* Try again soon: the watchdog's deadline does not move. */
 	m->next_probe = master_now() + m->probe.sched.retry_ms;
@@ -436,7 +445,18 @@ next_deadline(const struct master *m)
 		t = m->probe.deadline_ms;
 	if (notify_retry_at() < t)
 		t = notify_retry_at();
+	if (metricsd_due(m) < t)
+		t = metricsd_due(m);
 	return t;
+}
+
+/* The serving generation, for /metrics: three stores a loop turn. */
+static void
+publish_gauges(struct master *m)
+{
+	sb_store(&m->sb.hdr->generation, m->serving.id);
+	sb_store(&m->sb.hdr->target, m->serving.target);
+	sb_store(&m->sb.hdr->model, (uint64_t)m->conf->model);
 }
 
 static void
@@ -451,6 +471,8 @@ timers(struct master *m)
 		m->stop_deadline = UINT64_MAX;
 	}
 	m->next_timer = slots_timers(m, now);
+	metricsd_timer(m, now);
+	publish_gauges(m);
 	if (!m->stopping)
 		gen_check(m);
 	if (m->probe.fd != -1)
@@ -471,7 +493,7 @@ loop(struct master *m)
 	uint64_t t, now;
 	int i, n;
 
-	while (!m->stopping || pool_running(&m->pool) > 0) {
+	while (!m->stopping || pool_running(&m->pool) > 0 || m->md.pid > 0) {
 		t = next_deadline(m);
 		now = master_now();
 		n = epoll_wait(m->epfd, evs, 8, t > now ? (int)(t - now) : 0);
@@ -576,13 +598,19 @@ master_run(struct conf *c, struct listener *ls, size_t nls,
 		.status_fd = m.status_wr, .master_pid = getpid(),
 		.sandbox_needs = o->sandbox_needs };
 	m.next_status = master_now() + STATUS_INTERVAL_MS;
+	sb_store(&m.sb.hdr->start_time_s, (uint64_t)time(NULL));
+	metricsd_open(&m);
 	gen_first(&m, ls, nls);
+	publish_gauges(&m);
+	metricsd_spawn(&m);
 	loop(&m);
 	log_notice("stopped: %llu connection(s) served",
 	    (unsigned long long)m.served_by_dead);
 	for (i = 0; i < m.serving.nls; i++)
 		close(m.serving.ls[i].fd);
 	probe_cancel(&m.probe);
+	if (m.md.lfd != -1)
+		close(m.md.lfd);
 	pool_free(&m.pool);
 	scoreboard_destroy(&m.sb);
 	climit_destroy(&m.limits);

@@ -270,8 +270,10 @@ accept_one(struct serve *s, size_t li, struct serve_client *cl)
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	cl->proxied = (s->a->proxy_mask >> li) & 1;
 	cl->key = 0;
-	if (cl->fd != -1)
+	if (cl->fd != -1) {
+		sb_add(&s->sb->accepted, 1);
 		return 1;
+	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return 0;
 	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -392,8 +394,11 @@ admit(struct serve *s, const struct conn *c, uint64_t *key)
 			v = climit_admit(s->a->limits, s->a->slot, *key,
 			    now / 1000, (uint32_t)cf->max_connections_per_ip,
 			    (uint32_t)cf->max_connection_rate_per_ip);
-			if (v != CLIMIT_OK)
+			if (v != CLIMIT_OK) {
 				log_refusal(s, c, v, now);
+				sb_add(&s->sb->refused[v == CLIMIT_TOO_MANY ?
+				    SB_REFUSE_CONNS : SB_REFUSE_RATE], 1);
+			}
 		} else
 			*key = 0;
 		sh_unlock(s);
@@ -443,6 +448,7 @@ serve_take(struct serve *s, struct serve_client *cl)
 			listener_format((const struct sockaddr *)&cl->ss, peer,
 			    sizeof(peer));
 			proxy_closed(s, peer, "not in proxy_trusted");
+			sb_add(&s->sb->closed[SB_CLOSE_PROXY], 1);
 			close(cl->fd);
 			return -1;
 		}
@@ -450,6 +456,7 @@ serve_take(struct serve *s, struct serve_client *cl)
 		conn_init(&c, -1, 0);
 		conn_set_peer(&c, &cl->ss);
 		if (admit(s, &c, &cl->key) == -1) {
+			sb_add(&s->sb->closed[SB_CLOSE_LIMIT], 1);
 			close(cl->fd);
 			return -1;
 		}
@@ -596,6 +603,7 @@ serve_conn(struct serve *s, struct serve_client *cl, unsigned char *buf,
 		log_end(&c, how, serve_now());
 	sb_add(&s->sb->bytes_in, (int64_t)c.bytes_in);
 	sb_add(&s->sb->bytes_out, (int64_t)c.bytes_out);
+	sb_add(&s->sb->closed[sb_close_reason(how, c.err)], 1);
 	conn_close(&c, bp);
 }
 

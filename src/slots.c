@@ -31,8 +31,7 @@ slots_spawn(struct master *m, unsigned i, const struct gen *g)
 	struct sb_slot *s = &m->sb.slots[i];
 	pid_t pid;
 
-	memset(s, 0, offsetof(struct sb_slot, restarts));
-	scoreboard_use_slot(&m->sb, i);
+	scoreboard_begin_process(&m->sb, i);
 	/*
 	 * Per-client tables sized for this worker's generation: a reload
 	 * that raises max_connections (or turns a limit on) gets bigger
@@ -130,6 +129,7 @@ slots_signal(struct master *m, int sig)
 	for (i = 0; i < m->pool.nslots; i++)
 		if (pool_slot_live(m->pool.slots[i].state))
 			kill(m->pool.slots[i].pid, sig);
+	metricsd_signal(m, sig);
 }
 
 /*
@@ -259,7 +259,7 @@ give_up(struct master *m, const char *what)
 
 static void
 act_on_exit(struct master *m, unsigned i, const struct pool_exit *e,
-    const char *what)
+    const char *what, int hung, int st)
 {
 	struct pool_slot *ps = &m->pool.slots[i];
 	enum pool_action a;
@@ -267,6 +267,9 @@ act_on_exit(struct master *m, unsigned i, const struct pool_exit *e,
 
 	a = pool_on_exit(&m->pool.policy, &ps->backoff_ms, &m->pool.budget, e,
 	    master_now(), (uint32_t)random(), &delay);
+	if (a == POOL_RESPAWN_NOW || a == POOL_RESPAWN_LATER)
+		sb_count(&m->sb.hdr->restarts[sb_restart_cause(hung,
+		    WIFSIGNALED(st), a == POOL_RESPAWN_LATER)]);
 	switch (a) {
 	case POOL_RESPAWN_NOW:
 		log_warnx("%s; replacing it now", what);
@@ -310,7 +313,7 @@ reaped(struct master *m, pid_t pid, int st)
 	ps = &m->pool.slots[i];
 	s = &m->sb.slots[i];
 	e.uptime_ms = master_now() - ps->started_ms;
-	e.served = sb_load(&s->conns_served);
+	e.served = sb_delta(&s->conns_served, &s->base_served);
 	e.fatal = WIFEXITED(st) && WEXITSTATUS(st) == ECHOD_EXIT_WORKER_FATAL;
 	m->served_by_dead += e.served;
 	sb_store(&s->state, SB_EMPTY);
@@ -338,7 +341,8 @@ reaped(struct master *m, pid_t pid, int st)
 		    (unsigned long long)ps->generation, how);
 		gen_worker_failed(m, ps->generation, what);
 	} else
-		act_on_exit(m, (unsigned)i, &e, what);
+		act_on_exit(m, (unsigned)i, &e, what, was ==
+		    POOL_SLOT_ABORTING || was == POOL_SLOT_KILLED, st);
 }
 
 void
@@ -349,7 +353,8 @@ slots_reap(struct master *m)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		reaped(m, pid, st);
+		if (!metricsd_reaped(m, pid, st))
+			reaped(m, pid, st);
 	if (pid == -1 && errno != ECHILD)
 		log_warn("waitpid");
 	gen_check(m);

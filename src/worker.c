@@ -88,6 +88,8 @@ struct worker {
 	struct log_limit refusal_log;
 	uint32_t nopen;
 	uint64_t served, bytes_in, bytes_out;
+	uint64_t accepted, closed[SB_CLOSE_N], refused[SB_REFUSE_N];
+	struct sb_counts published; /* what the slot has of them */
 	uint64_t drain_accepted; /* taken from the queue while draining */
 	unsigned char *buf;
 	struct bufpool bp;
@@ -163,6 +165,8 @@ admit(struct worker *w, struct conn *c)
 	    (uint32_t)cf->max_connections_per_ip,
 	    (uint32_t)cf->max_connection_rate_per_ip);
 	if (v != CLIMIT_OK) {
+		w->refused[v == CLIMIT_TOO_MANY ? SB_REFUSE_CONNS :
+		    SB_REFUSE_RATE]++;
 		log_refusal(w, c, v);
 		return -1;
 	}
@@ -289,6 +293,7 @@ close_conn(struct worker *w, uint32_t i, const char *how)
 		log_conn_end(w, c, how);
 	w->bytes_in += c->bytes_in;
 	w->bytes_out += c->bytes_out;
+	w->closed[sb_close_reason(how, c->err)]++;
 	olist_unlink(c->proxy == CONN_PROXY_WAIT ? &w->hdr : &w->idle, i);
 	olist_unlink(&w->age, i);
 	unadmit(w, c);
@@ -346,22 +351,28 @@ add_conn(struct worker *w, int fd, const struct sockaddr_storage *ss,
 	    (const struct sockaddr *)ss)) {
 		listener_format((const struct sockaddr *)ss, peer, sizeof(peer));
 		proxy_closed(w, peer, "not in proxy_trusted");
+		w->closed[SB_CLOSE_PROXY]++;
 		return -1;
 	}
-	if ((i = conn_alloc(w)) == NIL)
+	if ((i = conn_alloc(w)) == NIL) {
+		w->closed[SB_CLOSE_ERROR]++;
 		return -1; /* cannot happen: we stop accepting when full */
+	}
 	conn_init(&w->conns[i], fd, w->now);
 	conn_set_peer(&w->conns[i], ss);
 	/* Behind a balancer, the client is known once its header is read. */
 	if (proxied)
 		w->conns[i].proxy = CONN_PROXY_WAIT;
-	else if (admit(w, &w->conns[i]) == -1)
+	else if (admit(w, &w->conns[i]) == -1) {
+		w->closed[SB_CLOSE_LIMIT]++;
 		goto refuse; /* closed at once: the client is over its limit */
+	}
 	ev.events = EPOLLIN;
 	ev.data.u64 = TAG_CONN << 32 | i;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		log_warn("epoll_ctl add connection");
 		unadmit(w, &w->conns[i]);
+		w->closed[SB_CLOSE_ERROR]++;
 		goto refuse;
 	}
 	olist_append(proxied ? &w->hdr : &w->idle, i);
@@ -400,6 +411,7 @@ accept_some(struct worker *w, size_t li)
 			accept_failed(w, errno);
 			break;
 		}
+		w->accepted++;
 		if (add_conn(w, fd, &ss, proxied) == -1)
 			close(fd);
 	}
@@ -640,15 +652,21 @@ read_signals(struct worker *w)
 /*
  * The scoreboard, once per loop turn.  Bytes count connections as they
  * close: a running total per connection would cost a store per message.
+ * The counters are the slot's, cumulative over its processes: what
+ * changed since the last turn is added (sb_publish), never stored.
  */
 static void
 publish(struct worker *w)
 {
+	struct sb_counts now = { .accepted = w->accepted,
+		.served = w->served, .bytes_in = w->bytes_in,
+		.bytes_out = w->bytes_out };
+
+	memcpy(now.closed, w->closed, sizeof(now.closed));
+	memcpy(now.refused, w->refused, sizeof(now.refused));
 	sb_store(&w->sb->heartbeat_ms, w->now);
 	sb_store(&w->sb->conns_open, w->nopen);
-	sb_store(&w->sb->conns_served, w->served);
-	sb_store(&w->sb->bytes_in, w->bytes_in);
-	sb_store(&w->sb->bytes_out, w->bytes_out);
+	sb_publish(w->sb, &now, &w->published);
 }
 
 static void

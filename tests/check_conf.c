@@ -29,7 +29,7 @@
 	"allow_root, pidfile, max_connection_time, max_connections_per_ip, " \
 	"max_connection_rate_per_ip, limits_exempt_loopback, sandbox, "    \
 	"model, threads, proxy_listen, proxy_trusted, proxy_timeout, "     \
-	"include(\"FILE\")"
+	"metrics_listen, include(\"FILE\")"
 
 /*
  * Names every Linux system has: root (uid 0, gid 0) and nobody.  The
@@ -1131,7 +1131,7 @@ START_TEST(test_every_option_documented)
 		ck_assert_msg(strstr(ALLOWED_OPTS, want) != NULL,
 		    "'no such option' does not name %s", name);
 	}
-	ck_assert_uint_eq(i, 22);
+	ck_assert_uint_eq(i, 23);
 }
 END_TEST
 

@@ -1306,3 +1306,179 @@ cl_local_name(int fd, char *buf, size_t len)
 		return "?";
 	return buf;
 }
+
+/* ---- appended by the haproxy helper: a byte-exact stream ---- */
+
+/* The stream's bytes from offset off: splitmix64 of each 8-byte block's
+ * index, so that the sender and the checker need no shared state. */
+static void
+stream_bytes(unsigned long long seed, unsigned long long off,
+    unsigned char *buf, size_t len)
+{
+	unsigned long long blk, z;
+	size_t i;
+
+	for (i = 0; i < len; i++, off++) {
+		blk = off / 8;
+		z = seed + (blk + 1) * 0x9E3779B97F4A7C15ULL;
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+		z ^= z >> 31;
+		buf[i] = (unsigned char)(z >> (8 * (off % 8)));
+	}
+}
+
+struct sstate {
+	int fd;
+	unsigned long long total, seed, sent, got;
+	int shut, eof;
+	long long bad_at; /* -1: every byte right so far */
+};
+
+/* Send what the socket takes now; half-close after the last byte. */
+static int
+sstate_send(struct sstate *s)
+{
+	static unsigned char buf[64 * 1024];
+	size_t len;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 16 && s->sent < s->total; i++) {
+		len = s->total - s->sent < sizeof(buf) ?
+		    (size_t)(s->total - s->sent) : sizeof(buf);
+		stream_bytes(s->seed, s->sent, buf, len);
+		n = send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		s->sent += (unsigned long long)n;
+	}
+	if (s->sent == s->total && !s->shut) {
+		if (shutdown(s->fd, SHUT_WR) == -1)
+			return -1;
+		s->shut = 1;
+	}
+	return 0;
+}
+
+/* Read what is there and compare it with the uppercased stream. */
+static int
+sstate_recv(struct sstate *s)
+{
+	static unsigned char buf[64 * 1024], want[64 * 1024];
+	size_t k, m;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 16 && !s->eof; i++) {
+		n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		if (n == 0) {
+			s->eof = 1;
+			break;
+		}
+		m = s->got < s->total ? (size_t)(s->total - s->got) : 0;
+		m = m < (size_t)n ? m : (size_t)n;
+		stream_bytes(s->seed, s->got, want, m);
+		cl_upper(want, m);
+		for (k = 0; k < m && s->bad_at < 0; k++)
+			if (buf[k] != want[k])
+				s->bad_at = (long long)(s->got + k);
+		if (m < (size_t)n && s->bad_at < 0)
+			s->bad_at = (long long)(s->got + m); /* extra bytes */
+		s->got += (unsigned long long)n;
+	}
+	return 0;
+}
+
+int
+cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
+    int timeout_ms, char *err, size_t errlen)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct sstate s = { fd, total, seed, 0, 0, 0, 0, -1 };
+	struct pollfd pfd = { .fd = fd };
+	long iter;
+	int rc = 0;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (iter = 0; !s.eof && s.bad_at < 0 && iter < 100000000L; iter++) {
+		if (h_now_ms() >= deadline) {
+			errno = ETIMEDOUT;
+			rc = -1;
+			break;
+		}
+		pfd.events = (short)(POLLIN | (s.shut ? 0 : POLLOUT));
+		if (poll(&pfd, 1, 100) == -1 && errno != EINTR)
+			rc = -1;
+		if (rc == -1 || sstate_send(&s) == -1 || sstate_recv(&s) == -1) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && s.eof && s.bad_at < 0 && s.got == total && s.shut)
+		return 1;
+	snprintf(err, errlen, "stream of %llu bytes: %s; %llu sent, %llu back, "
+	    "eof %d, first wrong byte %lld", total, rc == -1 ? strerror(errno) :
+	    "ended early", s.sent, s.got, s.eof, s.bad_at);
+	return 0;
+}
+
+/* Everything fd sends until it closes (or timeout_ms), into buf. */
+int
+cl_read_all(int fd, char *buf, size_t len, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+	long long left;
+
+	if (len == 0)
+		return -1;
+	for (;;) {
+		left = deadline - h_now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		n = recv(fd, buf + got, len - 1 - got, MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0 || (got += (size_t)n) == len - 1) {
+			buf[got] = '\0';
+			return n < 0 && got == 0 ? -1 : (int)got;
+		}
+	}
+	buf[got] = '\0';
+	return -1; /* no end within timeout_ms */
+}
+
+int
+cl_http(int port, const char *request, size_t reqlen, char *resp, size_t len,
+    int timeout_ms)
+{
+	int fd, n;
+
+	if ((fd = cl_connect(NULL, "127.0.0.1", port)) == -1)
+		return -1;
+	if (h_write_all(fd, request, reqlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	n = cl_read_all(fd, resp, len, timeout_ms);
+	close(fd);
+	return n;
+}
+
+int
+cl_metric(const char *text, const char *sample, unsigned long long *v)
+{
+	size_t n = strlen(sample);
+	const char *p;
+
+	for (p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'),
+	    p = p != NULL ? p + 1 : NULL)
+		if (strncmp(p, sample, n) == 0 && p[n] == ' ')
+			return sscanf(p + n + 1, "%llu", v) == 1 ? 0 : -1;
+	return -1;
+}

@@ -344,4 +344,31 @@ int cl_ready_port(const struct echod_proc *p, int proxied, int idx);
  * its peer, into buf; buf, or "?" if it has none. */
 const char *cl_local_name(int fd, char *buf, size_t len);
 
+/* ---- appended by the haproxy helper: a byte-exact stream ---- */
+
+/*
+ * Send total pseudo-random bytes (from seed) on the connected fd,
+ * half-close, and check that exactly their uppercase comes back, then
+ * EOF: byte-exact, checked as it arrives (nothing held twice), writing
+ * and reading in one poll loop (a daemon stops reading while its reply
+ * waits: a client that only wrote would deadlock), within timeout_ms.
+ * The bytes cover every value.  fd is made non-blocking.  1, or 0 with
+ * what went wrong (and after how many bytes) in err.
+ */
+int cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
+    int timeout_ms, char *err, size_t errlen);
+
 #endif
+
+/*
+ * HTTP for the metrics endpoint: read what fd sends until it closes,
+ * into buf (NUL-terminated): bytes, or -1 if it did not close within
+ * timeout_ms.  cl_http connects to 127.0.0.1:port, sends request (raw
+ * bytes, reqlen of them) and reads the whole response the same way.
+ * cl_metric finds a sample ("name" or "name{label=\"v\"}" exactly as
+ * written) in an exposition text: 0 with its value, or -1.
+ */
+int cl_read_all(int fd, char *buf, size_t len, int timeout_ms);
+int cl_http(int port, const char *request, size_t reqlen, char *resp,
+    size_t len, int timeout_ms);
+int cl_metric(const char *text, const char *sample, unsigned long long *v);

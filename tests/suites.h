@@ -38,7 +38,11 @@
 	X(modelrun)                                                        \
 	X(proxy)                                                           \
 	X(cidr)                                                            \
-	X(proxylive)
+	X(proxylive)                                                       \
+	X(haproxy)                                                         \
+	X(http)                                                            \
+	X(metrics)                                                         \
+	X(prometheus)
 
 /*
  * Suites that take minutes: added by the runner only when ECHOD_STRESS is
