@@ -97,6 +97,17 @@ cg_remove() {
 }
 dead() { ! alive; }
 
+# remove_tree DIR: rm -rf, after unmounting whatever is mounted under DIR
+# (a debootstrap cut short leaves its proc, sys and dev mounts there),
+# and never crossing into another file system.
+remove_tree() {
+	[ -e "$1" ] || return 0
+	findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
+	rm -rf --one-file-system "$1"
+}
+
 # in_ct COMMAND...: run COMMAND in the container (every namespace of its
 # PID 1), with a clean environment.
 in_ct() {
@@ -133,7 +144,7 @@ cleanup() {
 			umount "$WORK/root" 2>/dev/null ||
 			    umount -l "$WORK/root" 2>/dev/null || true
 		fi
-		rm -rf "$WORK"
+		remove_tree "$WORK"
 	fi
 	cg_remove || echo "check-systemd: cgroups not removed (busy):$cg_left" >&2
 	exit $rc
@@ -212,14 +223,14 @@ if [ $CACHED -eq 0 ]; then
 		MIRROR=$(mirror | head -n 1)
 		say "building $CACHE/root: debootstrap $SUITE ($ARCH) from $MIRROR, with $INCLUDE"
 		t=$(date +%s)
-		rm -rf "$CACHE/root.new"
+		remove_tree "$CACHE/root.new"
 		nice -n 10 timeout 600 debootstrap --variant=minbase \
 		    --include="$INCLUDE" "$SUITE" "$CACHE/root.new" "$MIRROR" \
 		    >"$CACHE/debootstrap.log" 2>&1 ||
 			{ tail -n 20 "$CACHE/debootstrap.log" >&2;
-			  rm -rf "$CACHE/root.new"; fail "debootstrap (log: $CACHE/debootstrap.log)"; }
+			  remove_tree "$CACHE/root.new"; fail "debootstrap (log: $CACHE/debootstrap.log)"; }
 		rm -f "$CACHE/root.stamp"
-		rm -rf "$CACHE/root"
+		remove_tree "$CACHE/root"
 		mv "$CACHE/root.new" "$CACHE/root"
 		echo "$STAMP" >"$CACHE/root.stamp"
 		say "root built in $(($(date +%s) - t)) s ($(du -sm "$CACHE/root" | cut -f1) MB)"
@@ -311,7 +322,7 @@ if [ -n "$MOUNTED" ]; then
 	umount "$WORK/root" || fail "umount $WORK/root"
 	MOUNTED=
 fi
-rm -rf "$WORK"
+remove_tree "$WORK"
 WORK=
 for d in /run/systemd/nspawn/propagate/"$NAME" /run/systemd/nspawn/unix-export/"$NAME"; do
 	# nspawn does not remove these where /run is not a tmpfs.
