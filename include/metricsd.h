@@ -23,6 +23,8 @@
 #define METRICSD_CLIENTS 4          /* scrapers served at once */
 #define METRICSD_DEADLINE_MS 5000   /* for the request head, the response */
 #define METRICSD_RESTART_MS 1000    /* at most one restart a second */
+/* A burst of scrapers waits in the accept queue, not in SYN cookies. */
+#define METRICSD_BACKLOG 256
 
 /* What the master keeps of its metrics process. */
 struct metricsd_ctl {

@@ -53,6 +53,13 @@ int worker_drain_stop_accepting(int queue_empty, int can_accept,
  * under sandbox = on if it cannot load); "ready" to the master.
  */
 void worker_setup_process(const struct worker_args *a);
+/*
+ * What every child of the master starts with (a worker, the metrics
+ * process): default signal actions, SIGPIPE, SIGHUP, SIGUSR1, SIGTTIN and
+ * SIGTTOU ignored, SIGTERM and SIGINT blocked for a signalfd, and
+ * SIGTERM when the master dies (exits at once if it is gone already).
+ */
+void worker_child_signals(pid_t master_pid);
 void worker_enter_sandbox(const struct worker_args *a, unsigned needs);
 void worker_report_ready(const struct worker_args *a);
 

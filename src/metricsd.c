@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -38,6 +37,7 @@
 #include "proctitle.h"
 #include "sandbox.h"
 #include "version.h"
+#include "worker.h"
 
 #define TAG_LISTENER UINT32_MAX
 #define TAG_SIGNAL (UINT32_MAX - 1)
@@ -343,27 +343,7 @@ run(struct md *d)
 static void
 setup_process(const struct metricsd_args *a)
 {
-	struct sigaction sa;
-	sigset_t set;
-	int sig;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGUSR1, &sa, NULL);
-	(void)sigaction(SIGTTIN, &sa, NULL);
-	(void)sigaction(SIGTTOU, &sa, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
-	    getppid() != a->master_pid)
-		_exit(ECHOD_EXIT_OK);
+	worker_child_signals(a->master_pid);
 	log_set_tag("metrics");
 	proctitle_set("echod: metrics");
 }
@@ -441,7 +421,7 @@ open_listener(struct metricsd_ctl *md, const char *spec, char *err,
 	struct listen_addr la;
 
 	if (listener_parse(spec, &la, err, errlen) == -1 ||
-	    (l.fd = listener_open(&la, 64, err, errlen)) == -1)
+	    (l.fd = listener_open(&la, METRICSD_BACKLOG, err, errlen)) == -1)
 		return -1;
 	memset(l.spec, 0, sizeof(l.spec));
 	listener_name(&l);

@@ -89,6 +89,7 @@ model_main(const struct worker_args *a)
 	worker_report_ready(a);
 	ops->run(&s, cap);
 	log_debug("exiting: served %llu connections",
-	    (unsigned long long)sb_load(&s.sb->conns_served));
+	    (unsigned long long)sb_delta(&s.sb->conns_served,
+	    &s.sb->base_served));
 	exit(ECHOD_EXIT_OK);
 }

@@ -742,7 +742,7 @@ run(struct worker *w)
 /* ---- set-up ---- */
 
 void
-worker_setup_process(const struct worker_args *a)
+worker_child_signals(pid_t master_pid)
 {
 	struct sigaction sa;
 	sigset_t set;
@@ -764,10 +764,16 @@ worker_setup_process(const struct worker_args *a)
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 
-	/* No worker outlives the master. */
+	/* No child outlives the master. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
-	    getppid() != a->master_pid)
+	    getppid() != master_pid)
 		_exit(ECHOD_EXIT_OK);
+}
+
+void
+worker_setup_process(const struct worker_args *a)
+{
+	worker_child_signals(a->master_pid);
 	log_set_tag("worker %u", a->slot);
 	proctitle_set("echod: worker %u", a->slot);
 }
