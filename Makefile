@@ -266,9 +266,12 @@ $(FUZZ_B)/fuzz_conf: $(FUZZ_B)/fuzz/fuzz_conf.o $(FUZZ_B)/libechod.a
 $(FUZZ_B)/fuzz_proxy: $(FUZZ_B)/fuzz/fuzz_proxy.o $(FUZZ_B)/obj/proxy.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^
 
+# conn.c also names its peers (listener.c), reads the PROXY header
+# (proxy.c) and publishes a client on the scoreboard: those come from the
+# library, after the injected copy of conn.o (which wins).
 $(FUZZ_B)/fuzz_conn: $(FUZZ_B)/fuzz/fuzz_conn.o \
-    $(FUZZ_B)/obj/conn-inject.o $(FUZZ_B)/obj/echo.o
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^
+    $(FUZZ_B)/obj/conn-inject.o $(FUZZ_B)/obj/echo.o $(FUZZ_B)/libechod.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(ECHOD_LIBS)
 
 fuzz-build: deps-tools
 	$(MAKE) $(FUZZ_B)/fuzz_conf $(FUZZ_B)/fuzz_conn $(FUZZ_B)/fuzz_proxy
