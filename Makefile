@@ -266,21 +266,28 @@ $(FUZZ_B)/fuzz_conf: $(FUZZ_B)/fuzz/fuzz_conf.o $(FUZZ_B)/libechod.a
 $(FUZZ_B)/fuzz_proxy: $(FUZZ_B)/fuzz/fuzz_proxy.o $(FUZZ_B)/obj/proxy.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^
 
-$(FUZZ_B)/fuzz_conn: $(FUZZ_B)/fuzz/fuzz_conn.o \
-    $(FUZZ_B)/obj/conn-inject.o $(FUZZ_B)/obj/echo.o
+$(FUZZ_B)/fuzz_http: $(FUZZ_B)/fuzz/fuzz_http.o $(FUZZ_B)/obj/http.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^
 
+# conn.c also names its peers (listener.c), reads the PROXY header
+# (proxy.c) and publishes a client on the scoreboard: those come from the
+# library, after the injected copy of conn.o (which wins).
+$(FUZZ_B)/fuzz_conn: $(FUZZ_B)/fuzz/fuzz_conn.o \
+    $(FUZZ_B)/obj/conn-inject.o $(FUZZ_B)/obj/echo.o $(FUZZ_B)/libechod.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(ECHOD_LIBS)
+
 fuzz-build: deps-tools
-	$(MAKE) $(FUZZ_B)/fuzz_conf $(FUZZ_B)/fuzz_conn $(FUZZ_B)/fuzz_proxy
+	$(MAKE) $(FUZZ_B)/fuzz_conf $(FUZZ_B)/fuzz_conn $(FUZZ_B)/fuzz_proxy \
+	    $(FUZZ_B)/fuzz_http
 
 fuzz: fuzz-build
-	sh tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_SECONDS) conf conn proxy
+	sh tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_SECONDS) conf conn proxy http
 
 # Deterministic, for CI: a fixed seed and number of runs from the
 # checked-in corpus, so a submission never fails because a random campaign
 # found an old bug.  Open-ended fuzzing is make fuzz.
 fuzz-ci: fuzz-build
-	sh tests/fuzz/run.sh $(FUZZ_B) runs=$(FUZZ_CI_RUNS) conf conn proxy
+	sh tests/fuzz/run.sh $(FUZZ_B) runs=$(FUZZ_CI_RUNS) conf conn proxy http
 
 # Benchmarks (tests/bench/): never part of `make check`.
 #

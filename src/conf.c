@@ -1482,6 +1482,9 @@ conf_summary(const struct conf *c, char *buf, size_t len)
 	if (c->nlisten == 0)
 		summary_add(buf, len, &off, " (none)");
 	summary_proxy(c, buf, len, &off);
+	if (c->metrics_listen[0] != '\0')
+		summary_add(buf, len, &off, ", metrics_listen %s",
+		    c->metrics_listen);
 	summary_add(buf, len, &off, ", backlog %d, idle_timeout %d s%s, "
 	    "shutdown_timeout %d s, log_level %s", c->backlog,
 	    c->idle_timeout, c->idle_timeout == 0 ? " (never)" : "",

@@ -1592,6 +1592,14 @@ START_TEST(test_proxy_summary)
 	conf_summary(&c, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, ", listen *:7007, proxy_listen "
 	    "(none), proxy_trusted 127.0.0.1/32, proxy_timeout 5 s, "));
+	ck_assert_ptr_null(strstr(buf, "metrics_listen"));
+	/* metrics_listen is named when it is set, after the listeners. */
+	ck_assert_int_eq(load_text(&t, "listen = \"127.0.0.1:7007\"\n"
+	    "metrics_listen = \"127.0.0.1:9707\"\n", 0, NULL, &c, err,
+	    sizeof(err)), 0);
+	conf_summary(&c, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, ", listen 127.0.0.1:7007, metrics_listen "
+	    "127.0.0.1:9707, backlog ") != NULL, "%s", buf);
 	conf_free(&c);
 }
 END_TEST

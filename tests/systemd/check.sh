@@ -41,6 +41,8 @@ WORK=
 NSPAWN=
 LEADER=
 MOUNTED=
+CGS=
+INSIDE=
 
 say() { echo "check-systemd: $*"; }
 fail() {
@@ -65,7 +67,48 @@ wait_for() {
 }
 
 alive() { [ -n "$NSPAWN" ] && kill -0 "$NSPAWN" 2>/dev/null; }
+
+# Where PID 1 is not systemd, nspawn --keep-unit makes its payload/ and
+# supervisor/ cgroups beside whatever cgroup it runs in, and nobody
+# removes them: give it one of its own (named after this run, in the
+# name=systemd and unified hierarchies), removed at the end.  Under
+# systemd they live in the caller's unit, which systemd cleans up.
+cg_setup() {
+	[ "$(cat /proc/1/comm)" != systemd ] || return 0
+	v1=$(findmnt -rn -t cgroup -o TARGET,OPTIONS |
+	    awk '$2 ~ /(^|,)name=systemd(,|$)/ { print $1; exit }')
+	v2=$(findmnt -rn -t cgroup2 -o TARGET | head -n 1)
+	if [ -n "$v1" ]; then
+		p=$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup)
+		mkdir "$v1${p%/}/$NAME" && CGS="$CGS $v1${p%/}/$NAME"
+	fi
+	if [ -n "$v2" ]; then
+		p=$(sed -n 's/^0:://p' /proc/self/cgroup)
+		mkdir "$v2${p%/}/$NAME" && CGS="$CGS $v2${p%/}/$NAME"
+	fi
+	return 0
+}
+cg_remove() {
+	cg_left=
+	for d in $CGS; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		[ -d "$d" ] && cg_left="$cg_left $d"
+	done
+	CGS=
+	[ -z "$cg_left" ]
+}
 dead() { ! alive; }
+
+# remove_tree DIR: rm -rf, after unmounting whatever is mounted under DIR
+# (a debootstrap cut short leaves its proc, sys and dev mounts there),
+# and never crossing into another file system.
+remove_tree() {
+	[ -e "$1" ] || return 0
+	findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
+	rm -rf --one-file-system "$1"
+}
 
 # in_ct COMMAND...: run COMMAND in the container (every namespace of its
 # PID 1), with a clean environment.
@@ -92,6 +135,7 @@ stop_container() {
 
 cleanup() {
 	rc=$?
+	[ -n "$INSIDE" ] && kill "$INSIDE" 2>/dev/null
 	stop_container
 	if [ -n "$WORK" ]; then
 		if [ $rc -ne 0 ] && [ -s "$WORK/console.log" ]; then
@@ -102,8 +146,9 @@ cleanup() {
 			umount "$WORK/root" 2>/dev/null ||
 			    umount -l "$WORK/root" 2>/dev/null || true
 		fi
-		rm -rf "$WORK"
+		remove_tree "$WORK"
 	fi
+	cg_remove || echo "check-systemd: cgroups not removed (busy):$cg_left" >&2
 	exit $rc
 }
 trap cleanup EXIT
@@ -180,14 +225,14 @@ if [ $CACHED -eq 0 ]; then
 		MIRROR=$(mirror | head -n 1)
 		say "building $CACHE/root: debootstrap $SUITE ($ARCH) from $MIRROR, with $INCLUDE"
 		t=$(date +%s)
-		rm -rf "$CACHE/root.new"
-		nice -n 10 timeout 900 debootstrap --variant=minbase \
+		remove_tree "$CACHE/root.new"
+		nice -n 10 timeout 600 debootstrap --variant=minbase \
 		    --include="$INCLUDE" "$SUITE" "$CACHE/root.new" "$MIRROR" \
 		    >"$CACHE/debootstrap.log" 2>&1 ||
 			{ tail -n 20 "$CACHE/debootstrap.log" >&2;
-			  rm -rf "$CACHE/root.new"; fail "debootstrap (log: $CACHE/debootstrap.log)"; }
+			  remove_tree "$CACHE/root.new"; fail "debootstrap (log: $CACHE/debootstrap.log)"; }
 		rm -f "$CACHE/root.stamp"
-		rm -rf "$CACHE/root"
+		remove_tree "$CACHE/root"
 		mv "$CACHE/root.new" "$CACHE/root"
 		echo "$STAMP" >"$CACHE/root.stamp"
 		say "root built in $(($(date +%s) - t)) s ($(du -sm "$CACHE/root" | cut -f1) MB)"
@@ -250,8 +295,12 @@ CNEWDEB=/var/lib/echod-check/$(basename "$NEWDEB")
 
 # ---- 3. boot, and the checks ----
 t=$(date +%s%N)
-systemd-nspawn -q -D "$WORK/root" -M "$NAME" -b --private-network \
-    --register=no --keep-unit --console=read-only >"$WORK/console.log" 2>&1 &
+cg_setup
+# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+CGS=$CGS sh -c 'for d in $CGS; do echo $$ >"$d/cgroup.procs"; done
+    exec "$@"' sh systemd-nspawn -q -D "$WORK/root" -M "$NAME" -b \
+    --private-network --register=no --keep-unit --console=read-only \
+    >"$WORK/console.log" 2>&1 &
 NSPAWN=$!
 # The container's PID 1 is nspawn's child.
 leader() {
@@ -278,7 +327,12 @@ if [ "$state" = degraded ]; then
 fi
 
 st=0
-in_ct timeout 600 sh /var/lib/echod-check/inside.sh "$CDEB" "$CNEWDEB" || st=$?
+# In the background: a signal to this script is acted on at once (the
+# trap runs while wait waits), not when inside.sh ends.
+in_ct timeout 300 sh /var/lib/echod-check/inside.sh "$CDEB" "$CNEWDEB" &
+INSIDE=$!
+wait "$INSIDE" || st=$?
+INSIDE=
 
 # ---- 4. power off, nothing left ----
 t=$(date +%s%N)
@@ -302,7 +356,7 @@ if [ -n "$MOUNTED" ]; then
 	umount "$WORK/root" || fail "umount $WORK/root"
 	MOUNTED=
 fi
-rm -rf "$WORK"
+remove_tree "$WORK"
 WORK=
 for d in /run/systemd/nspawn/propagate/"$NAME" /run/systemd/nspawn/unix-export/"$NAME"; do
 	# nspawn does not remove these where /run is not a tmpfs.
@@ -310,7 +364,8 @@ for d in /run/systemd/nspawn/propagate/"$NAME" /run/systemd/nspawn/unix-export/"
 done
 [ ! -e /run/systemd/nspawn/propagate/"$NAME" ] ||
 	fail "/run/systemd/nspawn/propagate/$NAME left, not empty"
-say "nothing left: no process, no mount, the throwaway root removed"
+cg_remove || fail "cgroups left (not empty):$cg_left"
+say "nothing left: no process, no mount, no cgroup; the throwaway root removed"
 
 [ $st -eq 0 ] || fail "inside the container: $st check(s) failed (see FAIL above)"
 say "passed in $(($(date +%s) - T0)) s (root $( [ $CACHED -eq 1 ] && echo cached || echo built))"
