@@ -520,7 +520,9 @@ bench-metrics: deps
 #                   echo, the worker sandbox, journal priorities, reload
 #                   (held connection, broken file), restart under a client
 #                   loop, the watchdog, echod.socket, stop draining,
-#                   systemd-analyze security.  Root only: it skips, saying
+#                   systemd-analyze security, and an in-place package
+#                   upgrade (a second .deb, VERSION+upgradetest1, over
+#                   the running echod).  Root only: it skips, saying
 #                   so, otherwise; installs systemd-container and
 #                   debootstrap when missing (sh .ci/deps.sh nspawn).
 
