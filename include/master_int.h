@@ -157,6 +157,9 @@ void metricsd_reconfigure(struct master *m);
  * was one), waited for when stopping.
  */
 void upgrade_start(struct master *m);
+/* The new image, once its scoreboard exists: the counters handed over
+ * (if any) into its header, so /metrics goes on from where it was. */
+void upgrade_carry(struct scoreboard *sb);
 const char *upgrade_from(void); /* the old version until ready, or NULL */
 void upgrade_ready(void);
 int upgrade_reaped(pid_t pid);

@@ -38,6 +38,20 @@ struct metrics_snap {
 void metrics_snapshot(const struct scoreboard *sb, struct metrics_snap *s);
 
 /*
+ * An in-place upgrade carries the counters over (upgrade.h): the old
+ * image packs a snapshot's counters (and its start time) into
+ * METRICS_CARRY_N numbers, the new one unpacks them into a snapshot and
+ * metrics_carry writes that into its fresh scoreboard's header, where
+ * metrics_snapshot adds it to what the new workers count.  Pure but for
+ * metrics_carry's stores.
+ */
+#define METRICS_CARRY_N (1 + 1 + SB_CLOSE_N + SB_REFUSE_N + 3 + \
+	SB_RESTART_N + SB_RELOAD_N + 2 + SB_PROBE_N)
+size_t metrics_pack(const struct metrics_snap *s, uint64_t *v);
+void metrics_unpack(const uint64_t *v, struct metrics_snap *s);
+void metrics_carry(struct scoreboard *sb, const struct metrics_snap *s);
+
+/*
  * The exposition text for s, build version, into out (len bytes,
  * NUL-terminated when it fits).  Returns the text's length, as snprintf:
  * len or more means it did not fit.  Pure.

@@ -119,6 +119,15 @@ struct sb_header {
 	uint64_t last_reload_ok;     /* 1 before any reload */
 	uint64_t last_reload_time_s; /* unix seconds; 0 before any */
 	uint64_t probes[SB_PROBE_N];
+	/*
+	 * What the earlier images of this master counted before an in-place
+	 * upgrade (SIGUSR2, upgrade.h) handed it over: added to the slots'
+	 * sums, so that the counters stay monotonic across it.
+	 */
+	struct sb_carry {
+		uint64_t accepted, closed[SB_CLOSE_N], refused[SB_REFUSE_N];
+		uint64_t bytes_in, bytes_out, proxied;
+	} carry;
 };
 
 struct scoreboard {

@@ -4,10 +4,13 @@
  * listeners, its workers (which drain and are reaped by the new image)
  * and, with -d, its locked pidfile, in ECHOD_UPGRADE:
  *
- *   v=0.1.0;ls=5:listen-127.0.0.1_7007:0,6:systemd:1;workers=120,121;pidfd=7
+ *   v=0.1.0;ls=5:listen-127.0.0.1_7007:0,6:systemd:1;workers=120,121;pidfd=7;c=1733490000,12,...
  *
  * ls: fd, name (listener_fdname of the spec, or "systemd" for a socket
- * systemd passed) and 1 for a proxy_listen listener; pidfd -1: none.
+ * systemd passed) and 1 for a proxy_listen listener; pidfd -1: none;
+ * c (optional): the counters, metrics_pack's numbers, so that /metrics
+ * stays monotonic across the upgrade.  A count the new image does not
+ * expect (another version's list) is not used, and said so.
  */
 #ifndef ECHOD_UPGRADE_H
 #define ECHOD_UPGRADE_H
@@ -21,6 +24,7 @@
 #define UPGRADE_ENV "ECHOD_UPGRADE"
 #define UPGRADE_PIDS_MAX (3 * CONF_WORKERS_MAX)
 #define UPGRADE_CHECK_MS 3000 /* the new binary's -t must exit by then */
+#define UPGRADE_COUNTERS_MAX 64
 
 struct upgrade_fd {
 	int fd;
@@ -35,6 +39,8 @@ struct upgrade_handover {
 	pid_t workers[UPGRADE_PIDS_MAX];
 	size_t nworkers;
 	int pidfd;
+	uint64_t counters[UPGRADE_COUNTERS_MAX];
+	size_t ncounters; /* 0: none handed over */
 };
 
 /* h as the variable's value.  0, or -1 if it does not fit.  Pure. */
@@ -60,7 +66,8 @@ void upgrade_close_inherited(const struct upgrade_handover *h);
 /* The listener fds of h as listener_acquire_given wants them. */
 int upgrade_fds(const struct upgrade_handover *h, int *fds,
     char (*names)[LISTENER_NAME_MAX]);
-/* Remember h's workers: the new image's master ends them once ready. */
+/* Remember h's workers (the new image's master ends them once ready) and
+ * its counters (upgrade_carry). */
 void upgrade_adopt_workers(const struct upgrade_handover *h);
 
 #endif

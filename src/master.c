@@ -606,6 +606,7 @@ master_run(struct conf *c, struct listener *ls, size_t nls,
 		.sandbox_needs = o->sandbox_needs };
 	m.next_status = master_now() + STATUS_INTERVAL_MS;
 	sb_store(&m.sb.hdr->start_time_s, (uint64_t)time(NULL));
+	upgrade_carry(&m.sb); /* after an upgrade: the old image's counts */
 	metricsd_open(&m);
 	gen_first(&m, ls, nls);
 	publish_gauges(&m);

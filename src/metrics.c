@@ -31,6 +31,14 @@ metrics_snapshot(const struct scoreboard *sb, struct metrics_snap *s)
 	s->last_reload_time_s = sb_load(&h->last_reload_time_s);
 	for (j = 0; j < SB_PROBE_N; j++)
 		s->probes[j] = sb_load(&h->probes[j]);
+	s->accepted = sb_load(&h->carry.accepted);
+	for (j = 0; j < SB_CLOSE_N; j++)
+		s->closed[j] = sb_load(&h->carry.closed[j]);
+	for (j = 0; j < SB_REFUSE_N; j++)
+		s->refused[j] = sb_load(&h->carry.refused[j]);
+	s->bytes_in = sb_load(&h->carry.bytes_in);
+	s->bytes_out = sb_load(&h->carry.bytes_out);
+	s->proxied = sb_load(&h->carry.proxied);
 	for (i = 0; i < used && i < sb->nslots; i++) {
 		sl = &sb->slots[i];
 		state = sb_load(&sl->state);
@@ -47,6 +55,86 @@ metrics_snapshot(const struct scoreboard *sb, struct metrics_snap *s)
 		s->bytes_out += sb_load(&sl->bytes_out);
 		s->proxied += sb_load(&sl->proxied);
 	}
+}
+
+/*
+ * The counters an in-place upgrade hands over, in one order: packing and
+ * unpacking both walk this list, so the order is written once; to_array
+ * says which way the values go.
+ */
+static size_t
+carry_walk(struct metrics_snap *s, uint64_t *v, int to_array)
+{
+	uint64_t *f[METRICS_CARRY_N];
+	size_t n = 0, j;
+
+	f[n++] = &s->start_time_s;
+	f[n++] = &s->accepted;
+	for (j = 0; j < SB_CLOSE_N; j++)
+		f[n++] = &s->closed[j];
+	for (j = 0; j < SB_REFUSE_N; j++)
+		f[n++] = &s->refused[j];
+	f[n++] = &s->bytes_in;
+	f[n++] = &s->bytes_out;
+	f[n++] = &s->proxied;
+	for (j = 0; j < SB_RESTART_N; j++)
+		f[n++] = &s->restarts[j];
+	for (j = 0; j < SB_RELOAD_N; j++)
+		f[n++] = &s->reloads[j];
+	f[n++] = &s->last_reload_ok;
+	f[n++] = &s->last_reload_time_s;
+	for (j = 0; j < SB_PROBE_N; j++)
+		f[n++] = &s->probes[j];
+	for (j = 0; j < n; j++) {
+		if (to_array)
+			v[j] = *f[j];
+		else
+			*f[j] = v[j];
+	}
+	return n;
+}
+
+size_t
+metrics_pack(const struct metrics_snap *s, uint64_t *v)
+{
+	struct metrics_snap copy = *s;
+
+	return carry_walk(&copy, v, 1);
+}
+
+void
+metrics_unpack(const uint64_t *v, struct metrics_snap *s)
+{
+	uint64_t tmp[METRICS_CARRY_N];
+
+	memcpy(tmp, v, sizeof(tmp));
+	memset(s, 0, sizeof(*s));
+	(void)carry_walk(s, tmp, 0);
+}
+
+void
+metrics_carry(struct scoreboard *sb, const struct metrics_snap *s)
+{
+	struct sb_header *h = sb->hdr;
+	unsigned j;
+
+	sb_store(&h->start_time_s, s->start_time_s);
+	for (j = 0; j < SB_RESTART_N; j++)
+		sb_store(&h->restarts[j], s->restarts[j]);
+	for (j = 0; j < SB_RELOAD_N; j++)
+		sb_store(&h->reloads[j], s->reloads[j]);
+	sb_store(&h->last_reload_ok, s->last_reload_ok);
+	sb_store(&h->last_reload_time_s, s->last_reload_time_s);
+	for (j = 0; j < SB_PROBE_N; j++)
+		sb_store(&h->probes[j], s->probes[j]);
+	sb_store(&h->carry.accepted, s->accepted);
+	for (j = 0; j < SB_CLOSE_N; j++)
+		sb_store(&h->carry.closed[j], s->closed[j]);
+	for (j = 0; j < SB_REFUSE_N; j++)
+		sb_store(&h->carry.refused[j], s->refused[j]);
+	sb_store(&h->carry.bytes_in, s->bytes_in);
+	sb_store(&h->carry.bytes_out, s->bytes_out);
+	sb_store(&h->carry.proxied, s->proxied);
 }
 
 /* The text so far; off may pass len (then only counted, as snprintf). */

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "master_int.h"
+#include "metrics.h"
 #include "notify.h"
 #include "upgrade.h"
 #include "version.h"
@@ -64,7 +65,13 @@ upgrade_format(const struct upgrade_handover *h, char *buf, size_t len)
 		if (put(buf, len, &n, "%s%d", i ? "," : "",
 		    (int)h->workers[i]) == -1)
 			return -1;
-	return put(buf, len, &n, ";pidfd=%d", h->pidfd);
+	if (put(buf, len, &n, ";pidfd=%d", h->pidfd) == -1)
+		return -1;
+	for (i = 0; i < h->ncounters; i++)
+		if (put(buf, len, &n, "%s%llu", i ? "," : ";c=",
+		    (unsigned long long)h->counters[i]) == -1)
+			return -1;
+	return 0;
 }
 
 /* A decimal in [min, max] at *p, followed by a character of stop. */
@@ -132,6 +139,33 @@ parse_ls(const char **p, struct upgrade_handover *h, char *err, size_t errlen)
 	return 0;
 }
 
+/* c=n,n,...  up to ';' or the end: unsigned 64-bit decimals. */
+static int
+parse_counters(const char **p, struct upgrade_handover *h, char *err,
+    size_t errlen)
+{
+	const char *s = *p;
+	unsigned long long v;
+	char *end;
+
+	while (*s != ';' && *s != '\0') {
+		if (h->ncounters == UPGRADE_COUNTERS_MAX)
+			return bad(err, errlen, "c: too many counters");
+		if (*s < '0' || *s > '9')
+			return bad(err, errlen, "c: bad counter");
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno != 0 || strchr(",;", *end) == NULL)
+			return bad(err, errlen, "c: bad counter");
+		h->counters[h->ncounters++] = (uint64_t)v;
+		s = end;
+		if (*s == ',')
+			s++;
+	}
+	*p = s;
+	return 0;
+}
+
 static int
 parse_workers(const char **p, struct upgrade_handover *h, char *err,
     size_t errlen)
@@ -189,12 +223,17 @@ upgrade_parse(const char *s, struct upgrade_handover *h, char *err,
 				return bad(err, errlen, "pidfd: bad descriptor");
 			h->pidfd = (int)v;
 			seen |= 8;
+		} else if (strncmp(s, "c=", 2) == 0 && !(seen & 16)) {
+			s += 2;
+			if (parse_counters(&s, h, err, errlen) == -1)
+				return -1;
+			seen |= 16;
 		} else
 			return bad(err, errlen, "unknown or repeated field");
 		if (*s == ';')
 			s++;
 	}
-	if (seen != 15)
+	if ((seen & 15) != 15)
 		return bad(err, errlen, "a field is missing");
 	return 0;
 }
@@ -232,6 +271,8 @@ static struct {
 	size_t n, left;
 	char from[32];
 	int active;
+	uint64_t counters[UPGRADE_COUNTERS_MAX];
+	size_t ncounters;
 } old;
 
 void
@@ -346,6 +387,28 @@ upgrade_adopt_workers(const struct upgrade_handover *h)
 	old.left = old.n;
 	snprintf(old.from, sizeof(old.from), "%s", h->from);
 	old.active = 1;
+	memcpy(old.counters, h->counters, sizeof(old.counters));
+	old.ncounters = h->ncounters;
+}
+
+void
+upgrade_carry(struct scoreboard *sb)
+{
+	struct metrics_snap snap;
+
+	if (!old.active || old.ncounters == 0)
+		return;
+	if (old.ncounters != METRICS_CARRY_N) {
+		log_warnx("upgrade: version %s handed over %zu counters, this "
+		    "version keeps %d: /metrics starts again from 0", old.from,
+		    old.ncounters, METRICS_CARRY_N);
+		return;
+	}
+	metrics_unpack(old.counters, &snap);
+	metrics_carry(sb, &snap);
+	log_info("upgrade: the counters of version %s carried over (%llu "
+	    "connections accepted so far)", old.from,
+	    (unsigned long long)snap.accepted);
 }
 
 const char *
@@ -491,6 +554,7 @@ cloexec(const struct upgrade_handover *h, int on)
 static void
 collect(const struct master *m, struct upgrade_handover *h)
 {
+	struct metrics_snap snap;
 	const struct listener *l;
 	size_t i;
 
@@ -515,6 +579,8 @@ collect(const struct master *m, struct upgrade_handover *h)
 		if (old.pids[i] > 0)
 			h->workers[h->nworkers++] = old.pids[i];
 	h->pidfd = m->opts->pidfile_fd;
+	metrics_snapshot(&m->sb, &snap);
+	h->ncounters = metrics_pack(&snap, h->counters);
 }
 
 void

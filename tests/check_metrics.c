@@ -479,21 +479,6 @@ live_teardown(void)
  * of them and nserving metrics processes said they serve.
  */
 static int
-metrics_port(struct echod_proc *p, int nth, int nserving)
-{
-	static char log[1 << 16];
-	const char *needle = "metrics: /metrics on 127.0.0.1:", *q, *last;
-
-	if (!cl_log_wait(p, needle, nth, 5000) ||
-	    !cl_log_wait(p, "serving /metrics on 127.0.0.1:", nserving, 5000))
-		return -1;
-	h_log_read(p, log, sizeof(log));
-	for (last = NULL, q = log; (q = strstr(q, needle)) != NULL; q++)
-		last = q;
-	return last != NULL ? atoi(last + strlen(needle)) : -1;
-}
-
-static int
 start_m(struct echod_proc *p, const char *model, int *port)
 {
 	char conf[512], full[600];
@@ -502,7 +487,7 @@ start_m(struct echod_proc *p, const char *model, int *port)
 	if (h_conf_model(full, sizeof(full), conf, model, 4) == NULL ||
 	    h_start(p, full, NULL, START_MS) == -1)
 		return -1;
-	*port = metrics_port(p, 1, 1);
+	*port = cl_metrics_port(p, 1, 1);
 	return *port > 0 ? 0 : -1;
 }
 
@@ -614,7 +599,7 @@ START_TEST(reasons_by_model)
 	    h_model_workers(h_models[_i], 2, 4));
 	REQUIRE(&t, h_conf_model(full, sizeof(full), conf, h_models[_i], 4) &&
 	    h_start(&mp, full, NULL, START_MS) == 0 &&
-	    (port = metrics_port(&mp, 1, 1)) > 0, "start (%s)", h_models[_i]);
+	    (port = cl_metrics_port(&mp, 1, 1)) > 0, "start (%s)", h_models[_i]);
 	REQUIRE(&t, (a = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
 	    cl_echo(a, "idle", 3000), "a");
 	REQUIRE(&t, (b = cl_connect(NULL, "127.0.0.1", mp.port)) != -1 &&
@@ -680,7 +665,7 @@ START_TEST(proxy_counts)
 	snprintf(conf, sizeof(conf), CONF_M "proxy_listen = \"127.0.0.1:%d\"\n"
 	    "proxy_trusted = \"127.0.0.1\"\n", "\"127.0.0.1:0\"", pport);
 	REQUIRE(&t, h_start(&mp, conf, NULL, START_MS) == 0 &&
-	    (port = metrics_port(&mp, 1, 1)) > 0, "start");
+	    (port = cl_metrics_port(&mp, 1, 1)) > 0, "start");
 	REQUIRE(&t, (fd = cl_connect(NULL, "127.0.0.1", pport)) != -1 &&
 	    h_write_all(fd, hdr, strlen(hdr)) == 0 &&
 	    h_read_exact(fd, got, 5, 3000) == 5 && memcmp(got, "HELLO", 5) == 0,
@@ -720,7 +705,7 @@ START_TEST(restart_causes)
 	    "\"127.0.0.1:0\"");
 	t0 = h_now_ms();
 	REQUIRE(&t, h_start(&mp, conf, NULL, START_MS) == 0 &&
-	    (port = metrics_port(&mp, 1, 1)) > 0, "start");
+	    (port = cl_metrics_port(&mp, 1, 1)) > 0, "start");
 	REQUIRE(&t, (w = h_worker_pid(mp.pid, 0)) > 0 &&
 	    kill(w, SIGSTOP) == 0, "stop worker 0");
 	REQUIRE(&t, (w1 = h_wait_worker(mp.pid, 0, w, 8000)) > 0,
@@ -863,7 +848,7 @@ START_TEST(survive_kill_and_reload)
 	REQUIRE(&t, cl_port_refused(port), "port %d still open", port);
 	snprintf(conf, sizeof(conf), CONF_M, "\"127.0.0.1:0\"");
 	REQUIRE(&t, reload(&mp, conf, 3), "reload 4 (metrics on)");
-	REQUIRE(&t, (port = metrics_port(&mp, 2, 3)) > 0, "no new port");
+	REQUIRE(&t, (port = cl_metrics_port(&mp, 2, 3)) > 0, "no new port");
 	EXPECT(&t, port, "echod_reloads_total{result=\"success\"}", 3);
 	EXPECT(&t, port, "echod_reloads_total{result=\"failure\"}", 1);
 	EXPECT(&t, port, "echod_connections_accepted_total", 5);

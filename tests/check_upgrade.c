@@ -48,6 +48,13 @@ static const struct {
 	{ "v=0.1.0;ls=;workers=;pidfd=1", 0, 0, 0, 0 },
 	{ "v=0.1.0;v=2;ls=;workers=;pidfd=-1", 0, 0, 0, 0 },  /* repeated */
 	{ "v=0.1.0;ls=;workers=;pidfd=-1;x=1", 0, 0, 0, 0 },  /* unknown */
+	/* The counters: optional, unsigned 64-bit, and never twice. */
+	{ "v=0.1.0;ls=;workers=;pidfd=-1;c=1733490000,18446744073709551615,0",
+	  1, 0, 0, -1 },
+	{ "v=0.1.0;ls=;workers=;pidfd=-1;c=", 1, 0, 0, -1 },
+	{ "v=0.1.0;ls=;workers=;pidfd=-1;c=1,-2", 0, 0, 0, 0 },
+	{ "v=0.1.0;ls=;workers=;pidfd=-1;c=1,18446744073709551616", 0, 0, 0, 0 },
+	{ "v=0.1.0;ls=;workers=;pidfd=-1;c=1;c=2", 0, 0, 0, 0 },
 };
 
 START_TEST(test_parse_table)
@@ -88,6 +95,16 @@ START_TEST(test_format_round_trip)
 	ck_assert_int_eq(back.ls[1].proxy, 1);
 	ck_assert_int_eq(back.workers[1], 4243);
 	ck_assert_int_eq(upgrade_format(&h, small, sizeof(small)), -1);
+	/* With counters: the same numbers back. */
+	h.counters[0] = 1733490000;
+	h.counters[1] = UINT64_MAX;
+	h.ncounters = 2;
+	ck_assert_int_eq(upgrade_format(&h, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, ";pidfd=-1;c=1733490000,"
+	    "18446744073709551615"));
+	ck_assert_int_eq(upgrade_parse(buf, &back, err, sizeof(err)), 0);
+	ck_assert_uint_eq(back.ncounters, 2);
+	ck_assert(back.counters[1] == UINT64_MAX);
 }
 END_TEST
 
@@ -193,7 +210,7 @@ struct up {
 
 /* echod from a copy in its temp dir, two workers, one connection held. */
 static int
-up_start(struct tres *t, struct up *u)
+up_start(struct tres *t, struct up *u, const char *conf, int kids)
 {
 	const char *b = h_echod_bin();
 
@@ -217,9 +234,9 @@ up_start(struct tres *t, struct up *u)
 	REQUIRE(t, put_binary(u->bin, u->orig, NULL) == 0, "copy %s: %s",
 	    u->orig, strerror(errno));
 	setenv("ECHOD_BIN", u->bin, 1);
-	REQUIRE(t, h_start(&u->p, upconf, NULL, START_MS) == 0, "start");
+	REQUIRE(t, h_start(&u->p, conf, NULL, START_MS) == 0, "start");
 	u->nold = h_children(u->p.pid, u->old, MAXKIDS);
-	REQUIRE(t, u->nold == 2, "%d children at start", u->nold);
+	REQUIRE(t, u->nold == kids, "%d children at start", u->nold);
 	REQUIRE(t, (u->held = h_connect(u->p.port, 0)) != -1, "connect");
 	REQUIRE(t, cl_echo(u->held, "held", 3000), "held: no echo");
 	u->fds_before = pf_count_fds(u->p.pid);
@@ -279,7 +296,7 @@ START_TEST(test_upgrade_in_place)
 	int n, i;
 
 	memset(&u, 0, sizeof(u));
-	REQUIRE(&t, up_start(&t, &u), "start");
+	REQUIRE(&t, up_start(&t, &u, upconf, 2), "start");
 	REQUIRE(&t, cl_child_start(&loop, client_loop, &u.p.port) == 0,
 	    "fork the client loop");
 	REQUIRE(&t, put_binary(u.bin, u.orig, NULL) == 0, "replace: %s",
@@ -344,7 +361,7 @@ START_TEST(test_upgrade_refused)
 	struct up u;
 
 	memset(&u, 0, sizeof(u));
-	REQUIRE(&t, up_start(&t, &u), "start");
+	REQUIRE(&t, up_start(&t, &u, upconf, 2), "start");
 	REQUIRE(&t, put_binary(u.bin, NULL, "#!/bin/sh\n"
 	    "echo 'echod: broken: configuration check failed' >&2\n"
 	    "exit 1\n") == 0, "replace: %s", strerror(errno));
@@ -369,7 +386,7 @@ START_TEST(test_upgrade_exec_fails)
 	struct up u;
 
 	memset(&u, 0, sizeof(u));
-	REQUIRE(&t, up_start(&t, &u), "start");
+	REQUIRE(&t, up_start(&t, &u, upconf, 2), "start");
 	/* Passes its -t, and is gone by the time of the exec. */
 	REQUIRE(&t, put_binary(u.bin, NULL, "#!/bin/sh\n"
 	    "rm -f \"$0\"\nexit 0\n") == 0, "replace: %s", strerror(errno));
@@ -388,6 +405,72 @@ out:
 }
 END_TEST
 
+/*
+ * The counters go on across an upgrade: /metrics after it shows at least
+ * what it showed before (accepted, closed by the client), and the same
+ * process_start_time_seconds, the pid being the same.  Without the
+ * handover they began again from 0 in the new image.
+ */
+static int
+scrape(int port, unsigned long long *accepted, unsigned long long *closed,
+    unsigned long long *start)
+{
+	static char resp[65536];
+	const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
+	return cl_http(port, get, sizeof(get) - 1, resp, sizeof(resp),
+	    5000) > 0 &&
+	    cl_metric(resp, "echod_connections_accepted_total",
+	    accepted) == 0 && cl_metric(resp,
+	    "echod_connections_closed_total{reason=\"client\"}", closed) == 0 &&
+	    cl_metric(resp, "process_start_time_seconds", start) == 0;
+}
+
+START_TEST(test_upgrade_counters)
+{
+	struct tres t = { 0, "" };
+	struct up u;
+	char ready[512], err[128];
+	unsigned long long a1, c1, s1, a2, c2, s2;
+	int port, i;
+
+	memset(&u, 0, sizeof(u));
+	REQUIRE(&t, up_start(&t, &u, "listen = { \"127.0.0.1:0\" }\n"
+	    "workers = 2\nshutdown_timeout = 20\n"
+	    "metrics_listen = \"127.0.0.1:0\"\n", 3), "start");
+	REQUIRE(&t, (port = cl_metrics_port(&u.p, 1, 1)) > 0, "no metrics "
+	    "port");
+	for (i = 0; i < 6; i++)
+		REQUIRE(&t, cl_echo_new(u.p.port, "count me", 3000, err,
+		    sizeof(err)), "echo %d: %s", i, err);
+	REQUIRE(&t, scrape(port, &a1, &c1, &s1), "scrape before");
+	REQUIRE(&t, a1 >= 7 && c1 >= 6, "before: %llu accepted, %llu closed",
+	    a1, c1);
+	REQUIRE(&t, put_binary(u.bin, u.orig, NULL) == 0, "replace: %s",
+	    strerror(errno));
+	h_drain_notify(&u.p);
+	REQUIRE(&t, kill(u.p.pid, SIGUSR2) == 0, "SIGUSR2");
+	REQUIRE(&t, h_wait_notify(&u.p, "READY=1", 10000, ready,
+	    sizeof(ready)) == 0 && strstr(ready, "upgraded to") != NULL,
+	    "no READY=1 'upgraded to' within 10 s: '%s'", ready);
+	REQUIRE(&t, (port = cl_metrics_port(&u.p, 2, 2)) > 0, "no metrics "
+	    "port after the upgrade");
+	REQUIRE(&t, scrape(port, &a2, &c2, &s2), "scrape after");
+	printf("upgrade: /metrics before: %llu accepted, %llu closed by the "
+	    "client; after: %llu, %llu\n", a1, c1, a2, c2);
+	REQUIRE(&t, a2 >= a1 && c2 >= c1, "counters went back: accepted "
+	    "%llu -> %llu, closed %llu -> %llu", a1, a2, c1, c2);
+	REQUIRE(&t, s2 == s1, "process_start_time_seconds %llu -> %llu", s1,
+	    s2);
+	REQUIRE(&t, h_log_wait(&u.p, "upgrade: the counters of version", 0),
+	    "no line saying the counters were carried over");
+	REQUIRE_STOPPED(&t, &u.p, 25000);
+out:
+	up_cleanup(&u);
+	cl_conclude(&t, &u.p);
+}
+END_TEST
+
 Suite *
 upgrade_suite(void)
 {
@@ -399,6 +482,7 @@ upgrade_suite(void)
 	tcase_add_test(tc, test_argv);
 	suite_add_tcase(s, tc);
 	h_case(s, "in_place", 90, H_TESTS(test_upgrade_in_place));
+	h_case(s, "counters", 60, H_TESTS(test_upgrade_counters));
 	h_case(s, "refused", 60, H_TESTS(test_upgrade_refused));
 	h_case(s, "exec_fails", 60, H_TESTS(test_upgrade_exec_fails));
 	return s;

@@ -1482,3 +1482,18 @@ cl_metric(const char *text, const char *sample, unsigned long long *v)
 			return sscanf(p + n + 1, "%llu", v) == 1 ? 0 : -1;
 	return -1;
 }
+
+int
+cl_metrics_port(struct echod_proc *p, int nth, int nserving)
+{
+	static char log[1 << 16];
+	const char *needle = "metrics: /metrics on 127.0.0.1:", *q, *last;
+
+	if (!cl_log_wait(p, needle, nth, 5000) ||
+	    !cl_log_wait(p, "serving /metrics on 127.0.0.1:", nserving, 5000))
+		return -1;
+	h_log_read(p, log, sizeof(log));
+	for (last = NULL, q = log; (q = strstr(q, needle)) != NULL; q++)
+		last = q;
+	return last != NULL ? atoi(last + strlen(needle)) : -1;
+}

@@ -358,6 +358,13 @@ const char *cl_local_name(int fd, char *buf, size_t len);
 int cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
     int timeout_ms, char *err, size_t errlen);
 
+/*
+ * The port of the metrics_listen the master opened last (its nth "metrics:
+ * /metrics on 127.0.0.1:PORT" line), once nserving metrics processes have
+ * said they serve; -1 if not within 5 s.
+ */
+int cl_metrics_port(struct echod_proc *p, int nth, int nserving);
+
 #endif
 
 /*
