@@ -53,17 +53,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
-wait_for() {
-	n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		n=$((n - 1))
-		sleep 0.1
-	done
-	return 1
-}
+# shellcheck source=tests/wait.sh
+. tests/wait.sh
 
 [ -f "$DEB" ] || fail "$DEB: no such file (make deb builds it)"
 VERSION=$(sed -n 's/^#define ECHOD_VERSION "\(.*\)"/\1/p' include/version.h)

@@ -54,17 +54,8 @@ skip() {
 	exit 0
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
-wait_for() {
-	n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		n=$((n - 1))
-		sleep 0.1
-	done
-	return 1
-}
+# shellcheck source=tests/wait.sh
+. tests/wait.sh
 
 alive() { [ -n "$NSPAWN" ] && kill -0 "$NSPAWN" 2>/dev/null; }
 
@@ -289,7 +280,8 @@ newer_deb() {
 }
 newer_deb
 mkdir -p "$WORK/root/var/lib/echod-check"
-cp "$DEB" "$NEWDEB" tests/systemd/inside.sh "$WORK/root/var/lib/echod-check/"
+cp "$DEB" "$NEWDEB" tests/systemd/inside.sh tests/wait.sh \
+    "$WORK/root/var/lib/echod-check/"
 CDEB=/var/lib/echod-check/$(basename "$DEB")
 CNEWDEB=/var/lib/echod-check/$(basename "$NEWDEB")
 

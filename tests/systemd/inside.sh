@@ -35,17 +35,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 100' INT TERM
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
-wait_for() {
-	n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		n=$((n - 1))
-		sleep 0.1
-	done
-	return 1
-}
+# shellcheck source=tests/wait.sh
+. "$(dirname "$0")/wait.sh"
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 prop() { systemctl show -p "$2" --value "$1"; }
