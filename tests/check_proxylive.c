@@ -1483,20 +1483,6 @@ rl_reload(struct echod_proc *p)
 	    h_wait_notify(p, "READY=1", 10000, p->ready, sizeof(p->ready)) == 0;
 }
 
-/* Is a connection to 127.0.0.1:port refused within timeout_ms? */
-static int
-rl_refused(int port, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		if (cl_port_refused(port))
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
-}
-
 /* Port a proxied and b plain now: a needs a header, b does not. */
 static int
 rl_check(struct tres *t, struct echod_proc *p, int a, int b)
@@ -1562,7 +1548,7 @@ START_TEST(reload_swap)
 	    "127.0.0.1:%d", a);
 	REQUIRE(&t, cl_log_wait(&p, conf, 1, REPLY_MS), "no line '%s'", conf);
 	/* The old generation's workers close it as they finish draining. */
-	REQUIRE(&t, rl_refused(a, 5000), "127.0.0.1:%d still accepts "
+	REQUIRE(&t, cl_port_refused_within(a, 5000), "127.0.0.1:%d still accepts "
 	    "connections 5 s after proxy_listen was emptied", a);
 	cl_close_fds(&c, 1);
 	REQUIRE_STOPPED(&t, &p, 5000);

@@ -770,20 +770,6 @@ px_serving(struct echod_proc *p, int port)
 	return h_alive(p->pid) && echo_fresh(port, "still plain");
 }
 
-/* Connecting to port is refused, within timeout_ms. */
-static int
-px_refused(int port, int timeout_ms)
-{
-	long long deadline = h_now_ms() + timeout_ms;
-
-	do {
-		if (cl_port_refused(port))
-			return 1;
-		h_poll_pause();
-	} while (h_now_ms() < deadline);
-	return 0;
-}
-
 /* Connecting to port works (something listens). */
 static int
 px_listening(int port)
@@ -855,7 +841,7 @@ START_TEST(proxy_listeners_reload)
 	snprintf(want, sizeof(want), "reload: no longer listening on "
 	    "127.0.0.1:%d (PROXY)", b);
 	REQUIRE(&t, cl_log_wait(&p, want, 1, 1000), "no log line '%s'", want);
-	REQUIRE(&t, px_refused(b, 5000), "the removed %d is not refused", b);
+	REQUIRE(&t, cl_port_refused_within(b, 5000), "the removed %d is not refused", b);
 	REQUIRE(&t, px_listening(c), "c (%d) lost with b", c);
 	REQUIRE(&t, px_serving(&p, d), "d stopped serving after removing b");
 

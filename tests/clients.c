@@ -1497,3 +1497,16 @@ cl_metrics_port(struct echod_proc *p, int nth, int nserving)
 		last = q;
 	return last != NULL ? atoi(last + strlen(needle)) : -1;
 }
+
+int
+cl_port_refused_within(int port, int timeout_ms)
+{
+	long long deadline = h_now_ms() + timeout_ms;
+
+	do {
+		if (cl_port_refused(port))
+			return 1;
+		h_poll_pause();
+	} while (h_now_ms() < deadline);
+	return 0;
+}

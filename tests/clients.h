@@ -365,6 +365,9 @@ int cl_stream_echo(int fd, unsigned long long total, unsigned long long seed,
  */
 int cl_metrics_port(struct echod_proc *p, int nth, int nserving);
 
+/* Is a connection to 127.0.0.1:port refused within timeout_ms (1)? */
+int cl_port_refused_within(int port, int timeout_ms);
+
 #endif
 
 /*
