@@ -58,7 +58,7 @@ size_t upgrade_argv(char *const *argv, size_t argc, const char *config_abs,
 
 /* At start: the binary's path (/proc/self/exe), argv (before proctitle
  * overwrites it) and the absolute -c if main made a relative one so. */
-void upgrade_init(int argc, char **argv, const char *config_abs);
+void upgrade_init(int argc, char **argv, const char *config_abs_path);
 /* ECHOD_UPGRADE taken out of the environment: 0 none, 1 h filled, -1 bad. */
 int upgrade_take(struct upgrade_handover *h, char *err, size_t errlen);
 /* Close every inherited descriptor from 3 up but h's. */

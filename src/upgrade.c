@@ -276,7 +276,7 @@ static struct {
 } old;
 
 void
-upgrade_init(int argc, char **argv, const char *cfg)
+upgrade_init(int argc, char **argv, const char *config_abs_path)
 {
 	ssize_t n;
 	int i;
@@ -290,7 +290,7 @@ upgrade_init(int argc, char **argv, const char *cfg)
 		if ((saved_argv[i] = strdup(argv[i])) == NULL)
 			return;
 	saved_argc = (size_t)argc;
-	config_abs = cfg != NULL ? strdup(cfg) : NULL;
+	config_abs = config_abs_path != NULL ? strdup(config_abs_path) : NULL;
 }
 
 int
@@ -357,7 +357,9 @@ is_child(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	ssize_t n;
-	int fd, ppid;
+	char *end;
+	long ppid;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -368,10 +370,14 @@ is_child(pid_t pid)
 		return 0;
 	buf[n] = '\0';
 	/* "pid (comm) state ppid ...": comm may hold anything but ')' last. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %d", &ppid) != 1)
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0' ||
+	    p[3] != ' ')
 		return 0;
-	return ppid == (int)getpid();
+	errno = 0;
+	ppid = strtol(p + 4, &end, 10);
+	if (errno != 0 || end == p + 4 || *end != ' ')
+		return 0;
+	return ppid == (long)getpid();
 }
 
 void
@@ -479,7 +485,7 @@ refuse(const char *why)
 static int
 check_binary(char *why, size_t whylen)
 {
-	char *args[saved_argc + 4], out[256];
+	char *cmd[saved_argc + 4], out[256];
 	uint64_t deadline = master_now() + UPGRADE_CHECK_MS;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 	sigset_t none;
@@ -488,7 +494,7 @@ check_binary(char *why, size_t whylen)
 	int p[2], st = 0, dn;
 	char *nl;
 
-	upgrade_argv(saved_argv, saved_argc, config_abs, 1, args);
+	upgrade_argv(saved_argv, saved_argc, config_abs, 1, cmd);
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		return -1;
@@ -508,7 +514,7 @@ check_binary(char *why, size_t whylen)
 		}
 		dup2(p[1], STDERR_FILENO);
 		close_range(3, ~0U, 0);
-		execv(exe, args);
+		execv(exe, cmd);
 		dprintf(STDERR_FILENO, "cannot execute: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -588,7 +594,7 @@ upgrade_start(struct master *m)
 {
 	static char env[16384];
 	struct upgrade_handover h;
-	char *args[saved_argc + 4], why[1024], s[1400];
+	char *cmd[saved_argc + 4], why[1024], s[1400];
 	pid_t mpid = 0;
 	int mst = 0, e;
 
@@ -610,7 +616,7 @@ upgrade_start(struct master *m)
 		refuse("too many workers to hand over");
 		return;
 	}
-	upgrade_argv(saved_argv, saved_argc, config_abs, 0, args);
+	upgrade_argv(saved_argv, saved_argc, config_abs, 0, cmd);
 	log_notice("upgrade: executing %s (it passed -t); version %s hands "
 	    "over %zu listener(s) and %zu worker(s)", exe, ECHOD_VERSION,
 	    h.nls, h.nworkers);
@@ -623,7 +629,7 @@ upgrade_start(struct master *m)
 	}
 	cloexec(&h, 0);
 	if (setenv(UPGRADE_ENV, env, 1) == 0)
-		execv(exe, args);
+		execv(exe, cmd);
 	e = errno;
 	unsetenv(UPGRADE_ENV);
 	cloexec(&h, 1);
