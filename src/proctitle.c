@@ -18,6 +18,13 @@ extern char **environ;
 
 static char *title_start;
 static size_t title_len;
+/*
+ * Our copy of the environment.  glibc's setenv() (an upgrade's
+ * ECHOD_UPGRADE) moves environ to an array of its own and leaves this
+ * one behind without freeing it, as it did not allocate it: kept here,
+ * it stays reachable instead of leaking.
+ */
+static char **own_environ;
 
 void
 proctitle_init(int argc, char **argv)
@@ -44,7 +51,7 @@ proctitle_init(int argc, char **argv)
 			return;
 		}
 	}
-	environ = newenv;
+	environ = own_environ = newenv;
 	title_start = argv[0];
 	title_len = (size_t)(end - argv[0]);
 }
