@@ -78,15 +78,6 @@ int listener_inherit(int *fds, char (*names)[LISTENER_NAME_MAX], int max,
     char *err, size_t errlen);
 
 /*
- * Every listener echod starts with: the sockets systemd passed (socket
- * activation: specs are then not used, and said so in the log), else one
- * per spec, taken back from systemd's fd store where an earlier echod
- * left it, opened otherwise.  0, or -1 with err and nothing left open.
- */
-int listener_acquire(char *const *specs, size_t nspecs, int backlog,
-    struct listener *ls, size_t *nls, char *err, size_t errlen);
-
-/*
  * Reconciliation, as a pure decision: which listeners a new list of
  * addresses keeps, which it opens.  keep[i] is the old listener new
  * entry i keeps (the same address), or -1 to open it.  An address that
@@ -100,15 +91,6 @@ int listener_plan(const struct listen_addr *old, size_t nold,
     size_t *bad_old);
 
 /*
- * The listeners for specs, beside the running ones (old): kept where the
- * address is unchanged (with the new backlog), opened where new.  0, or
- * -1 with err and nothing opened.
- */
-int listener_reconcile(const struct listener *old, size_t nold,
-    char *const *specs, size_t nspecs, int backlog, struct listener *out,
-    size_t *nout, char *err, size_t errlen);
-
-/*
  * Close the listeners of ls that are not in keep (the same descriptor);
  * with retired, they are listened on no more: say so and take them out
  * of systemd's fd store.  Never closes systemd's own sockets.
@@ -120,9 +102,17 @@ void listener_close_unused(const struct listener *ls, size_t n,
 void listener_store(struct listener *ls, size_t n);
 
 /*
- * PROXY protocol (proxy_listen).  listener_acquire and listener_reconcile
- * for listen's (plain) and proxy_listen's (proxy) entries together: one
- * list of listeners, listen's first, each with its proxy flag.  An
+ * listener_acquire_both: every listener echod starts with: the sockets
+ * systemd passed (socket activation: the entries are then not used, and
+ * said so in the log), else one per entry, taken back from systemd's fd
+ * store where an earlier echod left it, opened otherwise.  0, or -1 with
+ * err and nothing left open.  listener_reconcile_both: the listeners for
+ * the entries beside the running ones (old): kept where the address is
+ * unchanged (with the new backlog), opened where new; 0, or -1 with err
+ * and nothing opened.
+ *
+ * Both take listen's (plain) and proxy_listen's (proxy) entries together:
+ * one list of listeners, listen's first, each with its proxy flag.  An
  * address that moves between the two lists keeps its socket on a reload;
  * only the flag changes (and the log says so).  Under socket activation
  * the passed sockets are marked with listener_mark_adopted.  The

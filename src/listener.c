@@ -399,14 +399,6 @@ proxy_mark(int proxy)
  * an earlier echod left them, opened otherwise.
  */
 int
-listener_acquire(char *const *specs, size_t nspecs, int backlog,
-    struct listener *ls, size_t *nls, char *err, size_t errlen)
-{
-	return listener_acquire_both(specs, nspecs, NULL, 0, backlog, ls, nls,
-	    err, errlen);
-}
-
-int
 listener_acquire_both(char *const *plain, size_t nplain,
     char *const *proxy, size_t nproxy, int backlog, struct listener *ls,
     size_t *nls, char *err, size_t errlen)
@@ -572,15 +564,6 @@ parse_all(char *const *specs, size_t n, struct listen_addr *la, char *err,
 		if (listener_parse(specs[i], &la[i], err, errlen) == -1)
 			return -1;
 	return 0;
-}
-
-int
-listener_reconcile(const struct listener *old, size_t nold,
-    char *const *specs, size_t nspecs, int backlog, struct listener *out,
-    size_t *nout, char *err, size_t errlen)
-{
-	return listener_reconcile_both(old, nold, specs, nspecs, NULL, 0,
-	    backlog, out, nout, err, errlen);
 }
 
 /* A kept listener that moved between listen and proxy_listen. */
